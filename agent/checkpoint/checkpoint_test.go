@@ -1,0 +1,215 @@
+package checkpoint
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func newStore(t *testing.T, path string) (*Store, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	s, err := New(Config{Path: path, Interval: time.Hour}, Settings{Registerer: reg})
+	require.NoError(t, err)
+	return s, reg
+}
+
+func entry(config, path string, ino uint64, off int64) Entry {
+	return Entry{
+		Config: config, Path: path, File: FileID{Dev: 7, Inode: ino},
+		Sig: Sign([]byte("first line\n")), Offset: off, Size: off + 10,
+		Updated: time.Unix(1700000000, 0).UTC(),
+	}
+}
+
+func TestPersistAcrossRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "checkpoint.json")
+	s, _ := newStore(t, path)
+	a, b := entry("c1", "/logs/a.log", 11, 100), entry("c2", "/logs/a.log", 11, 5)
+	s.Put(a)
+	s.Put(b)
+	require.NoError(t, s.Shutdown(context.Background()))
+
+	s2, _ := newStore(t, path)
+	any := func(Signature) bool { return true }
+	got, ok := s2.Find("c1", FileID{7, 11}, false, any)
+	require.True(t, ok)
+	require.Equal(t, a, got)
+	got, ok = s2.Find("c2", FileID{7, 11}, false, any)
+	require.True(t, ok)
+	require.Equal(t, int64(5), got.Offset, "entries of different configs for the same file are independent")
+	_, ok = s2.Find("c3", FileID{7, 11}, false, any)
+	require.False(t, ok)
+
+	// No temporary files are left behind.
+	names, err := os.ReadDir(filepath.Dir(path))
+	require.NoError(t, err)
+	require.Len(t, names, 1)
+}
+
+func TestFindChecksSignatureAndIgnoreDevice(t *testing.T) {
+	s, _ := newStore(t, "")
+	e := entry("c", "/logs/a.log", 42, 10)
+	s.Put(e)
+	prefix := []byte("first line\nsecond line\n")
+	sigOK := func(sig Signature) bool { return sig.Matches(prefix) }
+
+	_, ok := s.Find("c", FileID{Dev: 9, Inode: 42}, false, sigOK)
+	require.False(t, ok, "a different device is a different file unless IgnoreDevice")
+	got, ok := s.Find("c", FileID{Dev: 9, Inode: 42}, true, sigOK)
+	require.True(t, ok, "IgnoreDevice matches inode and signature")
+	require.Equal(t, int64(10), got.Offset)
+
+	other := func(sig Signature) bool { return sig.Matches([]byte("another file, same inode\n")) }
+	_, ok = s.Find("c", FileID{Dev: 7, Inode: 42}, false, other)
+	require.False(t, ok, "same dev+inode with a different signature is a reused inode")
+	_, ok = s.Find("c", FileID{Dev: 9, Inode: 42}, true, other)
+	require.False(t, ok)
+
+	s.Delete("c", e.File)
+	_, ok = s.Find("c", FileID{Dev: 9, Inode: 42}, true, sigOK)
+	require.False(t, ok)
+}
+
+func TestSignature(t *testing.T) {
+	long := []byte(strings.Repeat("x", 3000))
+	sig := Sign(long)
+	require.Equal(t, uint32(SignatureMax), sig.Size)
+	require.True(t, sig.Matches(long))
+	require.True(t, sig.Matches(long[:SignatureMax]))
+	require.False(t, sig.Matches(long[:SignatureMax-1]), "a shorter file was truncated")
+	grown := Sign([]byte("abc"))
+	require.True(t, grown.Matches([]byte("abcdef")), "a growing file keeps its identity")
+	require.False(t, grown.Matches([]byte("abXdef")))
+}
+
+func TestCorruptFileIsMovedAsideNotFatal(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "checkpoint.json")
+	for _, bad := range []string{
+		`{"version":1,"files":[{"config":"c","path":"/a","sig_hash":"zz"}]}`,
+		`{"version":1,"files":[`,
+		"\x00\x01garbage",
+		`{"version":1,"files":[]} trailing`,
+		`{"version":1,"files":[{"config":"","path":"/a","sig_hash":"1"}]}`,
+	} {
+		require.NoError(t, os.WriteFile(path, []byte(bad), 0o644))
+		s, reg := newStore(t, path)
+		require.Empty(t, s.Entries("c"))
+		require.Equal(t, 1.0, testutil.ToFloat64(s.mLoadErrors.WithLabelValues("corrupt")), "input %q", bad)
+		_, err := os.Stat(path)
+		require.ErrorIs(t, err, os.ErrNotExist, "the corrupt file is moved aside")
+		matches, _ := filepath.Glob(path + ".corrupt-*")
+		require.NotEmpty(t, matches)
+		for _, m := range matches {
+			require.NoError(t, os.Remove(m))
+		}
+		// The store works normally afterwards.
+		s.Put(entry("c", "/a", 1, 1))
+		require.NoError(t, s.Flush())
+		require.NoError(t, os.Remove(path))
+		_ = reg
+	}
+}
+
+func TestNewerVersionIsReported(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cp.json")
+	require.NoError(t, os.WriteFile(path, []byte(`{"version":99,"files":[]}`), 0o644))
+	s, _ := newStore(t, path)
+	require.Equal(t, 1.0, testutil.ToFloat64(s.mLoadErrors.WithLabelValues("version")))
+}
+
+func TestUnreadableFileIsAnError(t *testing.T) {
+	if os.Geteuid() == 0 {
+		// root reads anything; use a directory in place of the file instead.
+		path := t.TempDir()
+		_, err := New(Config{Path: path, Interval: time.Second}, Settings{})
+		require.ErrorContains(t, err, "read checkpoint")
+		return
+	}
+	path := filepath.Join(t.TempDir(), "cp.json")
+	require.NoError(t, os.WriteFile(path, []byte(`{}`), 0o000))
+	_, err := New(Config{Path: path, Interval: time.Second}, Settings{})
+	require.ErrorContains(t, err, "read checkpoint")
+}
+
+func TestBackgroundFlushAndAge(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cp.json")
+	now := time.Unix(1000, 0)
+	s, err := New(Config{Path: path, Interval: 10 * time.Millisecond}, Settings{Now: func() time.Time { return now }})
+	require.NoError(t, err)
+	require.Equal(t, 0.0, s.ageSeconds())
+	s.Put(entry("c", "/a", 1, 1))
+	now = now.Add(3 * time.Second)
+	require.Equal(t, 3.0, s.ageSeconds(), "unsaved changes age")
+	require.NoError(t, s.Start(context.Background()))
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(path)
+		return err == nil
+	}, 5*time.Second, 5*time.Millisecond)
+	require.NoError(t, s.Shutdown(context.Background()))
+	require.NoError(t, s.Shutdown(context.Background()), "idempotent")
+	require.Equal(t, 0.0, s.ageSeconds())
+}
+
+func TestShutdownWithoutStart(t *testing.T) {
+	s, _ := newStore(t, filepath.Join(t.TempDir(), "cp.json"))
+	require.NoError(t, s.Shutdown(context.Background()))
+}
+
+func TestWriteErrorIsCountedAndRetried(t *testing.T) {
+	sub := filepath.Join(t.TempDir(), "sub")
+	s, _ := newStore(t, filepath.Join(sub, "cp.json"))
+	// The checkpoint directory becomes a regular file: every write fails.
+	require.NoError(t, os.WriteFile(sub, nil, 0o644))
+	s.Put(entry("c", "/a", 1, 1))
+	require.Error(t, s.Flush())
+	require.Equal(t, 1.0, testutil.ToFloat64(s.mWriteErrors))
+	require.NotZero(t, s.gen-s.written, "the change is still pending")
+}
+
+func TestForget(t *testing.T) {
+	s, _ := newStore(t, "")
+	s.Put(entry("a", "/x", 1, 1))
+	s.Put(entry("a", "/y", 2, 1))
+	s.Put(entry("b", "/x", 1, 1))
+	s.Forget("a")
+	require.Empty(t, s.Entries("a"))
+	require.Len(t, s.Entries("b"), 1)
+}
+
+func TestValidate(t *testing.T) {
+	require.ErrorContains(t, Config{Path: "/x"}.Validate(), "check_point_dump_interval")
+	require.NoError(t, Config{}.Validate())
+}
+
+func FuzzDecode(f *testing.F) {
+	good, err := encode([]Entry{entry("c", "/logs/a.log", 3, 40)}, time.Unix(0, 0))
+	require.NoError(f, err)
+	f.Add(good)
+	f.Add([]byte(`{"version":1,"files":[]}`))
+	f.Add([]byte(`{"version":2}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		entries, err := decode(data)
+		if err != nil {
+			return
+		}
+		// Whatever decodes must re-encode and decode to the same entries.
+		again, err := encode(entries, time.Unix(0, 0))
+		require.NoError(t, err)
+		back, err := decode(again)
+		require.NoError(t, err)
+		require.Equal(t, len(entries), len(back))
+	})
+}
