@@ -85,11 +85,7 @@ func (d *decbuf) bytes() []byte {
 
 // str reads a length-delimited payload as a string aliasing the buffer.
 func (d *decbuf) str() string {
-	b := d.bytes()
-	if len(b) == 0 {
-		return ""
-	}
-	return unsafe.String(unsafe.SliceData(b), len(b))
+	return aliasString(d.bytes())
 }
 
 func (d *decbuf) fixed32() uint32 {
@@ -170,19 +166,66 @@ func (d *decbuf) unknown(t uint64, known uint32, names string) {
 }
 
 const (
-	knownLogFields     = 1<<1 | 1<<2 | 1<<3 | 1<<4
+	// Field 3 of Log (values) and of SlsLogPackage (compress_type) are
+	// extensions the SDK does not know: with an unexpected wire type they
+	// are skipped as unknown, as the SDK would, rather than rejected.
+	knownLogFields     = 1<<1 | 1<<2 | 1<<4
 	knownKVFields      = 1<<1 | 1<<2
 	knownGroupFields   = 1<<1 | 1<<2 | 1<<3 | 1<<4 | 1<<5 | 1<<6
 	knownListFields    = 1 << 1
-	knownPackageFields = 1<<1 | 1<<2 | 1<<3
+	knownPackageFields = 1<<1 | 1<<2
 )
 
 func missing(field string) error {
 	return fmt.Errorf("%w %s", ErrMissingRequired, field)
 }
 
+// shortLen parses a length prefix of one or two bytes (lengths below
+// 16 KiB, nearly every key and value) at b[i:]. ok is false for anything
+// else, including a length past the end of b; callers then take the general
+// path, which reports the error. Small enough to be inlined.
+func shortLen(b []byte, i int) (start, end int, ok bool) {
+	if i >= len(b) {
+		return 0, 0, false
+	}
+	n := int(b[i])
+	i++
+	if n >= 0x80 {
+		if i >= len(b) || b[i] >= 0x80 {
+			return 0, 0, false
+		}
+		n = n&0x7f | int(b[i])<<7
+		i++
+	}
+	if n > len(b)-i {
+		return 0, 0, false
+	}
+	return i, i + n, true
+}
+
+func aliasString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
 // unmarshalKV decodes a LogContent or LogTag body.
 func unmarshalKV(b []byte, key, value *string) error {
+	// Fast path: exactly Key then Value with short lengths, which is what
+	// every encoder writes.
+	if len(b) >= 4 && b[0] == tagKVKey {
+		if ks, ke, ok := shortLen(b, 1); ok && ke < len(b) && b[ke] == tagKVValue {
+			if vs, ve, ok := shortLen(b, ke+1); ok && ve == len(b) {
+				*key, *value = aliasString(b[ks:ke]), aliasString(b[vs:ve])
+				return nil
+			}
+		}
+	}
+	return unmarshalKVSlow(b, key, value)
+}
+
+func unmarshalKVSlow(b []byte, key, value *string) error {
 	d := decbuf{b: b}
 	var has uint8
 	for len(d.b) > 0 {
@@ -223,6 +266,17 @@ func (l *Log) unmarshal(b []byte) error {
 	d := decbuf{b: b}
 	hasTime := false
 	for len(d.b) > 0 {
+		// Fast path for the field that dominates every Log.
+		if d.b[0] == tagLogContents {
+			if s, e, ok := shortLen(d.b, 1); ok {
+				c := l.nextContent()
+				if err := unmarshalKV(d.b[s:e], &c.Key, &c.Value); err != nil {
+					return fmt.Errorf("Contents[%d]: %w", len(l.Contents)-1, err)
+				}
+				d.b = d.b[e:]
+				continue
+			}
+		}
 		switch t := d.tag(); t {
 		case tagLogContents:
 			data := d.bytes()
