@@ -39,7 +39,7 @@ func FuzzLogGroupDifferential(f *testing.F) {
 	}
 	f.Add([]byte{0x0a, 0x00})
 	f.Add([]byte{0x0a, 0x06, 0x08, 0x01, 0x1a, 0x01, 'v', 0x20}) // values=3 extension
-	f.Add([]byte{0x3b, 0x08, 0x01, 0x3c})                         // group
+	f.Add([]byte{0x3b, 0x08, 0x01, 0x3c})                        // group
 	var g, again protocol.LogGroup
 	f.Fuzz(func(t *testing.T, b []byte) {
 		err := g.Unmarshal(b)
