@@ -188,7 +188,9 @@ func hasPrefixFold(s, w string) bool {
 	return true
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' }
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+}
 
 // num reads 1..width digits at s[p:], after optional spaces.
 func num(s string, p, width int) (v, np int, ok bool) {
