@@ -1,7 +1,8 @@
 // Package protocol is the Log Service wire format shared by sluice-agent,
 // sluice-server and sluice-controller: the LogGroup protobuf messages, the
-// service's error codes and its HTTP header names. Body compression lives in
-// protocol/compress and request signing in protocol/signature. See
+// service's error codes and its HTTP header names, body compression
+// (compress.go: AppendCompressed, Decompress — bounded) and request signing
+// and verification (sign.go: Signer, VerifyRequest, CheckClockSkew). See
 // /work/shared/reference/sls-api.md (sections 1-3) for the facts it
 // implements.
 //
