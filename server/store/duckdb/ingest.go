@@ -1,0 +1,444 @@
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"strconv"
+	"time"
+	"unsafe"
+
+	duck "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/sluicelog/sluice/protocol"
+	"github.com/sluicelog/sluice/server/index"
+	"github.com/sluicelog/sluice/server/store"
+)
+
+// writeReq is one accepted Write waiting for the group commit.
+type writeReq struct {
+	parts []part
+	bytes int64
+	done  chan error
+}
+
+// part is the rows of one Write for one day partition. rows is flat:
+// len(fixedColumns)+len(schema.fields) values per row.
+type part struct {
+	ls     *logstore
+	schema *schema
+	day    int32
+	rows   []driver.Value
+}
+
+func (p *part) stride() int { return nFixed + len(p.schema.fields) }
+
+type ctlJob struct {
+	fn   func(context.Context, *sql.Conn) error
+	done chan error
+}
+
+// Write implements store.Store. The groups are converted to rows on the
+// caller's goroutine (so conversion scales with concurrent requests),
+// queued, and committed by the single writer goroutine together with the
+// other queued writes in one transaction (group commit). It returns once
+// that transaction is committed to DuckDB's WAL.
+func (s *Store) Write(ctx context.Context, project, logstore string, groups []protocol.LogGroup, received time.Time) error {
+	s.mu.RLock()
+	ls := s.logstores[lsKey{project, logstore}]
+	var sch *schema
+	if ls != nil {
+		sch = ls.schema
+	}
+	s.mu.RUnlock()
+	if ls == nil {
+		return fmt.Errorf("duckdb store: write %s/%s: %w", project, logstore, store.ErrLogstoreNotFound)
+	}
+	req := &writeReq{done: make(chan error, 1)}
+	req.parts, req.bytes = buildRows(ls, sch, groups, received)
+	if len(req.parts) == 0 {
+		return nil
+	}
+
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return errClosed
+	}
+	// One write larger than the whole budget is still accepted when
+	// nothing else is queued, or it could never succeed.
+	if q := s.queuedBytes.Add(req.bytes); q > s.cfg.QueueBytes && q != req.bytes {
+		s.queuedBytes.Add(-req.bytes)
+		s.closeMu.RUnlock()
+		s.m.overloaded.Inc()
+		return fmt.Errorf("duckdb store: ingest queue full (%d bytes queued): %w", q-req.bytes, store.ErrOverloaded)
+	}
+	select {
+	case s.queue <- req:
+	default:
+		s.queuedBytes.Add(-req.bytes)
+		s.closeMu.RUnlock()
+		s.m.overloaded.Inc()
+		return fmt.Errorf("duckdb store: ingest queue full (%d writes queued): %w", cap(s.queue), store.ErrOverloaded)
+	}
+	s.closeMu.RUnlock()
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		// The write may still commit; the client retries (at-least-once).
+		return fmt.Errorf("duckdb store: write %s/%s: %w", project, logstore, ctx.Err())
+	}
+}
+
+// arena hands out byte slices carved from large chunks, so a Write's row
+// strings cost a few allocations rather than several per row.
+type arena struct{ chunk []byte }
+
+func (a *arena) alloc(n int) []byte {
+	if n > 64<<10 {
+		return make([]byte, 0, n)
+	}
+	if cap(a.chunk)-len(a.chunk) < n {
+		a.chunk = make([]byte, 0, 256<<10)
+	}
+	b := a.chunk[len(a.chunk) : len(a.chunk) : len(a.chunk)+n]
+	a.chunk = a.chunk[:len(a.chunk)+n]
+	return b
+}
+
+func (a *arena) str(s string) string {
+	if s == "" {
+		return ""
+	}
+	b := append(a.alloc(len(s)), s...)
+	return unsafe.String(&b[0], len(b))
+}
+
+// buildRows converts groups to appender rows. Nothing in the result
+// aliases groups.
+func buildRows(ls *logstore, sch *schema, groups []protocol.LogGroup, received time.Time) ([]part, int64) {
+	var (
+		parts []part
+		total int64
+		a     arena
+		recv  driver.Value = received.Unix()
+	)
+	stride := nFixed + len(sch.fields)
+	for gi := range groups {
+		g := &groups[gi]
+		var (
+			topic  driver.Value = a.str(validUTF8(g.Topic))
+			source driver.Value = a.str(validUTF8(g.Source))
+			tags   driver.Value = encodeTags(g.LogTags)
+			cur                 = -1
+		)
+		for li := range g.Logs {
+			l := &g.Logs[li]
+			day := dayOf(int64(l.Time))
+			if cur < 0 || parts[cur].day != day {
+				cur = -1
+				for i := range parts {
+					if parts[i].day == day {
+						cur = i
+						break
+					}
+				}
+				if cur < 0 {
+					parts = append(parts, part{ls: ls, schema: sch, day: day, rows: make([]driver.Value, 0, stride*len(g.Logs))})
+					cur = len(parts) - 1
+				}
+			}
+			p := &parts[cur]
+			base := len(p.rows)
+			p.rows = append(p.rows, make([]driver.Value, stride)...)
+			row := p.rows[base:]
+			var ns int32
+			if l.HasTimeNs {
+				ns = int32(l.TimeNs)
+			}
+			row[0], row[1], row[2], row[3], row[4], row[5] = int64(l.Time), ns, topic, source, tags, recv
+
+			blob := appendContents(a.alloc(contentsSize(l.Contents)), l.Contents)
+			row[6] = blob
+			total += int64(len(blob)) + 32
+			row[7] = sch.lineText(&a, l.Contents)
+			sch.fieldValues(&a, l.Contents, row[nFixed:])
+		}
+	}
+	return parts, total
+}
+
+// lineText builds the full-text column of a log.
+func (s *schema) lineText(a *arena, contents []protocol.LogContent) string {
+	if s.line == nil {
+		return ""
+	}
+	n := 2
+	for i := range contents {
+		n += len(contents[i].Value) + 1
+	}
+	b := append(a.alloc(n+8), ' ')
+	for i := range contents {
+		if s.include != nil || s.exclude != nil {
+			if !s.inLine(contents[i].Key) {
+				continue
+			}
+		}
+		b = s.line.appendTokens(b, contents[i].Value)
+	}
+	if len(b) == 1 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// fieldValues fills the typed columns of a log (NULL when the key is
+// missing or its value does not parse as the column's type).
+func (s *schema) fieldValues(a *arena, contents []protocol.LogContent, dst []driver.Value) {
+	if len(s.fields) == 0 {
+		return
+	}
+	for i := range contents {
+		fi, ok := s.byKey[contents[i].Key]
+		if !ok {
+			continue
+		}
+		v := contents[i].Value
+		switch s.fields[fi].Type {
+		case index.TypeLong:
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+				dst[fi] = n
+			} else if f, err := strconv.ParseFloat(v, 64); err == nil {
+				dst[fi] = int64(f)
+			} else {
+				dst[fi] = nil
+			}
+		case index.TypeDouble:
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				dst[fi] = f
+			} else {
+				dst[fi] = nil
+			}
+		default:
+			dst[fi] = a.str(validUTF8(v))
+		}
+	}
+}
+
+// reshape rebuilds a part's typed columns for the logstore's current
+// schema (the index changed between Write and commit).
+func (p *part) reshape(cur *schema) {
+	old := p.stride()
+	n := len(p.rows) / old
+	rows := make([]driver.Value, 0, n*(nFixed+len(cur.fields)))
+	var a arena
+	var contents []protocol.LogContent
+	for i := range n {
+		row := p.rows[i*old : (i+1)*old]
+		rows = append(rows, row[:nFixed]...)
+		rows = append(rows, make([]driver.Value, len(cur.fields))...)
+		contents = contents[:0]
+		_ = decodeContents(row[6].([]byte), func(k, v string) {
+			contents = append(contents, protocol.LogContent{Key: k, Value: v})
+		})
+		cur.fieldValues(&a, contents, rows[len(rows)-len(cur.fields):])
+	}
+	p.rows, p.schema = rows, cur
+}
+
+// control runs fn on the writer goroutine, between commits.
+func (s *Store) control(ctx context.Context, fn func(context.Context, *sql.Conn) error) error {
+	job := ctlJob{fn: fn, done: make(chan error, 1)}
+	select {
+	case s.ctl <- job:
+	case <-s.stop:
+		return errClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-job.done
+}
+
+// writer is the single goroutine that changes the database.
+func (s *Store) writer(c *sql.Conn) {
+	defer s.wg.Done()
+	defer c.Close()
+	ctx := context.Background()
+	for {
+		select {
+		case job := <-s.ctl:
+			job.done <- job.fn(ctx, c)
+		case req := <-s.queue:
+			s.commit(ctx, c, s.gather(req))
+		case <-s.stop:
+			// Close has stopped new writes; commit what was accepted.
+			for {
+				select {
+				case req := <-s.queue:
+					s.commit(ctx, c, s.gather(req))
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// gather collects queued writes for one transaction.
+func (s *Store) gather(first *writeReq) []*writeReq {
+	reqs := []*writeReq{first}
+	rows := first.rows()
+	for rows < s.cfg.MaxBatchRows {
+		select {
+		case r := <-s.queue:
+			reqs = append(reqs, r)
+			rows += r.rows()
+		default:
+			return reqs
+		}
+	}
+	return reqs
+}
+
+func (r *writeReq) rows() int {
+	n := 0
+	for i := range r.parts {
+		n += len(r.parts[i].rows) / r.parts[i].stride()
+	}
+	return n
+}
+
+type partKey struct {
+	lsID int64
+	day  int32
+}
+
+// commit appends reqs in one transaction and reports the outcome to each.
+// When a multi-write transaction fails, each write is retried alone so
+// one bad write does not fail its neighbours.
+func (s *Store) commit(ctx context.Context, c *sql.Conn, reqs []*writeReq) {
+	live := reqs[:0:0]
+	for _, r := range reqs {
+		if err := s.checkLive(r); err != nil {
+			s.finish(r, err)
+			continue
+		}
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	err := s.appendTx(ctx, c, live)
+	if err != nil && len(live) > 1 {
+		for _, r := range live {
+			s.commit(ctx, c, []*writeReq{r})
+		}
+		return
+	}
+	if err != nil {
+		s.log.Error("write failed", "err", err)
+		err = fmt.Errorf("duckdb store: commit: %w", err)
+	}
+	for _, r := range live {
+		s.finish(r, err)
+	}
+}
+
+func (s *Store) finish(r *writeReq, err error) {
+	s.queuedBytes.Add(-r.bytes)
+	r.done <- err
+}
+
+// checkLive fails writes to logstores dropped since they were accepted
+// and reshapes rows whose schema is stale.
+func (s *Store) checkLive(r *writeReq) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for i := range r.parts {
+		p := &r.parts[i]
+		if s.logstores[p.ls.key] != p.ls {
+			return fmt.Errorf("duckdb store: write %s/%s: %w", p.ls.key.project, p.ls.key.logstore, store.ErrLogstoreNotFound)
+		}
+		if p.schema != p.ls.schema {
+			p.reshape(p.ls.schema)
+		}
+	}
+	return nil
+}
+
+func (s *Store) appendTx(ctx context.Context, c *sql.Conn, reqs []*writeReq) error {
+	byTable := map[partKey][]*part{}
+	var order []partKey
+	for _, r := range reqs {
+		for i := range r.parts {
+			p := &r.parts[i]
+			k := partKey{p.ls.id, p.day}
+			if _, ok := byTable[k]; !ok {
+				order = append(order, k)
+			}
+			byTable[k] = append(byTable[k], p)
+		}
+	}
+	var created []*part
+	var nrows, nbytes int64
+	err := c.Raw(func(dc any) error {
+		conn := dc.(driver.Conn)
+		tx, err := conn.(driver.ConnBeginTx).BeginTx(ctx, driver.TxOptions{})
+		if err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		rollback := func(err error) error {
+			_ = tx.Rollback()
+			return err
+		}
+		for _, k := range order {
+			parts := byTable[k]
+			p0 := parts[0]
+			table := tableName(k.lsID, k.day)
+			if !p0.ls.days[k.day] {
+				if _, err := conn.(driver.ExecerContext).ExecContext(ctx, createTableSQL(table, p0.schema.fields), nil); err != nil {
+					return rollback(fmt.Errorf("create partition %s: %w", table, err))
+				}
+				created = append(created, p0)
+			}
+			app, err := duck.NewAppenderFromConn(conn, "", table)
+			if err != nil {
+				return rollback(fmt.Errorf("appender %s: %w", table, err))
+			}
+			for _, p := range parts {
+				st := p.stride()
+				for i := 0; i < len(p.rows); i += st {
+					if err := app.AppendRow(p.rows[i : i+st]...); err != nil {
+						_ = app.Close()
+						return rollback(fmt.Errorf("append to %s: %w", table, err))
+					}
+					nbytes += int64(len(p.rows[i+6].([]byte)))
+				}
+				nrows += int64(len(p.rows) / st)
+			}
+			if err := app.Close(); err != nil {
+				return rollback(fmt.Errorf("flush appender %s: %w", table, err))
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(created) > 0 {
+		s.mu.Lock()
+		for _, p := range created {
+			p.ls.days[p.day] = true
+		}
+		s.mu.Unlock()
+	}
+	s.m.commits.Inc()
+	s.m.rowsWritten.Add(float64(nrows))
+	s.m.bytesWritten.Add(float64(nbytes))
+	return nil
+}

@@ -1,0 +1,351 @@
+package duckdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluicelog/sluice/server/store"
+)
+
+// view is what a query needs of a logstore, snapshotted under the lock.
+type view struct {
+	ls     *logstore
+	schema *schema
+	days   []int32 // partitions overlapping the range, ascending
+	from   int64   // unix seconds, inclusive
+	to     int64   // unix seconds, exclusive
+}
+
+func (s *Store) view(project, logstore string, from, to time.Time) (*view, error) {
+	f, t := from.Unix(), to.Unix()
+	if to.Nanosecond() > 0 {
+		t++
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ls := s.logstores[lsKey{project, logstore}]
+	if ls == nil {
+		return nil, fmt.Errorf("duckdb store: %s/%s: %w", project, logstore, store.ErrLogstoreNotFound)
+	}
+	v := &view{ls: ls, schema: ls.schema, from: f, to: t}
+	first := max(dayOf(f), retentionStart(ls.ttlDays, s.cfg.Now()))
+	last := dayOf(t - 1)
+	for d := range ls.days {
+		if d >= first && d <= last && f < t {
+			v.days = append(v.days, d)
+		}
+	}
+	slices.Sort(v.days)
+	return v, nil
+}
+
+// relation returns a FROM item over the given partitions (an empty
+// relation with the right columns when there are none).
+func (v *view) relation(days []int32) string {
+	if len(days) == 0 {
+		var b strings.Builder
+		b.WriteString("(SELECT ")
+		for i, c := range fixedColumns {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("NULL::" + c.typ + " AS " + c.name)
+		}
+		for _, f := range v.schema.fields {
+			b.WriteString(", NULL::" + f.sqlType() + " AS " + quoteIdent(f.Key))
+		}
+		b.WriteString(" WHERE false)")
+		return b.String()
+	}
+	if len(days) == 1 {
+		return quoteIdent(tableName(v.ls.id, days[0]))
+	}
+	parts := make([]string, len(days))
+	for i, d := range days {
+		parts[i] = "SELECT * FROM " + quoteIdent(tableName(v.ls.id, d))
+	}
+	return "(" + strings.Join(parts, " UNION ALL BY NAME ") + ")"
+}
+
+// filter returns the WHERE clause (time range, topic, compiled search).
+func (v *view) filter(topic string, c *Compiled) (string, []any) {
+	where := ColTime + " >= ? AND " + ColTime + " < ?"
+	args := []any{v.from, v.to}
+	if topic != "" {
+		where += " AND " + ColTopic + " = ?"
+		args = append(args, topic)
+	}
+	if c.Where != "" {
+		where += " AND (" + c.Where + ")"
+		args = append(args, c.WhereArgs...)
+	}
+	return where, args
+}
+
+func (s *Store) compile(q string, sch *schema) (Compiled, error) {
+	c, err := s.cfg.Compiler.Compile(q, sch.target())
+	if err != nil && !errors.Is(err, store.ErrInvalidQuery) {
+		err = fmt.Errorf("%w: %w", store.ErrInvalidQuery, err)
+	}
+	return c, err
+}
+
+// Search implements store.Store.
+func (s *Store) Search(ctx context.Context, project, logstore string, req store.SearchRequest) (*store.SearchResult, error) {
+	start := time.Now()
+	v, err := s.view(project, logstore, req.From, req.To)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.compile(req.Query, v.schema)
+	if err != nil {
+		return nil, err
+	}
+	var res *store.SearchResult
+	if c.SQL != "" {
+		res, err = s.runSQL(ctx, v, req.Topic, &c)
+	} else {
+		res, err = s.runSearch(ctx, v, req, &c)
+	}
+	if err != nil {
+		return nil, err
+	}
+	res.WhereQuery, res.AggQuery = c.WhereQuery, c.AggQuery
+	res.Count = len(res.Rows)
+	res.Elapsed = time.Since(start)
+	return res, nil
+}
+
+var resultCols = strings.Join([]string{ColTime, ColTimeNs, ColTopic, ColSource, ColTags, ColReceiveTime, ColContents}, ", ")
+
+// runSearch pages through matching logs. Partitions are queried one at a
+// time in result order, stopping once offset+line rows were seen, so
+// recent-first searches touch only the newest days.
+func (s *Store) runSearch(ctx context.Context, v *view, req store.SearchRequest, c *Compiled) (*store.SearchResult, error) {
+	line := req.Line
+	if line <= 0 {
+		line = 100
+	}
+	order := " ORDER BY " + ColTime + ", " + ColTimeNs
+	days := slices.Clone(v.days)
+	if req.Reverse {
+		order = " ORDER BY " + ColTime + " DESC, " + ColTimeNs + " DESC"
+		slices.Reverse(days)
+	}
+	res := &store.SearchResult{}
+	where, args := v.filter(req.Topic, c)
+	skip, want := req.Offset, line
+	keys := map[string]bool{}
+	tagCache := map[string][]store.Field{}
+	for _, d := range days {
+		if want == 0 {
+			break
+		}
+		// Count first when skipping: cheaper than fetching rows to drop.
+		if skip > 0 {
+			var n int
+			q := "SELECT count(*) FROM " + v.relation([]int32{d}) + " WHERE " + where
+			if err := s.db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+				return nil, s.queryErr(err)
+			}
+			if n <= skip {
+				skip -= n
+				continue
+			}
+		}
+		q := "SELECT " + resultCols + " FROM " + v.relation([]int32{d}) + " WHERE " + where + order + " LIMIT ? OFFSET ?"
+		rows, err := s.db.QueryContext(ctx, q, append(args, want, skip)...)
+		if err != nil {
+			return nil, s.queryErr(err)
+		}
+		skip = 0
+		for rows.Next() {
+			var (
+				t, recv        int64
+				ns             int32
+				topic, src, tg string
+				contents       []byte
+			)
+			if err := rows.Scan(&t, &ns, &topic, &src, &tg, &recv, &contents); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("duckdb store: read row: %w", err)
+			}
+			row := []store.Field{
+				{Key: "__time__", Value: strconv.FormatInt(t, 10)},
+				{Key: "__time_ns_part__", Value: strconv.FormatInt(int64(ns), 10)},
+				{Key: "__source__", Value: src},
+				{Key: "__topic__", Value: topic},
+			}
+			tags, ok := tagCache[tg]
+			if !ok {
+				lt, err := decodeTags(tg)
+				if err != nil {
+					rows.Close()
+					return nil, fmt.Errorf("duckdb store: decode tags: %w", err)
+				}
+				for _, t := range lt {
+					tags = append(tags, store.Field{Key: "__tag__:" + t.Key, Value: t.Value})
+				}
+				tagCache[tg] = tags
+			}
+			row = append(row, tags...)
+			row = append(row, store.Field{Key: "__tag__:__receive_time__", Value: strconv.FormatInt(recv, 10)})
+			if err := decodeContents(contents, func(k, val string) {
+				row = append(row, store.Field{Key: k, Value: val})
+				keys[k] = true
+			}); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("duckdb store: row at %d: %w", t, err)
+			}
+			res.Rows = append(res.Rows, row)
+			want--
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, s.queryErr(err)
+		}
+	}
+	res.ProcessedRows = int64(len(res.Rows))
+	for k := range keys {
+		res.Keys = append(res.Keys, k)
+	}
+	slices.Sort(res.Keys)
+	return res, nil
+}
+
+// runSQL runs an analysis statement over the filtered logs. Values are
+// rendered as strings (SLS returns every value as a JSON string); NULL
+// becomes "null" as in the Log Service.
+func (s *Store) runSQL(ctx context.Context, v *view, topic string, c *Compiled) (*store.SearchResult, error) {
+	where, args := v.filter(topic, c)
+	q := "WITH logs AS (SELECT * FROM " + v.relation(v.days) + " WHERE " + where + ") " + c.SQL
+	rows, err := s.db.QueryContext(ctx, q, append(args, c.SQLArgs...)...)
+	if err != nil {
+		return nil, s.queryErr(err)
+	}
+	defer rows.Close()
+	cts, err := rows.ColumnTypes()
+	if err != nil {
+		return nil, s.queryErr(err)
+	}
+	res := &store.SearchResult{HasSQL: true}
+	for _, ct := range cts {
+		res.Columns = append(res.Columns, store.Column{Name: ct.Name(), Type: strings.ToLower(ct.DatabaseTypeName())})
+		res.Keys = append(res.Keys, ct.Name())
+	}
+	vals := make([]any, len(cts))
+	ptrs := make([]any, len(cts))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, fmt.Errorf("duckdb store: read row: %w", err)
+		}
+		row := make([]store.Field, len(cts))
+		for i, val := range vals {
+			row[i] = store.Field{Key: cts[i].Name(), Value: formatValue(val)}
+		}
+		res.Rows = append(res.Rows, row)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.queryErr(err)
+	}
+	res.ProcessedRows = int64(len(res.Rows))
+	return res, nil
+}
+
+func formatValue(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case int32:
+		return strconv.FormatInt(int64(x), 10)
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case bool:
+		return strconv.FormatBool(x)
+	case time.Time:
+		return x.UTC().Format("2006-01-02 15:04:05.000")
+	}
+	return fmt.Sprint(v)
+}
+
+// queryErr classifies DuckDB errors: binder/parser/conversion errors are
+// the user's query (ErrInvalidQuery, a 400), anything else is ours.
+func (s *Store) queryErr(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	msg := err.Error()
+	for _, p := range []string{"Parser Error", "Binder Error", "Conversion Error", "Invalid Input Error", "Catalog Error", "Permission Error", "Out of Range Error", "Not implemented Error"} {
+		if strings.Contains(msg, p) {
+			return fmt.Errorf("%w: %s", store.ErrInvalidQuery, msg)
+		}
+	}
+	return fmt.Errorf("duckdb store: query: %w", err)
+}
+
+// Histogram implements store.Store.
+func (s *Store) Histogram(ctx context.Context, project, logstore string, req store.HistogramRequest) ([]store.Bucket, error) {
+	v, err := s.view(project, logstore, req.From, req.To)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.compile(req.Query, v.schema)
+	if err != nil {
+		return nil, err
+	}
+	if c.SQL != "" {
+		return nil, fmt.Errorf("%w: histograms take a search query without an analysis (| SQL) part", store.ErrInvalidQuery)
+	}
+	span := v.to - v.from
+	if span <= 0 {
+		return nil, nil
+	}
+	step := int64(req.Interval / time.Second)
+	if step <= 0 {
+		step = max(1, (span+59)/60)
+	}
+	n := (span + step - 1) / step
+	buckets := make([]store.Bucket, n)
+	for i := range buckets {
+		f := v.from + int64(i)*step
+		buckets[i] = store.Bucket{From: time.Unix(f, 0), To: time.Unix(min(f+step, v.to), 0)}
+	}
+	if len(v.days) == 0 {
+		return buckets, nil
+	}
+	where, args := v.filter(req.Topic, &c)
+	q := "SELECT (" + ColTime + " - ?) // ? AS b, count(*) FROM " + v.relation(v.days) + " WHERE " + where + " GROUP BY b"
+	rows, err := s.db.QueryContext(ctx, q, append([]any{v.from, step}, args...)...)
+	if err != nil {
+		return nil, s.queryErr(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var b, cnt int64
+		if err := rows.Scan(&b, &cnt); err != nil {
+			return nil, fmt.Errorf("duckdb store: read histogram: %w", err)
+		}
+		if b >= 0 && b < n {
+			buckets[b].Count = cnt
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.queryErr(err)
+	}
+	return buckets, nil
+}

@@ -1,0 +1,453 @@
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	duck "github.com/duckdb/duckdb-go/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicelog/sluice/server/index"
+	"github.com/sluicelog/sluice/server/store"
+)
+
+// Config configures the DuckDB store.
+type Config struct {
+	// DataDir holds the database file (sluice-logs.duckdb) and its WAL.
+	DataDir string
+	// QueueBytes bounds the memory of accepted-but-not-yet-committed
+	// writes (approximate, counted as raw log bytes). Writes beyond it fail
+	// with store.ErrOverloaded. Default 64 MiB.
+	QueueBytes int64
+	// MaxBatchRows caps the rows committed in one transaction. Default 256k.
+	MaxBatchRows int
+	// MemoryLimit and Threads are passed to DuckDB ("" / 0 = DuckDB default).
+	MemoryLimit string
+	Threads     int
+	// RetentionInterval is how often expired day partitions are dropped.
+	// Default 1h.
+	RetentionInterval time.Duration
+	// Compiler compiles "search | sql" queries. Nil uses the built-in
+	// minimal compiler (full-text terms, key:value, AND/OR/NOT, and a
+	// pass-through SQL part).
+	Compiler Compiler
+	// Now returns the current time (retention); nil = time.Now.
+	Now func() time.Time
+}
+
+// Validate reports configuration errors with the field name and the fix.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		return errors.New("duckdb store: DataDir is empty: set --data-dir to a writable directory")
+	}
+	if c.QueueBytes < 0 || c.MaxBatchRows < 0 || c.Threads < 0 || c.RetentionInterval < 0 {
+		return errors.New("duckdb store: QueueBytes, MaxBatchRows, Threads and RetentionInterval must not be negative")
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.QueueBytes == 0 {
+		c.QueueBytes = 64 << 20
+	}
+	if c.MaxBatchRows == 0 {
+		c.MaxBatchRows = 256 << 10
+	}
+	if c.RetentionInterval == 0 {
+		c.RetentionInterval = time.Hour
+	}
+	if c.Compiler == nil {
+		c.Compiler = basicCompiler{}
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Settings carries the store's logger and metrics registerer.
+type Settings struct {
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer // nil: metrics are not registered
+}
+
+// Store is the embedded DuckDB log store. It implements store.Store.
+type Store struct {
+	cfg  Config
+	log  *slog.Logger
+	db   *sql.DB
+	conn *duck.Connector
+	m    *metrics
+
+	mu        sync.RWMutex // guards logstores and their mutable fields
+	logstores map[lsKey]*logstore
+	nextID    int64
+
+	closeMu sync.RWMutex // Write holds R while enqueueing; Close holds W
+	closed  bool
+
+	queue       chan *writeReq
+	ctl         chan ctlJob
+	queuedBytes atomic.Int64
+	stop        chan struct{}
+	wg          sync.WaitGroup
+}
+
+var _ store.Store = (*Store)(nil)
+
+type lsKey struct{ project, logstore string }
+
+type logstore struct {
+	id      int64
+	key     lsKey
+	ttlDays int
+	schema  *schema
+	days    map[int32]bool // partitions that exist
+}
+
+// Open opens (creating if needed) the store in cfg.DataDir, replays the
+// DuckDB WAL and starts the writer.
+func Open(cfg Config, set Settings) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if set.Logger == nil {
+		set.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("duckdb store: create data dir: %w", err)
+	}
+	dsn := filepath.Join(cfg.DataDir, "sluice-logs.duckdb") + "?enable_external_access=false&autoinstall_known_extensions=false&autoload_known_extensions=false"
+	if cfg.MemoryLimit != "" {
+		dsn += "&memory_limit=" + cfg.MemoryLimit
+	}
+	if cfg.Threads > 0 {
+		dsn += fmt.Sprintf("&threads=%d", cfg.Threads)
+	}
+	m, err := newMetrics(set.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	connector, err := duck.NewConnector(dsn, nil)
+	if err != nil {
+		return nil, fmt.Errorf("duckdb store: open %s: %w", cfg.DataDir, err)
+	}
+	s := &Store{
+		cfg:       cfg,
+		log:       set.Logger,
+		db:        sql.OpenDB(connector),
+		conn:      connector,
+		m:         m,
+		logstores: map[lsKey]*logstore{},
+		queue:     make(chan *writeReq, 4096),
+		ctl:       make(chan ctlJob),
+		stop:      make(chan struct{}),
+	}
+	if err := s.init(context.Background()); err != nil {
+		_ = s.db.Close()
+		_ = connector.Close()
+		return nil, err
+	}
+	wconn, err := s.db.Conn(context.Background())
+	if err != nil {
+		_ = s.db.Close()
+		_ = connector.Close()
+		return nil, fmt.Errorf("duckdb store: writer connection: %w", err)
+	}
+	s.wg.Add(2)
+	go s.writer(wconn)
+	go s.janitor()
+	return s, nil
+}
+
+const catalogDDL = `CREATE TABLE IF NOT EXISTS sluice_logstores (
+	id BIGINT PRIMARY KEY, project VARCHAR, logstore VARCHAR,
+	ttl_days INTEGER, index_json VARCHAR, columns_json VARCHAR)`
+
+func (s *Store) init(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, catalogDDL); err != nil {
+		return fmt.Errorf("duckdb store: create catalog: %w", err)
+	}
+	// Defense in depth for user SQL: no file access (set in the DSN) and
+	// no configuration changes from here on. Both are database-wide.
+	if _, err := s.db.ExecContext(ctx, "SET lock_configuration = true"); err != nil {
+		return fmt.Errorf("duckdb store: lock configuration: %w", err)
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT id, project, logstore, ttl_days, index_json, columns_json FROM sluice_logstores")
+	if err != nil {
+		return fmt.Errorf("duckdb store: read catalog: %w", err)
+	}
+	defer rows.Close()
+	byID := map[int64]*logstore{}
+	for rows.Next() {
+		var (
+			ls               logstore
+			idxJSON, colJSON string
+			idx              *index.Config
+			fields           []fieldColumn
+		)
+		if err := rows.Scan(&ls.id, &ls.key.project, &ls.key.logstore, &ls.ttlDays, &idxJSON, &colJSON); err != nil {
+			return fmt.Errorf("duckdb store: read catalog: %w", err)
+		}
+		if err := json.Unmarshal([]byte(idxJSON), &idx); err != nil {
+			return fmt.Errorf("duckdb store: catalog index of %s/%s: %w", ls.key.project, ls.key.logstore, err)
+		}
+		if err := json.Unmarshal([]byte(colJSON), &fields); err != nil {
+			return fmt.Errorf("duckdb store: catalog columns of %s/%s: %w", ls.key.project, ls.key.logstore, err)
+		}
+		ls.schema = newSchema(idx, fields)
+		ls.days = map[int32]bool{}
+		s.logstores[ls.key] = &ls
+		byID[ls.id] = &ls
+		s.nextID = max(s.nextID, ls.id)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("duckdb store: read catalog: %w", err)
+	}
+	trows, err := s.db.QueryContext(ctx, "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'")
+	if err != nil {
+		return fmt.Errorf("duckdb store: list partitions: %w", err)
+	}
+	defer trows.Close()
+	for trows.Next() {
+		var name string
+		if err := trows.Scan(&name); err != nil {
+			return fmt.Errorf("duckdb store: list partitions: %w", err)
+		}
+		if id, day, ok := parseTableName(name); ok && byID[id] != nil {
+			byID[id].days[day] = true
+		}
+	}
+	return trows.Err()
+}
+
+// EnsureLogstore implements store.Store. Index changes add typed columns
+// to every existing partition; existing rows get NULL in them (no
+// backfill). A key whose type changes loses its old column.
+func (s *Store) EnsureLogstore(ctx context.Context, spec store.LogstoreSpec) error {
+	idxJSON, err := json.Marshal(spec.Index)
+	if err != nil {
+		return fmt.Errorf("duckdb store: encode index: %w", err)
+	}
+	return s.control(ctx, func(ctx context.Context, c *sql.Conn) error {
+		key := lsKey{spec.Project, spec.Logstore}
+		s.mu.RLock()
+		ls := s.logstores[key]
+		s.mu.RUnlock()
+		var current []fieldColumn
+		if ls != nil {
+			current = ls.schema.fields
+		}
+		fields := desiredFields(current, spec.Index)
+		colJSON, err := json.Marshal(fields)
+		if err != nil {
+			return fmt.Errorf("duckdb store: encode columns: %w", err)
+		}
+		if ls == nil {
+			s.mu.Lock()
+			s.nextID++
+			id := s.nextID
+			s.mu.Unlock()
+			if _, err := c.ExecContext(ctx, "INSERT INTO sluice_logstores VALUES (?, ?, ?, ?, ?, ?)",
+				id, spec.Project, spec.Logstore, spec.TTLDays, string(idxJSON), string(colJSON)); err != nil {
+				return fmt.Errorf("duckdb store: create logstore %s/%s: %w", spec.Project, spec.Logstore, err)
+			}
+			s.mu.Lock()
+			s.logstores[key] = &logstore{id: id, key: key, ttlDays: spec.TTLDays, schema: newSchema(spec.Index, fields), days: map[int32]bool{}}
+			s.mu.Unlock()
+			return nil
+		}
+		if err := s.alterPartitions(ctx, c, ls, fields); err != nil {
+			return err
+		}
+		if _, err := c.ExecContext(ctx, "UPDATE sluice_logstores SET ttl_days = ?, index_json = ?, columns_json = ? WHERE id = ?",
+			spec.TTLDays, string(idxJSON), string(colJSON), ls.id); err != nil {
+			return fmt.Errorf("duckdb store: update logstore %s/%s: %w", spec.Project, spec.Logstore, err)
+		}
+		s.mu.Lock()
+		ls.ttlDays = spec.TTLDays
+		ls.schema = newSchema(spec.Index, fields)
+		s.mu.Unlock()
+		return nil
+	})
+}
+
+// alterPartitions makes every partition's field columns equal to fields.
+// Runs on the writer goroutine, so no append races with it.
+func (s *Store) alterPartitions(ctx context.Context, c *sql.Conn, ls *logstore, fields []fieldColumn) error {
+	var stmts []string
+	for _, f := range ls.schema.fields {
+		if !slices.Contains(fields, f) {
+			stmts = append(stmts, "DROP COLUMN "+quoteIdent(f.Key))
+		}
+	}
+	for _, f := range fields {
+		if !slices.Contains(ls.schema.fields, f) {
+			stmts = append(stmts, "ADD COLUMN "+quoteIdent(f.Key)+" "+f.sqlType())
+		}
+	}
+	if len(stmts) == 0 {
+		return nil
+	}
+	s.mu.RLock()
+	days := make([]int32, 0, len(ls.days))
+	for d := range ls.days {
+		days = append(days, d)
+	}
+	s.mu.RUnlock()
+	for _, d := range days {
+		for _, st := range stmts {
+			q := "ALTER TABLE " + quoteIdent(tableName(ls.id, d)) + " " + st
+			if _, err := c.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("duckdb store: %s: %w", q, err)
+			}
+		}
+	}
+	return nil
+}
+
+// DropLogstore implements store.Store.
+func (s *Store) DropLogstore(ctx context.Context, project, logstore string) error {
+	return s.control(ctx, func(ctx context.Context, c *sql.Conn) error {
+		key := lsKey{project, logstore}
+		s.mu.RLock()
+		ls := s.logstores[key]
+		s.mu.RUnlock()
+		if ls == nil {
+			return fmt.Errorf("duckdb store: drop %s/%s: %w", project, logstore, store.ErrLogstoreNotFound)
+		}
+		s.mu.Lock()
+		delete(s.logstores, key)
+		days := ls.days
+		ls.days = map[int32]bool{}
+		s.mu.Unlock()
+		for d := range days {
+			if _, err := c.ExecContext(ctx, "DROP TABLE IF EXISTS "+quoteIdent(tableName(ls.id, d))); err != nil {
+				return fmt.Errorf("duckdb store: drop partition of %s/%s: %w", project, logstore, err)
+			}
+		}
+		if _, err := c.ExecContext(ctx, "DELETE FROM sluice_logstores WHERE id = ?", ls.id); err != nil {
+			return fmt.Errorf("duckdb store: drop %s/%s: %w", project, logstore, err)
+		}
+		return nil
+	})
+}
+
+// retentionStart returns the first day a logstore keeps (days before it
+// are expired), or math.MinInt32 when it keeps everything.
+func retentionStart(ttlDays int, now time.Time) int32 {
+	if ttlDays <= 0 || ttlDays >= 3650 {
+		return -1 << 31
+	}
+	return dayOf(now.Unix()) - int32(ttlDays) + 1
+}
+
+// EnforceRetention drops the day partitions of every logstore that are
+// entirely older than its ttl. It runs periodically on its own; tests
+// call it directly. Expired partitions are invisible to queries even
+// before they are dropped.
+func (s *Store) EnforceRetention(ctx context.Context) error {
+	return s.control(ctx, func(ctx context.Context, c *sql.Conn) error {
+		now := s.cfg.Now()
+		type drop struct {
+			ls  *logstore
+			day int32
+		}
+		var drops []drop
+		s.mu.Lock()
+		for _, ls := range s.logstores {
+			first := retentionStart(ls.ttlDays, now)
+			for d := range ls.days {
+				if d < first {
+					drops = append(drops, drop{ls, d})
+					delete(ls.days, d)
+				}
+			}
+		}
+		s.mu.Unlock()
+		for _, d := range drops {
+			if _, err := c.ExecContext(ctx, "DROP TABLE IF EXISTS "+quoteIdent(tableName(d.ls.id, d.day))); err != nil {
+				return fmt.Errorf("duckdb store: drop expired partition %s: %w", tableName(d.ls.id, d.day), err)
+			}
+			s.m.partitionsDropped.Inc()
+			s.log.Info("dropped expired partition", "project", d.ls.key.project, "logstore", d.ls.key.logstore,
+				"day", time.Unix(int64(d.day)*86400, 0).UTC().Format(time.DateOnly))
+		}
+		return nil
+	})
+}
+
+func (s *Store) janitor() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.RetentionInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			if err := s.EnforceRetention(context.Background()); err != nil && !errors.Is(err, errClosed) {
+				s.log.Error("retention failed", "err", err)
+			}
+		}
+	}
+}
+
+var errClosed = errors.New("duckdb store: closed")
+
+// Close implements store.Store: it waits for queued writes to commit,
+// checkpoints and closes the database. Safe to call more than once.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	if s.closed {
+		s.closeMu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.stop)
+	s.closeMu.Unlock()
+	s.wg.Wait()
+	_, cerr := s.db.Exec("CHECKPOINT")
+	err := errors.Join(cerr, s.db.Close(), s.conn.Close())
+	if err != nil {
+		return fmt.Errorf("duckdb store: close: %w", err)
+	}
+	return nil
+}
+
+type metrics struct {
+	rowsWritten       prometheus.Counter
+	bytesWritten      prometheus.Counter
+	commits           prometheus.Counter
+	overloaded        prometheus.Counter
+	partitionsDropped prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		rowsWritten:       prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_rows_written_total", Help: "Log rows committed to the DuckDB store."}),
+		bytesWritten:      prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_bytes_written_total", Help: "Raw key/value bytes committed to the DuckDB store."}),
+		commits:           prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_commits_total", Help: "Group-commit transactions of the DuckDB store."}),
+		overloaded:        prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_overloaded_total", Help: "Writes rejected because the ingest queue was full."}),
+		partitionsDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_partitions_dropped_total", Help: "Day partitions dropped by retention."}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.rowsWritten, m.bytesWritten, m.commits, m.overloaded, m.partitionsDropped} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("duckdb store: register metrics: %w", err)
+			}
+		}
+	}
+	return m, nil
+}
