@@ -1,0 +1,79 @@
+// Package query implements the Log Service query language "search | SQL"
+// (sls-api.md §5) for Sluice's stores: a parser for the search syntax, a
+// compiler from a parsed search to a parameterised DuckDB boolean
+// expression, and a sandbox that admits only a read-only SELECT over the
+// logstore for the SQL part.
+//
+// Typical use by a store:
+//
+//	q, err := query.Parse(text)              // *query.Error (errors.Is store.ErrInvalidQuery)
+//	where, err := query.CompileSearch(q.Search, schema)
+//	// search only:  SELECT ... FROM t WHERE <time> AND (where.SQL)   args: where.Args
+//	if q.HasSQL {
+//		src := query.Expr{SQL: "SELECT ... FROM t WHERE ... AND " + where.SQL, Args: ...}
+//		stmt, err := q.SandboxSQL(query.SandboxOptions{Logstore: ls, Relation: "log", Source: src, DefaultLimit: 100})
+//		// run stmt.SQL with stmt.Args on a connection with enable_external_access=false
+//	}
+//
+// # Search
+//
+// Parse/ParseSearch produce a Node tree: *All, *And, *Or, *Not, *Term
+// (full text when Key == "", else key:value; Phrase when quoted; Wild lists
+// unescaped * and ? offsets), *Exists (key:*), *Compare (key > 10),
+// *Range (key in [a b], (a b], * = unbounded). Keywords and/or/not are
+// case-insensitive; quote them ("and") to search the word. Precedence is
+// ':' > quotes > parentheses > and/not > or; juxtaposition is and; "a not b"
+// is "a and not b". `__tag__:name:value` yields Key TagPrefix+"name".
+// A bare value may contain ':' (time:10:20). `key in (a b)` with
+// non-numeric bounds is read as words, not as a range. Node.String
+// renders a node back into the syntax (the fuzz test re-parses it).
+//
+// Errors are *Error{Pos, Msg}, printed "syntax error at <pos>: <msg>",
+// Pos a byte offset in the text given (Query.SandboxSQL shifts SQL errors
+// to offsets in the whole query).
+//
+// # Compilation
+//
+// CompileSearch(node, Schema) returns an Expr{SQL, Args} ('?'
+// placeholders). User values never enter the SQL text. The Schema says how
+// rows are laid out: Line is the full-text token column, Key(k) returns
+// KeyColumns{Value, Tokens, Number, Type} for a key. DefaultSchema gives the
+// reference DuckDB layout (columns __time__ BIGINT, __time_ns__,
+// __topic__, __source__, __tags__ and __fields__ MAP(VARCHAR,VARCHAR),
+// __line__ token text; see DefaultTableDDL).
+//
+// Token text: the full-text column holds Tokenizer.AppendValue over the
+// log's values: " tok tok " per value (lowercased unless case sensitive),
+// concatenated. A term becomes contains(line, ' tok1 tok2 ') (a phrase
+// when the term contains delimiters), a trailing * a prefix
+// contains(line, ' tok'), other wildcards regexp_matches. key:term on a
+// text key without a Tokens column matches its tokens in Value with an
+// RE2 pattern built from the key's delimiters. long/double keys (from the
+// index or KeyColumns.Type) compare numerically; wildcards on them are an
+// error, as are comparisons on text/json keys. key:"" is an empty value.
+// Every leaf is COALESCE(..., FALSE), so a missing key never makes NOT
+// drop a log.
+//
+// # SQL sandbox
+//
+// SandboxSQL tokenises the SQL (strings, quoted identifiers, nested
+// comments) and allows only: one statement starting SELECT, WITH, FROM or
+// VALUES; table references that are "log", the logstore name or an
+// in-scope earlier CTE; functions from AllowedFunctions (plus the
+// renames in SLSAliases); table functions unnest/generate_series/range.
+// It refuses read_csv*/read_parquet/read_json*/read_text/read_blob/glob,
+// parquet_*, duckdb_*, pragma_*, query/query_table, getenv,
+// current_setting, sqlite_scan/postgres_scan (none is in the allowlist),
+// string-literal tables, qualified table names, COPY/ATTACH/DETACH/
+// INSTALL/LOAD/PRAGMA/SET/CALL/EXPORT/IMPORT/CREATE/INSERT/UPDATE/DELETE/
+// DROP/ALTER and other non-SELECT keywords, parameters and $-quoting,
+// prefixed strings (E'...'), non-ASCII unquoted identifiers and inner ';'.
+// The output is rebuilt from the checked tokens, so comments cannot hide
+// anything from DuckDB. Stores must also set enable_external_access=false
+// on the query connection as defense in depth; the sandbox does not rely
+// on it.
+//
+// Everything is hand-written: no Go library parses the SLS search syntax,
+// and a full DuckDB SQL parser in Go does not exist; a tokenizer plus an
+// allowlist is small enough to audit.
+package query

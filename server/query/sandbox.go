@@ -1,0 +1,808 @@
+package query
+
+import (
+	"strconv"
+	"strings"
+)
+
+// SandboxOptions says how to bind a query's SQL part to the logstore.
+type SandboxOptions struct {
+	// Logstore is the logstore's name; FROM may name it instead of "log".
+	Logstore string
+	// Relation is the identifier every logstore reference becomes
+	// (default "log"); FROM-less SELECTs read it.
+	Relation string
+	// Source, if set, defines Relation: the result starts with
+	// WITH "<Relation>" AS (<Source>) — e.g. the store's
+	// SELECT ... FROM its table WHERE <time range> AND <search>.
+	Source Expr
+	// DefaultLimit is appended as LIMIT when the outermost query has none
+	// (SLS returns 100 rows unless the SQL says LIMIT); 0 = no limit.
+	DefaultLimit int
+}
+
+// SandboxSQL checks that sql (the part after '|') is one read-only SELECT
+// over the logstore and rewrites it to run on DuckDB:
+//
+//   - the statement starts with SELECT, WITH, FROM (DuckDB's FROM-first)
+//     or VALUES; no ';' except one at the end; no parameters ($1, ?).
+//   - every table reference (after FROM, JOIN, or ',' in a FROM clause)
+//     is "log", the logstore's name, or a CTE of the query in scope and
+//     defined before the reference; all logstore references become
+//     Relation. String literals ('file.csv'), qualified names
+//     (other.table) and table functions other than unnest,
+//     generate_series and range are refused.
+//   - every function is in the allowlist (see AllowedFunctions); SLS
+//     names DuckDB lacks are renamed (SLSAliases), and date_format's
+//     MySQL format literal is translated for strftime.
+//   - statements and clauses that touch files, settings or other
+//     databases are refused by keyword (COPY, ATTACH, PRAGMA, SET, ...),
+//     even where DuckDB's grammar would reject them anyway.
+//   - a SELECT without FROM reads the logstore (SLS: "select status,
+//     count(*) group by status"); MySQL-style "LIMIT off, n" becomes
+//     "LIMIT n OFFSET off".
+//
+// The output is re-assembled from the checked tokens — comments are
+// dropped, strings and quoted identifiers re-quoted — so DuckDB parses
+// exactly what was checked. The store must still run it on a connection
+// with enable_external_access=false (defense in depth), not relying on it.
+// Error positions are byte offsets in sql.
+func SandboxSQL(sql string, opt SandboxOptions) (Expr, error) {
+	if opt.Relation == "" {
+		opt.Relation = "log"
+	}
+	toks, err := lexSQL(sql)
+	if err != nil {
+		return Expr{}, err
+	}
+	// One trailing ';' is tolerated.
+	if n := len(toks); n > 0 && toks[n-1].kind == sPunct && toks[n-1].text == ";" {
+		toks = toks[:n-1]
+	}
+	if len(toks) == 0 {
+		return Expr{}, errAt(0, "empty SQL: write a statement such as `select count(*) as c`")
+	}
+	for _, t := range toks {
+		if t.kind == sPunct && t.text == ";" {
+			return Expr{}, errAt(t.pos, "only one SQL statement is allowed: remove the ';'")
+		}
+	}
+	c := &sqlChecker{toks: toks, opt: opt, end: len(sql)}
+	if err := c.check(); err != nil {
+		return Expr{}, err
+	}
+	return c.emit(), nil
+}
+
+// SandboxSQL checks q.SQL (see the package function); error positions are
+// offsets in q.Text.
+func (q *Query) SandboxSQL(opt SandboxOptions) (Expr, error) {
+	e, err := SandboxSQL(q.SQL, opt)
+	if qe, ok := err.(*Error); ok {
+		return Expr{}, &Error{Pos: qe.Pos + q.SQLOffset, Msg: qe.Msg}
+	}
+	return e, err
+}
+
+type sqlKind int
+
+const (
+	sIdent  sqlKind = iota // unquoted identifier or keyword
+	sQIdent                // "quoted identifier"
+	sString                // 'string'
+	sNumber
+	sOp    // operator
+	sPunct // ( ) [ ] { } , . ; :
+)
+
+type sqlTok struct {
+	kind sqlKind
+	pos  int
+	text string // identifier (as written / unquoted), string value, operator
+	low  string // lowercase text for identifiers
+	// out replaces the token's rendering when set (rewrites).
+	out string
+	// before is emitted before the token (inserted FROM clauses).
+	before string
+}
+
+func (t sqlTok) is(kw string) bool { return t.kind == sIdent && t.low == kw }
+func (t sqlTok) punct(p string) bool {
+	return t.kind == sPunct && t.text == p
+}
+
+func isOpChar(c byte) bool {
+	return strings.IndexByte("+-*/<>=~!@#%^&|", c) >= 0
+}
+
+var allowedOps = map[string]bool{
+	"+": true, "-": true, "*": true, "/": true, "%": true, "//": true, "**": true, "^": true,
+	"=": true, "==": true, "<>": true, "!=": true, "<": true, ">": true, "<=": true, ">=": true,
+	"||": true, "->": true, "->>": true, "~~": true, "!~~": true, "~~*": true, "!~~*": true,
+	"~": true, "!~": true, "~*": true, "!~*": true, "^@": true, "&": true, "|": true, "#": true,
+	"<<": true, ">>": true, "@>": true, "<@": true, "&&": true, "@": true, "!": true,
+}
+
+func lexSQL(s string) ([]sqlTok, error) {
+	var out []sqlTok
+	i := 0
+	for i < len(s) {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
+			i++
+		case c == '-' && i+1 < len(s) && s[i+1] == '-':
+			for i < len(s) && s[i] != '\n' {
+				i++
+			}
+		case c == '/' && i+1 < len(s) && s[i+1] == '*':
+			// DuckDB nests block comments.
+			start, depth := i, 0
+			for {
+				if i+1 >= len(s) {
+					return nil, errAt(start, "unterminated /* comment")
+				}
+				if s[i] == '/' && s[i+1] == '*' {
+					depth++
+					i += 2
+				} else if s[i] == '*' && s[i+1] == '/' {
+					depth--
+					i += 2
+					if depth == 0 {
+						break
+					}
+				} else {
+					i++
+				}
+			}
+		case c == '\'':
+			start := i
+			var b strings.Builder
+			i++
+			for {
+				if i >= len(s) {
+					return nil, errAt(start, "unterminated string literal: add a closing '")
+				}
+				if s[i] == '\'' {
+					if i+1 < len(s) && s[i+1] == '\'' {
+						b.WriteByte('\'')
+						i += 2
+						continue
+					}
+					i++
+					break
+				}
+				b.WriteByte(s[i])
+				i++
+			}
+			if len(out) > 0 && out[len(out)-1].kind == sIdent && out[len(out)-1].pos+len(out[len(out)-1].text) == start {
+				p := out[len(out)-1]
+				return nil, errAt(p.pos, "prefixed string literals (%s'...') are not supported: write a plain '...' string", p.text)
+			}
+			out = append(out, sqlTok{kind: sString, pos: start, text: b.String()})
+		case c == '"':
+			start := i
+			var b strings.Builder
+			i++
+			for {
+				if i >= len(s) {
+					return nil, errAt(start, "unterminated quoted identifier: add a closing \"")
+				}
+				if s[i] == '"' {
+					if i+1 < len(s) && s[i+1] == '"' {
+						b.WriteByte('"')
+						i += 2
+						continue
+					}
+					i++
+					break
+				}
+				b.WriteByte(s[i])
+				i++
+			}
+			if b.Len() == 0 {
+				return nil, errAt(start, "empty quoted identifier")
+			}
+			out = append(out, sqlTok{kind: sQIdent, pos: start, text: b.String(), low: strings.ToLower(b.String())})
+		case c >= '0' && c <= '9' || c == '.' && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9':
+			start := i
+			for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+				i++
+			}
+			if i < len(s) && s[i] == '.' && !(i+1 < len(s) && s[i+1] == '.') {
+				i++
+				for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+					i++
+				}
+			}
+			if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+				j := i + 1
+				if j < len(s) && (s[j] == '+' || s[j] == '-') {
+					j++
+				}
+				if j < len(s) && s[j] >= '0' && s[j] <= '9' {
+					i = j
+					for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+						i++
+					}
+				}
+			}
+			out = append(out, sqlTok{kind: sNumber, pos: start, text: s[start:i]})
+		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			start := i
+			for i < len(s) && (s[i] == '_' || s[i] >= 'a' && s[i] <= 'z' || s[i] >= 'A' && s[i] <= 'Z' || s[i] >= '0' && s[i] <= '9') {
+				i++
+			}
+			if i < len(s) && (s[i] >= 0x80 || s[i] == '$') {
+				return nil, errAt(i, "unquoted identifiers must be ASCII letters, digits and '_': quote it with \"...\"")
+			}
+			w := s[start:i]
+			out = append(out, sqlTok{kind: sIdent, pos: start, text: w, low: strings.ToLower(w)})
+		case c == ':':
+			if i+1 < len(s) && s[i+1] == ':' {
+				out = append(out, sqlTok{kind: sOp, pos: i, text: "::"})
+				i += 2
+			} else if i+1 < len(s) && s[i+1] == '=' {
+				return nil, errAt(i, `":=" is not supported`)
+			} else {
+				out = append(out, sqlTok{kind: sPunct, pos: i, text: ":"})
+				i++
+			}
+		case strings.IndexByte("()[]{},.;", c) >= 0:
+			out = append(out, sqlTok{kind: sPunct, pos: i, text: s[i : i+1]})
+			i++
+		case isOpChar(c):
+			start := i
+			for i < len(s) && isOpChar(s[i]) {
+				if i > start && (s[i] == '-' && s[i-1] == '-' || s[i] == '*' && s[i-1] == '/') {
+					i-- // a comment starts inside the run
+					break
+				}
+				i++
+			}
+			op := s[start:i]
+			// PostgreSQL rule: a multi-char operator ends in + or - only
+			// if it contains one of ~!@#%^&|.
+			for len(op) > 1 && (op[len(op)-1] == '+' || op[len(op)-1] == '-') && !strings.ContainsAny(op, "~!@#%^&|") {
+				op = op[:len(op)-1]
+			}
+			i = start + len(op)
+			if !allowedOps[op] {
+				return nil, errAt(start, "operator %q is not supported", op)
+			}
+			out = append(out, sqlTok{kind: sOp, pos: start, text: op})
+		case c == '?' || c == '$':
+			return nil, errAt(i, "parameters and $-quoting are not allowed in queries")
+		default:
+			return nil, errAt(i, "unexpected character %q", rune(c))
+		}
+	}
+	return out, nil
+}
+
+// forbiddenKeywords may not appear unquoted anywhere: statements and
+// clauses that write, touch files, settings, extensions or other
+// databases. (DuckDB would already refuse most inside a SELECT; this is
+// defense in depth. A key with such a name can be written "quoted".)
+var forbiddenKeywords = map[string]bool{
+	"insert": true, "update": true, "delete": true, "create": true, "drop": true, "alter": true,
+	"copy": true, "attach": true, "detach": true, "install": true, "load": true, "pragma": true,
+	"set": true, "reset": true, "call": true, "export": true, "import": true, "table": true,
+	"describe": true, "summarize": true, "show": true, "checkpoint": true, "vacuum": true,
+	"explain": true, "prepare": true, "execute": true, "deallocate": true, "truncate": true,
+	"pivot": true, "unpivot": true, "pivot_wider": true, "pivot_longer": true, "into": true,
+	"use": true, "begin": true, "commit": true, "rollback": true, "abort": true, "grant": true,
+	"revoke": true, "merge": true, "returning": true,
+}
+
+// parenKeywords are keywords that can precede '(' without being a
+// function call.
+var parenKeywords = map[string]bool{
+	"in": true, "as": true, "over": true, "filter": true, "values": true, "exists": true,
+	"cast": true, "try_cast": true, "extract": true, "any": true, "all": true, "some": true,
+	"on": true, "using": true, "not": true, "and": true, "or": true, "select": true, "from": true,
+	"join": true, "where": true, "when": true, "then": true, "else": true, "case": true, "by": true,
+	"having": true, "lateral": true, "union": true, "intersect": true, "except": true,
+	"distinct": true, "rollup": true, "cube": true, "sets": true, "group": true, "within": true,
+	"array": true, "row": true, "is": true, "like": true, "ilike": true, "between": true,
+	"interval": true, "struct": true, "map": true, "columns": true, "exclude": true,
+	"replace": true, "rename": true, "materialized": true, "qualify": true, "window": true,
+	"partition": true, "order": true, "limit": true, "offset": true, "decimal": true,
+	"numeric": true, "varchar": true, "char": true, "for": true, "overlay": true,
+	"position": true, "substring": true, "trim": true, "grouping": true, "escape": true,
+	"with": true, "recursive": true, "sample": true, "tablesample": true, "union_by_name": true,
+	"similar": true, "to": true, "nulls": true, "asc": true, "desc": true,
+}
+
+// fromSyntaxCalls use FROM inside their parentheses as syntax, not as a
+// table clause: extract(year FROM t), substring(s FROM 1), trim(x FROM s).
+var fromSyntaxCalls = map[string]bool{"extract": true, "substring": true, "trim": true, "overlay": true}
+
+// clauseEnd keywords end a FROM clause (and bound a SELECT list).
+var clauseEnd = map[string]bool{
+	"where": true, "group": true, "having": true, "window": true, "qualify": true, "order": true,
+	"limit": true, "offset": true, "union": true, "intersect": true, "except": true, "select": true,
+}
+
+type level struct {
+	id         int
+	kind       string // "top", "group", "call", "cte"
+	fn         string // function name for "call"
+	inFrom     bool   // inside a FROM clause
+	expectRel  bool   // the next token is a table reference
+	afterRel   int    // tokens since a table reference (alias handling)
+	fromFirst  bool   // a FROM clause came before SELECT in this block
+	cteState   int    // 0 none, 1 expect name, 2 after name, 3 after AS, 4 after body
+	cteName    string
+	cteRecurse bool
+	relGroup   bool // a parenthesised table reference: FROM (...)
+	relStart   bool // at the first token of a relGroup
+}
+
+type cteDef struct {
+	name  string
+	scope int // id of the level it was defined in
+	from  int // first token index where it may be referenced
+}
+
+type sqlChecker struct {
+	toks   []sqlTok
+	end    int // len of the SQL text, for errors at the end
+	opt    SandboxOptions
+	stack  []*level
+	nextID int
+	ctes   []cteDef
+	// userWith: the outermost statement starts with WITH [RECURSIVE].
+	userWith, userRecursive bool
+}
+
+func (c *sqlChecker) top() *level { return c.stack[len(c.stack)-1] }
+
+func (c *sqlChecker) push(kind, fn string) *level {
+	c.nextID++
+	l := &level{id: c.nextID, kind: kind, fn: fn}
+	c.stack = append(c.stack, l)
+	return l
+}
+
+func (c *sqlChecker) inScope(scope int) bool {
+	for _, l := range c.stack {
+		if l.id == scope {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *sqlChecker) check() error {
+	toks := c.toks
+	first := toks[0]
+	switch {
+	case first.is("select"), first.is("from"), first.is("values"), first.punct("("):
+	case first.is("with"):
+		c.userWith = true
+		c.userRecursive = len(toks) > 1 && toks[1].is("recursive")
+	default:
+		return errAt(first.pos, "only SELECT queries are allowed, found %q: write e.g. `select count(*) as c`", first.text)
+	}
+	c.push("top", "")
+	for i := 0; i < len(toks); i++ {
+		t := toks[i]
+		l := c.top()
+		var next sqlTok
+		hasNext := i+1 < len(toks)
+		if hasNext {
+			next = toks[i+1]
+		}
+		if t.kind == sIdent && forbiddenKeywords[t.low] {
+			return errAt(t.pos, "%q is not allowed: queries may only SELECT from the logstore", strings.ToUpper(t.text))
+		}
+		// CTE definitions: WITH [RECURSIVE] name [(cols)] AS [NOT] [MATERIALIZED] (body) [, ...]
+		switch l.cteState {
+		case 1:
+			if t.is("recursive") {
+				l.cteRecurse = true
+				continue
+			}
+			if t.kind != sIdent && t.kind != sQIdent {
+				return errAt(t.pos, "expected a CTE name after WITH")
+			}
+			l.cteName = t.low
+			l.cteState = 2
+			continue
+		case 2:
+			if t.punct("(") { // column list
+				c.push("group", "")
+				continue
+			}
+			if t.is("as") {
+				l.cteState = 3
+				continue
+			}
+			return errAt(t.pos, "expected AS after CTE name")
+		case 3:
+			if t.is("not") || t.is("materialized") {
+				continue
+			}
+			if !t.punct("(") {
+				return errAt(t.pos, "expected ( after AS in WITH")
+			}
+			if l.cteRecurse {
+				c.ctes = append(c.ctes, cteDef{name: l.cteName, scope: l.id, from: i})
+			}
+			l.cteState = 4
+			c.push("cte", l.cteName)
+			continue
+		case 4:
+			l.cteState = 0
+			if t.punct(",") {
+				l.cteState = 1
+				continue
+			}
+		}
+		if l.relStart {
+			// FROM (a JOIN b ...) is a parenthesised join: its first
+			// token is a table reference unless a query starts there.
+			l.relStart = false
+			if !(t.is("select") || t.is("with") || t.is("from") || t.is("values") || t.punct("(")) {
+				l.expectRel, l.inFrom = true, true
+			} else if t.punct("(") {
+				c.push("group", "").relGroup = true
+				c.top().relStart = true
+				continue
+			}
+		}
+		if l.expectRel {
+			if err := c.relation(i); err != nil {
+				return err
+			}
+			if t.is("lateral") {
+				continue
+			}
+			l.expectRel = false
+			if t.punct("(") {
+				g := c.push("group", "")
+				g.relGroup, g.relStart = true, true
+				continue
+			}
+			if next.punct("(") { // table function
+				c.push("call", t.low)
+				i++
+				continue
+			}
+			l.afterRel = 1
+			continue
+		}
+		if l.afterRel > 0 {
+			// [AS] alias [(col, ...)]: a column list is not a call.
+			switch {
+			case t.is("as"):
+				l.afterRel = 2
+				continue
+			case (t.kind == sIdent && !parenKeywords[t.low] && !clauseEnd[t.low] && !isJoinWord(t.low)) || t.kind == sQIdent:
+				l.afterRel = 0
+				if next.punct("(") {
+					c.push("group", "")
+					i++
+				}
+				continue
+			}
+			l.afterRel = 0
+		}
+		switch t.kind {
+		case sPunct:
+			switch t.text {
+			case "(":
+				c.push("group", "")
+			case ")":
+				if len(c.stack) == 1 {
+					return errAt(t.pos, `unexpected ")"`)
+				}
+				closed := c.top()
+				c.stack = c.stack[:len(c.stack)-1]
+				if closed.kind == "cte" {
+					outer := c.top()
+					c.ctes = append(c.ctes, cteDef{name: closed.fn, scope: outer.id, from: i})
+				}
+				if closed.relGroup || (closed.kind == "call" && TableFunctions[closed.fn]) {
+					c.top().afterRel = 1 // an alias may follow
+				}
+			case ",":
+				if l.inFrom {
+					l.expectRel = true
+				}
+			}
+			continue
+		case sIdent, sQIdent:
+		default:
+			continue
+		}
+		// Function call?
+		if next.punct("(") && !(t.kind == sIdent && parenKeywords[t.low]) {
+			name := t.low
+			if alias, ok := SLSAliases[name]; ok {
+				c.toks[i].out = alias
+				name = alias
+			} else if !AllowedFunctions[name] {
+				return errAt(t.pos, "function %q is not allowed in queries (see the allowlist in the server/query package documentation)", t.text)
+			}
+			if t.low == "date_format" {
+				c.translateDateFormat(i + 1)
+			}
+			c.push("call", name)
+			i++
+			continue
+		}
+		if t.kind == sQIdent {
+			continue
+		}
+		switch t.low {
+		case "with":
+			if hasNext {
+				l.cteState = 1
+			}
+		case "from":
+			if l.kind == "call" && fromSyntaxCalls[l.fn] {
+				continue
+			}
+			if i > 0 && c.toks[i-1].is("distinct") {
+				continue // IS [NOT] DISTINCT FROM
+			}
+			l.inFrom = true
+			l.expectRel = true
+			if !c.selectSeen(i) {
+				l.fromFirst = true
+			}
+		case "join":
+			l.expectRel = true
+			l.inFrom = true
+		case "cast", "try_cast", "extract", "substring", "trim", "overlay", "position":
+			if next.punct("(") {
+				c.push("call", t.low)
+				i++
+			}
+		default:
+			if clauseEnd[t.low] {
+				l.inFrom = false
+			}
+		}
+		if t.is("select") {
+			if !l.fromFirst {
+				c.insertFrom(i)
+			}
+			l.fromFirst = false
+		}
+	}
+	if len(c.stack) != 1 {
+		return errAt(c.end, `missing ")"`)
+	}
+	if c.top().expectRel {
+		return errAt(c.end, "expected a table after FROM/JOIN: write log")
+	}
+	if c.top().cteState != 0 {
+		return errAt(c.end, "incomplete WITH clause")
+	}
+	c.fixLimit()
+	return nil
+}
+
+func isJoinWord(w string) bool {
+	switch w {
+	case "join", "inner", "left", "right", "full", "outer", "cross", "natural", "semi", "anti",
+		"asof", "positional", "on", "using", "lateral":
+		return true
+	}
+	return false
+}
+
+// selectSeen reports whether a SELECT keyword precedes index i in the
+// same block (same paren level, since the last set operation).
+func (c *sqlChecker) selectSeen(i int) bool {
+	depth := 0
+	for j := i - 1; j >= 0; j-- {
+		t := c.toks[j]
+		switch {
+		case t.punct(")"):
+			depth++
+		case t.punct("("):
+			if depth == 0 {
+				return false
+			}
+			depth--
+		case depth == 0 && (t.is("union") || t.is("intersect") || t.is("except")):
+			return false
+		case depth == 0 && t.is("select"):
+			return true
+		}
+	}
+	return false
+}
+
+// relation checks the table reference at toks[i].
+func (c *sqlChecker) relation(i int) error {
+	t := c.toks[i]
+	var next sqlTok
+	if i+1 < len(c.toks) {
+		next = c.toks[i+1]
+	}
+	switch t.kind {
+	case sString:
+		return errAt(t.pos, "reading files is not allowed: FROM takes the logstore (log), not a string")
+	case sPunct:
+		if t.text == "(" {
+			return nil
+		}
+	case sIdent, sQIdent:
+		if t.kind == sIdent && t.is("lateral") {
+			return nil
+		}
+		if next.punct("(") {
+			if !TableFunctions[t.low] {
+				return errAt(t.pos, "table function %q is not allowed: queries read only the logstore (log)", t.text)
+			}
+			return nil
+		}
+		if next.punct(".") {
+			return errAt(t.pos, "qualified table names are not allowed: queries read only the logstore (log)")
+		}
+		if t.low == "log" || (c.opt.Logstore != "" && t.low == strings.ToLower(c.opt.Logstore)) {
+			c.toks[i].out = QuoteIdent(c.opt.Relation)
+			aliased := next.is("as") || next.kind == sQIdent ||
+				next.kind == sIdent && !parenKeywords[next.low] && !clauseEnd[next.low] && !isJoinWord(next.low)
+			if !aliased && !strings.EqualFold(t.text, c.opt.Relation) {
+				// keep log.status working
+				c.toks[i].out += " AS " + QuoteIdent(t.text)
+			}
+			return nil
+		}
+		for _, d := range c.ctes {
+			if d.name == t.low && d.from <= i && c.inScope(d.scope) {
+				return nil
+			}
+		}
+		return errAt(t.pos, "table %q is not allowed: queries read only the logstore (write FROM log or leave FROM out)", t.text)
+	}
+	return errAt(t.pos, "expected a table after FROM/JOIN: write log")
+}
+
+// insertFrom adds "FROM <relation>" to the SELECT at toks[i] if its block
+// has no FROM clause.
+func (c *sqlChecker) insertFrom(i int) {
+	depth := 0
+	for j := i + 1; j < len(c.toks); j++ {
+		t := c.toks[j]
+		switch {
+		case t.punct("("):
+			depth++
+		case t.punct(")"):
+			if depth == 0 {
+				c.toks[j].before += " FROM " + QuoteIdent(c.opt.Relation)
+				return
+			}
+			depth--
+		case depth == 0 && t.is("from") && !c.toks[j-1].is("distinct"):
+			return
+		case depth == 0 && t.kind == sIdent && clauseEnd[t.low] && !t.is("select"):
+			c.toks[j].before += " FROM " + QuoteIdent(c.opt.Relation)
+			return
+		}
+	}
+	c.toks = append(c.toks, sqlTok{kind: sPunct, pos: -1, before: " FROM " + QuoteIdent(c.opt.Relation)})
+}
+
+// fixLimit rewrites a top-level "LIMIT a, b" to "LIMIT b OFFSET a" and adds
+// the default limit.
+func (c *sqlChecker) fixLimit() {
+	depth := 0
+	found := false
+	for j := 0; j < len(c.toks); j++ {
+		t := c.toks[j]
+		switch {
+		case t.punct("("):
+			depth++
+		case t.punct(")"):
+			depth--
+		case depth == 0 && t.is("limit"):
+			found = true
+			if j+3 < len(c.toks) && c.toks[j+1].kind == sNumber && c.toks[j+2].punct(",") && c.toks[j+3].kind == sNumber {
+				off, n := c.toks[j+1].text, c.toks[j+3].text
+				c.toks[j+1].out = n
+				c.toks[j+2].out = "OFFSET"
+				c.toks[j+3].out = off
+			}
+		}
+	}
+	if !found && c.opt.DefaultLimit > 0 {
+		c.toks = append(c.toks, sqlTok{kind: sPunct, pos: -1, before: " LIMIT " + strconv.Itoa(c.opt.DefaultLimit)})
+	}
+}
+
+// translateDateFormat rewrites the MySQL format literal of
+// date_format(x, '<fmt>') (toks[open] is the '(') into strftime's.
+func (c *sqlChecker) translateDateFormat(open int) {
+	depth := 0
+	for j := open + 1; j < len(c.toks); j++ {
+		t := c.toks[j]
+		switch {
+		case t.punct("(") || t.punct("["):
+			depth++
+		case t.punct(")") || t.punct("]"):
+			if depth == 0 {
+				return
+			}
+			depth--
+		case depth == 0 && t.punct(","):
+			if j+2 < len(c.toks) && c.toks[j+1].kind == sString && c.toks[j+2].punct(")") {
+				c.toks[j+1].text = mysqlToStrftime(c.toks[j+1].text)
+			}
+			return
+		}
+	}
+}
+
+var mysqlFormat = map[byte]string{
+	'i': "%M", 's': "%S", 'M': "%B", 'W': "%A", 'c': "%-m", 'e': "%-d", 'h': "%I",
+	'k': "%-H", 'l': "%-I", 'T': "%H:%M:%S", 'r': "%I:%M:%S %p", 'v': "%V", 'x': "%G",
+	'f': "%f", 'u': "%W", 'D': "%-d",
+}
+
+func mysqlToStrftime(f string) string {
+	var b strings.Builder
+	for i := 0; i < len(f); i++ {
+		if f[i] == '%' && i+1 < len(f) {
+			if r, ok := mysqlFormat[f[i+1]]; ok {
+				b.WriteString(r)
+			} else {
+				b.WriteByte('%')
+				b.WriteByte(f[i+1])
+			}
+			i++
+			continue
+		}
+		b.WriteByte(f[i])
+	}
+	return b.String()
+}
+
+func (c *sqlChecker) emit() Expr {
+	var b strings.Builder
+	var args []any
+	if c.opt.Source.SQL != "" {
+		b.WriteString("WITH ")
+		if c.userRecursive {
+			b.WriteString("RECURSIVE ")
+		}
+		b.WriteString(QuoteIdent(c.opt.Relation))
+		b.WriteString(" AS (")
+		b.WriteString(c.opt.Source.SQL)
+		b.WriteString(")")
+		args = c.opt.Source.Args
+	}
+	toks := c.toks
+	if c.opt.Source.SQL != "" && c.userWith {
+		// Merge the user's WITH list into ours.
+		toks = toks[1:]
+		if len(toks) > 0 && toks[0].is("recursive") {
+			toks = toks[1:]
+		}
+		b.WriteString(",")
+	}
+	for _, t := range toks {
+		b.WriteString(t.before)
+		if t.pos < 0 {
+			continue
+		}
+		b.WriteByte(' ')
+		switch {
+		case t.out != "":
+			b.WriteString(t.out)
+		case t.kind == sString:
+			b.WriteString("'" + strings.ReplaceAll(t.text, "'", "''") + "'")
+		case t.kind == sQIdent:
+			b.WriteString(QuoteIdent(t.text))
+		default:
+			b.WriteString(t.text)
+		}
+	}
+	return Expr{SQL: strings.TrimSpace(b.String()), Args: args}
+}
