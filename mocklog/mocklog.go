@@ -69,8 +69,8 @@ func (s Stats) String() string {
 	if sec <= 0 {
 		sec = 1e-9
 	}
-	return fmt.Sprintf("%d events, %d lines, %.1f MiB in %.3fs: %.0f events/s, %.1f MiB/s, %d rotations",
-		s.Events, s.Lines, float64(s.Bytes)/(1<<20), s.Elapsed.Seconds(),
+	return fmt.Sprintf("%d events, %d lines, %d bytes (%.1f MiB) in %.3fs: %.0f events/s, %.1f MiB/s, %d rotations",
+		s.Events, s.Lines, s.Bytes, float64(s.Bytes)/(1<<20), s.Elapsed.Seconds(),
 		float64(s.Events)/sec, float64(s.Bytes)/(1<<20)/sec, s.Rotations)
 }
 

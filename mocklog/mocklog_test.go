@@ -323,3 +323,15 @@ func FuzzParseSeq(f *testing.F) {
 		}
 	})
 }
+
+func TestParseByteSize(t *testing.T) {
+	for in, want := range map[string]int64{"0": 0, "1048576": 1 << 20, "512K": 512 << 10, "64MiB": 64 << 20, "1G": 1 << 30, "1gb": 1 << 30, " 2 M ": 2 << 20, "10B": 10} {
+		got, err := ParseByteSize(in)
+		require.NoError(t, err, in)
+		require.Equal(t, want, got, in)
+	}
+	for _, in := range []string{"", "-1", "1.5G", "G", "lots", "99999999999T"} {
+		_, err := ParseByteSize(in)
+		require.Error(t, err, in)
+	}
+}

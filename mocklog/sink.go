@@ -86,14 +86,25 @@ func (s *fileSink) write(p []byte) error {
 
 func (s *fileSink) name(i int) string { return s.path + "." + strconv.Itoa(i) }
 
-// shift makes room for a new path.1: path.keep is removed and path.i
-// becomes path.i+1.
+// shift makes room for a new path.1: path.i becomes path.i+1 and whatever
+// would become path.keep+1 is removed. Only existing files are touched, so a
+// large keep costs nothing until that many files exist.
 func (s *fileSink) shift() error {
-	if err := os.Remove(s.name(s.keep)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("rotate: %w", err)
+	n := 0
+	for n < s.keep {
+		if _, err := os.Lstat(s.name(n + 1)); err != nil {
+			break
+		}
+		n++
 	}
-	for i := s.keep - 1; i >= 1; i-- {
-		if err := os.Rename(s.name(i), s.name(i+1)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if n == s.keep {
+		if err := os.Remove(s.name(n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("rotate: %w", err)
+		}
+		n--
+	}
+	for i := n; i >= 1; i-- {
+		if err := os.Rename(s.name(i), s.name(i+1)); err != nil {
 			return fmt.Errorf("rotate: %w", err)
 		}
 	}
