@@ -102,7 +102,9 @@ Flags:
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	err = g.Run(ctx)
-	fmt.Fprintf(stderr, "mocklog: %s\n", g.Stats())
+	if st := g.Stats(); err == nil || st.Events > 0 {
+		fmt.Fprintf(stderr, "mocklog: %s\n", st)
+	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "mocklog: %v\n", err)
 		return 1

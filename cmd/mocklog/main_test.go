@@ -68,7 +68,9 @@ func TestRunStopsOnSIGTERM(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "app.log")
 	var errOut bytes.Buffer
 	done := make(chan int)
-	go func() { done <- run([]string{"--path", path, "--logs-per-sec=1000", "--log-type=java-multiline"}, nil, &errOut) }()
+	go func() {
+		done <- run([]string{"--path", path, "--logs-per-sec=1000", "--log-type=java-multiline"}, nil, &errOut)
+	}()
 	time.Sleep(300 * time.Millisecond)
 	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
 	select {
