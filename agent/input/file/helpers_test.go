@@ -1,0 +1,33 @@
+package file
+
+import (
+	"io/fs"
+	"log/slog"
+	"regexp"
+	"slices"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sluicelog/sluice/agent/checkpoint"
+)
+
+func fileIDOf(t *testing.T, fi fs.FileInfo) checkpoint.FileID {
+	t.Helper()
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	require.True(t, ok)
+	return fileID(st)
+}
+
+func regexpQuote(s string) string { return regexp.QuoteMeta(s) }
+
+func contains(list []string, s string) bool { return slices.Contains(list, s) }
+
+func mustMetrics(t *testing.T) *metrics {
+	m, err := newMetrics(nil, "cfg")
+	require.NoError(t, err)
+	return m
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

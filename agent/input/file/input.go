@@ -1,0 +1,295 @@
+// Package file is the file input of sluice-agent (sidecar and shared-PVC
+// modes): it discovers files under a logPath, follows them across rename,
+// copytruncate and delete rotations, cuts them into lines and events, and
+// emits one pipeline.Batch per file and read, persisting an offset only once
+// every batch before it was acknowledged.
+//
+// Discovery is stat polling: every PollInterval the matched directories are
+// listed and each candidate file is stat'ed once (no file is opened or read
+// unless it changed), so a pass costs a readdir per directory and a stat per
+// file. Polling is the source of truth because inotify misses events on NFS
+// and overlay volumes and has per-user watch limits.
+//
+// Identity is device+inode plus a signature of the first ≤1024 bytes (see
+// agent/checkpoint). The signature is re-checked only when a file is about to
+// be read, which tells a truncated-and-rewritten file or a reused inode from
+// the file the position belongs to.
+//
+// The line reader is hand-written rather than bufio.Scanner: it reads large
+// chunks with pread at explicit offsets (so a position is always a file
+// offset and a rewind is a number), splits with bytes.IndexByte, cuts
+// over-long lines at max_read_buffer_size instead of failing, and keeps no
+// per-file buffer between reads (10,000 files must not cost 10,000 buffers).
+package file
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicelog/sluice/agent/checkpoint"
+	"github.com/sluicelog/sluice/agent/pipeline"
+)
+
+// Splitter joins lines into events; *multiline.Splitter implements it.
+// Push receives a line without its newline and the file offset just after
+// it; emit receives a complete event and the offset just after it, and the
+// bytes are valid only during the call.
+type Splitter interface {
+	Push(line []byte, end int64, emit func(event []byte, end int64))
+	Flush(emit func(event []byte, end int64))
+	Pending() bool
+}
+
+// Settings carry what the input needs from the agent.
+type Settings struct {
+	Logger     *slog.Logger          // nil discards
+	Registerer prometheus.Registerer // nil registers nothing
+	// Checkpoints is the agent's shared store; required.
+	Checkpoints *checkpoint.Store
+	// NewSplitter makes the per-file multiline splitter, e.g.
+	// func() (file.Splitter, error) { return multiline.New(mcfg) }.
+	// Nil makes every line an event without going through a splitter.
+	NewSplitter func() (Splitter, error)
+}
+
+// recentlyModified: without tailExisted, a file present at config start is
+// still read (tail rules) when it changed this recently — it is being
+// written, so its last lines are the ones the user expects to see.
+const recentlyModified = 2 * time.Minute
+
+// jobBudget bounds the bytes one worker reads from one file before giving
+// the other files a turn.
+const jobBudget = 32 << 20
+
+// Input is one file collection config at work.
+type Input struct {
+	cfg         Config
+	next        pipeline.Consumer
+	log         *slog.Logger
+	store       *checkpoint.Store
+	newSplitter func() (Splitter, error)
+	m           *metrics
+	paths       *pathMatcher
+	dirBL       globList
+	nameBL      globList
+	pathBL      globList
+	topic       *topic
+	gbk         bool
+
+	mu      sync.Mutex
+	byPath  map[string]*tracked
+	byID    map[checkpoint.FileID]*tracked
+	all     map[*tracked]struct{}
+	saved   map[string]bool // paths with a checkpoint entry at start: their new files are read from 0
+	gen     uint64
+	dirs    []string
+	samples []lagSample
+
+	work     chan *tracked
+	open     atomic.Int64
+	inflight atomic.Int64
+	ackWake  chan struct{}
+	closed   atomic.Bool
+
+	lifeMu  sync.Mutex
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	started bool
+	stopped bool
+}
+
+// New validates cfg and returns an input that sends to next.
+func New(cfg Config, next pipeline.Consumer, set Settings) (*Input, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("file input %q: %w", cfg.Name, err)
+	}
+	if next == nil {
+		return nil, errors.New("file input: next consumer is nil")
+	}
+	if set.Checkpoints == nil {
+		return nil, errors.New("file input: Settings.Checkpoints is nil: the input needs the agent's checkpoint store")
+	}
+	cfg = cfg.withDefaults()
+	in := &Input{
+		cfg:         cfg,
+		next:        next,
+		log:         set.Logger,
+		store:       set.Checkpoints,
+		newSplitter: set.NewSplitter,
+		gbk:         strings.EqualFold(cfg.Encoding, "gbk"),
+		byPath:      make(map[string]*tracked),
+		byID:        make(map[checkpoint.FileID]*tracked),
+		all:         make(map[*tracked]struct{}),
+		work:        make(chan *tracked, 4096),
+		ackWake:     make(chan struct{}, 1),
+	}
+	if in.log == nil {
+		in.log = slog.New(slog.DiscardHandler)
+	}
+	in.log = in.log.With("config", cfg.Name)
+	var err error
+	if in.paths, err = newPathMatcher(cfg.LogPath); err != nil {
+		return nil, err
+	}
+	if in.dirBL, err = newGlobList(cfg.DirBlacklist); err != nil {
+		return nil, err
+	}
+	if in.nameBL, err = newGlobList(cfg.FilenameBlacklist); err != nil {
+		return nil, err
+	}
+	if in.pathBL, err = newGlobList(cfg.FilepathBlacklist); err != nil {
+		return nil, err
+	}
+	if in.topic, err = newTopic(cfg.TopicFormat, cfg.GroupTopic); err != nil {
+		return nil, err
+	}
+	if in.newSplitter != nil {
+		if _, err := in.newSplitter(); err != nil {
+			return nil, fmt.Errorf("file input %q: multiline: %w", cfg.Name, err)
+		}
+	}
+	if in.m, err = newMetrics(set.Registerer, cfg.Name); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// Start begins discovery and reading in the background and returns at once.
+func (in *Input) Start(_ context.Context) error {
+	in.lifeMu.Lock()
+	defer in.lifeMu.Unlock()
+	if in.started || in.stopped {
+		return nil
+	}
+	in.started = true
+	in.ctx, in.cancel = context.WithCancel(context.Background())
+	for range in.cfg.Readers {
+		w := newWorker(in)
+		in.wg.Add(1)
+		go func() {
+			defer in.wg.Done()
+			w.run(in.ctx)
+		}()
+	}
+	in.wg.Add(1)
+	go func() {
+		defer in.wg.Done()
+		in.scanLoop(in.ctx)
+	}()
+	return nil
+}
+
+// Shutdown stops reading, waits until ctx ends for the batches already sent
+// to be acknowledged, records their offsets, closes the files and flushes
+// the checkpoint store. Data read but not acknowledged is read again after a
+// restart. Shutdown is idempotent and safe without Start.
+func (in *Input) Shutdown(ctx context.Context) error {
+	in.lifeMu.Lock()
+	if in.stopped {
+		in.lifeMu.Unlock()
+		return nil
+	}
+	in.stopped = true
+	cancel := in.cancel
+	in.lifeMu.Unlock()
+	var errs []error
+	if cancel != nil {
+		cancel()
+		done := make(chan struct{})
+		go func() { in.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			// A consumer ignoring its context keeps a worker; nothing more
+			// can be done than to report it.
+			errs = append(errs, fmt.Errorf("file input %q: readers did not stop: %w", in.cfg.Name, ctx.Err()))
+		}
+	}
+	for in.inflight.Load() > 0 {
+		select {
+		case <-in.ackWake:
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("file input %q: %d batches unacknowledged at shutdown (they are read again after restart): %w",
+				in.cfg.Name, in.inflight.Load(), ctx.Err()))
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	in.closed.Store(true)
+	in.mu.Lock()
+	for f := range in.all {
+		f.win.close()
+		if f.fd != nil {
+			in.closeFD(f)
+		}
+	}
+	in.mu.Unlock()
+	in.m.unregister()
+	if err := in.store.Flush(); err != nil {
+		errs = append(errs, fmt.Errorf("file input %q: save checkpoints: %w", in.cfg.Name, err))
+	}
+	return errors.Join(errs...)
+}
+
+func (in *Input) ackDone() {
+	in.inflight.Add(-1)
+	select {
+	case in.ackWake <- struct{}{}:
+	default:
+	}
+}
+
+// closeFD closes f's descriptor; in.mu is held.
+func (in *Input) closeFD(f *tracked) {
+	_ = f.fd.Close()
+	f.fd = nil
+	in.open.Add(-1)
+	in.m.openFiles.Dec()
+}
+
+// tracked is one file the input follows.
+type tracked struct {
+	// Guarded by Input.mu.
+	path    string // matched path; empty once rotated away or deleted
+	tagPath string // __path__ and topic source: the path it was found at
+	id      checkpoint.FileID
+	size    int64
+	mtime   int64
+	seen    uint64
+	gone    bool
+	queued  bool
+	busy    bool
+	removed bool
+	initial bool  // present in the config's first discovery pass
+	fresh   bool  // a checkpointed file was at its path: it is that file's successor
+	resume  int64 // ≥ 0: found by identity after a restart, start here
+	fd      *os.File
+	retryAt time.Time
+
+	lastGrow     atomic.Int64 // unix nanoseconds of the last observed growth
+	readEnd      atomic.Int64 // offset up to which the file was looked at
+	readOff      atomic.Int64 // offset of the next line not yet handed on
+	pendingFlush atomic.Bool  // an unterminated line or open event waits
+
+	// Owned by the worker that has the file busy.
+	init     bool
+	more     bool
+	sig      checkpoint.Signature
+	splitter Splitter
+	topic    string
+	tags     [][2]string
+
+	win   window
+	input *Input
+}

@@ -1,0 +1,590 @@
+package file
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/sluicelog/sluice/agent/checkpoint"
+	"github.com/sluicelog/sluice/agent/multiline"
+	"github.com/sluicelog/sluice/agent/pipeline"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// event is one received event with its batch's path tag and topic.
+type event struct {
+	content string
+	path    string
+	topic   string
+	tags    map[string]string
+}
+
+// sink records what it receives and acks each batch with ackErr (nil by
+// default) once gate lets it through.
+type sink struct {
+	mu      sync.Mutex
+	events  []event
+	batches int
+	gate    chan struct{} // non-nil: Consume waits for a token per batch
+	ackErr  func(batch int) error
+}
+
+func (s *sink) Consume(ctx context.Context, b *pipeline.Batch) error {
+	if s.gate != nil {
+		select {
+		case <-s.gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	s.mu.Lock()
+	s.batches++
+	n := s.batches
+	var path string
+	tags := map[string]string{}
+	for _, t := range b.Tags {
+		if t.Key == "__path__" {
+			path = t.Value
+		} else {
+			tags[t.Key] = t.Value
+		}
+	}
+	var err error
+	if s.ackErr != nil {
+		err = s.ackErr(n)
+	}
+	if err == nil {
+		for _, e := range b.Events {
+			require.Len(nil, e.Fields, 1)
+			s.events = append(s.events, event{content: strings.Clone(e.Fields[0].Value), path: strings.Clone(path),
+				topic: strings.Clone(b.Topic), tags: tags})
+		}
+	}
+	s.mu.Unlock()
+	b.Ack.Done(err)
+	return nil
+}
+
+func (s *sink) contents() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, len(s.events))
+	for i, e := range s.events {
+		out[i] = e.content
+	}
+	return out
+}
+
+func (s *sink) snapshot() []event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]event(nil), s.events...)
+}
+
+// testConfig polls fast so tests observe behaviour within well under a second.
+func testConfig(dir string) Config {
+	c := DefaultConfig()
+	c.Name = "cfg"
+	c.LogPath = dir
+	c.FilePattern = "*.log"
+	c.PollInterval = 20 * time.Millisecond
+	c.FlushTimeout = 300 * time.Millisecond
+	c.CloseRemovedAfter = 200 * time.Millisecond
+	c.TailExisted = true
+	return c
+}
+
+type harness struct {
+	t     *testing.T
+	in    *Input
+	sink  *sink
+	store *checkpoint.Store
+	reg   *prometheus.Registry
+}
+
+func start(t *testing.T, cfg Config, store *checkpoint.Store, s *sink, newSplitter func() (Splitter, error)) *harness {
+	t.Helper()
+	if store == nil {
+		var err error
+		store, err = checkpoint.New(checkpoint.Config{}, checkpoint.Settings{})
+		require.NoError(t, err)
+	}
+	if s == nil {
+		s = &sink{}
+	}
+	reg := prometheus.NewRegistry()
+	in, err := New(cfg, s, Settings{Registerer: reg, Checkpoints: store, NewSplitter: newSplitter})
+	require.NoError(t, err)
+	require.NoError(t, in.Start(context.Background()))
+	h := &harness{t: t, in: in, sink: s, store: store, reg: reg}
+	t.Cleanup(func() { h.stop() })
+	return h
+}
+
+func (h *harness) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(h.t, h.in.Shutdown(ctx))
+}
+
+// waitLines waits until exactly want has been received (in any order
+// across files, in order within the list) and fails on extra events.
+func (h *harness) waitContents(want ...string) {
+	h.t.Helper()
+	require.Eventually(h.t, func() bool { return len(h.sink.contents()) >= len(want) }, 5*time.Second, 5*time.Millisecond,
+		"got %q, want %q", h.sink.contents(), want)
+	time.Sleep(100 * time.Millisecond) // nothing more may arrive
+	require.Equal(h.t, want, h.sink.contents())
+}
+
+func writeFile(t *testing.T, path, data string) {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	require.NoError(t, os.WriteFile(path, []byte(data), 0o644))
+}
+
+func appendFile(t *testing.T, path, data string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
+	require.NoError(t, err)
+	_, err = f.WriteString(data)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+}
+
+func counter(t *testing.T, c prometheus.Collector) float64 {
+	t.Helper()
+	return testutil.ToFloat64(c)
+}
+
+func TestDiscoversNewFilesAndDirectoriesWithinMaxDepth(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.MaxDepth = 1
+	h := start(t, cfg, nil, nil, nil)
+
+	writeFile(t, filepath.Join(dir, "a.log"), "a1\n")
+	h.waitContents("a1")
+	writeFile(t, filepath.Join(dir, "ignored.txt"), "not matched\n")
+	writeFile(t, filepath.Join(dir, "sub", "b.log"), "b1\n")
+	t0 := time.Now()
+	h.waitContents("a1", "b1")
+	require.Less(t, time.Since(t0), time.Second+200*time.Millisecond, "a new directory must be picked up within 1s")
+	writeFile(t, filepath.Join(dir, "sub", "deeper", "c.log"), "too deep\n")
+	appendFile(t, filepath.Join(dir, "a.log"), "a2\n")
+	h.waitContents("a1", "b1", "a2")
+	ev := h.sink.snapshot()
+	require.Equal(t, filepath.Join(dir, "sub", "b.log"), ev[1].path)
+}
+
+func TestLogPathWithGlobComponent(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(filepath.Join(dir, "*", "app"))
+	h := start(t, cfg, nil, nil, nil)
+	writeFile(t, filepath.Join(dir, "pod1", "app", "x.log"), "one\n")
+	h.waitContents("one")
+	writeFile(t, filepath.Join(dir, "pod2", "app", "x.log"), "two\n")
+	writeFile(t, filepath.Join(dir, "pod3", "other", "x.log"), "not matched\n")
+	h.waitContents("one", "two")
+}
+
+func TestBlacklists(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.MaxDepth = 3
+	cfg.DirBlacklist = []string{filepath.Join(dir, "skip")}
+	cfg.FilenameBlacklist = []string{"*.tmp.log"}
+	cfg.FilepathBlacklist = []string{filepath.Join(dir, "**", "secret.log")}
+	writeFile(t, filepath.Join(dir, "skip", "x.log"), "dir blacklisted\n")
+	writeFile(t, filepath.Join(dir, "skip", "deep", "x.log"), "below blacklisted dir\n")
+	writeFile(t, filepath.Join(dir, "a.tmp.log"), "name blacklisted\n")
+	writeFile(t, filepath.Join(dir, "k", "l", "secret.log"), "path blacklisted\n")
+	writeFile(t, filepath.Join(dir, "k", "ok.log"), "kept\n")
+	h := start(t, cfg, nil, nil, nil)
+	h.waitContents("kept")
+}
+
+func TestRenameRotationReadsOldFileToEnd(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	h := start(t, cfg, nil, nil, nil)
+	path := filepath.Join(dir, "app.log")
+	w, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	require.NoError(t, err)
+	defer w.Close()
+	_, _ = w.WriteString("1\n2\n")
+	h.waitContents("1", "2")
+
+	require.NoError(t, os.Rename(path, path+".1")) // not matched by *.log
+	_, _ = w.WriteString("3\n")                    // the app still writes to the old file
+	writeFile(t, path, "new1\n")
+	_, _ = w.WriteString("4\n")
+	require.Eventually(t, func() bool { return len(h.sink.contents()) == 5 }, 5*time.Second, 5*time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
+	got := h.sink.snapshot()
+	var old, cur []string
+	for _, e := range got {
+		if e.path == path && e.content != "new1" {
+			old = append(old, e.content)
+		} else {
+			cur = append(cur, e.content)
+		}
+	}
+	require.Equal(t, []string{"1", "2", "3", "4"}, old)
+	require.Equal(t, []string{"new1"}, cur)
+	require.Equal(t, 1.0, counter(t, h.in.m.rotations.WithLabelValues(rotRename)))
+	// The rotated file is closed once idle; only the new one stays open.
+	require.Eventually(t, func() bool { return counter(t, h.in.m.openFiles) == 1 }, 5*time.Second, 10*time.Millisecond)
+}
+
+func TestCopyTruncateRereadsFromStart(t *testing.T) {
+	dir := t.TempDir()
+	h := start(t, testConfig(dir), nil, nil, nil)
+	path := filepath.Join(dir, "app.log")
+	writeFile(t, path, "first line that is long\nsecond line that is long\n")
+	h.waitContents("first line that is long", "second line that is long")
+	// copytruncate: the content is copied elsewhere, the file truncated and
+	// the app keeps writing (shorter than before, so only size tells).
+	require.NoError(t, os.Truncate(path, 0))
+	require.Eventually(t, func() bool { return counter(t, h.in.m.rotations.WithLabelValues(rotTruncate)) == 1 }, 5*time.Second, 5*time.Millisecond)
+	appendFile(t, path, "after\n")
+	h.waitContents("first line that is long", "second line that is long", "after")
+}
+
+func TestRewrittenFileWithSameInodeIsReadFromStart(t *testing.T) {
+	// Same device and inode, larger size, different first bytes: an inode
+	// reused for a new file (or a file rewritten in place). Position-only
+	// tracking would skip its first 12 bytes.
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.PollInterval = 200 * time.Millisecond
+	h := start(t, cfg, nil, nil, nil)
+	path := filepath.Join(dir, "app.log")
+	writeFile(t, path, "old content\n")
+	h.waitContents("old content")
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteAt([]byte("NEW CONTENT\nand more lines\n"), 0)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	h.waitContents("old content", "NEW CONTENT", "and more lines")
+	require.Equal(t, 1.0, counter(t, h.in.m.rotations.WithLabelValues(rotSignature)))
+}
+
+func openFDsTo(t *testing.T, path string) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	n := 0
+	for _, e := range ents {
+		target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
+		if err == nil && strings.HasPrefix(target, path) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestDeleteWhileOpenReadsToEndThenFreesDescriptor(t *testing.T) {
+	dir := t.TempDir()
+	h := start(t, testConfig(dir), nil, nil, nil)
+	path := filepath.Join(dir, "app.log")
+	w, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	require.NoError(t, err)
+	_, _ = w.WriteString("a\n")
+	h.waitContents("a")
+	require.Equal(t, 1, openFDsTo(t, path)-1) // ours, besides the writer
+	require.NoError(t, os.Remove(path))
+	_, _ = w.WriteString("b\nc\n") // written after the delete
+	require.NoError(t, w.Close())
+	h.waitContents("a", "b", "c")
+	require.Eventually(t, func() bool { return openFDsTo(t, path) == 0 }, 5*time.Second, 10*time.Millisecond,
+		"the deleted file must be closed so its space is freed")
+	require.Equal(t, 1.0, counter(t, h.in.m.rotations.WithLabelValues(rotDelete)))
+	require.Eventually(t, func() bool { return len(h.store.Entries("cfg")) == 0 }, 5*time.Second, 10*time.Millisecond,
+		"a deleted file's checkpoint is dropped")
+}
+
+func TestRestartResumesWithoutLossOrDuplicates(t *testing.T) {
+	dir := t.TempDir()
+	cpPath := filepath.Join(t.TempDir(), "checkpoint.json")
+	newStore := func() *checkpoint.Store {
+		s, err := checkpoint.New(checkpoint.Config{Path: cpPath, Interval: time.Hour}, checkpoint.Settings{})
+		require.NoError(t, err)
+		return s
+	}
+	path := filepath.Join(dir, "app.log")
+	var want []string
+	var sb strings.Builder
+	for i := range 1000 {
+		fmt.Fprintf(&sb, "line %d\n", i)
+		want = append(want, fmt.Sprintf("line %d", i))
+	}
+	writeFile(t, path, sb.String())
+	cfg := testConfig(dir)
+	cfg.MaxBatchEvents = 64
+	h1 := start(t, cfg, newStore(), nil, nil)
+	h1.waitContents(want...)
+	h1.stop()
+
+	// While the agent is down: more lines, then a rename rotation with
+	// lines in both the rotated and the new file.
+	appendFile(t, path, "down 1\n")
+	require.NoError(t, os.Rename(path, path+".1"))
+	appendFile(t, path+".1", "down 2\n")
+	writeFile(t, path, "fresh 1\n")
+
+	h2 := start(t, cfg, newStore(), nil, nil)
+	require.Eventually(t, func() bool { return len(h2.sink.contents()) >= 3 }, 5*time.Second, 5*time.Millisecond)
+	time.Sleep(150 * time.Millisecond)
+	require.ElementsMatch(t, []string{"down 1", "down 2", "fresh 1"}, h2.sink.contents())
+	appendFile(t, path, "fresh 2\n")
+	require.Eventually(t, func() bool { return len(h2.sink.contents()) == 4 }, 5*time.Second, 5*time.Millisecond)
+}
+
+func TestIgnoreDeviceResumesAfterDeviceChange(t *testing.T) {
+	for _, ignore := range []bool{true, false} {
+		t.Run(fmt.Sprint("ignoreDevice=", ignore), func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "app.log")
+			writeFile(t, path, "already sent\nnot yet\n")
+			st, err := os.Stat(path)
+			require.NoError(t, err)
+			id := fileIDOf(t, st)
+			store, err := checkpoint.New(checkpoint.Config{}, checkpoint.Settings{})
+			require.NoError(t, err)
+			// Saved on another node: same inode and content, another device.
+			store.Put(checkpoint.Entry{Config: "cfg", Path: path, File: checkpoint.FileID{Dev: id.Dev + 1, Inode: id.Inode},
+				Sig: checkpoint.Sign([]byte("already sent\nnot yet\n")), Offset: int64(len("already sent\n")), Size: st.Size()})
+			cfg := testConfig(dir)
+			cfg.IgnoreDevice = ignore
+			h := start(t, cfg, store, nil, nil)
+			if ignore {
+				h.waitContents("not yet")
+				es := store.Entries("cfg")
+				require.Len(t, es, 1, "the old device's entry is replaced")
+				require.Equal(t, id, es[0].File)
+			} else {
+				// Without it the file is a new one at a checkpointed path:
+				// read again from its start (the duplicates upstream users see).
+				h.waitContents("already sent", "not yet")
+			}
+		})
+	}
+}
+
+func TestHugeLineIsSplitAndCounted(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.MaxReadBufferSize = 1024
+	h := start(t, cfg, nil, nil, nil)
+	long := strings.Repeat("x", 2500)
+	writeFile(t, filepath.Join(dir, "a.log"), "short\n"+long+"\nend\n")
+	h.waitContents("short", long[:1024], long[1024:2048], long[2048:], "end")
+	require.Equal(t, 2.0, counter(t, h.in.m.linesSplit))
+}
+
+func TestHugeLineSplitKeepsUTF8Characters(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.MaxReadBufferSize = 1024
+	h := start(t, cfg, nil, nil, nil)
+	long := strings.Repeat("a", 1023) + "é" + "tail" // é straddles the 1024 boundary
+	writeFile(t, filepath.Join(dir, "a.log"), long+"\n")
+	h.waitContents(long[:1023], "étail")
+}
+
+func TestGBKIsDecoded(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.Encoding = "gbk"
+	h := start(t, cfg, nil, nil, nil)
+	// "你好 world" in GBK.
+	writeFile(t, filepath.Join(dir, "a.log"), "\xc4\xe3\xba\xc3 world\r\nplain\n")
+	h.waitContents("你好 world", "plain")
+}
+
+func TestDiscardNonUTF8ReplacesInvalidBytes(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.DiscardNonUTF8 = true
+	h := start(t, cfg, nil, nil, nil)
+	writeFile(t, filepath.Join(dir, "a.log"), "ok é\nbad \xff\xfe end\n")
+	h.waitContents("ok é", "bad    end")
+	require.Equal(t, 1.0, counter(t, h.in.m.nonUTF8))
+}
+
+func TestIdleFlushOfUnterminatedLastLine(t *testing.T) {
+	dir := t.TempDir()
+	h := start(t, testConfig(dir), nil, nil, nil)
+	path := filepath.Join(dir, "a.log")
+	writeFile(t, path, "done\npartial")
+	h.waitContents("done")
+	require.Eventually(t, func() bool { return len(h.sink.contents()) == 2 }, 3*time.Second, 10*time.Millisecond)
+	require.Equal(t, []string{"done", "partial"}, h.sink.contents())
+	appendFile(t, path, "\nnext\n")
+	// "partial" was already sent; the newline ends an empty line.
+	h.waitContents("done", "partial", "", "next")
+}
+
+func TestMultilineEventsAndIdleFlush(t *testing.T) {
+	dir := t.TempDir()
+	split := func() (Splitter, error) { return multiline.New(multiline.Config{BeginRegex: `\d+ .*`}) }
+	h := start(t, testConfig(dir), nil, nil, split)
+	writeFile(t, filepath.Join(dir, "a.log"), "1 start\n  at x\n  at y\n2 next\n  at z\n")
+	h.waitContents("1 start\n  at x\n  at y", "2 next\n  at z")
+}
+
+func TestFirstSightOfLargeFileStartsAtTailLine(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.TailSizeKB = 1
+	path := filepath.Join(dir, "a.log")
+	var sb strings.Builder
+	for i := range 200 {
+		fmt.Fprintf(&sb, "line %03d\n", i) // 9 bytes per line
+	}
+	writeFile(t, path, sb.String())
+	h := start(t, cfg, nil, nil, nil)
+	// The last 1024 bytes start inside line 86 (200*9-1024 = 776 = 86*9+2).
+	var want []string
+	for i := 87; i < 200; i++ {
+		want = append(want, fmt.Sprintf("line %03d", i))
+	}
+	h.waitContents(want...)
+	require.Equal(t, float64(87*9), counter(t, h.in.m.skippedBytes.WithLabelValues("tail")))
+}
+
+func TestExistingOldFilesStartAtEndWithoutTailExisted(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.TailExisted = false
+	path := filepath.Join(dir, "old.log")
+	writeFile(t, path, "history\n")
+	old := time.Now().Add(-time.Hour)
+	require.NoError(t, os.Chtimes(path, old, old))
+	writeFile(t, filepath.Join(dir, "recent.log"), "recent\n")
+	h := start(t, cfg, nil, nil, nil)
+	h.waitContents("recent")
+	appendFile(t, path, "new\n")
+	h.waitContents("recent", "new")
+}
+
+func TestTopicRegexGivesTopicAndTags(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(filepath.Join(dir, "app"))
+	cfg.MaxDepth = 1
+	cfg.TopicFormat = regexpQuote(dir) + `/app/(?P<namespace>[^_]+)_(?P<pod>[^/]+)/access\.log`
+	cfg.FilePattern = "access.log"
+	h := start(t, cfg, nil, nil, nil)
+	writeFile(t, filepath.Join(dir, "app", "prod_web-1", "access.log"), "GET /\n")
+	h.waitContents("GET /")
+	e := h.sink.snapshot()[0]
+	require.Equal(t, "prod", e.topic)
+	require.Equal(t, map[string]string{"namespace": "prod", "pod": "web-1"}, e.tags)
+}
+
+func TestBackPressurePausesReading(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.MaxBatchEvents = 10
+	cfg.MaxInflightBatches = 2
+	cfg.MaxReadBufferSize = 4096
+	cfg.Readers = 1
+	s := &sink{gate: make(chan struct{})}
+	h := start(t, cfg, nil, s, nil)
+	var want []string
+	var sb strings.Builder
+	for i := range 20000 {
+		fmt.Fprintf(&sb, "line %05d\n", i)
+		want = append(want, fmt.Sprintf("line %05d", i))
+	}
+	writeFile(t, filepath.Join(dir, "a.log"), sb.String())
+	s.gate <- struct{}{} // let one batch through: reading has started
+	time.Sleep(200 * time.Millisecond)
+	read := counter(t, h.in.m.bytesRead)
+	require.Less(t, read, float64(2*cfg.MaxReadBufferSize), "reading must pause while the consumer blocks")
+	close(s.gate) // unblock: everything arrives, once, in order
+	h.waitContents(want...)
+}
+
+func TestFailedBatchIsReadAgain(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.MaxBatchEvents = 1
+	s := &sink{ackErr: func(n int) error {
+		if n == 2 {
+			return fmt.Errorf("backend rejected")
+		}
+		return nil
+	}}
+	h := start(t, cfg, nil, s, nil)
+	writeFile(t, filepath.Join(dir, "a.log"), "a\nb\nc\n")
+	// "b" failed: the file is read again from its last acked offset, so "b"
+	// arrives (and "c" may arrive twice); nothing is lost.
+	require.Eventually(t, func() bool {
+		got := h.sink.contents()
+		return len(got) >= 3 && got[len(got)-1] == "c" && contains(got, "b")
+	}, 5*time.Second, 10*time.Millisecond)
+	require.Equal(t, "a", h.sink.contents()[0])
+	require.Equal(t, 1.0, counter(t, h.in.m.batchFailures))
+	require.Eventually(t, func() bool {
+		es := h.store.Entries("cfg")
+		return len(es) == 1 && es[0].Offset == 6
+	}, 5*time.Second, 10*time.Millisecond)
+}
+
+func TestAckedOutOfOrderAdvancesOnlyOverPrefix(t *testing.T) {
+	saved := []int64{}
+	in := &Input{m: mustMetrics(t), ackWake: make(chan struct{}, 1)}
+	in.log = discardLogger()
+	f := &tracked{input: in}
+	f.win.put = func(e checkpoint.Entry) { saved = append(saved, e.Offset) }
+	f.win.wake = make(chan struct{}, 1)
+	a1, ok, _ := f.win.reserve(f, 10, 4)
+	require.True(t, ok)
+	a2, _, _ := f.win.reserve(f, 20, 4)
+	a3, _, _ := f.win.reserve(f, 30, 4)
+	a3.Done(nil)
+	a2.Done(nil)
+	require.Empty(t, saved, "nothing is saved while the first batch is unacked")
+	a1.Done(nil)
+	require.Equal(t, []int64{30}, saved)
+}
+
+func TestConfigValidateNamesKeys(t *testing.T) {
+	c := DefaultConfig()
+	c.LogPath = "relative"
+	c.FilePattern = "["
+	c.TopicFormat = "(unclosed"
+	c.Encoding = "latin1"
+	c.FilenameBlacklist = []string{"[x"}
+	err := c.Validate()
+	require.Error(t, err)
+	for _, want := range []string{"configName", "logPath", "filePattern", "topicFormat", "fileEncoding", "filename_blacklist"} {
+		require.Contains(t, err.Error(), want)
+	}
+	c = DefaultConfig()
+	c.Name, c.LogPath = "x", "/var/log"
+	require.NoError(t, c.Validate())
+}
+
+func TestShutdownWithoutStartAndTwice(t *testing.T) {
+	store, err := checkpoint.New(checkpoint.Config{}, checkpoint.Settings{})
+	require.NoError(t, err)
+	in, err := New(testConfig(t.TempDir()), &sink{}, Settings{Checkpoints: store})
+	require.NoError(t, err)
+	require.NoError(t, in.Shutdown(context.Background()))
+	require.NoError(t, in.Shutdown(context.Background()))
+}

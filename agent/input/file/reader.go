@@ -1,0 +1,582 @@
+package file
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding/simplifiedchinese"
+	"golang.org/x/text/transform"
+
+	"github.com/sluicelog/sluice/agent/checkpoint"
+	"github.com/sluicelog/sluice/agent/pipeline"
+)
+
+// contentKey is the field every event carries (the raw event text).
+const contentKey = "content"
+
+// worker reads files handed to it by the scanner, one at a time. Its
+// buffers are reused for every file and read, so reading costs no
+// allocation per line.
+type worker struct {
+	in      *Input
+	ctx     context.Context
+	buf     []byte // read buffer, max_read_buffer_size
+	sigBuf  []byte
+	dec     []byte // decoded / repaired line
+	gbk     transform.Transformer
+	batch   *pipeline.Batch
+	cur     *tracked
+	end     int64 // offset just after the last event in batch
+	sec     uint32
+	nsec    uint32
+	stop    bool // a send failed: stop reading this file, rewind
+	emitFn  func([]byte, int64)
+	nLines  int
+	nBytes  int
+	nSplit  int
+	nBadUTF int
+}
+
+func newWorker(in *Input) *worker {
+	w := &worker{
+		in:     in,
+		buf:    make([]byte, in.cfg.MaxReadBufferSize),
+		sigBuf: make([]byte, checkpoint.SignatureMax),
+		batch:  pipeline.NewBatch(),
+	}
+	if in.gbk {
+		w.gbk = simplifiedchinese.GBK.NewDecoder()
+	}
+	w.emitFn = w.emit
+	return w
+}
+
+func (w *worker) run(ctx context.Context) {
+	w.ctx = ctx
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case f := <-w.in.work:
+			in := w.in
+			in.mu.Lock()
+			f.queued, f.busy = false, true
+			in.mu.Unlock()
+			w.process(f)
+			w.flushCounters()
+			in.mu.Lock()
+			f.busy = false
+			requeue := f.more && ctx.Err() == nil
+			if requeue {
+				select {
+				case in.work <- f:
+					f.queued = true
+				default:
+				}
+			}
+			in.mu.Unlock()
+		}
+	}
+}
+
+func (w *worker) flushCounters() {
+	m := w.in.m
+	if w.nBytes > 0 {
+		m.bytesRead.Add(float64(w.nBytes))
+	}
+	if w.nLines > 0 {
+		m.linesRead.Add(float64(w.nLines))
+	}
+	if w.nSplit > 0 {
+		m.linesSplit.Add(float64(w.nSplit))
+	}
+	if w.nBadUTF > 0 {
+		m.nonUTF8.Add(float64(w.nBadUTF))
+	}
+	w.nBytes, w.nLines, w.nSplit, w.nBadUTF = 0, 0, 0, 0
+}
+
+// process reads what is new in f, handles truncation and rewrites, flushes
+// an idle unterminated line and finishes rotated files.
+func (w *worker) process(f *tracked) {
+	in := w.in
+	f.more = false
+	w.cur, w.stop = f, false
+	defer func() { w.cur = nil; w.batch.Reset() }()
+	if !f.init && !w.firstSight(f) {
+		return
+	}
+	if f.win.isFailed() {
+		if time.Now().Before(f.retryAt) {
+			return
+		}
+		w.rewind(f, f.win.getCommitted())
+	}
+	if f.fd == nil && !w.reopen(f) {
+		return
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.fd.Fd()), &st); err != nil {
+		in.log.Error("fstat failed", "path", f.tagPath, "error", err)
+		return
+	}
+	now := time.Now()
+	size := st.Size
+	if f.readEnd.Load() != size {
+		f.lastGrow.Store(now.UnixNano())
+	}
+	off := f.readOff.Load()
+	switch {
+	case size < off:
+		// copytruncate (or truncation): everything now in the file is new.
+		in.m.rotations.WithLabelValues(rotTruncate).Inc()
+		in.log.Info("file truncated; reading it again from its start", "path", f.tagPath, "size", size, "offset", off)
+		w.rewind(f, 0)
+		f.sig = checkpoint.Signature{}
+	case size > off:
+		if !w.checkSignature(f, size) {
+			in.m.rotations.WithLabelValues(rotSignature).Inc()
+			in.log.Info("file content changed at its start (rewritten or inode reused); reading it from its start", "path", f.tagPath)
+			w.rewind(f, 0)
+			f.sig = checkpoint.Signature{}
+			w.checkSignature(f, size)
+		}
+	}
+	f.win.update(func(e *checkpoint.Entry) { e.Size = size })
+
+	leftover := 0
+	if size > f.readOff.Load() {
+		leftover = w.readLoop(f)
+	}
+	if !w.stop {
+		idle := time.Duration(time.Now().UnixNano() - f.lastGrow.Load())
+		limit := in.cfg.FlushTimeout
+		if f.gone {
+			limit = min(limit, in.cfg.CloseRemovedAfter)
+		}
+		pending := leftover > 0 || (f.splitter != nil && f.splitter.Pending())
+		if pending && idle >= limit && !f.more {
+			w.flushTail(f, leftover)
+			pending = false
+		}
+		f.pendingFlush.Store(pending)
+	}
+	if !w.stop {
+		if err := w.send(f); err != nil {
+			w.stop = true
+		}
+	}
+	if w.stop {
+		if w.ctx.Err() == nil {
+			f.retryAt = time.Now().Add(time.Second)
+		}
+		return
+	}
+	if f.gone && !f.more && !f.pendingFlush.Load() &&
+		time.Duration(time.Now().UnixNano()-f.lastGrow.Load()) >= in.cfg.CloseRemovedAfter && f.win.empty() {
+		// Rotated away or deleted and read to the end: close so the disk
+		// space of a deleted file is freed.
+		in.mu.Lock()
+		if f.fd != nil {
+			in.closeFD(f)
+		}
+		f.removed = true
+		in.mu.Unlock()
+	}
+}
+
+// reopen opens a file whose descriptor was closed while idle, checking that
+// its path still names the same file.
+func (w *worker) reopen(f *tracked) bool {
+	in := w.in
+	in.mu.Lock()
+	path, gone := f.path, f.gone
+	in.mu.Unlock()
+	if gone || path == "" || in.open.Load() >= int64(in.cfg.MaxOpenFiles) {
+		return false
+	}
+	fd, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	var st syscall.Stat_t
+	if syscall.Fstat(int(fd.Fd()), &st) != nil || fileID(&st) != f.id {
+		_ = fd.Close() // replaced meanwhile; the next pass sees the new file
+		return false
+	}
+	in.mu.Lock()
+	f.fd = fd
+	in.open.Add(1)
+	in.m.openFiles.Inc()
+	in.mu.Unlock()
+	return true
+}
+
+// checkSignature compares the file's first bytes with f.sig and extends the
+// signature while the file is shorter than SignatureMax.
+func (w *worker) checkSignature(f *tracked, size int64) bool {
+	n := int(min(size, int64(checkpoint.SignatureMax)))
+	if int(f.sig.Size) == checkpoint.SignatureMax && f.readOff.Load() > int64(2*checkpoint.SignatureMax) {
+		// Full signature: compare only its bytes.
+		n = checkpoint.SignatureMax
+	}
+	got, _ := f.fd.ReadAt(w.sigBuf[:n], 0)
+	prefix := w.sigBuf[:got]
+	if f.sig.Size > 0 && !f.sig.Matches(prefix) {
+		return false
+	}
+	if uint32(got) > f.sig.Size {
+		f.sig = checkpoint.Sign(prefix)
+		sig := f.sig
+		f.win.update(func(e *checkpoint.Entry) { e.Sig = sig })
+	}
+	return true
+}
+
+// rewind makes off the next offset to read, forgetting in-flight batches
+// and the splitter's pending lines; all of it is read again.
+func (w *worker) rewind(f *tracked, off int64) {
+	f.win.abandon(off)
+	f.readOff.Store(off)
+	f.readEnd.Store(off)
+	f.pendingFlush.Store(false)
+	w.batch.Reset()
+	if f.splitter != nil {
+		f.splitter, _ = w.in.newSplitter() // validated in New
+	}
+}
+
+// firstSight opens a newly found file and decides where reading starts:
+// at its checkpoint, or by the first-sight rules.
+func (w *worker) firstSight(f *tracked) bool {
+	in := w.in
+	in.mu.Lock()
+	path, fd := f.path, f.fd
+	in.mu.Unlock()
+	if fd == nil {
+		if path == "" || in.open.Load() >= int64(in.cfg.MaxOpenFiles) {
+			return false
+		}
+		var err error
+		if fd, err = os.Open(path); err != nil {
+			return false
+		}
+		var st syscall.Stat_t
+		if syscall.Fstat(int(fd.Fd()), &st) != nil || fileID(&st) != f.id {
+			_ = fd.Close()
+			return false
+		}
+		in.mu.Lock()
+		f.fd = fd
+		in.open.Add(1)
+		in.m.openFiles.Inc()
+		in.mu.Unlock()
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(fd.Fd()), &st); err != nil {
+		return false
+	}
+	size := st.Size
+	n, _ := fd.ReadAt(w.sigBuf[:min(size, int64(checkpoint.SignatureMax))], 0)
+	prefix := w.sigBuf[:n]
+	f.sig = checkpoint.Sign(prefix)
+
+	start, how := int64(0), "start"
+	switch {
+	case f.resume >= 0:
+		start, how = min(f.resume, size), "checkpoint (rotated file)"
+	default:
+		if e, ok := in.store.Find(in.cfg.Name, f.id, in.cfg.IgnoreDevice, func(s checkpoint.Signature) bool { return s.Matches(prefix) }); ok {
+			start, how = e.Offset, "checkpoint"
+			if start > size {
+				start, how = 0, "start (truncated since checkpoint)"
+			}
+			if e.File != f.id {
+				in.store.Delete(in.cfg.Name, e.File) // IgnoreDevice: the device id changed
+			}
+			break
+		}
+		if f.fresh {
+			break // successor of a checkpointed file: all of it is new
+		}
+		tail := int64(in.cfg.TailSizeKB) << 10
+		if f.initial && !in.cfg.TailExisted && time.Since(time.Unix(0, st.Mtim.Nano())) > recentlyModified {
+			start, how = size, "end (existing file, tailExisted false)"
+			in.m.skippedBytes.WithLabelValues("existing").Add(float64(size))
+		} else if size > tail {
+			start, how = nextLineStart(fd, size-tail, size), "tail"
+			in.m.skippedBytes.WithLabelValues("tail").Add(float64(start))
+		}
+	}
+	in.log.Debug("file found", "path", f.tagPath, "size", size, "start", start, "from", how)
+	f.readOff.Store(start)
+	f.readEnd.Store(start)
+	f.topic, f.tags = in.topic.forPath(f.tagPath)
+	if in.newSplitter != nil {
+		f.splitter, _ = in.newSplitter()
+	}
+	in.mu.Lock()
+	p := f.path
+	if p == "" {
+		p = f.tagPath
+	}
+	in.mu.Unlock()
+	f.win.mu.Lock()
+	f.win.committed = start
+	f.win.entry = checkpoint.Entry{Config: in.cfg.Name, Path: p, File: f.id, Sig: f.sig, Offset: start, Size: size}
+	f.win.put = in.store.Put
+	f.win.save()
+	f.win.mu.Unlock()
+	f.init = true
+	return true
+}
+
+// nextLineStart returns the first line start at or after pos.
+func nextLineStart(fd *os.File, pos, size int64) int64 {
+	if pos <= 0 {
+		return 0
+	}
+	var buf [4096]byte
+	for at := pos - 1; at < size; {
+		n, err := fd.ReadAt(buf[:], at)
+		if i := bytes.IndexByte(buf[:n], '\n'); i >= 0 {
+			return at + int64(i) + 1
+		}
+		at += int64(n)
+		if err != nil || n == 0 {
+			break
+		}
+	}
+	return size
+}
+
+// readLoop reads from the file's offset to its end (or the job budget),
+// handing complete lines on. It returns the bytes of an unterminated last
+// line, which stay unread until more arrives or the flush timeout.
+func (w *worker) readLoop(f *tracked) int {
+	in := w.in
+	buf := w.buf
+	off := f.readOff.Load()
+	n := 0
+	budget := jobBudget
+	for !w.stop {
+		m, err := f.fd.ReadAt(buf[n:], off+int64(n))
+		if err != nil && !errors.Is(err, io.EOF) {
+			in.log.Error("read failed", "path", f.tagPath, "offset", off+int64(n), "error", err)
+		}
+		if m == 0 {
+			break
+		}
+		w.setTime()
+		n += m
+		w.nBytes += m
+		budget -= m
+		start := 0
+		for !w.stop {
+			i := bytes.IndexByte(buf[start:n], '\n')
+			if i < 0 {
+				break
+			}
+			line := buf[start : start+i]
+			if i > 0 && line[i-1] == '\r' {
+				line = line[:i-1]
+			}
+			start += i + 1
+			w.line(f, line, off+int64(start))
+		}
+		if w.stop {
+			break
+		}
+		if start == 0 && n == len(buf) {
+			// Longer than max_read_buffer_size: cut it here (at a character
+			// boundary for UTF-8) and count it.
+			cut := n
+			if !in.gbk {
+				cut = utf8Cut(buf[:n])
+			}
+			w.nSplit++
+			w.line(f, buf[:cut], off+int64(cut))
+			start = cut
+		}
+		n = copy(buf, buf[start:n])
+		off += int64(start)
+		f.readOff.Store(off)
+		f.readEnd.Store(off + int64(n))
+		if budget <= 0 {
+			f.more = true
+			break
+		}
+	}
+	return n
+}
+
+// utf8Cut returns where to cut b so that no UTF-8 sequence is split; b
+// unchanged when its end is not inside a valid sequence.
+func utf8Cut(b []byte) int {
+	for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(b[i]) {
+			if !utf8.FullRune(b[i:]) && i > 0 {
+				return i
+			}
+			return len(b)
+		}
+	}
+	return len(b)
+}
+
+func (w *worker) setTime() {
+	now := time.Now()
+	w.sec, w.nsec = uint32(now.Unix()), uint32(now.Nanosecond())
+}
+
+// flushTail hands on an unterminated last line and the splitter's pending
+// event: the file has been idle for the flush timeout.
+func (w *worker) flushTail(f *tracked, leftover int) {
+	w.setTime()
+	if leftover > 0 {
+		off := f.readOff.Load()
+		w.line(f, w.buf[:leftover], off+int64(leftover))
+		f.readOff.Store(off + int64(leftover))
+		f.readEnd.Store(off + int64(leftover))
+	}
+	if f.splitter != nil && !w.stop {
+		f.splitter.Flush(w.emitFn)
+	}
+}
+
+// line decodes and repairs one line and passes it to the splitter.
+func (w *worker) line(f *tracked, line []byte, end int64) {
+	w.nLines++
+	if w.gbk != nil {
+		line = w.decodeGBK(line)
+	}
+	if w.in.cfg.DiscardNonUTF8 && !utf8.Valid(line) {
+		line = w.repairUTF8(line)
+	}
+	if f.splitter != nil {
+		f.splitter.Push(line, end, w.emitFn)
+	} else {
+		w.emit(line, end)
+	}
+}
+
+func (w *worker) decodeGBK(line []byte) []byte {
+	if cap(w.dec) < 2*len(line)+16 {
+		w.dec = make([]byte, 2*len(line)+16)
+	}
+	for {
+		w.gbk.Reset()
+		dst := w.dec[:cap(w.dec)]
+		nDst, _, err := w.gbk.Transform(dst, line, true)
+		if errors.Is(err, transform.ErrShortDst) {
+			w.dec = make([]byte, 2*cap(w.dec))
+			continue
+		}
+		if bytes.Contains(dst[:nDst], []byte("\uFFFD")) {
+			w.nBadUTF++
+		}
+		// Decoded bytes live in w.dec; copy out so a repair can reuse it.
+		return dst[:nDst]
+	}
+}
+
+// repairUTF8 replaces each byte that is not part of a valid UTF-8 sequence
+// with a space, as Logtail's discardNonUtf8 does.
+func (w *worker) repairUTF8(line []byte) []byte {
+	w.nBadUTF++
+	out := make([]byte, 0, len(line))
+	if w.gbk == nil && cap(w.dec) >= len(line) {
+		out = w.dec[:0]
+	}
+	for i := 0; i < len(line); {
+		r, size := utf8.DecodeRune(line[i:])
+		if r == utf8.RuneError && size <= 1 {
+			out = append(out, ' ')
+			i++
+			continue
+		}
+		out = append(out, line[i:i+size]...)
+		i += size
+	}
+	if w.gbk == nil {
+		w.dec = out
+	}
+	return out
+}
+
+// emit adds one event to the batch and sends the batch when full.
+func (w *worker) emit(event []byte, end int64) {
+	if w.stop {
+		return
+	}
+	b := w.batch
+	b.BeginEvent(w.sec, w.nsec)
+	b.AddField(contentKey, event)
+	b.EndEvent()
+	w.end = end
+	if b.Len() >= w.in.cfg.MaxBatchEvents || b.Size() >= w.in.cfg.MaxBatchBytes {
+		if err := w.send(w.cur); err != nil {
+			w.stop = true
+		}
+	}
+}
+
+// send hands the batch on once the file's window has room: blocking here
+// (window full, or Consume applying back-pressure) pauses reading, and the
+// unread data waits in the file.
+func (w *worker) send(f *tracked) error {
+	b := w.batch
+	if b.Len() == 0 {
+		return nil
+	}
+	in := w.in
+	var ack *batchAck
+	for {
+		a, ok, failed := f.win.reserve(f, w.end, in.cfg.MaxInflightBatches)
+		if failed {
+			b.Reset()
+			return errRewind
+		}
+		if ok {
+			ack = a
+			break
+		}
+		select {
+		case <-f.win.wake:
+		case <-w.ctx.Done():
+			b.Reset()
+			return w.ctx.Err()
+		}
+	}
+	b.Topic = f.topic
+	b.AddTag("__path__", f.tagPath)
+	for _, t := range f.tags {
+		b.AddTag(t[0], t[1])
+	}
+	b.Ack = ack
+	in.inflight.Add(1)
+	err := in.next.Consume(w.ctx, b)
+	b.Reset()
+	if err != nil {
+		// Not taken: no ack will come. Fail the window so the file is read
+		// again from its committed offset.
+		in.ackDone()
+		f.win.mu.Lock()
+		if ack.epoch == f.win.epoch {
+			f.win.failed = true
+		}
+		f.win.mu.Unlock()
+		if w.ctx.Err() == nil {
+			in.m.batchFailures.Inc()
+			in.log.Warn("next stage refused a batch; the file is read again from its last acknowledged offset", "path", f.tagPath, "error", err)
+		}
+		return err
+	}
+	return nil
+}

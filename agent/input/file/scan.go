@@ -1,0 +1,349 @@
+package file
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/sluicelog/sluice/agent/checkpoint"
+)
+
+func (in *Input) scanLoop(ctx context.Context) {
+	in.initSaved()
+	in.scan(true)
+	in.reconcile()
+	t := time.NewTicker(in.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			in.scan(false)
+		}
+	}
+}
+
+// initSaved remembers the paths that had a checkpoint entry when the input
+// started: a file found there without its own entry is the successor of a
+// file rotated while the agent was down, so it is read from its start.
+func (in *Input) initSaved() {
+	in.saved = make(map[string]bool)
+	for _, e := range in.store.Entries(in.cfg.Name) {
+		in.saved[e.Path] = true
+	}
+}
+
+// scan is one discovery pass: list the matched directories, stat the
+// candidate files, notice new, grown, rotated and vanished files, and queue
+// the ones that need reading.
+func (in *Input) scan(first bool) {
+	now := time.Now()
+	in.gen++
+	in.dirs = in.paths.expand(in.dirs[:0])
+	for _, d := range in.dirs {
+		if in.dirBlacklisted(d) {
+			continue
+		}
+		in.walk(d, 0, first, now)
+	}
+	in.settle(now)
+}
+
+// dirBlacklisted reports whether dir or one of its ancestors is blacklisted.
+func (in *Input) dirBlacklisted(dir string) bool {
+	if len(in.dirBL) == 0 {
+		return false
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if in.dirBL.match(d) {
+			return true
+		}
+		if d == "/" || d == "." {
+			return false
+		}
+	}
+}
+
+func (in *Input) walk(dir string, depth int, first bool, now time.Time) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return
+	}
+	entries, err := d.ReadDir(-1)
+	_ = d.Close()
+	if err != nil && len(entries) == 0 {
+		return
+	}
+	var st syscall.Stat_t
+	for _, e := range entries {
+		name := e.Name()
+		full := dir + "/" + name
+		if dir == "/" {
+			full = "/" + name
+		}
+		typ := e.Type()
+		if typ&fs.ModeSymlink != 0 {
+			if syscall.Stat(full, &st) != nil {
+				continue
+			}
+			if st.Mode&syscall.S_IFMT == syscall.S_IFDIR {
+				typ = fs.ModeDir
+			} else {
+				typ = 0
+			}
+		}
+		if typ.IsDir() {
+			if depth < in.cfg.MaxDepth && !in.dirBL.match(full) {
+				in.walk(full, depth+1, first, now)
+			}
+			continue
+		}
+		if !typ.IsRegular() {
+			continue
+		}
+		if ok, _ := filepath.Match(in.cfg.FilePattern, name); !ok {
+			continue
+		}
+		if in.nameBL.match(name) || in.pathBL.match(full) {
+			continue
+		}
+		if syscall.Stat(full, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+			continue
+		}
+		in.observe(full, &st, first, now)
+	}
+}
+
+func fileID(st *syscall.Stat_t) checkpoint.FileID {
+	return checkpoint.FileID{Dev: uint64(st.Dev), Inode: st.Ino}
+}
+
+// observe records one stat of a matched path.
+func (in *Input) observe(path string, st *syscall.Stat_t, first bool, now time.Time) {
+	id := fileID(st)
+	mtime := st.Mtim.Nano()
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	f := in.byPath[path]
+	if f != nil && f.id != id {
+		// The path names another file now: the old one was renamed away
+		// or deleted, and is read to its end through its open descriptor.
+		in.detach(f)
+		f = nil
+	}
+	if f == nil {
+		if g := in.byID[id]; g != nil && !g.removed {
+			// Renamed to this (also matched) path: same file, keep going.
+			if g.path != "" && in.byPath[g.path] == g {
+				delete(in.byPath, g.path)
+			}
+			g.path, g.gone = path, false
+			in.byPath[path] = g
+			g.win.update(func(e *checkpoint.Entry) { e.Path = path })
+			f = g
+		} else {
+			f = &tracked{path: path, tagPath: path, id: id, initial: first, resume: -1,
+				fresh: in.saved[path], input: in, size: -1}
+			f.win.wake = make(chan struct{}, 1)
+			in.byPath[path] = f
+			in.byID[id] = f
+			in.all[f] = struct{}{}
+		}
+	}
+	f.seen = in.gen
+	if st.Size != f.size || mtime != f.mtime {
+		f.size, f.mtime = st.Size, mtime
+		f.lastGrow.Store(now.UnixNano())
+	}
+}
+
+// detach marks f as no longer at a matched path; in.mu is held.
+func (in *Input) detach(f *tracked) {
+	if in.byPath[f.path] == f {
+		delete(in.byPath, f.path)
+	}
+	f.path, f.gone = "", true
+	kind := rotRename
+	if f.fd != nil {
+		var st syscall.Stat_t
+		if syscall.Fstat(int(f.fd.Fd()), &st) == nil && st.Nlink == 0 {
+			kind = rotDelete
+		}
+	}
+	in.m.rotations.WithLabelValues(kind).Inc()
+	f.lastGrow.Store(time.Now().UnixNano())
+}
+
+// settle runs after the walk: files not seen are detached, finished ones
+// dropped, the rest queued when they need a reader; idle descriptors are
+// closed and the gauges updated.
+func (in *Input) settle(now time.Time) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.samples = in.samples[:0]
+	nowNs := now.UnixNano()
+	var idle []*tracked
+	for f := range in.all {
+		if !f.gone && f.seen != in.gen {
+			in.detach(f)
+		}
+		if f.removed || (f.gone && f.fd == nil && !f.busy && !f.queued) {
+			in.drop(f)
+			continue
+		}
+		if f.busy || f.queued {
+			continue
+		}
+		grewAgo := time.Duration(nowNs - f.lastGrow.Load())
+		need := !f.init || f.gone || f.more ||
+			(f.size >= 0 && f.size != f.readEnd.Load()) ||
+			(f.pendingFlush.Load() && grewAgo >= in.cfg.FlushTimeout)
+		if !need && f.win.isFailed() && now.After(f.retryAt) {
+			need = true
+		}
+		if need {
+			select {
+			case in.work <- f:
+				f.queued = true
+			default: // queue full: the next pass retries
+			}
+		} else if f.fd != nil {
+			if grewAgo >= in.cfg.CloseInactive {
+				in.closeFD(f)
+			} else {
+				idle = append(idle, f)
+			}
+		}
+		if f.path != "" && f.size > 0 {
+			in.samples = append(in.samples, lagSample{path: f.path, lag: f.size - f.readOff.Load()})
+		}
+	}
+	// Over the descriptor budget: close the idle files that grew least recently.
+	if over := int(in.open.Load()) - in.cfg.MaxOpenFiles + in.cfg.Readers; over > 0 {
+		slices.SortFunc(idle, func(a, b *tracked) int { return int(a.lastGrow.Load() - b.lastGrow.Load()) })
+		for _, f := range idle[:min(over, len(idle))] {
+			in.closeFD(f)
+		}
+	}
+	in.m.watchedFiles.Set(float64(len(in.all)))
+	in.m.setLag(in.samples, in.cfg.LagMetricFiles)
+}
+
+// drop forgets f and its checkpoint entry; in.mu is held. Only files that
+// are gone (rotated away, deleted) and fully read or unreadable are dropped.
+func (in *Input) drop(f *tracked) {
+	if f.fd != nil {
+		in.closeFD(f)
+	}
+	if f.init && !f.removed {
+		if unread := f.size - f.readOff.Load(); unread > 0 && f.size >= 0 {
+			in.m.lostBytes.Add(float64(unread))
+			in.log.Warn("file disappeared before it was read to the end", "path", f.tagPath, "unread_bytes", unread)
+		}
+	}
+	f.win.close()
+	delete(in.all, f)
+	if in.byID[f.id] == f {
+		delete(in.byID, f.id)
+	}
+	if f.path != "" && in.byPath[f.path] == f {
+		delete(in.byPath, f.path)
+	}
+	if f.init {
+		in.store.Delete(in.cfg.Name, f.id)
+	}
+}
+
+// reconcile runs once after the first pass: checkpoint entries whose file
+// was not found at a matched path belong to files rotated while the agent
+// was down. They are looked for by identity beside their saved path and read
+// from the saved offset; entries whose file is gone are dropped, and what
+// was not read of them is counted as lost.
+func (in *Input) reconcile() {
+	entries := in.store.Entries(in.cfg.Name)
+	in.mu.Lock()
+	claimed := func(e checkpoint.Entry) bool {
+		if _, ok := in.byID[e.File]; ok {
+			return true
+		}
+		if in.cfg.IgnoreDevice {
+			for id := range in.byID {
+				if id.Inode == e.File.Inode {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	var orphans []checkpoint.Entry
+	for _, e := range entries {
+		if !claimed(e) {
+			orphans = append(orphans, e)
+		}
+	}
+	in.mu.Unlock()
+	listed := map[string][]os.DirEntry{}
+	for _, e := range orphans {
+		dir := filepath.Dir(e.Path)
+		list, ok := listed[dir]
+		if !ok {
+			list, _ = os.ReadDir(dir)
+			listed[dir] = list
+		}
+		if f := in.findRotated(e, dir, list); f != nil {
+			in.mu.Lock()
+			in.byID[f.id] = f
+			in.all[f] = struct{}{}
+			in.mu.Unlock()
+			in.log.Info("resuming a file rotated while the agent was down", "path", f.tagPath, "offset", e.Offset)
+			continue
+		}
+		in.store.Delete(in.cfg.Name, e.File)
+		if e.Size > e.Offset {
+			in.m.lostBytes.Add(float64(e.Size - e.Offset))
+			in.log.Warn("a checkpointed file was not found (rotated away and deleted while the agent was down); its unread bytes are lost",
+				"path", e.Path, "unread_bytes", e.Size-e.Offset)
+		}
+	}
+}
+
+func (in *Input) findRotated(e checkpoint.Entry, dir string, list []os.DirEntry) *tracked {
+	var st syscall.Stat_t
+	buf := make([]byte, checkpoint.SignatureMax)
+	for _, de := range list {
+		p := filepath.Join(dir, de.Name())
+		if syscall.Stat(p, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG || st.Ino != e.File.Inode ||
+			(!in.cfg.IgnoreDevice && uint64(st.Dev) != e.File.Dev) {
+			continue
+		}
+		fd, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		n, err := fd.ReadAt(buf[:e.Sig.Size], 0)
+		if (err != nil && n < int(e.Sig.Size)) || !e.Sig.Matches(buf[:n]) {
+			_ = fd.Close()
+			continue
+		}
+		in.open.Add(1)
+		in.m.openFiles.Inc()
+		id := fileID(&st)
+		if id != e.File {
+			in.store.Delete(in.cfg.Name, e.File)
+		}
+		f := &tracked{tagPath: e.Path, id: id, gone: true, resume: e.Offset, input: in,
+			fd: fd, size: st.Size, mtime: st.Mtim.Nano()}
+		f.win.wake = make(chan struct{}, 1)
+		f.lastGrow.Store(time.Now().UnixNano())
+		return f
+	}
+	return nil
+}
+
+var errRewind = errors.New("rewind")
