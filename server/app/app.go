@@ -1,0 +1,334 @@
+// Package app assembles sluice-server: metadata (server/meta/jsonfile),
+// log storage (server/store/duckdb), authentication (server/auth) and the
+// Log Service API (server/api) behind one HTTP(S) listener. cmd/sluice-server
+// is a thin main around it; end-to-end tests construct it in-process:
+//
+//	srv, err := app.New(app.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0",
+//		BaseDomain: "sluice.localhost", AdminKeyID: "admin", AdminKeySecret: "secret-secret"}, app.Settings{})
+//	err = srv.Start(ctx)
+//	defer srv.Shutdown(ctx)
+//	addr := srv.Addr() // "127.0.0.1:41234"
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/sluicelog/sluice/logconfig"
+	"github.com/sluicelog/sluice/server/api"
+	"github.com/sluicelog/sluice/server/auth"
+	"github.com/sluicelog/sluice/server/meta"
+	"github.com/sluicelog/sluice/server/meta/jsonfile"
+	"github.com/sluicelog/sluice/server/store"
+	"github.com/sluicelog/sluice/server/store/duckdb"
+)
+
+// AdminKeyFileName is where a generated admin key is written inside the
+// data directory (mode 0600).
+const AdminKeyFileName = "admin-key.json"
+
+// Config configures the server.
+type Config struct {
+	// Listen is the TCP address ("127.0.0.1:0" picks a free port).
+	Listen string
+	// DataDir holds the metadata file, the log database and a generated
+	// admin key.
+	DataDir string
+	// BaseDomain is the endpoint host name; {project}.{BaseDomain} targets a
+	// project (see api.Config.BaseDomain).
+	BaseDomain string
+	// Region is reported in project descriptions.
+	Region string
+	// AdminKeyID/AdminKeySecret set the admin key; AdminKeyFile names a JSON
+	// key file instead ({"accessKeyId", "accessKeySecret"}). With neither,
+	// an existing admin key is kept, or one is generated into
+	// DataDir/admin-key.json.
+	AdminKeyID, AdminKeySecret, AdminKeyFile string
+	// TLSCert and TLSKey (PEM files) switch the listener to HTTPS.
+	TLSCert, TLSKey string
+	// MaxBodyBytes caps request bodies as received (api default when 0).
+	MaxBodyBytes int64
+	// Store tunes the DuckDB store; DataDir is filled in.
+	Store duckdb.Config
+	// ShutdownTimeout bounds the drain of in-flight requests (10s when 0).
+	ShutdownTimeout time.Duration
+}
+
+// Validate reports configuration errors naming the flag to fix.
+func (c *Config) Validate() error {
+	switch {
+	case c.DataDir == "":
+		return errors.New("--data-dir is required: a writable directory for metadata and logs")
+	case c.Listen == "":
+		return errors.New("--listen is required, e.g. :8080")
+	case (c.TLSCert == "") != (c.TLSKey == ""):
+		return errors.New("--tls-cert and --tls-key go together: give both or neither")
+	case (c.AdminKeyID == "") != (c.AdminKeySecret == ""):
+		return errors.New("--admin-key-id and --admin-key-secret go together: give both or neither")
+	}
+	return nil
+}
+
+// Settings carries the logger and metrics registry.
+type Settings struct {
+	Logger *slog.Logger
+	// Registerer and Gatherer: where metrics go and what /metrics serves.
+	// Nil: a private registry (with Go and process collectors) is used.
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+}
+
+// Server is a running (or ready to run) sluice-server.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	meta  *jsonfile.Store
+	logs  *duckdb.Store
+	api   *api.API
+	admin meta.AccessKey
+	http  *http.Server
+
+	mu       sync.Mutex
+	ln       net.Listener
+	serveErr chan error
+	shutdown bool
+}
+
+// New opens the data directory (metadata, log store), makes sure an admin
+// key exists and builds the HTTP handler. Call Start to listen; Shutdown
+// releases everything even without Start.
+func New(cfg Config, set Settings) (_ *Server, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	logger := set.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if set.Registerer == nil {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		set.Registerer, set.Gatherer = reg, reg
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create --data-dir %s: %w", cfg.DataDir, err)
+	}
+	s := &Server{cfg: cfg, log: logger}
+	defer func() {
+		if err != nil {
+			_ = s.close()
+		}
+	}()
+	if s.meta, err = jsonfile.Open(filepath.Join(cfg.DataDir, "meta")); err != nil {
+		return nil, err
+	}
+	storeCfg := cfg.Store
+	storeCfg.DataDir = filepath.Join(cfg.DataDir, "logs")
+	if s.logs, err = duckdb.Open(storeCfg, duckdb.Settings{Logger: logger.With("component", "store"), Registerer: set.Registerer}); err != nil {
+		return nil, err
+	}
+	if err := s.restoreLogstores(context.Background()); err != nil {
+		return nil, err
+	}
+	s.admin, err = auth.Bootstrap(context.Background(), s.meta, auth.BootstrapConfig{
+		ID: cfg.AdminKeyID, Secret: cfg.AdminKeySecret, File: cfg.AdminKeyFile,
+		GeneratedFile: filepath.Join(cfg.DataDir, AdminKeyFileName), Logger: logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.api, err = api.New(api.Config{
+		BaseDomain:     cfg.BaseDomain,
+		Region:         cfg.Region,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		Meta:           s.meta,
+		Logs:           s.logs,
+		Auth:           auth.New(s.meta, auth.Options{}),
+		ValidateConfig: ValidateLogtailConfig,
+		Logger:         logger.With("component", "api"),
+		Registerer:     set.Registerer,
+		Gatherer:       set.Gatherer,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.http = &http.Server{
+		Handler:           s.api,
+		ReadHeaderTimeout: 30 * time.Second,
+		ReadTimeout:       5 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// restoreLogstores tells the store about every logstore in the metadata
+// (retention and index), so a store whose files were lost or that keeps
+// nothing across restarts is consistent with the metadata.
+func (s *Server) restoreLogstores(ctx context.Context) error {
+	projects, _, err := s.meta.ListProjects(ctx, meta.Page{})
+	if err != nil {
+		return err
+	}
+	for _, p := range projects {
+		names, _, err := s.meta.ListLogstores(ctx, p.Name, meta.Page{})
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			ls, err := s.meta.GetLogstore(ctx, p.Name, n)
+			if err != nil {
+				return err
+			}
+			spec := storeSpec(ls)
+			if idx, err := s.meta.GetIndex(ctx, p.Name, n); err == nil {
+				spec.Index = &idx
+			}
+			if err := s.logs.EnsureLogstore(ctx, spec); err != nil {
+				return fmt.Errorf("restore logstore %s/%s: %w", p.Name, n, err)
+			}
+		}
+	}
+	return nil
+}
+
+// ValidateLogtailConfig checks a Logtail config body with logconfig
+// (defaults applied first, as an agent would).
+func ValidateLogtailConfig(raw []byte) error {
+	c, err := logconfig.Parse(raw)
+	if err != nil {
+		return err
+	}
+	c.ApplyDefaults()
+	return c.Validate()
+}
+
+// Handler is the API handler (for tests that drive it with httptest).
+func (s *Server) Handler() http.Handler { return s.api }
+
+// AdminKey is the admin access key (configured, found or generated).
+func (s *Server) AdminKey() meta.AccessKey { return s.admin }
+
+// Meta is the metadata store (e.g. to create keys in tests).
+func (s *Server) Meta() meta.Store { return s.meta }
+
+// Start listens on Config.Listen and serves in the background. It returns
+// once the listener is bound.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutdown {
+		return errors.New("server is shut down")
+	}
+	if s.ln != nil {
+		return errors.New("server already started")
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
+	}
+	if s.cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("load --tls-cert/--tls-key: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	s.ln = ln
+	s.serveErr = make(chan error, 1)
+	go func() {
+		err := s.http.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.serveErr <- err
+	}()
+	s.log.Info("sluice-server listening", "addr", ln.Addr().String(), "tls", s.cfg.TLSCert != "",
+		"baseDomain", s.cfg.BaseDomain, "dataDir", s.cfg.DataDir)
+	return nil
+}
+
+// Addr is the bound address ("" before Start).
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Done returns a channel that yields the serve loop's error (nil after a
+// clean shutdown); nil before Start.
+func (s *Server) Done() <-chan error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.serveErr
+}
+
+// Shutdown stops accepting requests, waits for in-flight ones (up to ctx
+// or ShutdownTimeout), then flushes and closes the store and metadata. It
+// is idempotent and safe without Start.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		return nil
+	}
+	s.shutdown = true
+	started := s.ln != nil
+	s.mu.Unlock()
+
+	var errs []error
+	if started {
+		ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
+		defer cancel()
+		if err := s.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("drain HTTP: %w", err))
+			_ = s.http.Close()
+		}
+		if err := <-s.serveErr; err != nil {
+			errs = append(errs, err)
+		}
+		s.serveErr <- nil // keep Done readable
+	}
+	errs = append(errs, s.close())
+	return errors.Join(errs...)
+}
+
+func (s *Server) close() error {
+	var errs []error
+	if s.logs != nil {
+		if err := s.logs.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close log store: %w", err))
+		}
+	}
+	if s.meta != nil {
+		if err := s.meta.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close metadata: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func storeSpec(ls meta.Logstore) store.LogstoreSpec {
+	return store.LogstoreSpec{Project: ls.Project, Logstore: ls.Name, TTLDays: ls.TTL}
+}
