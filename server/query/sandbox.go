@@ -16,6 +16,10 @@ type SandboxOptions struct {
 	// WITH "<Relation>" AS (<Source>) — e.g. the store's
 	// SELECT ... FROM its table WHERE <time range> AND <search>.
 	Source Expr
+	// Prefixed means the caller prepends "WITH <Relation> AS (...) " to
+	// the result itself (instead of passing Source): a user WITH list is
+	// then emitted as its continuation (", name AS (...) SELECT ...").
+	Prefixed bool
 	// DefaultLimit is appended as LIMIT when the outermost query has none
 	// (SLS returns 100 rows unless the SQL says LIMIT); 0 = no limit.
 	DefaultLimit int
@@ -38,8 +42,10 @@ type SandboxOptions struct {
 //   - statements and clauses that touch files, settings or other
 //     databases are refused by keyword (COPY, ATTACH, PRAGMA, SET, ...),
 //     even where DuckDB's grammar would reject them anyway.
-//   - a SELECT without FROM reads the logstore (SLS: "select status,
-//     count(*) group by status"); MySQL-style "LIMIT off, n" becomes
+//   - a top-level SELECT without FROM (also each part of a top-level
+//     UNION) reads the logstore (SLS: "select status, count(*) group by
+//     status"); subqueries and CTE bodies say FROM log themselves, so
+//     "select unnest([1, 2])" inside them keeps its meaning. MySQL-style "LIMIT off, n" becomes
 //     "LIMIT n OFFSET off".
 //
 // The output is re-assembled from the checked tokens — comments are
@@ -382,6 +388,9 @@ func (c *sqlChecker) check() error {
 	case first.is("with"):
 		c.userWith = true
 		c.userRecursive = len(toks) > 1 && toks[1].is("recursive")
+		if c.userRecursive && c.opt.Prefixed && c.opt.Source.SQL == "" {
+			return errAt(toks[1].pos, "WITH RECURSIVE is not supported here")
+		}
 	default:
 		return errAt(first.pos, "only SELECT queries are allowed, found %q: write e.g. `select count(*) as c`", first.text)
 	}
@@ -567,7 +576,7 @@ func (c *sqlChecker) check() error {
 			}
 		}
 		if t.is("select") {
-			if !l.fromFirst {
+			if !l.fromFirst && l.kind == "top" {
 				c.insertFrom(i)
 			}
 			l.fromFirst = false
@@ -779,6 +788,10 @@ func (c *sqlChecker) emit() Expr {
 		args = c.opt.Source.Args
 	}
 	toks := c.toks
+	if c.opt.Source.SQL == "" && c.opt.Prefixed && c.userWith {
+		b.WriteString(",")
+		toks = toks[1:]
+	}
 	if c.opt.Source.SQL != "" && c.userWith {
 		// Merge the user's WITH list into ours.
 		toks = toks[1:]

@@ -1,6 +1,7 @@
 package query
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -66,7 +67,7 @@ func DefaultKey(idx *index.Config, key string) KeyColumns {
 				if pc, found := idx.Keys[parent]; found && pc.Type == index.TypeJSON {
 					return KeyColumns{Value: Expr{
 						SQL:  "json_extract_string(" + QuoteIdent(ColFields) + "[?], ?)",
-						Args: []any{parent, jsonPath(rest)},
+						Args: []any{parent, JSONPath(rest)},
 					}}
 				}
 				var more string
@@ -78,8 +79,8 @@ func DefaultKey(idx *index.Config, key string) KeyColumns {
 	return KeyColumns{Value: Expr{SQL: QuoteIdent(ColFields) + "[?]", Args: []any{key}}}
 }
 
-// jsonPath turns "a.b" into the DuckDB JSON path $."a"."b".
-func jsonPath(dotted string) string {
+// JSONPath turns "a.b" into the DuckDB JSON path $."a"."b".
+func JSONPath(dotted string) string {
 	var b strings.Builder
 	b.WriteString("$")
 	for _, part := range strings.Split(dotted, ".") {
@@ -127,4 +128,78 @@ func HistogramBucket(timeExpr Expr, from time.Time, interval time.Duration) Expr
 		SQL:  "(CAST(? AS BIGINT) + ((" + timeExpr.SQL + " - CAST(? AS BIGINT)) // CAST(? AS BIGINT)) * CAST(? AS BIGINT))",
 		Args: args,
 	}
+}
+
+// TypedColumnsSchema maps keys onto a layout where every key with a field
+// index is a column named after the key (BIGINT for long, DOUBLE for
+// double, VARCHAR otherwise; NULL when absent), __time__, __topic__ and
+// __source__ are columns of those names, tags are a JSON object in the
+// column tagsJSON (json_extract_string(tags, '$."name"')) and line is the
+// full-text token column ("" = no full-text search). Keys without a field
+// index are an error, as in SLS. This is the server/store/duckdb layout.
+func TypedColumnsSchema(idx *index.Config, line, tagsJSON string) Schema {
+	s := Schema{Index: idx}
+	if line != "" {
+		s.Line = Expr{SQL: QuoteIdent(line)}
+	}
+	s.Key = func(key string) (KeyColumns, error) {
+		switch key {
+		case ColTime:
+			return KeyColumns{
+				Value:  Expr{SQL: "CAST(" + QuoteIdent(ColTime) + " AS VARCHAR)"},
+				Number: Expr{SQL: QuoteIdent(ColTime)},
+				Type:   index.TypeLong,
+			}, nil
+		case ColTopic, ColSource:
+			return KeyColumns{Value: Expr{SQL: QuoteIdent(key)}, Type: index.TypeText}, nil
+		}
+		if name, ok := strings.CutPrefix(key, TagPrefix); ok {
+			return KeyColumns{
+				Value: Expr{SQL: "json_extract_string(" + QuoteIdent(tagsJSON) + ", ?)", Args: []any{JSONPath(name)}},
+				Type:  index.TypeText,
+			}, nil
+		}
+		var kc index.KeyConfig
+		ok := false
+		if idx != nil {
+			kc, ok = idx.Keys[key]
+		}
+		if !ok {
+			return KeyColumns{}, fmt.Errorf("key %q has no field index: add it to the logstore's index to search it", key)
+		}
+		col := Expr{SQL: QuoteIdent(key)}
+		switch kc.Type {
+		case index.TypeLong, index.TypeDouble:
+			return KeyColumns{Value: col, Number: col, Type: kc.Type}, nil
+		}
+		return KeyColumns{Value: col, Type: kc.Type}, nil
+	}
+	return s
+}
+
+// Compiled is a whole compiled "search | SQL" query.
+type Compiled struct {
+	Query *Query
+	Where Expr // the search as a boolean expression over one row
+	SQL   Expr // the sandboxed statement; empty when the query has no SQL part
+}
+
+// Compile parses text, compiles its search for s and sandboxes its SQL
+// part with opt.
+func Compile(text string, s Schema, opt SandboxOptions) (*Compiled, error) {
+	q, err := Parse(text)
+	if err != nil {
+		return nil, err
+	}
+	where, err := CompileSearch(q.Search, s)
+	if err != nil {
+		return nil, err
+	}
+	c := &Compiled{Query: q, Where: where}
+	if q.HasSQL {
+		if c.SQL, err = q.SandboxSQL(opt); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
 }
