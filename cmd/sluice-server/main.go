@@ -1,0 +1,305 @@
+// Command sluice-server is the Sluice log service: it speaks the Log Service
+// HTTP API (PutLogs, GetLogs, projects, logstores, indexes, machine groups,
+// Logtail configs) so existing SDKs and agents work against it, and stores
+// logs in an embedded DuckDB database. See `sluice-server --help`.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sluicelog/sluice/protocol"
+	"github.com/sluicelog/sluice/server/api"
+	"github.com/sluicelog/sluice/server/api/apiclient"
+	"github.com/sluicelog/sluice/server/app"
+	"github.com/sluicelog/sluice/server/auth"
+	"github.com/sluicelog/sluice/server/meta"
+)
+
+const usage = `sluice-server — self-hosted Log Service (Logtail/SLS-compatible API)
+
+Usage:
+  sluice-server [serve] [flags]           run the server
+  sluice-server query [flags] QUERY       run "search | SQL" and print a table
+  sluice-server keys list|create|grant|delete [flags]
+                                          manage access keys (admin key required)
+
+Serve flags:
+  --listen ADDR          listen address (default :8080; env SLUICE_LISTEN)
+  --data-dir DIR         metadata, logs and a generated admin key (default ./sluice-data; env SLUICE_DATA_DIR)
+  --base-domain NAME     endpoint host name; requests to {project}.NAME target that project,
+                         as the SDKs address them (env SLUICE_BASE_DOMAIN). Without it clients
+                         must send the x-log-project header.
+  --admin-key-id ID, --admin-key-secret SECRET
+                         the admin access key (env SLUICE_ADMIN_KEY_ID / SLUICE_ADMIN_KEY_SECRET)
+  --admin-key-file FILE  JSON {"accessKeyId": ..., "accessKeySecret": ...} (env SLUICE_ADMIN_KEY_FILE)
+                         With no admin key given, the first start generates one into
+                         DATA-DIR/admin-key.json (mode 0600) and logs its id.
+  --tls-cert FILE, --tls-key FILE
+                         serve HTTPS (LoongCollector always uses HTTPS on 443)
+  --region NAME          region reported in project descriptions (default sluice)
+  --log-level LEVEL      debug|info|warn|error (default info); access log at info
+
+Client flags (query, keys):
+  --endpoint URL         server address (default http://127.0.0.1:8080; env SLUICE_ENDPOINT)
+  --access-key-id ID, --access-key-secret SECRET
+                         (env SLUICE_ACCESS_KEY_ID / SLUICE_ACCESS_KEY_SECRET)
+  --key-file FILE        JSON key file (default: DATA-DIR/admin-key.json when it exists)
+
+Query:
+  sluice-server query --project web --logstore access --from -15m 'status:500 | select path, count(*) as n group by path order by n desc'
+  --from/--to accept now, -15m, -2h, -7d, unix seconds or RFC 3339; --line N caps search rows (max 100).
+
+Keys:
+  sluice-server keys list
+  sluice-server keys create --project web=write --project ops=read [--admin] [--description TEXT]
+  sluice-server keys grant --id ID --project web=read     (replaces the key's permissions)
+  sluice-server keys delete --id ID
+
+Signals: SIGTERM/SIGINT drain in-flight requests, flush the store and exit.
+`
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "sluice-server:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(args, stderr)
+	case "query":
+		return query(args, stdout, stderr)
+	case "keys":
+		return keys(args, stdout, stderr)
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q: use serve, query or keys (see --help)", cmd)
+}
+
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	return fs
+}
+
+func serve(args []string, stderr io.Writer) error {
+	fs := newFlags("serve", stderr)
+	var cfg app.Config
+	var level string
+	fs.StringVar(&cfg.Listen, "listen", env("SLUICE_LISTEN", ":8080"), "")
+	fs.StringVar(&cfg.DataDir, "data-dir", env("SLUICE_DATA_DIR", "./sluice-data"), "")
+	fs.StringVar(&cfg.BaseDomain, "base-domain", env("SLUICE_BASE_DOMAIN", ""), "")
+	fs.StringVar(&cfg.Region, "region", env("SLUICE_REGION", ""), "")
+	fs.StringVar(&cfg.AdminKeyID, "admin-key-id", env("SLUICE_ADMIN_KEY_ID", ""), "")
+	fs.StringVar(&cfg.AdminKeySecret, "admin-key-secret", env("SLUICE_ADMIN_KEY_SECRET", ""), "")
+	fs.StringVar(&cfg.AdminKeyFile, "admin-key-file", env("SLUICE_ADMIN_KEY_FILE", ""), "")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", env("SLUICE_TLS_CERT", ""), "")
+	fs.StringVar(&cfg.TLSKey, "tls-key", env("SLUICE_TLS_KEY", ""), "")
+	fs.StringVar(&level, "log-level", env("SLUICE_LOG_LEVEL", "info"), "")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lv}))
+
+	srv, err := app.New(cfg, app.Settings{Logger: logger})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := srv.Start(ctx); err != nil {
+		_ = srv.Shutdown(context.Background())
+		return err
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down: draining requests and flushing the store")
+	case serveErr = <-srv.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return errors.Join(serveErr, srv.Shutdown(shutdownCtx))
+}
+
+type clientFlags struct {
+	endpoint, id, secret, keyFile, dataDir string
+}
+
+func (c *clientFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.endpoint, "endpoint", env("SLUICE_ENDPOINT", "http://127.0.0.1:8080"), "")
+	fs.StringVar(&c.id, "access-key-id", env("SLUICE_ACCESS_KEY_ID", ""), "")
+	fs.StringVar(&c.secret, "access-key-secret", env("SLUICE_ACCESS_KEY_SECRET", ""), "")
+	fs.StringVar(&c.keyFile, "key-file", env("SLUICE_KEY_FILE", ""), "")
+	fs.StringVar(&c.dataDir, "data-dir", env("SLUICE_DATA_DIR", "./sluice-data"), "")
+}
+
+func (c *clientFlags) client() (*apiclient.Client, error) {
+	if c.id == "" && c.secret == "" {
+		file := c.keyFile
+		if file == "" {
+			if f := filepath.Join(c.dataDir, app.AdminKeyFileName); fileExists(f) {
+				file = f
+			}
+		}
+		if file != "" {
+			kf, err := auth.ReadKeyFile(file)
+			if err != nil {
+				return nil, err
+			}
+			c.id, c.secret = kf.AccessKeyID, kf.AccessKeySecret
+		}
+	}
+	return apiclient.New(c.endpoint, protocol.Credentials{AccessKeyID: c.id, AccessKeySecret: c.secret}, nil)
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func query(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("query", stderr)
+	var cf clientFlags
+	cf.register(fs)
+	project := fs.String("project", "", "")
+	logstore := fs.String("logstore", "", "")
+	from := fs.String("from", "-15m", "")
+	to := fs.String("to", "now", "")
+	line := fs.Int("line", 100, "")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *project == "" || *logstore == "" {
+		return errors.New("query needs --project and --logstore")
+	}
+	q := strings.Join(fs.Args(), " ")
+	if q == "" {
+		q = "*"
+	}
+	now := time.Now()
+	f, err := apiclient.ParseTime(*from, now)
+	if err != nil {
+		return fmt.Errorf("--from: %w", err)
+	}
+	t, err := apiclient.ParseTime(*to, now)
+	if err != nil {
+		return fmt.Errorf("--to: %w", err)
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	// --to is inclusive for a user ("now" should include this second).
+	res, err := c.GetLogs(context.Background(), *project, *logstore, q, f, t.Add(time.Second), *line)
+	if err != nil {
+		return err
+	}
+	return apiclient.WriteTable(stdout, res)
+}
+
+type projectPerms map[string]meta.Permission
+
+func (p projectPerms) String() string { return fmt.Sprint(map[string]meta.Permission(p)) }
+func (p projectPerms) Set(v string) error {
+	name, perm, ok := strings.Cut(v, "=")
+	if !ok {
+		perm = string(meta.PermWrite)
+	}
+	if perm != string(meta.PermRead) && perm != string(meta.PermWrite) {
+		return fmt.Errorf("--project %q: want NAME=read or NAME=write", v)
+	}
+	p[name] = meta.Permission(perm)
+	return nil
+}
+
+func keys(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("keys needs a subcommand: list, create, grant or delete")
+	}
+	sub, args := args[0], args[1:]
+	fs := newFlags("keys "+sub, stderr)
+	var cf clientFlags
+	cf.register(fs)
+	perms := projectPerms{}
+	fs.Var(perms, "project", "")
+	admin := fs.Bool("admin", false, "")
+	desc := fs.String("description", "", "")
+	id := fs.String("id", "", "")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	switch sub {
+	case "list":
+		ks, err := c.ListKeys(ctx)
+		if err != nil {
+			return err
+		}
+		res := &apiclient.Result{Columns: []string{"accessKeyId", "admin", "projects", "description"}}
+		for _, k := range ks {
+			res.Rows = append(res.Rows, map[string]string{"accessKeyId": k.AccessKeyID, "admin": fmt.Sprint(k.Admin),
+				"projects": fmt.Sprint(k.Projects), "description": k.Description})
+		}
+		return apiclient.WriteTable(stdout, res)
+	case "create":
+		kid, secret, err := c.CreateKey(ctx, api.KeyRequest{Admin: *admin, Projects: perms, Description: *desc})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "AccessKeyId:     %s\nAccessKeySecret: %s\n(the secret is shown once; store it safely)\n", kid, secret)
+		return nil
+	case "grant":
+		if *id == "" {
+			return errors.New("keys grant needs --id")
+		}
+		return c.UpdateKey(ctx, *id, api.KeyRequest{Admin: *admin, Projects: perms, Description: *desc})
+	case "delete":
+		if *id == "" {
+			return errors.New("keys delete needs --id")
+		}
+		return c.DeleteKey(ctx, *id)
+	}
+	return fmt.Errorf("unknown keys subcommand %q: use list, create, grant or delete", sub)
+}
