@@ -93,7 +93,8 @@ func (q *Query) SandboxSQL(opt SandboxOptions) (Expr, error) {
 type sqlKind int
 
 const (
-	sIdent  sqlKind = iota // unquoted identifier or keyword
+	sNone   sqlKind = iota // no token (past the end)
+	sIdent                 // unquoted identifier or keyword
 	sQIdent                // "quoted identifier"
 	sString                // 'string'
 	sNumber
@@ -399,8 +400,7 @@ func (c *sqlChecker) check() error {
 		t := toks[i]
 		l := c.top()
 		var next sqlTok
-		hasNext := i+1 < len(toks)
-		if hasNext {
+		if i+1 < len(toks) {
 			next = toks[i+1]
 		}
 		if t.kind == sIdent && forbiddenKeywords[t.low] {
@@ -547,9 +547,7 @@ func (c *sqlChecker) check() error {
 		}
 		switch t.low {
 		case "with":
-			if hasNext {
-				l.cteState = 1
-			}
+			l.cteState = 1
 		case "from":
 			if l.kind == "call" && fromSyntaxCalls[l.fn] {
 				continue
