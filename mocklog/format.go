@@ -48,6 +48,8 @@ type clock struct {
 	iso    []byte // 2026-11-23T10:47:08.123Z07:00
 	apsara []byte // 2026-11-23 10:47:08.123000
 	java   []byte // 2026-11-23 10:47:08.123
+	// rfc3339 is the container runtime's timestamp, UTC.
+	rfc3339 []byte // 2026-11-23T10:47:08.123Z
 }
 
 func (c *clock) set(t time.Time) {
@@ -60,6 +62,7 @@ func (c *clock) set(t time.Time) {
 	c.iso = t.AppendFormat(c.iso[:0], "2006-01-02T15:04:05.000Z07:00")
 	c.apsara = t.AppendFormat(c.apsara[:0], "2006-01-02 15:04:05.000000")
 	c.java = t.AppendFormat(c.java[:0], "2006-01-02 15:04:05.000")
+	c.rfc3339 = appendRFC3339Nano(c.rfc3339[:0], t)
 }
 
 // formatter appends one event (with its trailing newline) and reports how
@@ -278,7 +281,8 @@ func appendJava(dst []byte, seq uint64, c *clock, r *rand.Rand) ([]byte, int) {
 
 // ParseSeq finds the sequence number mocklog put in a line of any log type
 // (nginx "?seq=N" or "&seq=N", json "seq":N, apsara "\tseq:N", java
-// " seq=N"). Continuation lines of java-multiline events have none.
+// " seq=N"), also inside CRI and docker-json container records.
+// Continuation lines of java-multiline events have none.
 func ParseSeq(line []byte) (uint64, bool) {
 	for i := 0; i+3 < len(line); {
 		j := bytes.Index(line[i:], []byte("seq"))
@@ -290,6 +294,14 @@ func ParseSeq(line []byte) (uint64, bool) {
 		if j > 0 {
 			switch line[j-1] {
 			case '?', '&', '"', '\t', ' ':
+			case 't': // an escaped tab (\t) inside a docker-json record
+				if j < 2 || line[j-2] != '\\' {
+					continue
+				}
+			case '6': // an escaped & (\u0026) inside a docker-json record
+				if j < 6 || string(line[j-6:j]) != `\u0026` {
+					continue
+				}
 			default:
 				continue
 			}
@@ -300,6 +312,8 @@ func ParseSeq(line []byte) (uint64, bool) {
 			k++
 		case k+1 < len(line) && line[k] == '"' && line[k+1] == ':':
 			k += 2
+		case k+2 < len(line) && line[k] == '\\' && line[k+1] == '"' && line[k+2] == ':':
+			k += 3 // "seq": escaped inside a docker-json record
 		default:
 			continue
 		}

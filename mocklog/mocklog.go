@@ -51,12 +51,19 @@ type Options struct {
 	Seed uint64
 	// Now gives event timestamps; time.Now when nil.
 	Now func() time.Time
+	// Container, when set, wraps every line as a container runtime stores
+	// it: ContainerCRI or ContainerDockerJSON, labelled with Stream (stdout
+	// when empty) and split into partial records above PartialBytes
+	// (DefaultPartialBytes when 0).
+	Container    string
+	Stream       string
+	PartialBytes int
 }
 
 // Stats report what a Generator wrote.
 type Stats struct {
 	Events    uint64 // events written (java-multiline events span several lines)
-	Lines     uint64 // physical lines written
+	Lines     uint64 // lines the app wrote (before container wrapping)
 	Bytes     uint64
 	NextSeq   uint64 // sequence number of the next event; events used FirstSeq … NextSeq-1
 	Rotations uint64
@@ -76,12 +83,14 @@ func (s Stats) String() string {
 
 // Generator writes events. It is not safe for concurrent use.
 type Generator struct {
-	opts   Options
-	format formatter
-	rnd    *rand.Rand
-	clk    clock
-	buf    []byte
-	stats  Stats
+	opts    Options
+	format  formatter
+	wrap    wrapper
+	wrapBuf []byte
+	rnd     *rand.Rand
+	clk     clock
+	buf     []byte
+	stats   Stats
 }
 
 // batchBytes is how much is generated before one write: big enough that the
@@ -107,6 +116,22 @@ func New(opts Options) (*Generator, error) {
 	if opts.RotateBytes < 0 || opts.RotateKeep < 0 || opts.Size < 0 || opts.LogsPerSec < 0 {
 		errs = append(errs, errors.New("rotate bytes, rotate keep, size and logs per second must not be negative"))
 	}
+	w := wrapperFor(opts.Container)
+	if opts.Container != "" && w == nil {
+		errs = append(errs, fmt.Errorf("container format %q is unknown: use %s or %s", opts.Container, ContainerCRI, ContainerDockerJSON))
+	}
+	if opts.Stream == "" {
+		opts.Stream = "stdout"
+	}
+	if opts.Stream != "stdout" && opts.Stream != "stderr" {
+		errs = append(errs, fmt.Errorf("stream %q is unknown: use stdout or stderr", opts.Stream))
+	}
+	if opts.PartialBytes == 0 {
+		opts.PartialBytes = DefaultPartialBytes
+	}
+	if opts.PartialBytes < 0 {
+		errs = append(errs, errors.New("partial bytes must be positive"))
+	}
 	if opts.RotateBytes > 0 && opts.Path == "" {
 		errs = append(errs, errors.New("rotation needs a file: set a path"))
 	}
@@ -119,6 +144,7 @@ func New(opts Options) (*Generator, error) {
 	return &Generator{
 		opts:   opts,
 		format: f,
+		wrap:   w,
 		rnd:    rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
 		buf:    make([]byte, 0, batchBytes+64<<10),
 		stats:  Stats{NextSeq: opts.FirstSeq},
@@ -221,7 +247,12 @@ func (g *Generator) batch(out sink, budget uint64) error {
 			break
 		}
 		var n int
-		buf, n = g.format(buf, g.stats.NextSeq+events, &g.clk, g.rnd)
+		if g.wrap != nil {
+			g.wrapBuf, n = g.format(g.wrapBuf[:0], g.stats.NextSeq+events, &g.clk, g.rnd)
+			buf = wrapEvent(buf, g.wrapBuf, g.wrap, &g.clk, g.opts.Stream, g.opts.PartialBytes)
+		} else {
+			buf, n = g.format(buf, g.stats.NextSeq+events, &g.clk, g.rnd)
+		}
 		events++
 		lines += uint64(n)
 	}

@@ -10,9 +10,15 @@ import (
 //
 //	go test -run '^$' -bench Generate -count 6 ./mocklog > new.txt && benchstat old.txt new.txt
 func BenchmarkGenerate(b *testing.B) {
+	type variant struct{ name, logType, container string }
+	var variants []variant
 	for _, lt := range LogTypes() {
-		b.Run(lt, func(b *testing.B) {
-			g, err := New(Options{LogType: lt, Writer: io.Discard, Now: fixedNow})
+		variants = append(variants, variant{lt, lt, ""})
+	}
+	variants = append(variants, variant{"nginx-cri", LogTypeNginx, ContainerCRI}, variant{"json-docker", LogTypeJSON, ContainerDockerJSON})
+	for _, v := range variants {
+		b.Run(v.name, func(b *testing.B) {
+			g, err := New(Options{LogType: v.logType, Container: v.container, Writer: io.Discard, Now: fixedNow})
 			if err != nil {
 				b.Fatal(err)
 			}

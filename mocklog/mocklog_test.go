@@ -335,3 +335,21 @@ func TestParseByteSize(t *testing.T) {
 		require.Error(t, err, in)
 	}
 }
+
+func TestParseSeqInContainerRecords(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want uint64
+	}{
+		{`{"log":"1.2.3.4 - - [x] \"GET /s?q=a\u0026seq=17 HTTP/1.1\" 200\n","stream":"stdout","time":"t"}`, 17},
+		{`{"log":"{\"time\":\"t\",\"seq\":18}\n","stream":"stdout","time":"t"}`, 18},
+		{`{"log":"[t]\t[INFO]\tseq:19\tmsg:x\n","stream":"stdout","time":"t"}`, 19},
+		{`2026-01-01T00:00:00Z stdout F [t]	[INFO]	seq:20	msg:x`, 20},
+	} {
+		got, ok := ParseSeq([]byte(tc.line))
+		require.True(t, ok, tc.line)
+		require.Equal(t, tc.want, got, tc.line)
+	}
+	_, ok := ParseSeq([]byte(`{"log":"a\u0016seq=3"}`))
+	require.False(t, ok, `\u0016 is not an escaped &`)
+}

@@ -45,10 +45,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		rotateKeep  = fs.Int("rotate-keep", 5, "rotated files kept (path.1 ... path.N); older ones are deleted")
 		seed        = fs.Uint64("seed", 1, "random seed: same seed, same content (timestamps aside)")
 		firstSeq    = fs.Uint64("first-seq", 1, "sequence number of the first event")
+		container   = fs.String("container", "", "wrap every line as a container runtime stores it: cri (\"<time> stdout F <line>\", kubelet's /var/log/pods format) | docker-json ({\"log\":...,\"stream\":...,\"time\":...}); empty = plain lines")
+		stream      = fs.String("stream", "", "stream named in --container records: stdout | stderr (default: stderr with --stderr, else stdout)")
+		partial     byteSize
 		rotateBytes byteSize
 		size        byteSize
 	)
 	fs.Var(&rotateBytes, "rotate-bytes", "rotate --path once it reaches this `size`, e.g. 100M (0 = never); rotation happens between events")
+	fs.Var(&partial, "partial-bytes", "with --container, split lines longer than this `size` into partial records (default 16K, as kubelet and Docker)")
 	fs.Var(&size, "size", "stop at the first event boundary at or after this many bytes (a `size`), e.g. 1G for a bench file (0 = no limit)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `mocklog writes realistic log events, each with an increasing sequence number
@@ -77,6 +81,10 @@ Flags:
 		LogType: *logType, Path: *path, TotalCount: *total, LogsPerSec: *rate,
 		RotateBytes: int64(rotateBytes), RotateMode: *rotateMode, RotateKeep: *rotateKeep,
 		Size: int64(size), Seed: *seed, FirstSeq: *firstSeq,
+		Container: *container, Stream: *stream, PartialBytes: int(partial),
+	}
+	if opts.Stream == "" && *toStderr {
+		opts.Stream = "stderr"
 	}
 	outputs := 0
 	for _, set := range []bool{*path != "", *toStdout, *toStderr} {

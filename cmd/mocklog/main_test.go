@@ -30,6 +30,13 @@ func TestRunStdout(t *testing.T) {
 	require.Regexp(t, `^mocklog: 5 events, 5 lines, \d+ bytes`, errOut.String())
 }
 
+func TestRunContainerStderr(t *testing.T) {
+	var out, errOut bytes.Buffer
+	require.Equal(t, 0, run([]string{"--stdout", "--stream=stderr", "--container=cri", "--partial-bytes=64", "--total-count=3"}, &out, &errOut), errOut.String())
+	require.Regexp(t, `^\S+Z stderr P .{64}\n`, out.String())
+	require.Equal(t, 3, strings.Count(out.String(), " stderr F "))
+}
+
 func TestRunFileRotation(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "access.log")
 	var errOut bytes.Buffer
@@ -57,7 +64,7 @@ func TestRunUsageErrors(t *testing.T) {
 	}
 	var errOut bytes.Buffer
 	require.Equal(t, 0, run([]string{"--help"}, nil, &errOut))
-	for _, flag := range []string{"log-type", "path", "stdout", "stderr", "total-count", "logs-per-sec", "rotate-bytes", "rotate-mode", "rotate-keep", "size", "seed", "first-seq"} {
+	for _, flag := range []string{"log-type", "path", "stdout", "stderr", "total-count", "logs-per-sec", "rotate-bytes", "rotate-mode", "rotate-keep", "size", "seed", "first-seq", "container", "stream", "partial-bytes"} {
 		require.Regexp(t, `(?m)^  -`+flag+`( |$)`, errOut.String(), "--help documents --%s", flag)
 	}
 }
