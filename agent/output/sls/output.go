@@ -1,0 +1,594 @@
+// Package sls is sluice-agent's Log Service output: it turns pipeline
+// Batches into LogGroups and sends them with PutLogs
+// (POST /logstores/{logstore}/shards/lb), signed (v1 or v4) and compressed
+// (raw-block lz4 by default), to sluice-server or any Log Service endpoint.
+//
+// # Flow
+//
+//	Consume ─► groups (one open LogGroup per topic/source/tags) ─► queue ─► senders ─► server
+//	                                                                           │  ▲
+//	                                                          retryable failure▼  │ replay, in order
+//	                                                                        disk buffer
+//
+// Consume encodes a batch's events straight into the open group of its
+// topic/source/tags (no intermediate copy; the batch can be reused as soon
+// as Consume returns) and blocks while more than MaxQueueBytes wait to be
+// sent — that is the back-pressure that pauses inputs. A group is sealed when
+// it reaches MaxGroupBytes/MaxGroupLogs or FlushInterval; sealing adds the
+// __pack_id__ tag (<prefix>-<seq>, both upper-case hex: a random prefix per
+// output instance and a sequence number).
+//
+// Senders compress and sign a sealed group and POST it, with up to
+// MaxConcurrency requests in flight; the actual limit adapts (AIMD): it
+// grows by one per limit successes and halves when the server throttles
+// (403 quota codes, 429, 503, timeouts).
+//
+// # Outcomes (and acks)
+//
+// A batch is acked once every group holding its events has an outcome:
+//   - 200: Done(nil).
+//   - Network errors, 5xx, quota, auth (401/403) and 404 are retried with
+//     exponential backoff. RequestTimeExpired corrects the clock from the
+//     server's x-log-time (as it does on every response) and retries.
+//     With a disk buffer, a group still failing after AttemptsBeforeBuffer
+//     attempts is written there (fsynced) and acked Done(nil); groups sealed
+//     while the buffer holds data follow it there, so delivery stays in
+//     order. A replayer sends the buffered groups, oldest first, retrying
+//     forever, also after a restart. Without a buffer the sender retries in
+//     memory; the queue fills and Consume blocks.
+//   - Any other 4xx (PostBodyInvalid, InvalidTimestamp, PostBodyTooLarge...)
+//     is permanent: the encoded LogGroup and the error go to DeadLetterDir
+//     (fsynced), the dead-letter metric counts it, an error is logged, and
+//     the batch is acked Done(nil). If even the dead-letter write fails it is
+//     retried; nothing is dropped.
+//   - Shutdown whose deadline passes before delivery: undelivered groups go
+//     to the disk buffer when there is one, else are acked with the error
+//     (the input does not advance its checkpoint, so they are read again).
+//
+// The disk buffer (agent/buffer) is integrated here rather than wrapped
+// around the output as a Consumer because what it stores is the sender's
+// product — compressed, pack-id-tagged request bodies — and because the
+// decision to spill depends on the send outcome.
+package sls
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicelog/sluice/agent/buffer"
+	"github.com/sluicelog/sluice/agent/pipeline"
+	"github.com/sluicelog/sluice/protocol"
+)
+
+// PackIDTag is the LogGroup tag identifying a package from one agent.
+const PackIDTag = "__pack_id__"
+
+// errShutdown is returned by Consume once Shutdown started.
+var errShutdown = errors.New("sls output: shutting down")
+
+// group is one LogGroup being built, then sent.
+type group struct {
+	key  string
+	raw  []byte // encoded logs, then (sealed) the group metadata and pack id
+	meta []byte // encoded topic/source/tags, appended at seal
+	logs int
+	acks []pipeline.Ack
+	born time.Time
+	// packID is the __pack_id__ value, set at seal.
+	packID string
+}
+
+// Output is the Log Service output. It implements pipeline.Consumer.
+type Output struct {
+	cfg    Config
+	log    *slog.Logger
+	now    func() time.Time
+	ct     protocol.CompressType
+	source string
+	snd    *sender
+	buf    *buffer.Buffer // nil without BufferDir
+	m      *metrics
+
+	packPrefix string
+	packSeq    atomic.Uint64
+
+	mu      sync.Mutex
+	open    map[string]*group
+	keyBuf  []byte
+	queue   []*group
+	qBytes  int
+	changed chan struct{} // closed and replaced when queue state changes
+	closing bool
+	started bool
+
+	runCtx    context.Context // senders' context; cancelled when Shutdown gives up
+	runCancel context.CancelFunc
+	wg        sync.WaitGroup // senders, flusher
+	replayWG  sync.WaitGroup
+	replayCtx context.Context
+	replayEnd context.CancelFunc
+	shutdown  sync.Once
+	shutErr   error
+
+	rawPool sync.Pool // *[]byte for group.raw
+}
+
+// New returns an output for cfg. The disk buffer (when configured) is
+// opened by Start.
+func New(cfg Config, set Settings) (*Output, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	ct, _ := cfg.compressType()
+	log := set.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("output", "sls", "project", cfg.Project, "logstore", cfg.Logstore)
+	now := set.Now
+	if now == nil {
+		now = time.Now
+	}
+	source := cfg.Source
+	if source == "" {
+		source = localIP()
+	}
+	var prefix [8]byte
+	_, _ = rand.Read(prefix[:]) // crypto/rand.Read never fails on supported platforms
+	m := newMetrics(set.Registerer, cfg.Project, cfg.Logstore)
+	snd, err := newSender(&cfg, set.Transport, now, log, m)
+	if err != nil {
+		return nil, err
+	}
+	o := &Output{
+		cfg:        cfg,
+		log:        log,
+		now:        now,
+		ct:         ct,
+		source:     source,
+		snd:        snd,
+		m:          m,
+		packPrefix: strings.ToUpper(hex.EncodeToString(prefix[:])),
+		open:       map[string]*group{},
+		changed:    make(chan struct{}),
+	}
+	o.runCtx, o.runCancel = context.WithCancel(context.Background())
+	o.replayCtx, o.replayEnd = context.WithCancel(context.Background())
+	return o, nil
+}
+
+// localIP is the first non-loopback IPv4 address, the __source__ Logtail
+// reports; "127.0.0.1" when there is none.
+func localIP() string {
+	addrs, err := net.InterfaceAddrs()
+	if err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() && ipn.IP.To4() != nil {
+				return ipn.IP.String()
+			}
+		}
+	}
+	return "127.0.0.1"
+}
+
+// Start opens the disk buffer and starts the senders, the flusher and (with
+// a buffer) the replayer.
+func (o *Output) Start(ctx context.Context) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closing {
+		return errors.New("sls output: Start after Shutdown")
+	}
+	if o.started {
+		return nil
+	}
+	if o.cfg.BufferDir != "" {
+		b, err := buffer.Open(buffer.Config{Dir: o.cfg.BufferDir, MaxFiles: o.cfg.BufferMaxFiles, MaxFileSize: o.cfg.BufferMaxFileSize},
+			buffer.Settings{Logger: o.log, Registerer: o.m.reg})
+		if err != nil {
+			return fmt.Errorf("sls output: %w", err)
+		}
+		o.buf = b
+		o.replayWG.Add(1)
+		go o.replay()
+	}
+	o.started = true
+	for range o.cfg.MaxConcurrency {
+		o.wg.Add(1)
+		go o.sendLoop()
+	}
+	o.wg.Add(1)
+	go o.flushLoop()
+	return nil
+}
+
+// broadcast wakes every waiter; o.mu held.
+func (o *Output) broadcast() {
+	close(o.changed)
+	o.changed = make(chan struct{})
+}
+
+// Consume encodes b's events into LogGroups and returns; b is acked once
+// they are delivered (see the package documentation for what counts). It
+// blocks while the send queue is full.
+func (o *Output) Consume(ctx context.Context, b *pipeline.Batch) error {
+	o.mu.Lock()
+	for {
+		if o.closing {
+			o.mu.Unlock()
+			return errShutdown
+		}
+		if !o.started {
+			o.mu.Unlock()
+			return errors.New("sls output: Consume before Start")
+		}
+		if o.qBytes < o.cfg.MaxQueueBytes {
+			break
+		}
+		ch := o.changed
+		o.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		o.mu.Lock()
+	}
+	if len(b.Events) == 0 {
+		o.mu.Unlock()
+		if b.Ack != nil {
+			b.Ack.Done(nil)
+		}
+		return nil
+	}
+	source := b.Source
+	if source == "" {
+		source = o.source
+	}
+	g := o.openGroup(b, source)
+	var parts []*group // groups holding some of b's events
+	for i := range b.Events {
+		e := &b.Events[i]
+		size := protocol.LogKVSize(e.Time, e.TimeNs != 0, e.Fields)
+		if g.logs > 0 && (len(g.raw)+len(g.meta)+size+64 > o.cfg.MaxGroupBytes || g.logs >= o.cfg.MaxGroupLogs) {
+			parts = append(parts, g)
+			o.seal(g)
+			g = o.openGroup(b, source)
+		}
+		g.raw = protocol.AppendLogKV(g.raw, e.Time, e.TimeNs, e.TimeNs != 0, e.Fields)
+		g.logs++
+	}
+	parts = append(parts, g)
+	if b.Ack != nil {
+		ack := b.Ack
+		if len(parts) > 1 {
+			ack = newSharedAck(ack, len(parts))
+		}
+		for _, p := range parts {
+			p.acks = append(p.acks, ack)
+		}
+	}
+	if len(g.raw)+len(g.meta) >= o.cfg.MaxGroupBytes || g.logs >= o.cfg.MaxGroupLogs {
+		o.seal(g)
+	}
+	o.mu.Unlock()
+	return nil
+}
+
+// openGroup returns the open group for b's topic/source/tags, creating it;
+// o.mu held.
+func (o *Output) openGroup(b *pipeline.Batch, source string) *group {
+	k := append(o.keyBuf[:0], b.Topic...)
+	k = append(k, 0)
+	k = append(k, source...)
+	for _, t := range b.Tags {
+		k = append(k, 0)
+		k = append(k, t.Key...)
+		k = append(k, 1)
+		k = append(k, t.Value...)
+	}
+	o.keyBuf = k
+	if g, ok := o.open[string(k)]; ok {
+		return g
+	}
+	g := &group{key: string(k), born: o.now()}
+	if p, ok := o.rawPool.Get().(*[]byte); ok {
+		g.raw = (*p)[:0]
+	}
+	g.meta = protocol.AppendLogGroupMetaKV(nil, "", b.Topic, source, "", b.Tags)
+	o.open[g.key] = g
+	return g
+}
+
+// seal closes g: appends its metadata and pack id and queues it; o.mu held.
+func (o *Output) seal(g *group) {
+	delete(o.open, g.key)
+	g.raw = append(g.raw, g.meta...)
+	g.packID = fmt.Sprintf("%s-%X", o.packPrefix, o.packSeq.Add(1)-1)
+	g.raw = protocol.AppendLogGroupMetaKV(g.raw, "", "", "", "", []protocol.LogTag{{Key: PackIDTag, Value: g.packID}})
+	g.meta = nil
+	o.queue = append(o.queue, g)
+	o.qBytes += len(g.raw)
+	o.m.queueBytes.Set(float64(o.qBytes))
+	o.broadcast()
+}
+
+// flushLoop seals groups older than FlushInterval.
+func (o *Output) flushLoop() {
+	defer o.wg.Done()
+	t := time.NewTicker(max(o.cfg.FlushInterval/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-o.runCtx.Done():
+			return
+		}
+		o.mu.Lock()
+		if o.closing {
+			o.mu.Unlock()
+			return
+		}
+		now := o.now()
+		for _, g := range o.open {
+			if now.Sub(g.born) >= o.cfg.FlushInterval {
+				o.seal(g)
+			}
+		}
+		o.mu.Unlock()
+	}
+}
+
+// next waits for a sealed group; nil when the output is closing and the
+// queue is drained.
+func (o *Output) next() *group {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for len(o.queue) == 0 {
+		if o.closing {
+			return nil
+		}
+		ch := o.changed
+		o.mu.Unlock()
+		<-ch
+		o.mu.Lock()
+	}
+	g := o.queue[0]
+	o.queue[0] = nil
+	o.queue = o.queue[1:]
+	o.qBytes -= len(g.raw)
+	o.m.queueBytes.Set(float64(o.qBytes))
+	o.broadcast()
+	return g
+}
+
+func (o *Output) sendLoop() {
+	defer o.wg.Done()
+	var scratch []byte
+	for {
+		g := o.next()
+		if g == nil {
+			return
+		}
+		scratch = o.deliver(g, scratch)
+	}
+}
+
+// deliver takes g to an outcome and acks it.
+func (o *Output) deliver(g *group, scratch []byte) []byte {
+	ctx := o.runCtx
+	ct := o.ct
+	body, err := protocol.AppendCompressed(scratch[:0], g.raw, ct)
+	if err != nil { // unreachable for the validated types; send uncompressed rather than fail
+		o.log.Error("compression failed; sending uncompressed", "err", err)
+		ct, body = protocol.CompressNone, append(scratch[:0], g.raw...)
+	}
+	p := &payload{body: body, rawSize: len(g.raw), ct: ct, logs: g.logs, packID: g.packID}
+	if o.buf != nil && !o.buf.Empty() {
+		// Older groups wait in the buffer: queue behind them.
+		o.ackAll(g, o.spill(p))
+		o.release(g)
+		return body
+	}
+	attempts := 0
+	for {
+		attempts++
+		serr := o.snd.send(ctx, p)
+		if serr == nil {
+			o.ackAll(g, nil)
+			break
+		}
+		if serr.permanent {
+			o.ackAll(g, o.deadLetter(ctx, g.raw, g.logs, g.packID, serr))
+			break
+		}
+		if ctx.Err() != nil { // Shutdown gave up waiting
+			if o.buf != nil {
+				o.ackAll(g, o.spill(p))
+			} else {
+				o.ackAll(g, fmt.Errorf("sls output: shut down before delivery: %w", serr))
+			}
+			break
+		}
+		if o.buf != nil && attempts >= o.cfg.AttemptsBeforeBuffer {
+			o.ackAll(g, o.spill(p))
+			break
+		}
+		if err := o.snd.backoff(ctx, attempts); err != nil {
+			continue // loop once more to take the shutdown path
+		}
+	}
+	o.release(g)
+	return body
+}
+
+func (o *Output) release(g *group) {
+	if cap(g.raw) <= 4*o.cfg.MaxGroupBytes {
+		r := g.raw[:0]
+		o.rawPool.Put(&r)
+	}
+	g.raw = nil
+}
+
+func (o *Output) ackAll(g *group, err error) {
+	for _, a := range g.acks {
+		a.Done(err)
+	}
+	g.acks = nil
+}
+
+// spill writes p to the disk buffer; nil means durable.
+func (o *Output) spill(p *payload) error {
+	ctx := o.runCtx
+	if ctx.Err() != nil {
+		// Shutting down: still try, but do not wait long on a full buffer.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+	}
+	if err := o.buf.Append(ctx, p.appendRecord(nil)); err != nil {
+		return fmt.Errorf("sls output: write to disk buffer: %w", err)
+	}
+	o.m.buffered.Inc()
+	return nil
+}
+
+// replay sends buffered groups, oldest first, until Shutdown.
+func (o *Output) replay() {
+	defer o.replayWG.Done()
+	ctx := o.replayCtx
+	for {
+		rec, err := o.buf.Next(ctx)
+		if err != nil {
+			return
+		}
+		p, err := decodeRecord(rec.Data)
+		if err != nil {
+			// The CRC matched, so this is a record from an incompatible
+			// version: keep it for a human rather than drop it.
+			_ = o.deadLetter(ctx, rec.Data, 0, "", fmt.Errorf("undecodable disk buffer record: %w", err))
+		} else if !o.replayOne(ctx, p) {
+			return
+		}
+		if err := o.buf.Commit(rec); err != nil {
+			return
+		}
+	}
+}
+
+// replayOne sends p until it has an outcome; false when ctx ended first.
+func (o *Output) replayOne(ctx context.Context, p *payload) bool {
+	for attempt := 1; ; attempt++ {
+		serr := o.snd.send(ctx, p)
+		if serr == nil {
+			o.m.replayed.Inc()
+			return true
+		}
+		if serr.permanent {
+			raw, err := protocol.Decompress(nil, p.body, p.ct, p.rawSize, 0)
+			if err != nil {
+				raw = p.body
+			}
+			return o.deadLetter(ctx, raw, p.logs, p.packID, serr) == nil
+		}
+		if o.snd.backoff(ctx, attempt) != nil {
+			return false
+		}
+	}
+}
+
+// Shutdown stops accepting batches, seals open groups and waits for them to
+// be delivered (or buffered) until ctx ends; then in-flight sends are
+// cancelled and what is left is buffered or acked with an error. It is
+// idempotent and safe without Start.
+func (o *Output) Shutdown(ctx context.Context) error {
+	o.shutdown.Do(func() {
+		o.mu.Lock()
+		started := o.started
+		for _, g := range o.open {
+			o.seal(g)
+		}
+		o.closing = true
+		o.broadcast()
+		o.mu.Unlock()
+		if !started {
+			o.runCancel()
+			o.replayEnd()
+			o.ackQueued(errShutdown)
+			return
+		}
+		done := make(chan struct{})
+		go func() {
+			o.wg.Wait()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			o.shutErr = fmt.Errorf("sls output: shutdown deadline passed with data undelivered (buffered when possible): %w", ctx.Err())
+			o.runCancel()
+			<-done
+		}
+		o.runCancel()
+		o.replayEnd()
+		o.replayWG.Wait()
+		if o.buf != nil {
+			if err := o.buf.Close(); err != nil && o.shutErr == nil {
+				o.shutErr = fmt.Errorf("sls output: close disk buffer: %w", err)
+			}
+		}
+		o.snd.close()
+	})
+	return o.shutErr
+}
+
+func (o *Output) ackQueued(err error) {
+	o.mu.Lock()
+	q := o.queue
+	o.queue = nil
+	o.mu.Unlock()
+	for _, g := range q {
+		o.ackAll(g, err)
+	}
+}
+
+// sharedAck acks the batch once all n groups holding its events have an
+// outcome, with the first error if any.
+type sharedAck struct {
+	ack  pipeline.Ack
+	left atomic.Int32
+	mu   sync.Mutex
+	err  error
+}
+
+func newSharedAck(a pipeline.Ack, n int) *sharedAck {
+	s := &sharedAck{ack: a}
+	s.left.Store(int32(n))
+	return s
+}
+
+func (s *sharedAck) Done(err error) {
+	if err != nil {
+		s.mu.Lock()
+		if s.err == nil {
+			s.err = err
+		}
+		s.mu.Unlock()
+	}
+	if s.left.Add(-1) == 0 {
+		s.mu.Lock()
+		err := s.err
+		s.mu.Unlock()
+		s.ack.Done(err)
+	}
+}
