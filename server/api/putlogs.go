@@ -2,9 +2,14 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/sluicelog/sluice/protocol"
 )
@@ -78,11 +83,6 @@ func (a *API) putLogs(ctx context.Context, q *request) error {
 			return err
 		}
 	}
-	if ctype := hdr.Get("Content-Type"); strings.HasPrefix(ctype, protocol.ContentTypeJSON) {
-		return protocol.Errorf(protocol.CodePostBodyInvalid,
-			"Content-Type %s is not supported for PutLogs: send a protobuf LogGroup (%s)", ctype, protocol.ContentTypeProtobuf)
-	}
-
 	st := putPool.Get().(*putState)
 	defer func() {
 		st.reset()
@@ -90,7 +90,17 @@ func (a *API) putLogs(ctx context.Context, q *request) error {
 	}()
 
 	rawTotal := 0
-	if strings.EqualFold(hdr.Get(protocol.HeaderMode), protocol.ModeBatchGroup) {
+	if strings.HasPrefix(hdr.Get("Content-Type"), protocol.ContentTypeJSON) {
+		// The Java SDK can send a JSON log group (compressed like protobuf).
+		raw, err := a.decompress(st, q.body, ct, rawSize, a.cfg.MaxRawBytes)
+		if err != nil {
+			return err
+		}
+		rawTotal = len(raw)
+		if err := decodeJSONGroup(raw, st.nextGroup(), q.received); err != nil {
+			return err
+		}
+	} else if strings.EqualFold(hdr.Get(protocol.HeaderMode), protocol.ModeBatchGroup) {
 		if err := st.pkgs.Unmarshal(q.body); err != nil {
 			return err
 		}
@@ -170,4 +180,49 @@ func (a *API) decompress(st *putState, src []byte, ct protocol.CompressType, raw
 func addContext(err error, prefix string) error {
 	e := protocol.AsError(err)
 	return &protocol.Error{HTTPStatus: e.HTTPStatus, Code: e.Code, Message: prefix + e.Message, Err: e.Err}
+}
+
+// decodeJSONGroup decodes the JSON form of a log group the Java SDK sends:
+// {"__topic__": "", "__source__": "", "__logs__": [{"__time__": 1700000000,
+// "key": "value", ...}], "__tags__": {"k": "v"}}. Non-string values keep
+// their JSON text; a log without __time__ gets the receive time.
+func decodeJSONGroup(b []byte, g *protocol.LogGroup, received time.Time) error {
+	var body struct {
+		Topic  string                       `json:"__topic__"`
+		Source string                       `json:"__source__"`
+		Logs   []map[string]json.RawMessage `json:"__logs__"`
+		Tags   map[string]json.RawMessage   `json:"__tags__"`
+	}
+	if err := json.Unmarshal(b, &body); err != nil {
+		return protocol.Errorf(protocol.CodePostBodyInvalid, "invalid JSON log group: %v", err)
+	}
+	g.Topic, g.Source = body.Topic, body.Source
+	for _, k := range slices.Sorted(maps.Keys(body.Tags)) {
+		g.LogTags = append(g.LogTags, protocol.LogTag{Key: k, Value: jsonValue(body.Tags[k])})
+	}
+	for i, m := range body.Logs {
+		l := protocol.Log{Time: uint32(received.Unix())}
+		if t, ok := m["__time__"]; ok {
+			sec, err := strconv.ParseUint(strings.Trim(string(t), `"`), 10, 32)
+			if err != nil {
+				return protocol.Errorf(protocol.CodeInvalidTimestamp, "__logs__[%d].__time__ %s: want unix seconds", i, t)
+			}
+			l.Time = uint32(sec)
+		}
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			if k != "__time__" {
+				l.Contents = append(l.Contents, protocol.LogContent{Key: k, Value: jsonValue(m[k])})
+			}
+		}
+		g.Logs = append(g.Logs, l)
+	}
+	return nil
+}
+
+func jsonValue(v json.RawMessage) string {
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		return s
+	}
+	return string(v)
 }

@@ -1,0 +1,296 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/sluicelog/sluice/protocol"
+	"github.com/sluicelog/sluice/server/api"
+	"github.com/sluicelog/sluice/server/auth"
+	"github.com/sluicelog/sluice/server/index"
+	"github.com/sluicelog/sluice/server/meta"
+	"github.com/sluicelog/sluice/server/meta/jsonfile"
+	"github.com/sluicelog/sluice/server/store"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// memStore is an in-memory LogStore for unit tests of the handlers: it
+// records writes (deep copies, as a real store must not keep request
+// memory) and returns a configurable error.
+type memStore struct {
+	mu      sync.Mutex
+	groups  []*protocol.LogGroup
+	err     error
+	search  *store.SearchResult
+	discard bool // count only (benchmarks)
+	logs    int
+}
+
+func (m *memStore) EnsureLogstore(context.Context, store.LogstoreSpec) error { return nil }
+func (m *memStore) DropLogstore(context.Context, string, string) error       { return nil }
+func (m *memStore) Write(_ context.Context, _, _ string, groups []protocol.LogGroup, _ time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return m.err
+	}
+	for i := range groups {
+		m.logs += len(groups[i].Logs)
+	}
+	if m.discard {
+		return nil
+	}
+	for i := range groups {
+		m.groups = append(m.groups, groups[i].Clone())
+	}
+	return nil
+}
+func (m *memStore) Search(context.Context, string, string, store.SearchRequest) (*store.SearchResult, error) {
+	if m.err != nil {
+		return nil, m.err
+	}
+	return m.search, nil
+}
+func (m *memStore) Histogram(context.Context, string, string, store.HistogramRequest) ([]store.Bucket, error) {
+	return nil, m.err
+}
+
+type harness struct {
+	api    *api.API
+	meta   *jsonfile.Store
+	logs   *memStore
+	signer protocol.Signer
+}
+
+func newHarness(tb testing.TB) *harness {
+	tb.Helper()
+	ms, err := jsonfile.Open(tb.TempDir())
+	require.NoError(tb, err)
+	tb.Cleanup(func() { ms.Close() })
+	ctx := context.Background()
+	require.NoError(tb, ms.PutAccessKey(ctx, meta.AccessKey{ID: "ak", Secret: "sk", Admin: true}))
+	require.NoError(tb, ms.CreateProject(ctx, meta.Project{Name: "proj"}))
+	require.NoError(tb, ms.CreateLogstore(ctx, meta.Logstore{Project: "proj", Name: "logs", TTL: 7, ShardCount: 1}))
+	require.NoError(tb, ms.PutIndex(ctx, "proj", "logs", indexCfg()))
+	logs := &memStore{}
+	a, err := api.New(api.Config{
+		BaseDomain: "sluice.test", Meta: ms, Logs: logs, Auth: auth.New(ms, auth.Options{}),
+		Registerer: prometheus.NewRegistry(),
+	})
+	require.NoError(tb, err)
+	return &harness{api: a, meta: ms, logs: logs, signer: protocol.Signer{Credentials: protocol.Credentials{AccessKeyID: "ak", AccessKeySecret: "sk"}}}
+}
+
+func (h *harness) do(tb testing.TB, method, host, target string, hdr http.Header, body []byte) *httptest.ResponseRecorder {
+	tb.Helper()
+	r := httptest.NewRequest(method, "http://"+host+target, bytes.NewReader(body))
+	for k, v := range hdr {
+		r.Header[k] = v
+	}
+	if body != nil && r.Header.Get("Content-Type") == "" {
+		r.Header.Set("Content-Type", protocol.ContentTypeProtobuf)
+	}
+	if body == nil {
+		r.Body = http.NoBody
+	}
+	require.NoError(tb, h.signer.SignRequest(r, body, time.Now()))
+	w := httptest.NewRecorder()
+	h.api.ServeHTTP(w, r)
+	return w
+}
+
+func errCode(tb testing.TB, w *httptest.ResponseRecorder) protocol.ErrorCode {
+	tb.Helper()
+	var e protocol.Error
+	require.NoError(tb, json.Unmarshal(w.Body.Bytes(), &e), w.Body.String())
+	return e.Code
+}
+
+func TestPutLogsJSONBody(t *testing.T) {
+	h := newHarness(t)
+	body := []byte(`{"__topic__":"tp","__source__":"1.2.3.4","__logs__":[{"__time__":1700000000,"msg":"hi","n":42}],"__tags__":{"env":"prod"}}`)
+	hdr := http.Header{}
+	hdr.Set("Content-Type", "application/json")
+	w := h.do(t, "POST", "proj.sluice.test", "/logstores/logs/shards/lb", hdr, body)
+	require.Equal(t, 200, w.Code, w.Body.String())
+	require.Len(t, h.logs.groups, 1)
+	g := h.logs.groups[0]
+	require.Equal(t, "tp", g.Topic)
+	require.Equal(t, "1.2.3.4", g.Source)
+	require.Equal(t, []protocol.LogTag{{Key: "env", Value: "prod"}}, g.LogTags)
+	require.Equal(t, uint32(1700000000), g.Logs[0].Time)
+	require.Equal(t, []protocol.LogContent{{Key: "msg", Value: "hi"}, {Key: "n", Value: "42"}}, g.Logs[0].Contents)
+}
+
+func TestStoreErrorsMapToStatus(t *testing.T) {
+	h := newHarness(t)
+	body := protocol.AppendLogGroup(nil, &protocol.LogGroup{Logs: []protocol.Log{{Time: 1, Contents: []protocol.LogContent{{Key: "k", Value: "v"}}}}})
+	for _, c := range []struct {
+		err    error
+		status int
+		code   protocol.ErrorCode
+	}{
+		{store.ErrOverloaded, 503, protocol.CodeServerBusy},
+		{store.ErrLogstoreNotFound, 404, protocol.CodeLogStoreNotExist},
+		{errors.New("disk on fire"), 500, protocol.CodeInternalServerError},
+	} {
+		h.logs.err = c.err
+		w := h.do(t, "POST", "proj.sluice.test", "/logstores/logs", nil, body)
+		require.Equal(t, c.status, w.Code, w.Body.String())
+		require.Equal(t, c.code, errCode(t, w))
+		require.NotContains(t, w.Body.String(), "disk on fire", "internal detail stays in the server log")
+		require.NotEmpty(t, w.Header().Get(protocol.HeaderRequestID))
+		require.NotEmpty(t, w.Header().Get(protocol.HeaderLogTime))
+	}
+	h.logs.err = store.ErrInvalidQuery
+	w := h.do(t, "POST", "proj.sluice.test", "/logstores/logs/logs", nil, []byte(`{"from":0,"to":10,"query":"("}`))
+	require.Equal(t, 400, w.Code, w.Body.String())
+}
+
+func TestProjectAddressing(t *testing.T) {
+	h := newHarness(t)
+	for _, c := range []struct {
+		host   string
+		hdr    string
+		status int
+		code   protocol.ErrorCode
+	}{
+		{"proj.sluice.test", "", 200, ""},
+		{"proj.sluice.test:8080", "", 200, ""},
+		{"PROJ.Sluice.Test.", "", 200, ""},
+		{"127.0.0.1:8080", "proj", 200, ""},
+		{"other.sluice.test", "proj", 200, ""}, // the header wins
+		{"sluice.test", "", 400, protocol.CodeInvalidHost},
+		{"127.0.0.1", "", 400, protocol.CodeInvalidHost},
+		{"zz.sluice.test", "", 400, protocol.CodeInvalidHost}, // too short a name
+		{"a_b.sluice.test", "", 400, protocol.CodeInvalidHost},
+		{"nope-proj.sluice.test", "", 404, protocol.CodeProjectNotExist},
+	} {
+		hdr := http.Header{}
+		if c.hdr != "" {
+			hdr.Set(protocol.HeaderProject, c.hdr)
+		}
+		w := h.do(t, "GET", c.host, "/logstores", hdr, nil)
+		require.Equal(t, c.status, w.Code, "%+v: %s", c, w.Body.String())
+		if c.code != "" {
+			require.Equal(t, c.code, errCode(t, w), "%+v", c)
+		}
+	}
+}
+
+func TestGetLogsShape(t *testing.T) {
+	h := newHarness(t)
+	h.logs.search = &store.SearchResult{
+		HasSQL:  true,
+		Columns: []store.Column{{Name: "status", Type: "bigint"}, {Name: "n", Type: "bigint"}},
+		Rows:    [][]store.Field{{{Key: "status", Value: "500"}, {Key: "n", Value: "3"}}},
+	}
+	w := h.do(t, "POST", "proj.sluice.test", "/logstores/logs/logs", nil, []byte(`{"from":"0","to":10,"line":10,"query":"* | select status, count(*) as n group by status"}`))
+	require.Equal(t, 200, w.Code, w.Body.String())
+	var got struct {
+		Meta map[string]any      `json:"meta"`
+		Data []map[string]string `json:"data"`
+	}
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &got), "every value is a string")
+	require.Equal(t, "Complete", got.Meta["progress"])
+	require.Equal(t, true, got.Meta["hasSQL"])
+	require.EqualValues(t, 1, got.Meta["count"])
+	require.Equal(t, []any{"status", "n"}, got.Meta["keys"])
+	require.Equal(t, []map[string]string{{"status": "500", "n": "3"}}, got.Data)
+	require.Empty(t, w.Header().Get(protocol.HeaderCompressType), "plain JSON replies carry no compress headers")
+	require.Empty(t, w.Header().Get(protocol.HeaderBodyRawSize))
+
+	w = h.do(t, "POST", "proj.sluice.test", "/logstores/logs/logs", nil, []byte(`{"from":0,"to":10,"line":101}`))
+	require.Equal(t, 400, w.Code)
+	require.Equal(t, protocol.CodeParameterInvalid, errCode(t, w))
+	w = h.do(t, "POST", "proj.sluice.test", "/logstores/logs/logs", nil, []byte(`{"from":10,"to":0}`))
+	require.Equal(t, 400, w.Code)
+	w = h.do(t, "POST", "proj.sluice.test", "/logstores/logs/logs", nil, []byte(`not json`))
+	require.Equal(t, protocol.CodePostBodyInvalid, errCode(t, w))
+}
+
+func TestUnknownPathsAndMethods(t *testing.T) {
+	h := newHarness(t)
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/nothing"}, {"PATCH", "/logstores/logs"}, {"GET", "/logstores//logs"}, {"POST", "/configs/x/y/z"},
+	} {
+		w := h.do(t, c.method, "proj.sluice.test", c.path, nil, nil)
+		require.Equal(t, 404, w.Code, "%+v", c)
+		require.NotEmpty(t, w.Header().Get(protocol.HeaderRequestID))
+	}
+	w := h.do(t, "GET", "proj.sluice.test", "/logstores/logs?type=context_log", nil, nil)
+	require.Equal(t, 400, w.Code)
+}
+
+func TestConfigValidation(t *testing.T) {
+	ms, err := jsonfile.Open(t.TempDir())
+	require.NoError(t, err)
+	defer ms.Close()
+	ctx := context.Background()
+	require.NoError(t, ms.PutAccessKey(ctx, meta.AccessKey{ID: "ak", Secret: "sk", Admin: true}))
+	require.NoError(t, ms.CreateProject(ctx, meta.Project{Name: "proj"}))
+	a, err := api.New(api.Config{BaseDomain: "sluice.test", Meta: ms, Logs: &memStore{}, Auth: auth.New(ms, auth.Options{}),
+		ValidateConfig: func(raw []byte) error {
+			return errors.New("inputDetail.logPath: required: set the directory to collect")
+		}})
+	require.NoError(t, err)
+	h := &harness{api: a, signer: protocol.Signer{Credentials: protocol.Credentials{AccessKeyID: "ak", AccessKeySecret: "sk"}}}
+	w := h.do(t, "POST", "proj.sluice.test", "/configs", nil, []byte(`{"configName":"c1","inputType":"file"}`))
+	require.Equal(t, 400, w.Code)
+	require.Contains(t, w.Body.String(), "inputDetail.logPath")
+	w = h.do(t, "POST", "proj.sluice.test", "/configs", nil, []byte(`{"inputType":"file"}`))
+	require.Equal(t, 400, w.Code)
+	require.Contains(t, w.Body.String(), "configName")
+}
+
+// FuzzPutLogs feeds arbitrary bodies and compression headers to PutLogs:
+// the reply is 200 or a 4xx, never a 5xx (clients would retry garbage
+// forever) and never a panic.
+func FuzzPutLogs(f *testing.F) {
+	g := protocol.AppendLogGroup(nil, &protocol.LogGroup{Topic: "t", Logs: []protocol.Log{{Time: 1, Contents: []protocol.LogContent{{Key: "k", Value: "v"}}}}})
+	lz, _ := protocol.AppendCompressed(nil, g, protocol.CompressLZ4)
+	zs, _ := protocol.AppendCompressed(nil, g, protocol.CompressZstd)
+	pl := protocol.AppendSlsLogPackageList(nil, &protocol.SlsLogPackageList{Packages: []protocol.SlsLogPackage{{Data: lz, UncompressSize: int32(len(g)), HasUncompressSize: true}}})
+	f.Add(g, "", int64(-1), false)
+	f.Add(lz, "lz4", int64(len(g)), false)
+	f.Add(lz, "lz4", int64(1<<30), false)
+	f.Add(zs, "zstd", int64(-1), false)
+	f.Add(pl, "lz4", int64(-1), true)
+	f.Add([]byte{0x0a, 0x80}, "deflate", int64(5), false)
+	h := newHarness(f)
+	f.Fuzz(func(t *testing.T, body []byte, ct string, raw int64, batch bool) {
+		hdr := http.Header{}
+		if ct != "" {
+			hdr.Set(protocol.HeaderCompressType, ct)
+		}
+		if raw >= 0 {
+			hdr.Set(protocol.HeaderBodyRawSize, strconv.FormatInt(raw, 10))
+		}
+		if batch {
+			hdr.Set(protocol.HeaderMode, protocol.ModeBatchGroup)
+		}
+		w := h.do(t, "POST", "proj.sluice.test", "/logstores/logs", hdr, body)
+		if w.Code != 200 {
+			require.GreaterOrEqual(t, w.Code, 400)
+			require.Less(t, w.Code, 500, w.Body.String())
+			errCode(t, w)
+		}
+	})
+}
+
+func indexCfg() index.Config {
+	return index.Config{Line: &index.LineConfig{Token: index.DefaultTokens()}}
+}
