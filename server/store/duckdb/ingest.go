@@ -175,20 +175,20 @@ func (s *schema) lineText(a *arena, contents []protocol.LogContent) string {
 	if s.line == nil {
 		return ""
 	}
-	n := 2
+	n := 0
 	for i := range contents {
-		n += len(contents[i].Value) + 1
+		n += len(contents[i].Value) + 2
 	}
-	b := append(a.alloc(n+8), ' ')
+	b := a.alloc(n + 8)
 	for i := range contents {
 		if s.include != nil || s.exclude != nil {
 			if !s.inLine(contents[i].Key) {
 				continue
 			}
 		}
-		b = s.line.appendTokens(b, contents[i].Value)
+		b = s.line.AppendValue(b, validUTF8(contents[i].Value))
 	}
-	if len(b) == 1 {
+	if len(b) == 0 {
 		return ""
 	}
 	return unsafe.String(&b[0], len(b))

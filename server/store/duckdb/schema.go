@@ -7,11 +7,12 @@ import (
 	"time"
 
 	"github.com/sluicelog/sluice/server/index"
+	"github.com/sluicelog/sluice/server/query"
 )
 
 // Column names of every partition table. Field-indexed keys follow as
-// typed columns named after the key. The names are the contract with the
-// query compiler (see Compiler).
+// typed columns named after the key. User SQL (server/query's sandbox) sees
+// these names.
 const (
 	ColTime        = "__time__"         // BIGINT, unix seconds
 	ColTimeNs      = "__time_ns__"      // INTEGER, nanoseconds within the second
@@ -20,7 +21,7 @@ const (
 	ColTags        = "__tags__"         // VARCHAR, JSON object of group tags
 	ColReceiveTime = "__receive_time__" // BIGINT, unix seconds the server received the log
 	ColContents    = "__contents__"     // BLOB, all keys/values (see encode.go)
-	ColLine        = "__line__"         // VARCHAR, full-text tokens: " tok tok "
+	ColLine        = "__line__"         // VARCHAR, full-text tokens (query.Tokenizer.AppendValue)
 )
 
 var fixedColumns = [...]struct{ name, typ string }{
@@ -65,31 +66,28 @@ func (c fieldColumn) sqlType() string {
 // Writes are converted with the snapshot current when they were accepted;
 // the writer re-derives typed columns if the schema changed meanwhile.
 type schema struct {
-	idx      *index.Config
-	line     *tokenizer // nil: no full-text index
-	include  map[string]bool
-	exclude  map[string]bool
-	fields   []fieldColumn // table column order after the fixed columns
-	byKey    map[string]int
-	keyToken map[string]*tokenizer // text keys' tokenizers, for key:term search
+	idx     *index.Config
+	line    *query.Tokenizer // nil: no full-text index
+	include map[string]bool
+	exclude map[string]bool
+	fields  []fieldColumn // table column order after the fixed columns
+	byKey   map[string]int
 }
 
 func newSchema(idx *index.Config, fields []fieldColumn) *schema {
-	s := &schema{idx: idx, line: lineTokenizer(idx), fields: fields, byKey: map[string]int{}, keyToken: map[string]*tokenizer{}}
+	s := &schema{idx: idx, fields: fields, byKey: map[string]int{}}
+	// No index at all: full text with the default tokens, so a logstore
+	// created without an index is still searchable. An index without a
+	// line section has no full-text index (as in the Log Service).
+	if idx == nil || idx.Line != nil {
+		s.line = query.LineTokenizer(idx)
+	}
 	if idx != nil && idx.Line != nil {
 		s.include = setOf(idx.Line.IncludeKeys)
 		s.exclude = setOf(idx.Line.ExcludeKeys)
 	}
 	for i, f := range fields {
 		s.byKey[f.Key] = i
-		if f.Type == index.TypeText || f.Type == index.TypeJSON {
-			kc := idx.Keys[f.Key]
-			tokens := kc.Token
-			if len(tokens) == 0 {
-				tokens = index.DefaultTokens()
-			}
-			s.keyToken[f.Key] = newTokenizer(tokens, kc.CaseSensitive)
-		}
 	}
 	return s
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicelog/sluice/server/index"
+	"github.com/sluicelog/sluice/server/query"
 	"github.com/sluicelog/sluice/server/store"
 )
 
@@ -72,27 +74,88 @@ func (v *view) relation(days []int32) string {
 	return "(" + strings.Join(parts, " UNION ALL BY NAME ") + ")"
 }
 
-// filter returns the WHERE clause (time range, topic, compiled search).
-func (v *view) filter(topic string, c *Compiled) (string, []any) {
-	where := ColTime + " >= ? AND " + ColTime + " < ?"
+// filter returns the WHERE clause: time range, topic and the compiled
+// search.
+func (v *view) filter(topic string, where query.Expr) (string, []any) {
+	sql := ColTime + " >= ? AND " + ColTime + " < ?"
 	args := []any{v.from, v.to}
 	if topic != "" {
-		where += " AND " + ColTopic + " = ?"
+		sql += " AND " + ColTopic + " = ?"
 		args = append(args, topic)
 	}
-	if c.Where != "" {
-		where += " AND (" + c.Where + ")"
-		args = append(args, c.WhereArgs...)
+	if where.SQL != "" {
+		sql += " AND (" + where.SQL + ")"
+		args = append(args, where.Args...)
 	}
-	return where, args
+	return sql, args
 }
 
-func (s *Store) compile(q string, sch *schema) (Compiled, error) {
-	c, err := s.cfg.Compiler.Compile(q, sch.target())
-	if err != nil && !errors.Is(err, store.ErrInvalidQuery) {
-		err = fmt.Errorf("%w: %w", store.ErrInvalidQuery, err)
+// compiled is a parsed query with its search part compiled for a schema.
+type compiled struct {
+	q     *query.Query
+	where query.Expr
+}
+
+func invalid(err error) error {
+	if errors.Is(err, store.ErrInvalidQuery) {
+		return err
 	}
-	return c, err
+	return fmt.Errorf("%w: %w", store.ErrInvalidQuery, err)
+}
+
+func compile(text string, sch *schema) (*compiled, error) {
+	q, err := query.Parse(text)
+	if err != nil {
+		return nil, invalid(err)
+	}
+	where, err := query.CompileSearch(q.Search, sch.querySchema())
+	if err != nil {
+		return nil, invalid(err)
+	}
+	return &compiled{q: q, where: where}, nil
+}
+
+// querySchema tells the query compiler how this store lays out rows:
+// typed columns for field-indexed keys, tags as a JSON object.
+func (s *schema) querySchema() query.Schema {
+	qs := query.Schema{Index: s.idx, Key: s.keyColumns}
+	if s.line != nil {
+		qs.Line = query.Expr{SQL: ColLine}
+	}
+	return qs
+}
+
+func (s *schema) keyColumns(key string) (query.KeyColumns, error) {
+	switch key {
+	case ColTime, ColTopic, ColSource:
+		return query.DefaultKey(s.idx, key), nil
+	}
+	if name, ok := strings.CutPrefix(key, query.TagPrefix); ok {
+		return query.KeyColumns{Value: query.Expr{SQL: "json_extract_string(" + ColTags + ", ?)", Args: []any{jsonKeyPath(name)}}, Type: index.TypeText}, nil
+	}
+	if i, ok := s.byKey[key]; ok {
+		col := quoteIdent(key)
+		switch t := s.fields[i].Type; t {
+		case index.TypeLong, index.TypeDouble:
+			return query.KeyColumns{Value: query.Expr{SQL: "CAST(" + col + " AS VARCHAR)"}, Number: query.Expr{SQL: col}, Type: t}, nil
+		default:
+			return query.KeyColumns{Value: query.Expr{SQL: col}, Type: t}, nil
+		}
+	}
+	// "a.b" under a json-indexed key "a".
+	for parent, rest, ok := strings.Cut(key, "."); ok; {
+		if i, found := s.byKey[parent]; found && s.fields[i].Type == index.TypeJSON {
+			return query.KeyColumns{Value: query.Expr{SQL: "json_extract_string(" + quoteIdent(parent) + ", ?)", Args: []any{query.JSONPath(rest)}}}, nil
+		}
+		var more string
+		more, rest, ok = strings.Cut(rest, ".")
+		parent += "." + more
+	}
+	return query.KeyColumns{}, fmt.Errorf("key %q has no field index: add it to the logstore's index to search it", key)
+}
+
+func jsonKeyPath(name string) string {
+	return `$."` + strings.ReplaceAll(strings.ReplaceAll(name, `\`, `\\`), `"`, `\"`) + `"`
 }
 
 // Search implements store.Store.
@@ -102,20 +165,20 @@ func (s *Store) Search(ctx context.Context, project, logstore string, req store.
 	if err != nil {
 		return nil, err
 	}
-	c, err := s.compile(req.Query, v.schema)
+	c, err := compile(req.Query, v.schema)
 	if err != nil {
 		return nil, err
 	}
 	var res *store.SearchResult
-	if c.SQL != "" {
-		res, err = s.runSQL(ctx, v, req.Topic, &c)
+	if c.q.HasSQL {
+		res, err = s.runSQL(ctx, v, logstore, req.Topic, c)
 	} else {
-		res, err = s.runSearch(ctx, v, req, &c)
+		res, err = s.runSearch(ctx, v, req, c)
 	}
 	if err != nil {
 		return nil, err
 	}
-	res.WhereQuery, res.AggQuery = c.WhereQuery, c.AggQuery
+	res.WhereQuery, res.AggQuery = c.q.SearchText, c.q.SQL
 	res.Count = len(res.Rows)
 	res.Elapsed = time.Since(start)
 	return res, nil
@@ -126,7 +189,7 @@ var resultCols = strings.Join([]string{ColTime, ColTimeNs, ColTopic, ColSource, 
 // runSearch pages through matching logs. Partitions are queried one at a
 // time in result order, stopping once offset+line rows were seen, so
 // recent-first searches touch only the newest days.
-func (s *Store) runSearch(ctx context.Context, v *view, req store.SearchRequest, c *Compiled) (*store.SearchResult, error) {
+func (s *Store) runSearch(ctx context.Context, v *view, req store.SearchRequest, c *compiled) (*store.SearchResult, error) {
 	line := req.Line
 	if line <= 0 {
 		line = 100
@@ -138,7 +201,7 @@ func (s *Store) runSearch(ctx context.Context, v *view, req store.SearchRequest,
 		slices.Reverse(days)
 	}
 	res := &store.SearchResult{}
-	where, args := v.filter(req.Topic, c)
+	where, args := v.filter(req.Topic, c.where)
 	skip, want := req.Offset, line
 	keys := map[string]bool{}
 	tagCache := map[string][]store.Field{}
@@ -222,10 +285,18 @@ func (s *Store) runSearch(ctx context.Context, v *view, req store.SearchRequest,
 // runSQL runs an analysis statement over the filtered logs. Values are
 // rendered as strings (SLS returns every value as a JSON string); NULL
 // becomes "null" as in the Log Service.
-func (s *Store) runSQL(ctx context.Context, v *view, topic string, c *Compiled) (*store.SearchResult, error) {
-	where, args := v.filter(topic, c)
-	q := "WITH logs AS (SELECT * FROM " + v.relation(v.days) + " WHERE " + where + ") " + c.SQL
-	rows, err := s.db.QueryContext(ctx, q, append(args, c.SQLArgs...)...)
+func (s *Store) runSQL(ctx context.Context, v *view, logstore, topic string, c *compiled) (*store.SearchResult, error) {
+	where, args := v.filter(topic, c.where)
+	stmt, err := c.q.SandboxSQL(query.SandboxOptions{
+		Logstore:     logstore,
+		Relation:     "log",
+		Source:       query.Expr{SQL: "SELECT * FROM " + v.relation(v.days) + " WHERE " + where, Args: args},
+		DefaultLimit: 100,
+	})
+	if err != nil {
+		return nil, invalid(err)
+	}
+	rows, err := s.db.QueryContext(ctx, stmt.SQL, stmt.Args...)
 	if err != nil {
 		return nil, s.queryErr(err)
 	}
@@ -304,21 +375,22 @@ func (s *Store) Histogram(ctx context.Context, project, logstore string, req sto
 	if err != nil {
 		return nil, err
 	}
-	c, err := s.compile(req.Query, v.schema)
+	c, err := compile(req.Query, v.schema)
 	if err != nil {
 		return nil, err
 	}
-	if c.SQL != "" {
+	if c.q.HasSQL {
 		return nil, fmt.Errorf("%w: histograms take a search query without an analysis (| SQL) part", store.ErrInvalidQuery)
 	}
 	span := v.to - v.from
 	if span <= 0 {
 		return nil, nil
 	}
-	step := int64(req.Interval / time.Second)
-	if step <= 0 {
-		step = max(1, (span+59)/60)
+	interval := req.Interval
+	if interval <= 0 {
+		interval = query.HistogramInterval(time.Unix(v.from, 0), time.Unix(v.to, 0))
 	}
+	step := max(1, int64((interval+time.Second-1)/time.Second))
 	n := (span + step - 1) / step
 	buckets := make([]store.Bucket, n)
 	for i := range buckets {
@@ -328,7 +400,7 @@ func (s *Store) Histogram(ctx context.Context, project, logstore string, req sto
 	if len(v.days) == 0 {
 		return buckets, nil
 	}
-	where, args := v.filter(req.Topic, &c)
+	where, args := v.filter(req.Topic, c.where)
 	q := "SELECT (" + ColTime + " - ?) // ? AS b, count(*) FROM " + v.relation(v.days) + " WHERE " + where + " GROUP BY b"
 	rows, err := s.db.QueryContext(ctx, q, append([]any{v.from, step}, args...)...)
 	if err != nil {

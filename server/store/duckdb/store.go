@@ -37,10 +37,6 @@ type Config struct {
 	// RetentionInterval is how often expired day partitions are dropped.
 	// Default 1h.
 	RetentionInterval time.Duration
-	// Compiler compiles "search | sql" queries. Nil uses the built-in
-	// minimal compiler (full-text terms, key:value, AND/OR/NOT, and a
-	// pass-through SQL part).
-	Compiler Compiler
 	// Now returns the current time (retention); nil = time.Now.
 	Now func() time.Time
 }
@@ -65,9 +61,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RetentionInterval == 0 {
 		c.RetentionInterval = time.Hour
-	}
-	if c.Compiler == nil {
-		c.Compiler = basicCompiler{}
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -1,0 +1,149 @@
+package duckdb
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sluicelog/sluice/protocol"
+	"github.com/sluicelog/sluice/protocol/protocoltest"
+	"github.com/sluicelog/sluice/server/index"
+	"github.com/sluicelog/sluice/server/store"
+)
+
+// Figures (shared 2-core box, see the package documentation for the
+// latest run) are reported by `make bench` / go test -bench.
+
+func benchIndex() *index.Config {
+	return &index.Config{
+		Line: &index.LineConfig{Token: index.DefaultTokens()},
+		Keys: map[string]index.KeyConfig{
+			"status":          {Type: index.TypeLong, DocValue: true},
+			"body_bytes_sent": {Type: index.TypeLong, DocValue: true},
+			"method":          {Type: index.TypeText, DocValue: true},
+			"request_uri":     {Type: index.TypeText, DocValue: true},
+		},
+	}
+}
+
+// BenchmarkWrite measures durable ingestion of nginx LogGroups (10 keys)
+// through Store.Write from 4 concurrent writers per core, so group commit
+// batches them as the API would.
+func BenchmarkWrite(b *testing.B) {
+	for _, size := range []int{4 << 10, 64 << 10, 1 << 20} {
+		b.Run(fmt.Sprintf("group=%dKiB", size>>10), func(b *testing.B) {
+			s, err := Open(Config{DataDir: b.TempDir(), QueueBytes: 512 << 20}, Settings{})
+			require.NoError(b, err)
+			defer s.Close()
+			ctx := context.Background()
+			require.NoError(b, s.EnsureLogstore(ctx, store.LogstoreSpec{Project: "p", Logstore: "l", Index: benchIndex()}))
+			g := protocoltest.NginxLogGroup(size)
+			b.SetBytes(int64(protocol.LogGroupSize(g)))
+			b.ReportAllocs()
+			b.SetParallelism(4)
+			var lines atomic.Int64
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				groups := []protocol.LogGroup{*g}
+				for pb.Next() {
+					if err := s.Write(ctx, "p", "l", groups, time.Now()); err != nil {
+						b.Error(err)
+						return
+					}
+					lines.Add(int64(len(g.Logs)))
+				}
+			})
+			b.ReportMetric(float64(lines.Load())/time.Since(start).Seconds(), "lines/s")
+		})
+	}
+}
+
+// searchFixture returns a store holding n nginx lines (over about a day
+// and a half, so two partitions), cached under $SLUICE_CACHE because
+// building 10M lines takes minutes on a small machine. The benchmarks
+// only read it.
+func searchFixture(b *testing.B, n int) *Store {
+	cache := os.Getenv("SLUICE_CACHE")
+	if cache == "" {
+		cache = filepath.Join("..", "..", "..", ".cache")
+	}
+	dir := filepath.Join(cache, "duckdb-bench", "v1-"+strconv.Itoa(n))
+	done := filepath.Join(dir, "complete")
+	if _, err := os.Stat(done); err != nil {
+		require.NoError(b, os.RemoveAll(dir))
+		b.Logf("building %d-line fixture in %s", n, dir)
+		s, err := Open(Config{DataDir: dir, QueueBytes: 1 << 30}, Settings{})
+		require.NoError(b, err)
+		ctx := context.Background()
+		require.NoError(b, s.EnsureLogstore(ctx, store.LogstoreSpec{Project: "p", Logstore: "l", Index: benchIndex()}))
+		g := protocoltest.NginxLogGroup(1 << 20)
+		per := len(g.Logs)
+		step := max(1, 130000/(n/per+1)) // spread over ~1.5 days
+		for written, k := 0, 0; written < n; k++ {
+			m := min(per, n-written)
+			gg := *g
+			gg.Logs = g.Logs[:m]
+			for i := range gg.Logs {
+				gg.Logs[i].Time = uint32(1709596800 + k*step + i*step/per)
+			}
+			require.NoError(b, s.Write(ctx, "p", "l", []protocol.LogGroup{gg}, time.Now()))
+			written += m
+		}
+		require.NoError(b, s.Close())
+		require.NoError(b, os.WriteFile(done, nil, 0o644))
+	}
+	s, err := Open(Config{DataDir: dir}, Settings{})
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func benchLines() int {
+	if os.Getenv("SLUICE_BENCH_10M") != "" {
+		return 10_000_000
+	}
+	return 1_000_000
+}
+
+// BenchmarkSearch runs queries over the cached fixture: 1M lines, or 10M
+// with SLUICE_BENCH_10M=1.
+func BenchmarkSearch(b *testing.B) {
+	n := benchLines()
+	s := searchFixture(b, n)
+	ctx := context.Background()
+	from, to := time.Unix(1709596800, 0), time.Unix(1709596800+3*86400, 0)
+	for _, q := range []struct{ name, query string }{
+		{"fulltext-rare", "kube-probe and post"},
+		{"fulltext-nomatch", "nomatchxyz"},
+		{"fulltext-common", "curl"},
+		{"field", "status:404"},
+		{"sql-groupby-status", "* | select status, count(*) group by status"},
+		{"sql-filtered", "curl | select method, count(*) as c, avg(body_bytes_sent) group by method order by c desc"},
+	} {
+		b.Run(q.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				res, err := s.Search(ctx, "p", "l", store.SearchRequest{From: from, To: to, Query: q.query, Line: 100, Reverse: true})
+				if err != nil {
+					b.Fatal(err)
+				}
+				_ = res
+			}
+			b.ReportMetric(float64(n), "lines")
+		})
+	}
+	b.Run("histogram", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := s.Histogram(ctx, "p", "l", store.HistogramRequest{From: from, To: to, Query: "curl"}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
