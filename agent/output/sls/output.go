@@ -101,14 +101,17 @@ type Output struct {
 	packPrefix string
 	packSeq    atomic.Uint64
 
-	mu      sync.Mutex
-	open    map[string]*group
-	keyBuf  []byte
-	queue   []*group
-	qBytes  int
-	changed chan struct{} // closed and replaced when queue state changes
-	closing bool
-	started bool
+	mu     sync.Mutex
+	open   map[string]*group
+	keyBuf []byte
+	queue  []*group
+	qBytes int
+	// openBytes is the encoded size of the open groups' logs; it counts
+	// against MaxQueueBytes with qBytes.
+	openBytes int
+	changed   chan struct{} // closed and replaced when queue state changes
+	closing   bool
+	started   bool
 
 	runCtx    context.Context // senders' context; cancelled when Shutdown gives up
 	runCancel context.CancelFunc
@@ -232,8 +235,14 @@ func (o *Output) Consume(ctx context.Context, b *pipeline.Batch) error {
 			o.mu.Unlock()
 			return errors.New("sls output: Consume before Start")
 		}
-		if o.qBytes < o.cfg.MaxQueueBytes {
+		if o.qBytes+o.openBytes < o.cfg.MaxQueueBytes {
 			break
+		}
+		// Over the bound: hand what is collecting to the senders now (a
+		// sealed group can leave the queue; an open one would only wait for
+		// the flush timer), then wait for the queue to drain.
+		for _, g := range o.open {
+			o.seal(g)
 		}
 		ch := o.changed
 		o.mu.Unlock()
@@ -265,7 +274,9 @@ func (o *Output) Consume(ctx context.Context, b *pipeline.Batch) error {
 			o.seal(g)
 			g = o.openGroup(b, source)
 		}
+		n := len(g.raw)
 		g.raw = protocol.AppendLogKV(g.raw, e.Time, e.TimeNs, e.TimeNs != 0, e.Fields)
+		o.openBytes += len(g.raw) - n
 		g.logs++
 	}
 	parts = append(parts, g)
@@ -313,6 +324,7 @@ func (o *Output) openGroup(b *pipeline.Batch, source string) *group {
 // seal closes g: appends its metadata and pack id and queues it; o.mu held.
 func (o *Output) seal(g *group) {
 	delete(o.open, g.key)
+	o.openBytes -= len(g.raw)
 	g.raw = append(g.raw, g.meta...)
 	g.packID = fmt.Sprintf("%s-%X", o.packPrefix, o.packSeq.Add(1)-1)
 	g.raw = protocol.AppendLogGroupMetaKV(g.raw, "", "", "", "", []protocol.LogTag{{Key: PackIDTag, Value: g.packID}})
