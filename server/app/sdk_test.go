@@ -3,12 +3,22 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,7 +39,6 @@ func TestMain(m *testing.M) {
 		// The SDK's default transport and DuckDB's internals keep idle goroutines.
 		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
 		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
 	)
 }
 
@@ -584,4 +593,57 @@ func TestRestartKeepsEverything(t *testing.T) {
 	require.NoError(t, err)
 	defer srv.Shutdown(context.Background())
 	require.Equal(t, k.ID, srv.AdminKey().ID, "the generated admin key survives a restart")
+}
+
+func TestTLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := writeSelfSigned(t, dir)
+	srv, err := app.New(app.Config{Listen: "127.0.0.1:0", DataDir: dir, BaseDomain: baseDomain,
+		AdminKeyID: adminID, AdminKeySecret: adminSecret, TLSCert: certFile, TLSKey: keyFile}, app.Settings{})
+	require.NoError(t, err)
+	require.NoError(t, srv.Start(context.Background()))
+	defer srv.Shutdown(context.Background())
+	_, port, _ := net.SplitHostPort(srv.Addr())
+	// LoongCollector style: HTTPS with certificate checks off.
+	tr := &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // self-signed test certificate
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, srv.Addr())
+		},
+	}
+	defer tr.CloseIdleConnections()
+	c := sls.CreateNormalInterface("https://"+baseDomain+":"+port, adminID, adminSecret, "")
+	c.SetHTTPClient(&http.Client{Transport: tr})
+	_, err = c.CreateProject("tls-proj", "")
+	require.NoError(t, err)
+	require.NoError(t, c.CreateLogStore("tls-proj", "logs", 1, 1, false, 0))
+	require.NoError(t, c.PutLogs("tls-proj", "logs", sdkGroup("", time.Now(), []string{"k", "v"})))
+
+	// Plain HTTP to the TLS port fails.
+	resp, err := http.Get("http://" + srv.Addr() + "/healthz")
+	if err == nil {
+		resp.Body.Close()
+		require.NotEqual(t, 200, resp.StatusCode)
+	}
+}
+
+func writeSelfSigned(t *testing.T, dir string) (string, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: baseDomain},
+		DNSNames:  []string{baseDomain, "*." + baseDomain},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	kb, err := x509.MarshalECPrivateKey(key)
+	require.NoError(t, err)
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600))
+	return certFile, keyFile
 }
