@@ -17,7 +17,7 @@ func fileIDOf(t *testing.T, fi fs.FileInfo) checkpoint.FileID {
 	t.Helper()
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	require.True(t, ok)
-	return fileID(st)
+	return checkpoint.FileID{Dev: st.Dev, Inode: st.Ino}
 }
 
 func regexpQuote(s string) string { return regexp.QuoteMeta(s) }

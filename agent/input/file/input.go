@@ -85,14 +85,16 @@ type Input struct {
 	topic       *topic
 	gbk         bool
 
-	mu      sync.Mutex
-	byPath  map[string]*tracked
-	byID    map[checkpoint.FileID]*tracked
-	all     map[*tracked]struct{}
-	saved   map[string]bool // paths with a checkpoint entry at start: their new files are read from 0
-	gen     uint64
-	dirs    []string
-	samples []lagSample
+	mu       sync.Mutex
+	byPath   map[string]*tracked
+	byID     map[checkpoint.FileID]*tracked
+	all      map[*tracked]struct{}
+	saved    map[string]bool // paths with a checkpoint entry at start: their new files are read from 0
+	gen      uint64
+	stats    uint64 // file stats made by discovery (benchmarks report it)
+	dirs     []string
+	dirCache map[string]*dirList // scanner-only
+	samples  []lagSample
 
 	work     chan *tracked
 	open     atomic.Int64

@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"golang.org/x/sys/unix"
 	"io"
 	"os"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -121,8 +121,8 @@ func (w *worker) process(f *tracked) {
 	if f.fd == nil && !w.reopen(f) {
 		return
 	}
-	var st syscall.Stat_t
-	if err := syscall.Fstat(int(f.fd.Fd()), &st); err != nil {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.fd.Fd()), &st); err != nil {
 		in.log.Error("fstat failed", "path", f.tagPath, "error", err)
 		return
 	}
@@ -205,8 +205,8 @@ func (w *worker) reopen(f *tracked) bool {
 	if err != nil {
 		return false
 	}
-	var st syscall.Stat_t
-	if syscall.Fstat(int(fd.Fd()), &st) != nil || fileID(&st) != f.id {
+	var st unix.Stat_t
+	if unix.Fstat(int(fd.Fd()), &st) != nil || fileID(&st) != f.id {
 		_ = fd.Close() // replaced meanwhile; the next pass sees the new file
 		return false
 	}
@@ -267,8 +267,8 @@ func (w *worker) firstSight(f *tracked) bool {
 		if fd, err = os.Open(path); err != nil {
 			return false
 		}
-		var st syscall.Stat_t
-		if syscall.Fstat(int(fd.Fd()), &st) != nil || fileID(&st) != f.id {
+		var st unix.Stat_t
+		if unix.Fstat(int(fd.Fd()), &st) != nil || fileID(&st) != f.id {
 			_ = fd.Close()
 			return false
 		}
@@ -278,8 +278,8 @@ func (w *worker) firstSight(f *tracked) bool {
 		in.m.openFiles.Inc()
 		in.mu.Unlock()
 	}
-	var st syscall.Stat_t
-	if err := syscall.Fstat(int(fd.Fd()), &st); err != nil {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(fd.Fd()), &st); err != nil {
 		return false
 	}
 	size := st.Size

@@ -7,8 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/sluicelog/sluice/agent/checkpoint"
 )
@@ -52,6 +53,11 @@ func (in *Input) scan(first bool) {
 		}
 		in.walk(d, 0, first, now)
 	}
+	for dir, l := range in.dirCache {
+		if l.seen != in.gen {
+			delete(in.dirCache, dir)
+		}
+	}
 	in.settle(now)
 }
 
@@ -70,29 +76,80 @@ func (in *Input) dirBlacklisted(dir string) bool {
 	}
 }
 
+// dirList is a directory's entries as of its last listing. A directory
+// whose mtime and ctime have not changed has the same entries, so a pass
+// re-lists only directories that changed; a pass then costs one open and
+// fstat per directory plus the file stats, and allocates nothing per file.
+type dirList struct {
+	mtime, ctime int64
+	seen         uint64
+	entries      []dirEntry
+}
+
+type dirEntry struct {
+	name, full string
+	typ        fs.FileMode
+}
+
+// racyWindow: a directory changed this recently may change again within
+// its timestamp granularity (1 s on some file systems) without its mtime
+// moving, so its listing is not trusted yet.
+const racyWindow = 2 * time.Second
+
+func (in *Input) listDir(d *os.File, dir string, now time.Time) []dirEntry {
+	var st unix.Stat_t
+	if unix.Fstat(int(d.Fd()), &st) != nil {
+		return nil
+	}
+	mtime, ctime := st.Mtim.Nano(), st.Ctim.Nano()
+	if in.dirCache == nil {
+		in.dirCache = make(map[string]*dirList)
+	}
+	l := in.dirCache[dir]
+	if l != nil && l.mtime == mtime && l.ctime == ctime && now.UnixNano()-max(mtime, ctime) > int64(racyWindow) {
+		l.seen = in.gen
+		return l.entries
+	}
+	ents, err := d.ReadDir(-1)
+	if err != nil && len(ents) == 0 {
+		return nil
+	}
+	if l == nil {
+		l = &dirList{}
+		in.dirCache[dir] = l
+	}
+	l.mtime, l.ctime, l.seen = mtime, ctime, in.gen
+	l.entries = l.entries[:0]
+	for _, e := range ents {
+		full := dir + "/" + e.Name()
+		if dir == "/" {
+			full = "/" + e.Name()
+		}
+		l.entries = append(l.entries, dirEntry{name: e.Name(), full: full, typ: e.Type()})
+	}
+	return l.entries
+}
+
 func (in *Input) walk(dir string, depth int, first bool, now time.Time) {
 	d, err := os.Open(dir)
 	if err != nil {
 		return
 	}
-	entries, err := d.ReadDir(-1)
-	_ = d.Close()
-	if err != nil && len(entries) == 0 {
-		return
-	}
-	var st syscall.Stat_t
-	for _, e := range entries {
-		name := e.Name()
-		full := dir + "/" + name
-		if dir == "/" {
-			full = "/" + name
-		}
-		typ := e.Type()
+	defer d.Close()
+	entries := in.listDir(d, dir, now)
+	// fstatat relative to the open directory resolves one component
+	// instead of the whole path: most of a pass is these stats.
+	dfd := int(d.Fd())
+	var st unix.Stat_t
+	for i := range entries {
+		e := &entries[i]
+		name, full := e.name, e.full
+		typ := e.typ
 		if typ&fs.ModeSymlink != 0 {
-			if syscall.Stat(full, &st) != nil {
+			if unix.Fstatat(dfd, name, &st, 0) != nil {
 				continue
 			}
-			if st.Mode&syscall.S_IFMT == syscall.S_IFDIR {
+			if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 				typ = fs.ModeDir
 			} else {
 				typ = 0
@@ -113,19 +170,59 @@ func (in *Input) walk(dir string, depth int, first bool, now time.Time) {
 		if in.nameBL.match(name) || in.pathBL.match(full) {
 			continue
 		}
-		if syscall.Stat(full, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		if in.skipStat(full, now) {
+			continue
+		}
+		in.stats++
+		if unix.Fstatat(dfd, name, &st, 0) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 			continue
 		}
 		in.observe(full, &st, first, now)
 	}
 }
 
-func fileID(st *syscall.Stat_t) checkpoint.FileID {
+func fileID(st *unix.Stat_t) checkpoint.FileID {
 	return checkpoint.FileID{Dev: uint64(st.Dev), Inode: st.Ino}
 }
 
+// Files that have not grown for a while are stat'ed on every idleStride-th
+// pass only (spread over passes by inode), so the cost of a pass follows the
+// number of active files, not of watched ones. A quiet file that starts
+// growing again is noticed within idleStride passes; new names are noticed
+// at once (they are not tracked yet).
+const (
+	idleAfter      = time.Minute
+	idleStride     = 4
+	longIdleAfter  = 10 * time.Minute
+	longIdleStride = 10
+)
+
+func (in *Input) skipStat(path string, now time.Time) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	f := in.byPath[path]
+	if f == nil || f.busy || f.queued || !f.init || f.gone {
+		return false
+	}
+	idle := time.Duration(now.UnixNano() - f.lastGrow.Load())
+	var stride uint64
+	switch {
+	case idle >= longIdleAfter:
+		stride = longIdleStride
+	case idle >= idleAfter:
+		stride = idleStride
+	default:
+		return false
+	}
+	if (in.gen+f.id.Inode)%stride == 0 {
+		return false
+	}
+	f.seen = in.gen
+	return true
+}
+
 // observe records one stat of a matched path.
-func (in *Input) observe(path string, st *syscall.Stat_t, first bool, now time.Time) {
+func (in *Input) observe(path string, st *unix.Stat_t, first bool, now time.Time) {
 	id := fileID(st)
 	mtime := st.Mtim.Nano()
 	in.mu.Lock()
@@ -171,8 +268,8 @@ func (in *Input) detach(f *tracked) {
 	f.path, f.gone = "", true
 	kind := rotRename
 	if f.fd != nil {
-		var st syscall.Stat_t
-		if syscall.Fstat(int(f.fd.Fd()), &st) == nil && st.Nlink == 0 {
+		var st unix.Stat_t
+		if unix.Fstat(int(f.fd.Fd()), &st) == nil && st.Nlink == 0 {
 			kind = rotDelete
 		}
 	}
@@ -193,7 +290,7 @@ func (in *Input) settle(now time.Time) {
 		if !f.gone && f.seen != in.gen {
 			in.detach(f)
 		}
-		if f.removed || (f.gone && f.fd == nil && !f.busy && !f.queued) {
+		if !f.busy && !f.queued && (f.removed || (f.gone && f.fd == nil)) {
 			in.drop(f)
 			continue
 		}
@@ -314,11 +411,11 @@ func (in *Input) reconcile() {
 }
 
 func (in *Input) findRotated(e checkpoint.Entry, dir string, list []os.DirEntry) *tracked {
-	var st syscall.Stat_t
+	var st unix.Stat_t
 	buf := make([]byte, checkpoint.SignatureMax)
 	for _, de := range list {
 		p := filepath.Join(dir, de.Name())
-		if syscall.Stat(p, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG || st.Ino != e.File.Inode ||
+		if unix.Stat(p, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Ino != e.File.Inode ||
 			(!in.cfg.IgnoreDevice && uint64(st.Dev) != e.File.Dev) {
 			continue
 		}
