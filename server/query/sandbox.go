@@ -552,8 +552,8 @@ func (c *sqlChecker) check() error {
 			if l.kind == "call" && fromSyntaxCalls[l.fn] {
 				continue
 			}
-			if i > 0 && c.toks[i-1].is("distinct") {
-				continue // IS [NOT] DISTINCT FROM
+			if c.isDistinctFrom(i) {
+				continue
 			}
 			l.inFrom = true
 			l.expectRel = true
@@ -591,6 +591,15 @@ func (c *sqlChecker) check() error {
 	}
 	c.fixLimit()
 	return nil
+}
+
+// isDistinctFrom reports whether the FROM at toks[i] is part of
+// "IS [NOT] DISTINCT FROM".
+func (c *sqlChecker) isDistinctFrom(i int) bool {
+	if i < 2 || !c.toks[i-1].is("distinct") {
+		return false
+	}
+	return c.toks[i-2].is("is") || i >= 3 && c.toks[i-2].is("not") && c.toks[i-3].is("is")
 }
 
 func isJoinWord(w string) bool {
@@ -675,6 +684,18 @@ func (c *sqlChecker) relation(i int) error {
 // insertFrom adds "FROM <relation>" to the SELECT at toks[i] if its block
 // has no FROM clause.
 func (c *sqlChecker) insertFrom(i int) {
+	at := func(j int) {
+		// After "IS [NOT] DISTINCT" an inserted FROM would read as an
+		// operator; the statement is malformed anyway, let DuckDB say so.
+		if j > 0 && c.toks[j-1].is("distinct") {
+			return
+		}
+		if j == len(c.toks) {
+			c.toks = append(c.toks, sqlTok{kind: sPunct, pos: -1, before: " FROM " + QuoteIdent(c.opt.Relation)})
+			return
+		}
+		c.toks[j].before += " FROM " + QuoteIdent(c.opt.Relation)
+	}
 	depth := 0
 	for j := i + 1; j < len(c.toks); j++ {
 		t := c.toks[j]
@@ -683,18 +704,18 @@ func (c *sqlChecker) insertFrom(i int) {
 			depth++
 		case t.punct(")"):
 			if depth == 0 {
-				c.toks[j].before += " FROM " + QuoteIdent(c.opt.Relation)
+				at(j)
 				return
 			}
 			depth--
-		case depth == 0 && t.is("from") && !c.toks[j-1].is("distinct"):
+		case depth == 0 && t.is("from") && !c.isDistinctFrom(j):
 			return
 		case depth == 0 && t.kind == sIdent && clauseEnd[t.low] && !t.is("select"):
-			c.toks[j].before += " FROM " + QuoteIdent(c.opt.Relation)
+			at(j)
 			return
 		}
 	}
-	c.toks = append(c.toks, sqlTok{kind: sPunct, pos: -1, before: " FROM " + QuoteIdent(c.opt.Relation)})
+	at(len(c.toks))
 }
 
 // fixLimit rewrites a top-level "LIMIT a, b" to "LIMIT b OFFSET a" and adds
