@@ -382,3 +382,24 @@ func TestValidationErrorJSON(t *testing.T) {
 	require.NoError(t, err)
 	require.JSONEq(t, `[{"config":"nginx-access","path":"inputDetail.filterRegex[0]","message":"invalid regular expression \"(\": missing closing ): add the closing parenthesis"}]`, string(b))
 }
+
+func TestWarnings(t *testing.T) {
+	c, err := Parse([]byte(`{"configName":"nginx","logsample":"x","inputDetail":{"logpth":"/a","file_pattern":"*.log","totallyNew":1,"advanced":{"tail_size":5}},"outputDetail":{"logstore":"s"}}`))
+	require.NoError(t, err)
+	var got []string
+	for _, w := range c.Warnings() {
+		got = append(got, w.Error())
+	}
+	require.Equal(t, []string{
+		`config "nginx": inputDetail.file_pattern: unknown key, kept but not used: did you mean "filePattern"?`,
+		`config "nginx": inputDetail.logpth: unknown key, kept but not used: did you mean "logPath"?`,
+		`config "nginx": inputDetail.totallyNew: unknown key, kept but not used: remove it if it is a mistake`,
+		`config "nginx": outputDetail.logstore: unknown key, kept but not used: did you mean "logstoreName"?`,
+		`config "nginx": inputDetail.advanced.tail_size: unknown key, kept but not used: did you mean "tail_size_kb"?`,
+	}, got)
+	require.Equal(t, "x", c.LogSample, "a case-insensitive match is the field, as in encoding/json")
+
+	good, err := Parse(readConfig(t, "app-json.good.json"))
+	require.NoError(t, err)
+	require.Empty(t, good.Warnings())
+}
