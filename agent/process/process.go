@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -148,6 +149,78 @@ type mask struct {
 	md5   bool
 	all   bool
 	konst string
+	// fast finds matches without allocating: candidate starts are the
+	// occurrences of the pattern's literal prefix, each tried with an
+	// anchored match. Nil when the pattern has no literal prefix or uses
+	// assertions that depend on text before the match.
+	fast   *anchored.Regexp
+	prefix string
+}
+
+// maxFastAttempts bounds the anchored attempts per value before the search
+// moves to regexp, whose worst case is linear.
+const maxFastAttempts = 64
+
+func newMask(sk SensitiveKey) mask {
+	expr := maskPattern(sk)
+	m := mask{key: sk.Key, re: regexp.MustCompile(expr), md5: sk.Type == "md5", all: sk.All, konst: sk.Const}
+	prefix, _ := m.re.LiteralPrefix()
+	tree, err := syntax.Parse(expr, syntax.Perl)
+	if prefix == "" || err != nil || hasAssertion(tree) {
+		return m
+	}
+	if fast, err := anchored.Compile(expr, anchored.Options{Anchor: anchored.Prefix}); err == nil {
+		m.fast, m.prefix = fast, prefix
+	}
+	return m
+}
+
+func hasAssertion(re *syntax.Regexp) bool {
+	switch re.Op {
+	case syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText, syntax.OpEndText,
+		syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		return true
+	}
+	for _, sub := range re.Sub {
+		if hasAssertion(sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// find returns the leftmost-first match in v at or after pos as
+// [start, end, group-1 start, group-1 end], like regexp.
+func (m *mask) find(v string, pos int, caps []int, attempts *int) ([]int, []int) {
+	if m.fast != nil {
+		for *attempts < maxFastAttempts {
+			i := strings.Index(v[pos:], m.prefix)
+			if i < 0 {
+				return nil, caps
+			}
+			pos += i
+			*attempts++
+			if loc := m.fast.FindSubmatchIndex(caps[:0], bytesOf(v[pos:])); loc != nil {
+				for k := range loc[:4] {
+					if loc[k] >= 0 {
+						loc[k] += pos
+					}
+				}
+				return loc[:4], loc
+			}
+			pos++
+		}
+	}
+	loc := m.re.FindStringSubmatchIndex(v[pos:])
+	if loc == nil {
+		return nil, caps
+	}
+	for k := range loc[:4] {
+		if loc[k] >= 0 {
+			loc[k] += pos
+		}
+	}
+	return loc[:4], caps
 }
 
 // Stage filters, masks and tags batches.
@@ -174,7 +247,7 @@ func NewStage(cfg Config, next pipeline.Consumer, set Settings) (*Stage, error) 
 		s.filters = append(s.filters, filter{key: k, re: anchored.MustCompile(cfg.FilterRegex[i], filterOptions)})
 	}
 	for _, sk := range cfg.SensitiveKeys {
-		s.masks = append(s.masks, mask{key: sk.Key, re: regexp.MustCompile(maskPattern(sk)), md5: sk.Type == "md5", all: sk.All, konst: sk.Const})
+		s.masks = append(s.masks, newMask(sk))
 	}
 	if cfg.Hostname != "" {
 		s.tags = append(s.tags, pipeline.Field{Key: HostnameTag, Value: cfg.Hostname})
@@ -203,7 +276,7 @@ func NewStage(cfg Config, next pipeline.Consumer, set Settings) (*Stage, error) 
 	}
 	s.missing = filtered.WithLabelValues(cfg.Name, "key_missing")
 	s.mismatch = filtered.WithLabelValues(cfg.Name, "regex_unmatched")
-	s.bufs.New = func() any { return new([]byte) }
+	s.bufs.New = func() any { return new(scratch) }
 	return s, nil
 }
 
@@ -263,9 +336,15 @@ func value(ev *pipeline.Event, key string) (string, bool) {
 	return "", false
 }
 
+// scratch is the per-call buffer space of masking.
+type scratch struct {
+	buf  []byte
+	caps []int
+}
+
 func (s *Stage) mask(b *pipeline.Batch) {
-	bp := s.bufs.Get().(*[]byte)
-	defer s.bufs.Put(bp)
+	sc := s.bufs.Get().(*scratch)
+	defer s.bufs.Put(sc)
 	for i := range b.Events {
 		fields := b.Events[i].Fields
 		for j := range fields {
@@ -273,8 +352,9 @@ func (s *Stage) mask(b *pipeline.Batch) {
 				if fields[j].Key != m.key || fields[j].Value == "" {
 					continue
 				}
-				if out, changed := m.apply((*bp)[:0], fields[j].Value); changed {
-					*bp = out
+				out, caps, changed := m.apply(sc.buf[:0], fields[j].Value, sc.caps)
+				sc.buf, sc.caps = out, caps
+				if changed {
 					fields[j].Value = b.CopyBytes(out)
 				}
 			}
@@ -287,15 +367,17 @@ const hexUpper = "0123456789ABCDEF"
 // apply appends v with the secrets replaced to dst; changed is false when
 // nothing matched. Successive matches are found as regexp.ReplaceAll finds
 // them (an empty match right after a match is skipped).
-func (m *mask) apply(dst []byte, v string) ([]byte, bool) {
+func (m *mask) apply(dst []byte, v string, caps []int) ([]byte, []int, bool) {
 	last, pos, prevEnd := 0, 0, -1
 	changed := false
+	attempts := 0
+	var loc []int
 	for pos <= len(v) {
-		loc := m.re.FindStringSubmatchIndex(v[pos:])
+		loc, caps = m.find(v, pos, caps, &attempts)
 		if loc == nil {
 			break
 		}
-		start, end, beginEnd := pos+loc[0], pos+loc[1], pos+loc[3]
+		start, end, beginEnd := loc[0], loc[1], loc[3]
 		if loc[3] < 0 {
 			beginEnd = start
 		}
@@ -325,7 +407,7 @@ func (m *mask) apply(dst []byte, v string) ([]byte, bool) {
 		}
 	}
 	if !changed {
-		return dst, false
+		return dst, caps, false
 	}
-	return append(dst, v[last:]...), true
+	return append(dst, v[last:]...), caps, true
 }
