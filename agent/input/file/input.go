@@ -270,6 +270,7 @@ type tracked struct {
 	mtime   int64
 	seen    uint64
 	gone    bool
+	changed bool // size or mtime moved since the last read
 	queued  bool
 	busy    bool
 	removed bool
@@ -285,12 +286,13 @@ type tracked struct {
 	pendingFlush atomic.Bool  // an unterminated line or open event waits
 
 	// Owned by the worker that has the file busy.
-	init     bool
-	more     bool
-	sig      checkpoint.Signature
-	splitter Splitter
-	topic    string
-	tags     [][2]string
+	init         bool
+	more         bool
+	afterPartial bool // an unterminated line was flushed at the read offset
+	sig          checkpoint.Signature
+	splitter     Splitter
+	topic        string
+	tags         [][2]string
 
 	win   window
 	input *Input

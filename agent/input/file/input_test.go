@@ -434,8 +434,8 @@ func TestIdleFlushOfUnterminatedLastLine(t *testing.T) {
 	require.Eventually(t, func() bool { return len(h.sink.contents()) == 2 }, 3*time.Second, 10*time.Millisecond)
 	require.Equal(t, []string{"done", "partial"}, h.sink.contents())
 	appendFile(t, path, "\nnext\n")
-	// "partial" was already sent; the newline ends an empty line.
-	h.waitContents("done", "partial", "", "next")
+	// "partial" was already sent; the newline that ends it makes no empty event.
+	h.waitContents("done", "partial", "next")
 }
 
 func TestMultilineEventsAndIdleFlush(t *testing.T) {
@@ -587,4 +587,35 @@ func TestShutdownWithoutStartAndTwice(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, in.Shutdown(context.Background()))
 	require.NoError(t, in.Shutdown(context.Background()))
+}
+
+func TestMoreFilesThanOpenDescriptors(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.MaxOpenFiles = 3
+	cfg.Readers = 1
+	cfg.CloseInactive = 50 * time.Millisecond
+	h := start(t, cfg, nil, nil, nil)
+	var want []string
+	for i := range 8 {
+		writeFile(t, filepath.Join(dir, fmt.Sprintf("f%d.log", i)), fmt.Sprintf("file %d\n", i))
+		want = append(want, fmt.Sprintf("file %d", i))
+	}
+	require.Eventually(t, func() bool { return len(h.sink.contents()) == 8 }, 10*time.Second, 10*time.Millisecond)
+	require.ElementsMatch(t, want, h.sink.contents())
+	require.LessOrEqual(t, counter(t, h.in.m.openFiles), 3.0)
+	// Files closed while idle are reopened by identity when they grow.
+	appendFile(t, filepath.Join(dir, "f0.log"), "again\n")
+	require.Eventually(t, func() bool { return contains(h.sink.contents(), "again") }, 10*time.Second, 10*time.Millisecond)
+}
+
+func TestRewrittenToSameSizeIsReadAgain(t *testing.T) {
+	dir := t.TempDir()
+	h := start(t, testConfig(dir), nil, nil, nil)
+	path := filepath.Join(dir, "a.log")
+	writeFile(t, path, "aaaa\n")
+	h.waitContents("aaaa")
+	time.Sleep(20 * time.Millisecond) // a new mtime even on coarse clocks
+	writeFile(t, path, "bbbb\n")
+	h.waitContents("aaaa", "bbbb")
 }

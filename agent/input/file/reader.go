@@ -66,7 +66,7 @@ func (w *worker) run(ctx context.Context) {
 		case f := <-w.in.work:
 			in := w.in
 			in.mu.Lock()
-			f.queued, f.busy = false, true
+			f.queued, f.busy, f.changed = false, true, false
 			in.mu.Unlock()
 			w.process(f)
 			w.flushCounters()
@@ -139,7 +139,9 @@ func (w *worker) process(f *tracked) {
 		in.log.Info("file truncated; reading it again from its start", "path", f.tagPath, "size", size, "offset", off)
 		w.rewind(f, 0)
 		f.sig = checkpoint.Signature{}
-	case size > off:
+	case size > 0:
+		// Also when the size did not move: a file rewritten to the same
+		// length has changed only at its start.
 		if !w.checkSignature(f, size) {
 			in.m.rotations.WithLabelValues(rotSignature).Inc()
 			in.log.Info("file content changed at its start (rewritten or inode reused); reading it from its start", "path", f.tagPath)
@@ -149,6 +151,22 @@ func (w *worker) process(f *tracked) {
 		}
 	}
 	f.win.update(func(e *checkpoint.Entry) { e.Size = size })
+	if f.afterPartial && size > f.readOff.Load() {
+		// The line flushed at idle timeout was continued later: the newline
+		// that ends it belongs to it, not to an empty line of its own.
+		f.afterPartial = false
+		var nl [2]byte
+		off := f.readOff.Load()
+		k, _ := f.fd.ReadAt(nl[:], off)
+		skip := int64(0)
+		if k >= 1 && nl[0] == '\n' {
+			skip = 1
+		} else if k == 2 && nl[0] == '\r' && nl[1] == '\n' {
+			skip = 2
+		}
+		f.readOff.Store(off + skip)
+		f.readEnd.Store(off + skip)
+	}
 
 	leftover := 0
 	if size > f.readOff.Load() {
@@ -222,10 +240,6 @@ func (w *worker) reopen(f *tracked) bool {
 // signature while the file is shorter than SignatureMax.
 func (w *worker) checkSignature(f *tracked, size int64) bool {
 	n := int(min(size, int64(checkpoint.SignatureMax)))
-	if int(f.sig.Size) == checkpoint.SignatureMax && f.readOff.Load() > int64(2*checkpoint.SignatureMax) {
-		// Full signature: compare only its bytes.
-		n = checkpoint.SignatureMax
-	}
 	got, _ := f.fd.ReadAt(w.sigBuf[:n], 0)
 	prefix := w.sigBuf[:got]
 	if f.sig.Size > 0 && !f.sig.Matches(prefix) {
@@ -444,6 +458,7 @@ func (w *worker) flushTail(f *tracked, leftover int) {
 		w.line(f, w.buf[:leftover], off+int64(leftover))
 		f.readOff.Store(off + int64(leftover))
 		f.readEnd.Store(off + int64(leftover))
+		f.afterPartial = true
 	}
 	if f.splitter != nil && !w.stop {
 		f.splitter.Flush(w.emitFn)
@@ -479,9 +494,8 @@ func (w *worker) decodeGBK(line []byte) []byte {
 			continue
 		}
 		if bytes.Contains(dst[:nDst], []byte("\uFFFD")) {
-			w.nBadUTF++
+			w.nBadUTF++ // undecodable GBK became U+FFFD
 		}
-		// Decoded bytes live in w.dec; copy out so a repair can reuse it.
 		return dst[:nDst]
 	}
 }

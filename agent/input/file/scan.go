@@ -239,6 +239,7 @@ func (in *Input) observe(path string, st *unix.Stat_t, first bool, now time.Time
 			// Renamed to this (also matched) path: same file, keep going.
 			if g.path != "" && in.byPath[g.path] == g {
 				delete(in.byPath, g.path)
+				in.m.rotations.WithLabelValues(rotRename).Inc()
 			}
 			g.path, g.gone = path, false
 			in.byPath[path] = g
@@ -256,6 +257,7 @@ func (in *Input) observe(path string, st *unix.Stat_t, first bool, now time.Time
 	f.seen = in.gen
 	if st.Size != f.size || mtime != f.mtime {
 		f.size, f.mtime = st.Size, mtime
+		f.changed = true
 		f.lastGrow.Store(now.UnixNano())
 	}
 }
@@ -298,7 +300,7 @@ func (in *Input) settle(now time.Time) {
 			continue
 		}
 		grewAgo := time.Duration(nowNs - f.lastGrow.Load())
-		need := !f.init || f.gone || f.more ||
+		need := !f.init || f.gone || f.more || f.changed ||
 			(f.size >= 0 && f.size != f.readEnd.Load()) ||
 			(f.pendingFlush.Load() && grewAgo >= in.cfg.FlushTimeout)
 		if !need && f.win.isFailed() && now.After(f.retryAt) {
