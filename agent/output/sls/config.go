@@ -59,7 +59,7 @@ type Config struct {
 	// halved on throttling).
 	MaxConcurrency int
 	// MaxQueueBytes bounds encoded groups waiting for a sender (default
-	// 64 MiB); Consume blocks beyond it.
+	// 16 MiB, open groups included); Consume blocks beyond it.
 	MaxQueueBytes int
 	// RequestTimeout bounds one request (default 30s).
 	RequestTimeout time.Duration
@@ -92,7 +92,7 @@ const (
 	defaultMaxGroupLogs   = 4096
 	defaultFlushInterval  = time.Second
 	defaultMaxConcurrency = 8
-	defaultMaxQueueBytes  = 64 << 20
+	defaultMaxQueueBytes  = 16 << 20
 	defaultRequestTimeout = 30 * time.Second
 	defaultRetryInitial   = 200 * time.Millisecond
 	defaultRetryMax       = 30 * time.Second

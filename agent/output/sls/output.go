@@ -122,7 +122,11 @@ type Output struct {
 	shutdown  sync.Once
 	shutErr   error
 
-	rawPool sync.Pool // *[]byte for group.raw
+	// free holds group buffers for reuse. A channel rather than a
+	// sync.Pool: at hundreds of MB/s the GC runs often enough to empty a
+	// pool between uses, and regrowing a multi-MB buffer costs more than
+	// the encoding itself.
+	free chan []byte
 }
 
 // New returns an output for cfg. The disk buffer (when configured) is
@@ -164,6 +168,7 @@ func New(cfg Config, set Settings) (*Output, error) {
 		packPrefix: strings.ToUpper(hex.EncodeToString(prefix[:])),
 		open:       map[string]*group{},
 		changed:    make(chan struct{}),
+		free:       make(chan []byte, 2*cfg.MaxConcurrency+2),
 	}
 	o.runCtx, o.runCancel = context.WithCancel(context.Background())
 	o.replayCtx, o.replayEnd = context.WithCancel(context.Background())
@@ -313,8 +318,11 @@ func (o *Output) openGroup(b *pipeline.Batch, source string) *group {
 		return g
 	}
 	g := &group{key: string(k), born: o.now()}
-	if p, ok := o.rawPool.Get().(*[]byte); ok {
-		g.raw = (*p)[:0]
+	select {
+	case buf := <-o.free:
+		g.raw = buf[:0]
+	default:
+		g.raw = make([]byte, 0, 64<<10)
 	}
 	g.meta = protocol.AppendLogGroupMetaKV(nil, "", b.Topic, source, "", b.Tags)
 	o.open[g.key] = g
@@ -445,9 +453,11 @@ func (o *Output) deliver(g *group, scratch []byte) []byte {
 }
 
 func (o *Output) release(g *group) {
-	if cap(g.raw) <= 4*o.cfg.MaxGroupBytes {
-		r := g.raw[:0]
-		o.rawPool.Put(&r)
+	if cap(g.raw) <= 2*o.cfg.MaxGroupBytes {
+		select {
+		case o.free <- g.raw[:0]:
+		default:
+		}
 	}
 	g.raw = nil
 }
