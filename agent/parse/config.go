@@ -71,7 +71,8 @@ type Config struct {
 	AcceptNoEnoughKeys bool
 
 	// TimeKey is the field holding the event time; "" means "time" (the
-	// key Logtail's console gives the time group of a regex).
+	// key Logtail's console gives the time group of a regex), or
+	// "time_local" for the NGINX preset.
 	TimeKey string
 	// TimeFormat (strftime) parses TimeKey into the event time; "" keeps
 	// the time the event was read. Apsara logs carry their own time.
@@ -108,10 +109,13 @@ func (c *Config) sourceKey() string {
 }
 
 func (c *Config) timeKey() string {
-	if c.TimeKey == "" {
-		return "time"
+	switch {
+	case c.TimeKey != "":
+		return c.TimeKey
+	case c.LogType == Nginx && c.Regex == "" && len(c.Keys) == 0:
+		return "time_local"
 	}
-	return c.TimeKey
+	return "time"
 }
 
 // Validate checks the config; errors name the inputDetail key and the fix.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -385,4 +386,60 @@ func counterValue(c interface{ Write(*dto.Metric) error }) float64 {
 	var m dto.Metric
 	_ = c.Write(&m)
 	return m.GetCounter().GetValue()
+}
+
+func TestNginxPresetTimeKeyDefault(t *testing.T) {
+	_, c, reg := run(t, Config{LogType: Nginx, TimeFormat: NginxTimeFormat},
+		`1.2.3.4 - - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.1" 200 1 "-" "-"`)
+	require.Equal(t, uint32(971186136), c.events[0].time)
+	require.Zero(t, failures(t, reg, "time_format"))
+}
+
+func TestSteadyStateDoesNotAllocate(t *testing.T) {
+	cases := []struct {
+		cfg  Config
+		line string
+	}{
+		{Config{LogType: Nginx, TimeFormat: NginxTimeFormat}, nginxLines(1)[0]},
+		{Config{LogType: JSON, TimeFormat: "%s"}, `{"time":"1700000000","a":{"b":[1,2]},"s":"x\ty"}`},
+		{Config{LogType: Delimiter, Separator: ",", Keys: []string{"a", "b"}, AutoExtend: true}, `1,"2,""x""",3`},
+		{Config{LogType: Apsara}, "[2024-01-02 03:04:05.123456]\t[INFO]\t[1]\t[a.cpp:1]\tk:v"},
+		{Config{LogType: Regex, Regex: `(\d+)`, Keys: []string{"n"}, EnableRawLog: true}, "not a number"},
+	}
+	for _, tc := range cases {
+		s, err := NewStage(tc.cfg, pipeline.ConsumerFunc(func(context.Context, *pipeline.Batch) error { return nil }),
+			Settings{Location: time.UTC})
+		require.NoError(t, err)
+		b := pipeline.NewBatch()
+		fill := func() {
+			b.Reset()
+			for i := 0; i < 32; i++ {
+				b.BeginEvent(readTime, 0)
+				b.AddFieldString(DefaultSourceKey, tc.line)
+				b.EndEvent()
+			}
+		}
+		ctx := context.Background()
+		fill()
+		require.NoError(t, s.Consume(ctx, b))
+		allocs := testing.AllocsPerRun(20, func() {
+			fill()
+			_ = s.Consume(ctx, b)
+		})
+		require.Zero(t, allocs, "%s", tc.cfg.LogType)
+	}
+}
+
+func TestFailuresAreLoggedRateLimited(t *testing.T) {
+	var logs strings.Builder
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	s, err := NewStage(Config{Name: "web", LogType: JSON}, &capture{}, Settings{Logger: logger})
+	require.NoError(t, err)
+	for i := 0; i < 5; i++ {
+		require.NoError(t, s.Consume(context.Background(), batchOf("not json", "{}")))
+	}
+	require.Equal(t, 1, strings.Count(logs.String(), "parse failure"), logs.String())
+	require.Contains(t, logs.String(), "config=web")
+	require.Contains(t, logs.String(), `sample="not json"`)
+	require.InDelta(t, 5, counterValue(s.m.failures[reasonJSON]), 0)
 }

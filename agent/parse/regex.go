@@ -14,6 +14,9 @@ type regexParser struct {
 }
 
 func (p *regexParser) parse(w *worker, out *pipeline.Batch, raw string) reason {
+	if n := 2 * (len(p.keys) + 1); cap(w.caps) < n {
+		w.caps = make([]int, n) // kept even when the match fails
+	}
 	loc := p.re.FindSubmatchIndex(w.caps[:0], bytesOf(raw))
 	if loc == nil {
 		return reasonRegex

@@ -41,9 +41,9 @@ func FuzzMask(f *testing.F) {
 		if err := s.Consume(context.Background(), b); err != nil {
 			t.Fatal(err)
 		}
-		// Empty values are left alone (as upstream). Patterns whose meaning
-		// depends on what precedes the match
-		// position differ when searched piecewise; compare the rest.
+		// Empty values are left alone (as upstream), and patterns whose
+		// meaning depends on the text before the match position differ when
+		// searched piecewise; compare the rest.
 		tree, err := syntax.Parse(maskPattern(sk), syntax.Perl)
 		if !all || v == "" || err != nil || hasAssertion(tree) {
 			return
