@@ -3,6 +3,7 @@ package query
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -381,14 +382,24 @@ func (c *compiler) valueMatch(b *sqlBuf, col Expr, tok *Tokenizer, t *Term) erro
 // delimClass returns the delimiters as the inside of an RE2 character
 // class, every character written as \x{...} so none is special.
 func (t *Tokenizer) delimClass() string {
-	var b strings.Builder
-	for r := 0; r < 128; r++ {
+	b := make([]byte, 0, 256)
+	add := func(r rune) {
+		b = append(b, `\x{`...)
+		b = strconv.AppendInt(b, int64(r), 16)
+		b = append(b, '}')
+	}
+	for r := rune(0); r < 128; r++ {
 		if t.ascii[r] {
-			fmt.Fprintf(&b, `\x{%x}`, r)
+			add(r)
 		}
 	}
+	other := make([]rune, 0, len(t.other))
 	for r := range t.other {
-		fmt.Fprintf(&b, `\x{%x}`, r)
+		other = append(other, r)
 	}
-	return b.String()
+	slices.Sort(other) // stable SQL text
+	for _, r := range other {
+		add(r)
+	}
+	return string(b)
 }

@@ -491,8 +491,17 @@ func (c *sqlChecker) check() error {
 			case (t.kind == sIdent && !parenKeywords[t.low] && !clauseEnd[t.low] && !isJoinWord(t.low)) || t.kind == sQIdent:
 				l.afterRel = 0
 				if next.punct("(") {
-					c.push("group", "")
-					i++
+					// Column aliases: identifiers and commas only.
+					j := i + 2
+					for ; j < len(toks) && !toks[j].punct(")"); j++ {
+						if tk := toks[j]; !(tk.kind == sQIdent || tk.kind == sIdent && !forbiddenKeywords[tk.low] || tk.punct(",")) {
+							return errAt(tk.pos, "expected a column alias")
+						}
+					}
+					if j == len(toks) {
+						return errAt(c.end, `missing ")"`)
+					}
+					i = j
 				}
 				continue
 			}

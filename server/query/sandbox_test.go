@@ -228,6 +228,9 @@ func TestSandboxRefuses(t *testing.T) {
 		{`with x (select 1) select 1`, `expected AS after CTE name`},
 		{`select a @@ b`, `operator "@@" is not supported`},
 		{`select * from log into other`, `"INTO" is not allowed`},
+		{`select * from log read_csv('x')`, `expected a column alias`},
+		{`select * from log t(a, read_csv('x'))`, `expected a column alias`},
+		{`select * from log t(a`, `missing ")"`},
 	}
 	for _, c := range cases {
 		t.Run(c.in, func(t *testing.T) {
