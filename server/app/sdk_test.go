@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -495,24 +496,31 @@ func TestBadBodies(t *testing.T) {
 	// A zstd bomb: 256 MiB of zeros in a few KiB, claiming to be small.
 	bomb := compress(t, make([]byte, 256<<20), protocol.CompressZstd)
 	require.Less(t, len(bomb), 1<<20)
+	dbomb := compress(t, make([]byte, 64<<20), protocol.CompressDeflate)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
 	h = http.Header{}
 	h.Set(protocol.HeaderCompressType, "zstd")
 	h.Set(protocol.HeaderBodyRawSize, "1000")
 	resp, b = put(h, bomb)
 	require.Equal(t, 400, resp.StatusCode, string(b))
-	// The same bomb without a size claim stops at the 10 MiB limit.
-	h.Del(protocol.HeaderBodyRawSize)
+	// The same bomb claiming the maximum size stops at the 10 MiB limit.
 	h.Set(protocol.HeaderBodyRawSize, strconv.Itoa(protocol.MaxRawBodySize))
 	resp, b = put(h, bomb)
 	require.Equal(t, 400, resp.StatusCode, string(b))
 	require.Contains(t, []protocol.ErrorCode{protocol.CodePostBodyTooLarge, protocol.CodeInvalidBodyRawSize}, protocolCode(t, b))
-	// deflate bomb in a batch_group package.
-	dbomb := compress(t, make([]byte, 64<<20), protocol.CompressDeflate)
+	// A deflate bomb in a batch_group package, no size claimed.
 	pl := protocol.SlsLogPackageList{Packages: []protocol.SlsLogPackage{{Data: dbomb, CompressType: protocol.CompressDeflate, HasCompressType: true}}}
 	h = http.Header{}
 	h.Set(protocol.HeaderMode, protocol.ModeBatchGroup)
 	resp, b = put(h, protocol.AppendSlsLogPackageList(nil, &pl))
 	requireRawError(t, resp, b, 400, protocol.CodePostBodyTooLarge)
+	runtime.ReadMemStats(&after)
+	// Server and client together allocated far less than the 320 MiB the
+	// bombs expand to: decompression stops at the limit.
+	t.Logf("allocated %.1f MiB serving three bombs", float64(after.TotalAlloc-before.TotalAlloc)/(1<<20))
+	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(80<<20), "bytes allocated while serving three bombs")
 
 	// Unknown compression.
 	h = http.Header{}
