@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"regexp"
 	"slices"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -31,3 +32,8 @@ func mustMetrics(t *testing.T) *metrics {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+type atomicInt struct{ v atomic.Int64 }
+
+func (a *atomicInt) add(n int) { a.v.Add(int64(n)) }
+func (a *atomicInt) load() int { return int(a.v.Load()) }

@@ -162,3 +162,62 @@ func benchDiscovery(b *testing.B, idle time.Duration) {
 	b.ReportMetric(cpu.Seconds()*1000/float64(b.N), "cpu-ms/pass")
 	b.ReportMetric(float64(in.stats-stats0)/float64(b.N), "stats/pass")
 }
+
+// BenchmarkInputEndToEnd runs the whole input (discovery, first sight,
+// readers, ack tracking, checkpoint puts) over a 64 MiB file into a consumer
+// that acks at once, and reports CPU time of the whole process per MiB.
+func BenchmarkInputEndToEnd(b *testing.B) {
+	dir := b.TempDir()
+	src := filepath.Join(dir, "src.data")
+	out, err := os.Create(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bw := bufio.NewWriterSize(out, 1<<20)
+	pad := strings.Repeat("y", 80)
+	lines := 0
+	for size := 0; size < 64<<20; lines++ {
+		n, _ := fmt.Fprintf(bw, "2026-11-23 10:40:00.000 INFO request id=%08d %s\n", lines, pad)
+		size += n
+	}
+	_ = bw.Flush()
+	_ = out.Close()
+	st, _ := os.Stat(src)
+	b.SetBytes(st.Size())
+	b.ReportAllocs()
+	var cpu time.Duration
+	i := 0
+	for b.Loop() {
+		i++
+		logDir := filepath.Join(dir, fmt.Sprint("run", i))
+		if err := os.MkdirAll(logDir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.Link(src, filepath.Join(logDir, "app.log")); err != nil {
+			b.Fatal(err)
+		}
+		var got atomicInt
+		next := pipeline.ConsumerFunc(func(_ context.Context, bt *pipeline.Batch) error {
+			got.add(bt.Len())
+			bt.Ack.Done(nil)
+			return nil
+		})
+		store, _ := checkpoint.New(checkpoint.Config{}, checkpoint.Settings{})
+		cfg := testConfig(logDir)
+		cfg.TailSizeKB = 1 << 20
+		in, err := New(cfg, next, Settings{Checkpoints: store})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var ru0, ru1 syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+		_ = in.Start(context.Background())
+		for got.load() < lines {
+			time.Sleep(time.Millisecond)
+		}
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+		cpu += time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
+		_ = in.Shutdown(context.Background())
+	}
+	b.ReportMetric(float64(st.Size())*float64(b.N)/(1<<20)/cpu.Seconds(), "MiB/cpu-s")
+}

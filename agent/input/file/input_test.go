@@ -515,6 +515,8 @@ func TestBackPressurePausesReading(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	read := counter(t, h.in.m.bytesRead)
 	require.Less(t, read, float64(2*cfg.MaxReadBufferSize), "reading must pause while the consumer blocks")
+	lag := testutil.ToFloat64(h.in.m.lag.WithLabelValues(filepath.Join(dir, "a.log")))
+	require.Greater(t, lag, float64(sb.Len()-2*cfg.MaxReadBufferSize), "the unread bytes show as lag")
 	close(s.gate) // unblock: everything arrives, once, in order
 	h.waitContents(want...)
 }
@@ -618,4 +620,66 @@ func TestRewrittenToSameSizeIsReadAgain(t *testing.T) {
 	time.Sleep(20 * time.Millisecond) // a new mtime even on coarse clocks
 	writeFile(t, path, "bbbb\n")
 	h.waitContents("aaaa", "bbbb")
+}
+
+func TestShutdownWaitsForAcksAndSavesCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	cpPath := filepath.Join(t.TempDir(), "cp.json")
+	store, err := checkpoint.New(checkpoint.Config{Path: cpPath, Interval: time.Hour}, checkpoint.Settings{})
+	require.NoError(t, err)
+	data := "one\ntwo\n"
+	writeFile(t, filepath.Join(dir, "a.log"), data)
+	var wg sync.WaitGroup
+	received := make(chan struct{}, 16)
+	next := pipeline.ConsumerFunc(func(_ context.Context, b *pipeline.Batch) error {
+		ack := b.Ack
+		wg.Add(1)
+		go func() { // an output that acks later, after its disk write
+			defer wg.Done()
+			time.Sleep(300 * time.Millisecond)
+			ack.Done(nil)
+		}()
+		received <- struct{}{}
+		return nil
+	})
+	in, err := New(testConfig(dir), next, Settings{Checkpoints: store})
+	require.NoError(t, err)
+	require.NoError(t, in.Start(context.Background()))
+	<-received
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, in.Shutdown(ctx))
+	wg.Wait()
+	reloaded, err := checkpoint.New(checkpoint.Config{Path: cpPath, Interval: time.Hour}, checkpoint.Settings{})
+	require.NoError(t, err)
+	es := reloaded.Entries("cfg")
+	require.Len(t, es, 1)
+	require.Equal(t, int64(len(data)), es[0].Offset, "the ack that came during Shutdown is saved")
+}
+
+func TestShutdownDeadlineWithUnackedBatch(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "a.log"), "one\n")
+	var held pipeline.Ack
+	var mu sync.Mutex
+	next := pipeline.ConsumerFunc(func(_ context.Context, b *pipeline.Batch) error {
+		mu.Lock()
+		held = b.Ack // never acked before the deadline
+		mu.Unlock()
+		return nil
+	})
+	store, err := checkpoint.New(checkpoint.Config{}, checkpoint.Settings{})
+	require.NoError(t, err)
+	in, err := New(testConfig(dir), next, Settings{Checkpoints: store})
+	require.NoError(t, err)
+	require.NoError(t, in.Start(context.Background()))
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return held != nil }, 5*time.Second, 5*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err = in.Shutdown(ctx)
+	require.ErrorContains(t, err, "1 batches unacknowledged")
+	held.Done(nil) // a late ack is harmless and saves nothing
+	es := store.Entries("cfg")
+	require.Len(t, es, 1)
+	require.Equal(t, int64(0), es[0].Offset, "nothing acked, nothing advanced: the line is read again after restart")
 }

@@ -296,6 +296,9 @@ func (in *Input) settle(now time.Time) {
 			in.drop(f)
 			continue
 		}
+		if f.path != "" && f.size > 0 {
+			in.samples = append(in.samples, lagSample{path: f.path, lag: f.size - f.readOff.Load()})
+		}
 		if f.busy || f.queued {
 			continue
 		}
@@ -318,9 +321,6 @@ func (in *Input) settle(now time.Time) {
 			} else {
 				idle = append(idle, f)
 			}
-		}
-		if f.path != "" && f.size > 0 {
-			in.samples = append(in.samples, lagSample{path: f.path, lag: f.size - f.readOff.Load()})
 		}
 	}
 	// Over the descriptor budget: close the idle files that grew least recently.
