@@ -264,15 +264,19 @@ func FuzzPutLogs(f *testing.F) {
 	lz, _ := protocol.AppendCompressed(nil, g, protocol.CompressLZ4)
 	zs, _ := protocol.AppendCompressed(nil, g, protocol.CompressZstd)
 	pl := protocol.AppendSlsLogPackageList(nil, &protocol.SlsLogPackageList{Packages: []protocol.SlsLogPackage{{Data: lz, UncompressSize: int32(len(g)), HasUncompressSize: true}}})
-	f.Add(g, "", int64(-1), false)
-	f.Add(lz, "lz4", int64(len(g)), false)
-	f.Add(lz, "lz4", int64(1<<30), false)
-	f.Add(zs, "zstd", int64(-1), false)
-	f.Add(pl, "lz4", int64(-1), true)
-	f.Add([]byte{0x0a, 0x80}, "deflate", int64(5), false)
+	f.Add(g, "", int64(-1), false, false)
+	f.Add(lz, "lz4", int64(len(g)), false, false)
+	f.Add(lz, "lz4", int64(1<<30), false, false)
+	f.Add(zs, "zstd", int64(-1), false, false)
+	f.Add(pl, "lz4", int64(-1), true, false)
+	f.Add([]byte{0x0a, 0x80}, "deflate", int64(5), false, false)
+	f.Add([]byte(`{"__topic__":"t","__logs__":[{"__time__":"12","a":1,"b":null}],"__tags__":{"x":[1]}}`), "", int64(-1), false, true)
 	h := newHarness(f)
-	f.Fuzz(func(t *testing.T, body []byte, ct string, raw int64, batch bool) {
+	f.Fuzz(func(t *testing.T, body []byte, ct string, raw int64, batch, isJSON bool) {
 		hdr := http.Header{}
+		if isJSON {
+			hdr.Set("Content-Type", "application/json")
+		}
 		if ct != "" {
 			hdr.Set(protocol.HeaderCompressType, ct)
 		}
@@ -293,4 +297,26 @@ func FuzzPutLogs(f *testing.F) {
 
 func indexCfg() index.Config {
 	return index.Config{Line: &index.LineConfig{Token: index.DefaultTokens()}}
+}
+
+// FuzzGetLogs feeds arbitrary GetLogs bodies: 200 or 4xx, never 5xx.
+func FuzzGetLogs(f *testing.F) {
+	f.Add([]byte(`{"from":0,"to":10,"query":"*","line":100,"offset":0,"reverse":true}`))
+	f.Add([]byte(`{"from":"1","to":"2","line":"5","reverse":"true","fromNs":999999999}`))
+	f.Add([]byte(`{"from":1e3,"to":-1}`))
+	f.Add([]byte(`[]`))
+	h := newHarness(f)
+	h.logs.search = &store.SearchResult{Rows: [][]store.Field{{{Key: "k", Value: "v\x00\xff"}}}}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		w := h.do(t, "POST", "proj.sluice.test", "/logstores/logs/logs", nil, body)
+		if w.Code != 200 {
+			require.GreaterOrEqual(t, w.Code, 400)
+			require.Less(t, w.Code, 500, w.Body.String())
+			return
+		}
+		var reply struct {
+			Data []map[string]string `json:"data"`
+		}
+		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &reply), w.Body.String())
+	})
 }
