@@ -26,6 +26,9 @@ type apsaraParser struct {
 const maxApsaraBaseFields = 10
 
 func (p *apsaraParser) parse(w *worker, out *pipeline.Batch, raw string) reason {
+	if raw == "" {
+		return unchanged
+	}
 	sec, micro, good := p.parseTime(raw)
 	if !good {
 		return reasonApsara

@@ -7,10 +7,15 @@ import (
 	"github.com/sluicelog/sluice/agent/pipeline"
 )
 
-// delimiterParser is delimiter_log. Columns are split at every separator;
-// with a single-byte separator a column may be quoted, a doubled quote inside
-// standing for one quote (CSV style); a quote inside an unquoted column is
-// literal.
+// delimiterParser is delimiter_log, as Logtail's ProcessorParseDelimiterNative:
+// leading spaces and trailing spaces/CRs of the line are ignored and a blank
+// line is left as it is; columns are split at every separator; with a
+// single-byte separator (other than the quote) a column may be quoted, a
+// doubled quote inside standing for one quote (CSV style); a quote inside an
+// unquoted column is literal. Columns beyond the keys are named after their
+// index, __column<i>__ (i counted from 0 over all columns); without
+// autoExtend the text after the last keyed column, separator included, is
+// kept whole as __column<len(keys)>__.
 type delimiterParser struct {
 	sep       string
 	quote     byte
@@ -18,7 +23,7 @@ type delimiterParser struct {
 	keys      []string
 	extend    bool
 	acceptFew bool
-	extraKeys []string // __column0__ … precomputed
+	extraKeys []string // __column<len(keys)>__ … precomputed
 }
 
 const precomputedExtraKeys = 64
@@ -33,13 +38,25 @@ func newDelimiterParser(cfg *Config) *delimiterParser {
 	}
 	p.useQuote = len(p.sep) == 1
 	for i := 0; i < precomputedExtraKeys; i++ {
-		p.extraKeys = append(p.extraKeys, "__column"+strconv.Itoa(i)+"__")
+		p.extraKeys = append(p.extraKeys, "__column"+strconv.Itoa(len(p.keys)+i)+"__")
 	}
 	return p
 }
 
 func (p *delimiterParser) parse(w *worker, out *pipeline.Batch, raw string) reason {
-	cols, r := p.split(w, out, raw)
+	end := len(raw)
+	for end > 0 && (raw[end-1] == ' ' || raw[end-1] == '\r') {
+		end--
+	}
+	beg := 0
+	for beg < end && raw[beg] == ' ' {
+		beg++
+	}
+	if beg >= end {
+		return unchanged
+	}
+	line := raw[beg:end]
+	cols, rest, r := p.split(w, out, line)
 	w.cols = cols
 	if r != ok {
 		return r
@@ -51,46 +68,55 @@ func (p *delimiterParser) parse(w *worker, out *pipeline.Batch, raw string) reas
 		switch {
 		case i < len(p.keys):
 			out.AddFieldString(p.keys[i], c)
-		case !p.extend:
-			return ok
 		case i-len(p.keys) < len(p.extraKeys):
 			out.AddFieldString(p.extraKeys[i-len(p.keys)], c)
 		default:
-			w.buf = strconv.AppendInt(append(w.buf[:0], "__column"...), int64(i-len(p.keys)), 10)
+			w.buf = strconv.AppendInt(append(w.buf[:0], "__column"...), int64(i), 10)
 			w.buf = append(w.buf, "__"...)
 			out.AddFieldString(out.CopyBytes(w.buf), c)
 		}
 	}
+	if rest >= 0 {
+		out.AddFieldString(p.extraKeys[0], line[rest:])
+	}
 	return ok
 }
 
-func (p *delimiterParser) split(w *worker, out *pipeline.Batch, raw string) ([]string, reason) {
+// split returns the columns of raw and, when autoExtend is off and there
+// is text beyond the keyed columns, the index of the separator where that
+// text starts (else -1).
+func (p *delimiterParser) split(w *worker, out *pipeline.Batch, raw string) ([]string, int, reason) {
 	cols := w.cols[:0]
 	pos := 0
 	for {
+		var sepAt int
 		if p.useQuote && pos < len(raw) && raw[pos] == p.quote {
 			col, next, r := p.quoted(w, out, raw, pos)
 			if r != ok {
-				return cols, r
+				return cols, -1, r
 			}
 			cols = append(cols, col)
 			if next == len(raw) {
-				return cols, ok
+				return cols, -1, ok
 			}
-			pos = next + 1 // skip the separator
-			continue
-		}
-		var j int
-		if len(p.sep) == 1 {
-			j = strings.IndexByte(raw[pos:], p.sep[0])
+			sepAt = next
 		} else {
-			j = strings.Index(raw[pos:], p.sep)
+			var j int
+			if len(p.sep) == 1 {
+				j = strings.IndexByte(raw[pos:], p.sep[0])
+			} else {
+				j = strings.Index(raw[pos:], p.sep)
+			}
+			if j < 0 {
+				return append(cols, raw[pos:]), -1, ok
+			}
+			cols = append(cols, raw[pos:pos+j])
+			sepAt = pos + j
 		}
-		if j < 0 {
-			return append(cols, raw[pos:]), ok
+		if !p.extend && len(cols) == len(p.keys) {
+			return cols, sepAt, ok
 		}
-		cols = append(cols, raw[pos:pos+j])
-		pos += j + len(p.sep)
+		pos = sepAt + len(p.sep)
 	}
 }
 

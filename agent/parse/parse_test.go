@@ -266,8 +266,11 @@ func TestDelimiter(t *testing.T) {
 		{"quote inside unquoted column is literal", nil, `a"b,2,3`, `a=a"b|b=2|c=3`},
 		{"unterminated quote", nil, `"abc,2,3`, `__raw_log__="abc,2,3`},
 		{"text after closing quote", nil, `"a"x,2,3`, `__raw_log__="a"x,2,3`},
-		{"extra columns extended", nil, "1,2,3,4,5", "a=1|b=2|c=3|__column0__=4|__column1__=5"},
-		{"extra columns dropped", func(c *Config) { c.AutoExtend = false }, "1,2,3,4", "a=1|b=2|c=3"},
+		{"extra columns extended", nil, "1,2,3,4,5", "a=1|b=2|c=3|__column3__=4|__column4__=5"},
+		{"extra columns kept whole", func(c *Config) { c.AutoExtend = false }, `1,2,3,4,"5,6"`, `a=1|b=2|c=3|__column3__=,4,"5,6"`},
+		{"exact columns without extend", func(c *Config) { c.AutoExtend = false }, "1,2,3", "a=1|b=2|c=3"},
+		{"spaces and CR trimmed at the line ends", nil, "  1,2, 3 \r", "a=1|b=2|c= 3"},
+		{"blank line left as it is", nil, "   ", "content=   "},
 		{"too few columns", nil, "1,2", "__raw_log__=1,2"},
 		{"too few accepted", func(c *Config) { c.AcceptNoEnoughKeys = true }, "1,2", "a=1|b=2"},
 		{"tab", func(c *Config) { c.Separator = "\t" }, "1\t2\t3", "a=1|b=2|c=3"},
@@ -275,7 +278,7 @@ func TestDelimiter(t *testing.T) {
 		{"multi-char", func(c *Config) { c.Separator = "||" }, `1||"2"||3|`, `a=1|b="2"|c=3|`},
 		{"single quote", func(c *Config) { c.Quote = "'" }, `'1,x',2,3`, "a=1,x|b=2|c=3"},
 		{"multibyte utf8", func(c *Config) { c.Separator = "，" }, "一，二，三", "a=一|b=二|c=三"},
-		{"empty line", func(c *Config) { c.AcceptNoEnoughKeys = true }, "", "a="},
+		{"empty line", func(c *Config) { c.AcceptNoEnoughKeys = true }, "", "content="},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -290,7 +293,7 @@ func TestDelimiter(t *testing.T) {
 	// Many extra columns get computed names.
 	line := strings.Repeat("x,", 100) + "x"
 	got, _, _ := run(t, base, line)
-	require.True(t, strings.HasSuffix(got[0], "|__column97__=x"), got[0])
+	require.True(t, strings.HasSuffix(got[0], "|__column100__=x"), got[0])
 }
 
 func TestApsara(t *testing.T) {
@@ -310,10 +313,11 @@ func TestApsara(t *testing.T) {
 	require.Equal(t, out{uint32(t0), 123456000, fmt.Sprintf("__LEVEL__=INFO|__THREAD__=12345|__FILE__=src/file.cpp|__LINE__=42|user=bob|msg=a:b|microtime=%d", t0*1e6+123456)}, c.events[0])
 	require.Equal(t, out{1700000000, 0, "__LEVEL__=WARNING|k=v|microtime=1700000000000000"}, c.events[1])
 	require.Equal(t, out{uint32(t0), 0, fmt.Sprintf("k=v|microtime=%d", t0*1e6)}, c.events[2])
-	for i, raw := range []string{"no time", "[2024-13-02 03:04:05]\tk:v", "[]", ""} {
+	for i, raw := range []string{"no time", "[2024-13-02 03:04:05]\tk:v", "[]"} {
 		require.Equal(t, out{readTime, 0, "__raw_log__=" + raw}, c.events[3+i])
 	}
-	require.InDelta(t, 4, failures(t, reg, "apsara_format"), 0)
+	require.Equal(t, out{readTime, 0, "content="}, c.events[6], "an empty event is left as it is")
+	require.InDelta(t, 3, failures(t, reg, "apsara_format"), 0)
 }
 
 func TestNginx(t *testing.T) {

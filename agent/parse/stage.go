@@ -46,6 +46,10 @@ const (
 	reasonApsara
 	reasonTime
 	numReasons
+
+	// unchanged is not a failure: the parser leaves the event as it came
+	// (Logtail does so for blank delimiter and apsara lines).
+	unchanged reason = 255
 )
 
 var reasonNames = [numReasons]string{
@@ -218,6 +222,15 @@ func (s *Stage) parseEvent(w *worker, out *pipeline.Batch, ev *pipeline.Event, n
 		}
 	}
 	r := s.parser.parse(w, out, raw)
+	if r == unchanged {
+		out.AbortEvent()
+		out.BeginEvent(ev.Time, ev.TimeNs)
+		for _, f := range ev.Fields {
+			out.AddFieldString(f.Key, f.Value)
+		}
+		out.EndEvent()
+		return
+	}
 	if r == ok && s.layout != nil {
 		s.setTime(w, out, now, raw)
 	}
