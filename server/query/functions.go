@@ -32,7 +32,7 @@ var AllowedFunctions = setOf(
 	"array_to_string", "list_aggr", "to_base64", "from_base64", "base64", "url_encode",
 	"url_decode", "bar", "format_bytes", "formatreadablesize", "formatreadabledecimalsize",
 	"to_hex", "hex", "unhex", "from_hex", "split", "string_to_array", "parse_path",
-	"parse_dirname", "parse_filename", "parse_dirpath", "inet_aton", "glob_match",
+	"parse_dirname", "parse_filename", "parse_dirpath", "inet_aton",
 	// json (values only; read_json* is not here)
 	"json_extract", "json_extract_string", "json_extract_path", "json_extract_path_text",
 	"json_value", "json_type", "json_keys", "json_array_length", "json_valid", "to_json",

@@ -3,7 +3,19 @@ package query
 import (
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
+
+func invalidUTF8At(s string) int {
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return len(s)
+}
 
 // SandboxOptions says how to bind a query's SQL part to the logstore.
 type SandboxOptions struct {
@@ -131,6 +143,13 @@ var allowedOps = map[string]bool{
 }
 
 func lexSQL(s string) ([]sqlTok, error) {
+	if !utf8.ValidString(s) {
+		return nil, errAt(invalidUTF8At(s), "invalid UTF-8 in SQL")
+	}
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		// DuckDB takes C strings: a NUL would cut the statement short.
+		return nil, errAt(i, "NUL character in SQL")
+	}
 	var out []sqlTok
 	i := 0
 	for i < len(s) {
