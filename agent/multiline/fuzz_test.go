@@ -17,7 +17,7 @@ func model(cfg Config, lines []string) []string {
 		if isUnset(p) {
 			return nil
 		}
-		return regexp.MustCompile(anchored.Wrap(p, anchored.Options{Anchor: anchored.Full}))
+		return regexp.MustCompile(anchored.Wrap(p, lineOptions))
 	}
 	start, cont, end := comp(cfg.BeginRegex), comp(cfg.ContinueRegex), comp(cfg.EndRegex)
 	if start == nil && end == nil {

@@ -17,9 +17,11 @@
 //     upstream, `.*` in any of the three patterns means "not set", and a
 //     ContinueRegex without BeginRegex or EndRegex is ignored (with a warning).
 //
-// Patterns must match the whole line (anchored full match; users write
-// `\d+-\d+-\d+ .*`), evaluated by agent/parse/anchored, which is several times
-// faster than regexp on such patterns.
+// Patterns are matched at the start of the line (anchored prefix match, as
+// LoongCollector's regex_search with match_continuous; Logtail 1.x used a
+// full match, which gives the same result for the `\d+-\d+-\d+ .*` style
+// patterns its console generates), evaluated by agent/parse/anchored, which
+// is several times faster than regexp on such patterns.
 //
 // Lines that belong to no event (before the first begin line, a begin+continue
 // run broken by a non-begin line, an event without its end line when flushed)
@@ -43,6 +45,9 @@ import (
 
 	"github.com/sluicelog/sluice/agent/parse/anchored"
 )
+
+// lineOptions anchor patterns at the start of the line.
+var lineOptions = anchored.Options{Anchor: anchored.Prefix}
 
 // DefaultMaxEventBytes bounds an event when Config.MaxEventBytes is 0: 512 KiB,
 // Logtail's default max_read_buffer_size.
@@ -98,7 +103,7 @@ func (c Config) Validate() error {
 		if isUnset(p.expr) {
 			continue
 		}
-		if _, err := anchored.Compile(p.expr, anchored.Options{Anchor: anchored.Full}); err != nil {
+		if _, err := anchored.Compile(p.expr, lineOptions); err != nil {
 			errs = append(errs, fmt.Errorf("multiline %s: %w (use RE2 syntax, e.g. `\\d{4}-\\d{2}-\\d{2} .*`)", p.key, err))
 		}
 	}
@@ -147,7 +152,7 @@ func New(cfg Config) (*Splitter, error) {
 		if isUnset(p) {
 			return nil
 		}
-		return anchored.MustCompile(p, anchored.Options{Anchor: anchored.Full}) // validated above
+		return anchored.MustCompile(p, lineOptions) // validated above
 	}
 	s.begin, s.cont, s.end = compile(cfg.BeginRegex), compile(cfg.ContinueRegex), compile(cfg.EndRegex)
 	if s.begin == nil && s.end == nil && s.cont != nil {

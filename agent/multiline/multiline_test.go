@@ -71,7 +71,8 @@ func TestModes(t *testing.T) {
 			"2024-01-02 10:00:01 INFO ok",
 			"2024-01-02 10:00:02 WARN w\n\tat x",
 		}, 2},
-		{"begin must match the whole line", Config{BeginRegex: `\d+`}, "12\nx\n12a\n3", []string{"12\nx\n12a", "3"}, 0},
+		{"begin matches at the start of the line", Config{BeginRegex: `\d+`}, "12\nx\n12a\na12\n3", []string{"12\nx", "12a\na12", "3"}, 0},
+		{"anchors in patterns", Config{BeginRegex: `^\[`, EndRegex: `.*\]$`}, "[a\nb]\n[c]x\n[d]", []string{"[a\nb]", "[c]x\n[d]"}, 0},
 		{"begin continue", Config{BeginRegex: `B.*`, ContinueRegex: `C.*`}, "B1\nC1\nC2\nB2\nX\nC3\nB3\nC4", []string{
 			"B1\nC1\nC2", "B2", "X", "C3", "B3\nC4",
 		}, 2},
