@@ -52,12 +52,14 @@ func BenchmarkSplitterJava(b *testing.B) {
 			emit := func(ev []byte, _ int64) { events++; size += len(ev) }
 			b.SetBytes(int64(len(data)))
 			b.ReportAllocs()
+			start := cpuTime()
 			for b.Loop() {
 				for i, l := range lines {
 					s.Push(l, ends[i], emit)
 				}
 				s.Flush(emit)
 			}
+			reportCPUThroughput(b, start, int64(len(data)))
 			if s.Stats().UnmatchedLines != 0 || events == 0 {
 				b.Fatalf("unmatched %d, events %d", s.Stats().UnmatchedLines, events)
 			}
