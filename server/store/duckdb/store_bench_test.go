@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -37,30 +38,37 @@ func benchIndex() *index.Config {
 // through Store.Write from 4 concurrent writers per core, so group commit
 // batches them as the API would.
 func BenchmarkWrite(b *testing.B) {
-	for _, size := range []int{4 << 10, 64 << 10, 1 << 20} {
-		b.Run(fmt.Sprintf("group=%dKiB", size>>10), func(b *testing.B) {
-			s, err := Open(Config{DataDir: b.TempDir(), QueueBytes: 512 << 20}, Settings{})
+	for _, c := range []struct{ size, groups int }{{4 << 10, 1}, {64 << 10, 1}, {1 << 20, 1}, {1 << 20, 32}} {
+		size := c.size
+		b.Run(fmt.Sprintf("group=%dKiB/groups=%d", size>>10, c.groups), func(b *testing.B) {
+			threads, _ := strconv.Atoi(os.Getenv("SLUICE_BENCH_THREADS")) // DuckDB threads, 0 = its default (cores)
+			s, err := Open(Config{DataDir: b.TempDir(), QueueBytes: 512 << 20, Threads: threads}, Settings{})
 			require.NoError(b, err)
 			defer s.Close()
 			ctx := context.Background()
 			require.NoError(b, s.EnsureLogstore(ctx, store.LogstoreSpec{Project: "p", Logstore: "l", Index: benchIndex()}))
 			g := protocoltest.NginxLogGroup(size)
-			b.SetBytes(int64(protocol.LogGroupSize(g)))
+			b.SetBytes(int64(protocol.LogGroupSize(g) * c.groups))
 			b.ReportAllocs()
 			b.SetParallelism(4)
 			var lines atomic.Int64
-			start := time.Now()
+			start, cpu0 := time.Now(), cpuTime()
 			b.RunParallel(func(pb *testing.PB) {
-				groups := []protocol.LogGroup{*g}
+				groups := make([]protocol.LogGroup, c.groups)
+				for i := range groups {
+					groups[i] = *g
+				}
 				for pb.Next() {
 					if err := s.Write(ctx, "p", "l", groups, time.Now()); err != nil {
 						b.Error(err)
 						return
 					}
-					lines.Add(int64(len(g.Logs)))
+					lines.Add(int64(len(g.Logs) * c.groups))
 				}
 			})
 			b.ReportMetric(float64(lines.Load())/time.Since(start).Seconds(), "lines/s")
+			// The machine is shared: CPU time per line is the steadier figure.
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(lines.Load()), "cpu-ns/line")
 		})
 	}
 }
@@ -103,6 +111,28 @@ func searchFixture(b *testing.B, n int) *Store {
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+// cpuTime returns the process's user+system CPU time in nanoseconds.
+func cpuTime() int64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// BenchmarkBuildRows measures the Go side of ingestion (LogGroup to
+// appender rows: contents blob, full-text tokens, typed values).
+func BenchmarkBuildRows(b *testing.B) {
+	sch := newSchema(benchIndex(), desiredFields(nil, benchIndex()))
+	ls := &logstore{id: 1, schema: sch}
+	g := protocoltest.NginxLogGroup(64 << 10)
+	groups := []protocol.LogGroup{*g}
+	b.SetBytes(int64(protocol.LogGroupSize(g)))
+	b.ReportAllocs()
+	for b.Loop() {
+		buildRows(ls, sch, groups, time.Time{})
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(g.Logs)), "ns/line")
 }
 
 func benchLines() int {
