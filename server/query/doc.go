@@ -4,16 +4,19 @@
 // expression, and a sandbox that admits only a read-only SELECT over the
 // logstore for the SQL part.
 //
-// Typical use by a store:
+// Typical use by a store (one call):
 //
-//	q, err := query.Parse(text)              // *query.Error (errors.Is store.ErrInvalidQuery)
-//	where, err := query.CompileSearch(q.Search, schema)
-//	// search only:  SELECT ... FROM t WHERE <time> AND (where.SQL)   args: where.Args
-//	if q.HasSQL {
-//		src := query.Expr{SQL: "SELECT ... FROM t WHERE ... AND " + where.SQL, Args: ...}
-//		stmt, err := q.SandboxSQL(query.SandboxOptions{Logstore: ls, Relation: "log", Source: src, DefaultLimit: 100})
-//		// run stmt.SQL with stmt.Args on a connection with enable_external_access=false
-//	}
+//	c, err := query.Compile(text, query.TypedColumnsSchema(idx, "__line__", "__tags__"),
+//		query.SandboxOptions{Logstore: ls, Relation: "logs", Prefixed: true, DefaultLimit: 100})
+//	// err: *query.Error, errors.Is(err, store.ErrInvalidQuery)
+//	// c.Where: boolean SQL over one row, c.Where.Args its parameters
+//	// c.SQL (when c.Query.HasSQL): run "WITH logs AS (SELECT * FROM <table>
+//	//   WHERE <time range> AND <c.Where.SQL>) " + c.SQL.SQL with
+//	//   args = time args + c.Where.Args + c.SQL.Args
+//
+// or step by step: Parse → CompileSearch(q.Search, schema) →
+// q.SandboxSQL(opts) (with opts.Source the store passes its filtered
+// relation and gets a complete statement back).
 //
 // # Search
 //
@@ -40,7 +43,10 @@
 // KeyColumns{Value, Tokens, Number, Type} for a key. DefaultSchema gives the
 // reference DuckDB layout (columns __time__ BIGINT, __time_ns__,
 // __topic__, __source__, __tags__ and __fields__ MAP(VARCHAR,VARCHAR),
-// __line__ token text; see DefaultTableDDL).
+// __line__ token text; see DefaultTableDDL). TypedColumnsSchema is the
+// server/store/duckdb layout: one typed column per field-indexed key,
+// tags as a JSON object column; keys without a field index are an error
+// there, as in SLS.
 //
 // Token text: the full-text column holds Tokenizer.AppendValue over the
 // log's values: " tok tok " per value (lowercased unless case sensitive),
@@ -48,7 +54,10 @@
 // when the term contains delimiters), a trailing * a prefix
 // contains(line, ' tok'), other wildcards regexp_matches. key:term on a
 // text key without a Tokens column matches its tokens in Value with an
-// RE2 pattern built from the key's delimiters. long/double keys (from the
+// RE2 pattern built from the key's delimiters (after a contains()
+// prefilter on the longest literal, which lets DuckDB skip most regex
+// evaluations; a store can avoid the regex entirely by giving a Tokens
+// column). long/double keys (from the
 // index or KeyColumns.Type) compare numerically; wildcards on them are an
 // error, as are comparisons on text/json keys. key:"" is an empty value.
 // Every leaf is COALESCE(..., FALSE), so a missing key never makes NOT
@@ -59,7 +68,8 @@
 // SandboxSQL tokenises the SQL (strings, quoted identifiers, nested
 // comments) and allows only: one statement starting SELECT, WITH, FROM or
 // VALUES; table references that are "log", the logstore name or an
-// in-scope earlier CTE; functions from AllowedFunctions (plus the
+// in-scope earlier CTE; a top-level SELECT without FROM reads the
+// logstore; functions from AllowedFunctions (plus the
 // renames in SLSAliases); table functions unnest/generate_series/range.
 // It refuses read_csv*/read_parquet/read_json*/read_text/read_blob/glob,
 // parquet_*, duckdb_*, pragma_*, query/query_table, getenv,
@@ -71,7 +81,8 @@
 // The output is rebuilt from the checked tokens, so comments cannot hide
 // anything from DuckDB. Stores must also set enable_external_access=false
 // on the query connection as defense in depth; the sandbox does not rely
-// on it.
+// on it. Resource use (range(1e12), recursive CTEs) is bounded by the
+// store: memory_limit, a context deadline.
 //
 // Everything is hand-written: no Go library parses the SLS search syntax,
 // and a full DuckDB SQL parser in Go does not exist; a tokenizer plus an

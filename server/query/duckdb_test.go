@@ -489,3 +489,46 @@ func TestSandboxOutputParses(t *testing.T) {
 	require.NoError(t, db.QueryRow("SELECT json_serialize_sql(?::VARCHAR)::VARCHAR", "select a :: from").Scan(&out))
 	require.Contains(t, out, `"error":true`)
 }
+
+// TestCompilePrefixedOnDuckDB drives Compile the way server/store/duckdb
+// does: typed columns, the caller prepends WITH logs AS (...).
+func TestCompilePrefixedOnDuckDB(t *testing.T) {
+	idx := testIndex()
+	db := openDefault(t, idx)
+	_, err := db.Exec(`CREATE TABLE typed AS SELECT id, __time__, __topic__, __source__, __line__,
+		to_json(__tags__)::VARCHAR AS __tags__, __fields__['level'] AS level, __fields__['msg'] AS msg,
+		TRY_CAST(__fields__['status'] AS BIGINT) AS status, TRY_CAST(__fields__['latency'] AS DOUBLE) AS latency,
+		__fields__['user'] AS "user" FROM t`)
+	require.NoError(t, err)
+	opt := SandboxOptions{Logstore: "access", Relation: "logs", Prefixed: true, DefaultLimit: 100}
+	run := func(text string) [][]string {
+		c, err := Compile(text, TypedColumnsSchema(idx, ColLine, ColTags), opt)
+		require.NoError(t, err, text)
+		require.True(t, c.Query.HasSQL)
+		stmt := "WITH logs AS (SELECT * FROM typed WHERE __time__ >= ? AND " + c.Where.SQL + ") " + c.SQL.SQL
+		args := append(append([]any{int64(0)}, c.Where.Args...), c.SQL.Args...)
+		rows, err := db.Query(stmt, args...)
+		require.NoError(t, err, stmt)
+		defer rows.Close()
+		var out [][]string
+		for rows.Next() {
+			var a, b any
+			require.NoError(t, rows.Scan(&a, &b))
+			out = append(out, []string{toString(a), toString(b)})
+		}
+		return out
+	}
+	require.Equal(t, [][]string{{"ERROR", "1"}, {"error", "1"}},
+		run(`level:error | select level, count(*) as c group by level order by level`))
+	require.Equal(t, [][]string{{"/var/log/app.log", "1"}},
+		run(`__tag__:__path__:/var/log/app.log | select json_extract_string(__tags__, '$.__path__') as p, count(*) group by p`))
+	require.Equal(t, [][]string{{"2", "1.25"}},
+		run(`status >= 500 | with e as (select latency from log) select count(*), min(latency) from e`))
+
+	_, err = Compile(`nokey:1 | select 1`, TypedColumnsSchema(idx, ColLine, ColTags), opt)
+	require.ErrorContains(t, err, `key "nokey" has no field index`)
+	_, err = Compile(`* | select * from secret`, TypedColumnsSchema(idx, ColLine, ColTags), opt)
+	var qe *Error
+	require.True(t, errors.As(err, &qe))
+	require.Equal(t, 18, qe.Pos)
+}
