@@ -6,8 +6,8 @@ package e2e_test
 
 import (
 	"context"
-	"log/slog"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
