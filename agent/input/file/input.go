@@ -93,7 +93,12 @@ type Input struct {
 	gen      uint64
 	stats    uint64 // file stats made by discovery (benchmarks report it)
 	dirs     []string
-	dirCache map[string]*dirList // scanner-only
+	dirCache map[string]*dirList                // scanner-only
+	replaced []rotCheck                         // paths whose file changed this pass
+	pathGone map[string]time.Time               // paths that lost their file, since when
+	finished map[checkpoint.FileID]finishedFile // files read to the end and dropped; guarded by mu
+	lastPass time.Time                          // start of the current pass
+	prevPass time.Time                          // start of the previous pass
 	samples  []lagSample
 
 	work     chan *tracked
@@ -132,6 +137,8 @@ func New(cfg Config, next pipeline.Consumer, set Settings) (*Input, error) {
 		byPath:      make(map[string]*tracked),
 		byID:        make(map[checkpoint.FileID]*tracked),
 		all:         make(map[*tracked]struct{}),
+		pathGone:    make(map[string]time.Time),
+		finished:    make(map[checkpoint.FileID]finishedFile),
 		work:        make(chan *tracked, 4096),
 		ackWake:     make(chan struct{}, 1),
 	}

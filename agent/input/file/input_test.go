@@ -683,3 +683,43 @@ func TestShutdownDeadlineWithUnackedBatch(t *testing.T) {
 	require.Len(t, es, 1)
 	require.Equal(t, int64(0), es[0].Offset, "nothing acked, nothing advanced: the line is read again after restart")
 }
+
+func TestFastRotationLosesNothing(t *testing.T) {
+	// Rotations faster than the poll interval: files are created, written
+	// and renamed away between two passes. Every line must arrive once.
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.FilePattern = "app.log"
+	cfg.PollInterval = 50 * time.Millisecond
+	h := start(t, cfg, nil, nil, nil)
+	path := filepath.Join(dir, "app.log")
+	const rotations, perFile = 40, 300
+	want := map[string]bool{}
+	for r := range rotations {
+		w, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		require.NoError(t, err)
+		var sb strings.Builder
+		for i := range perFile {
+			line := fmt.Sprintf("r%03d line %04d", r, i)
+			want[line] = true
+			sb.WriteString(line + "\n")
+		}
+		_, err = w.WriteString(sb.String())
+		require.NoError(t, err)
+		require.NoError(t, w.Close())
+		require.NoError(t, os.Rename(path, fmt.Sprintf("%s.%d", path, r)))
+		time.Sleep(time.Duration(r%5) * 7 * time.Millisecond)
+	}
+	writeFile(t, path, "last\n")
+	want["last"] = true
+	require.Eventually(t, func() bool { return len(h.sink.contents()) >= len(want) }, 20*time.Second, 10*time.Millisecond,
+		"got %d of %d lines", len(h.sink.contents()), len(want))
+	time.Sleep(200 * time.Millisecond)
+	got := h.sink.contents()
+	seen := map[string]bool{}
+	for _, l := range got {
+		require.False(t, seen[l], "duplicate %q", l)
+		seen[l] = true
+	}
+	require.Equal(t, len(want), len(seen))
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -45,6 +46,9 @@ func (in *Input) initSaved() {
 // the ones that need reading.
 func (in *Input) scan(first bool) {
 	now := time.Now()
+	prev := in.lastPass
+	in.lastPass = now
+	in.prevPass = prev
 	in.gen++
 	in.dirs = in.paths.expand(in.dirs[:0])
 	for _, d := range in.dirs {
@@ -59,6 +63,35 @@ func (in *Input) scan(first bool) {
 		}
 	}
 	in.settle(now)
+	for _, c := range in.replaced {
+		in.adoptRotated(c.path, c.since)
+	}
+	in.replaced = in.replaced[:0]
+	for p, since := range in.pathGone {
+		if now.Sub(since) > time.Hour {
+			delete(in.pathGone, p)
+		}
+	}
+	in.mu.Lock()
+	for id, fin := range in.finished {
+		if now.Sub(fin.at) > time.Hour {
+			delete(in.finished, id)
+		}
+	}
+	in.mu.Unlock()
+}
+
+// finishedFile remembers a file read to its end and dropped, so that a
+// rotation check does not mistake it for a missed one.
+type finishedFile struct {
+	sig checkpoint.Signature
+	at  time.Time
+}
+
+// rotCheck asks for path's neighbours modified since to be looked at.
+type rotCheck struct {
+	path  string
+	since time.Time
 }
 
 // dirBlacklisted reports whether dir or one of its ancestors is blacklisted.
@@ -233,6 +266,7 @@ func (in *Input) observe(path string, st *unix.Stat_t, first bool, now time.Time
 		// or deleted, and is read to its end through its open descriptor.
 		in.detach(f)
 		f = nil
+		in.replaced = append(in.replaced, rotCheck{path, in.prevPass})
 	}
 	if f == nil {
 		if g := in.byID[id]; g != nil && !g.removed {
@@ -246,6 +280,12 @@ func (in *Input) observe(path string, st *unix.Stat_t, first bool, now time.Time
 			g.win.update(func(e *checkpoint.Entry) { e.Path = path })
 			f = g
 		} else {
+			if since, ok := in.pathGone[path]; ok {
+				// A file is back at a path that lost its file earlier:
+				// files may have lived there meanwhile.
+				delete(in.pathGone, path)
+				in.replaced = append(in.replaced, rotCheck{path, since})
+			}
 			f = &tracked{path: path, tagPath: path, id: id, initial: first, resume: -1,
 				fresh: in.saved[path], input: in, size: -1}
 			f.win.wake = make(chan struct{}, 1)
@@ -290,7 +330,12 @@ func (in *Input) settle(now time.Time) {
 	var idle []*tracked
 	for f := range in.all {
 		if !f.gone && f.seen != in.gen {
+			p := f.path
 			in.detach(f)
+			in.replaced = append(in.replaced, rotCheck{p, in.prevPass})
+			if !in.prevPass.IsZero() {
+				in.pathGone[p] = in.prevPass
+			}
 		}
 		if !f.busy && !f.queued && (f.removed || (f.gone && f.fd == nil)) {
 			in.drop(f)
@@ -347,6 +392,9 @@ func (in *Input) drop(f *tracked) {
 		}
 	}
 	f.win.close()
+	if f.init {
+		in.finished[f.id] = finishedFile{sig: f.sig, at: time.Now()}
+	}
 	delete(in.all, f)
 	if in.byID[f.id] == f {
 		delete(in.byID, f.id)
@@ -446,3 +494,77 @@ func (in *Input) findRotated(e checkpoint.Entry, dir string, list []os.DirEntry)
 }
 
 var errRewind = errors.New("rewind")
+
+// compressedSuffixes mark rotated files that logrotate compressed: their
+// bytes are not the log's lines, and the lines were read before compression.
+var compressedSuffixes = []string{".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip", ".Z"}
+
+// adoptRotated handles rotations faster than the poll interval: when path
+// is found replaced, a file that lived there between two passes (created,
+// written and rotated away unseen) would be lost. Files beside path whose
+// name extends path's (app.log.1, app.log-20260101), that are not tracked
+// and were modified since the previous pass began are such files: they are
+// read from their start, like rotated files.
+func (in *Input) adoptRotated(path string, since time.Time) {
+	if since.IsZero() {
+		return
+	}
+	dir, base := filepath.Split(path)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	var st unix.Stat_t
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasPrefix(name, base) || name == base || !e.Type().IsRegular() ||
+			slices.ContainsFunc(compressedSuffixes, func(s string) bool { return strings.HasSuffix(name, s) }) {
+			continue
+		}
+		full := filepath.Join(dir, name)
+		// One second of slack for file systems with coarse timestamps.
+		if unix.Stat(full, &st) != nil || st.Mtim.Nano() < since.Add(-time.Second).UnixNano() {
+			continue
+		}
+		id := fileID(&st)
+		in.mu.Lock()
+		_, known := in.byID[id]
+		in.mu.Unlock()
+		if known {
+			continue
+		}
+		fd, err := os.Open(full)
+		if err != nil {
+			continue
+		}
+		var fst unix.Stat_t
+		if unix.Fstat(int(fd.Fd()), &fst) != nil || fileID(&fst) != id {
+			_ = fd.Close()
+			continue
+		}
+		in.mu.Lock()
+		fin, done := in.finished[id]
+		in.mu.Unlock()
+		if done {
+			// Read to its end and dropped a moment ago (same identity and
+			// first bytes): not a file that was missed.
+			var buf [checkpoint.SignatureMax]byte
+			n, _ := fd.ReadAt(buf[:fin.sig.Size], 0)
+			if fin.sig.Matches(buf[:n]) {
+				_ = fd.Close()
+				continue
+			}
+		}
+		f := &tracked{tagPath: path, id: id, gone: true, resume: 0, input: in, fd: fd, size: st.Size, mtime: st.Mtim.Nano()}
+		f.win.wake = make(chan struct{}, 1)
+		f.lastGrow.Store(time.Now().UnixNano())
+		in.mu.Lock()
+		in.open.Add(1)
+		in.m.openFiles.Inc()
+		in.byID[id] = f
+		in.all[f] = struct{}{}
+		in.mu.Unlock()
+		in.m.rotations.WithLabelValues(rotRename).Inc()
+		in.log.Info("found a file rotated between two discovery passes; reading it from its start", "path", full)
+	}
+}
