@@ -175,6 +175,9 @@ func (s *Splitter) Multiline() bool { return s.begin != nil || s.end != nil }
 func (s *Splitter) Stats() Stats { return s.stats }
 
 // Pending reports whether lines are held waiting for the rest of their event.
+// When it is false after Push(line, end), every byte before end has been
+// emitted or counted as discarded, so an input may checkpoint at end (once
+// the batches before it are acked) even if the last lines emitted nothing.
 func (s *Splitter) Pending() bool { return len(s.marks) > 0 }
 
 // Push adds one line (without its line break); end is the file offset just

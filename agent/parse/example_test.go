@@ -10,7 +10,7 @@ import (
 )
 
 func ExampleNewStage() {
-	print := pipeline.ConsumerFunc(func(_ context.Context, b *pipeline.Batch) error {
+	show := pipeline.ConsumerFunc(func(_ context.Context, b *pipeline.Batch) error {
 		for _, e := range b.Events {
 			fmt.Println(time.Unix(int64(e.Time), 0).UTC().Format(time.RFC3339), e.Fields)
 		}
@@ -21,7 +21,7 @@ func ExampleNewStage() {
 		LogType:        parse.Nginx,
 		TimeFormat:     parse.NginxTimeFormat,
 		DiscardUnmatch: false,
-	}, print, parse.Settings{})
+	}, show, parse.Settings{})
 	if err != nil {
 		panic(err)
 	}
