@@ -242,13 +242,11 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	switch r.URL.Path {
 	case "/healthz":
-		if r.Header.Get(protocol.HeaderAuthorization) == "" {
-			sw.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			_, _ = io.WriteString(sw, "ok\n")
-			return
-		}
+		sw.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(sw, "ok\n")
+		return
 	case "/metrics":
-		if a.metricH != nil && r.Header.Get(protocol.HeaderAuthorization) == "" {
+		if a.metricH != nil {
 			a.metricH.ServeHTTP(sw, r)
 			return
 		}
@@ -273,11 +271,16 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	a.metrics.requests.WithLabelValues(q.api, code).Inc()
 	a.metrics.duration.WithLabelValues(q.api).Observe(elapsed.Seconds())
-	a.log.LogAttrs(r.Context(), slog.LevelInfo, "access",
+	attrs := []slog.Attr{
 		slog.String("requestId", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
 		slog.String("api", q.api), slog.String("project", q.project), slog.String("accessKeyId", q.key.ID),
 		slog.Int("status", sw.status), slog.String("code", code), slog.Int("requestBytes", len(q.body)),
-		slog.Int64("responseBytes", sw.bytes), slog.Duration("elapsed", elapsed), slog.String("remote", r.RemoteAddr))
+		slog.Int64("responseBytes", sw.bytes), slog.Duration("elapsed", elapsed), slog.String("remote", r.RemoteAddr),
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", protocol.AsError(err).Message))
+	}
+	a.log.LogAttrs(r.Context(), slog.LevelInfo, "access", attrs...)
 }
 
 func (a *API) serve(ctx context.Context, q *request) error {

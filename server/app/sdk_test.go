@@ -655,3 +655,51 @@ func writeSelfSigned(t *testing.T, dir string) (string, string) {
 	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600))
 	return certFile, keyFile
 }
+
+func TestIndexLifecycle(t *testing.T) {
+	e := start(t)
+	c := e.client(adminID, adminSecret)
+	const project, logstore = "idx-proj", "events"
+	_, err := c.CreateProject(project, "")
+	require.NoError(t, err)
+	require.NoError(t, c.CreateLogStore(project, logstore, 7, 1, false, 0))
+	_, err = c.GetIndex(project, logstore)
+	requireSLSError(t, err, 404, "IndexConfigNotExist")
+
+	now := time.Now()
+	require.NoError(t, c.PutLogs(project, logstore, sdkGroup("", now,
+		[]string{"level", "error", "latency", "120"}, []string{"level", "info", "latency", "7"})))
+
+	line := sls.Index{Line: &sls.IndexLine{Token: []string{" "}}}
+	require.NoError(t, c.CreateIndex(project, logstore, line))
+	err = c.CreateIndex(project, logstore, line)
+	requireSLSError(t, err, 400, "IndexAlreadyExist")
+	err = c.CreateIndex(project, logstore, sls.Index{Keys: map[string]sls.IndexKey{"x": {Type: "blob"}}})
+	requireSLSError(t, err, 400, "ParameterInvalid")
+
+	from, to := now.Add(-time.Hour).Unix(), now.Add(time.Hour).Unix()
+	res, err := c.GetLogsV2(project, logstore, &sls.GetLogRequest{From: from, To: to, Query: "error", Lines: 10})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, res.Count, "full-text search on the line index")
+
+	// Adding typed keys makes them usable in SQL.
+	require.NoError(t, c.UpdateIndex(project, logstore, sls.Index{
+		Line: &sls.IndexLine{Token: []string{" "}},
+		Keys: map[string]sls.IndexKey{"latency": {Type: "long", DocValue: true}, "level": {Type: "text", DocValue: true, Token: []string{" "}}},
+	}))
+	idx, err := c.GetIndex(project, logstore)
+	require.NoError(t, err)
+	require.Equal(t, "long", idx.Keys["latency"].Type)
+	require.NoError(t, c.PutLogs(project, logstore, sdkGroup("", now, []string{"level", "error", "latency", "300"})))
+	v3, err := c.GetLogsV3(project, logstore, &sls.GetLogRequest{From: from, To: to,
+		Query: "level:error | select max(latency) as worst"})
+	require.NoError(t, err)
+	require.Len(t, v3.Logs, 1)
+	require.Equal(t, "300", v3.Logs[0]["worst"])
+
+	require.NoError(t, c.DeleteIndex(project, logstore))
+	_, err = c.GetIndex(project, logstore)
+	requireSLSError(t, err, 404, "IndexConfigNotExist")
+	_, err = c.GetLogsV2(project, logstore, &sls.GetLogRequest{From: from, To: to, Query: "*", Lines: 10})
+	requireSLSError(t, err, 404, "IndexConfigNotExist")
+}
