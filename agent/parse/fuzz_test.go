@@ -133,6 +133,12 @@ func FuzzJSON(f *testing.F) {
 			if !present {
 				t.Fatalf("%q: key %q not in %v", raw, f.Key, obj)
 			}
+			if want == nil {
+				if f.Value != "" {
+					t.Fatalf("%q: null %s=%q, want empty", raw, f.Key, f.Value)
+				}
+				continue
+			}
 			if s, isString := want.(string); isString {
 				if f.Value != s {
 					t.Fatalf("%q: %s=%q, want %q", raw, f.Key, f.Value, s)

@@ -210,7 +210,7 @@ func TestJSON(t *testing.T) {
 		`{"\u0041":"\ud83d\ude00"}`,
 	)
 	require.Equal(t, []string{
-		"a=x|n=1.50|b=true|z=null|o={\"k\":[1,\"two\",{\"x\":null}]}|e=q\"é\n",
+		"a=x|n=1.50|b=true|z=|o={\"k\":[1,\"two\",{\"x\":null}]}|e=q\"é\n",
 		"k=v",
 		"dup=1|dup=2",
 		"",
