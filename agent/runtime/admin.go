@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -89,4 +90,40 @@ func FetchStatus(ctx context.Context, addr string) (Status, error) {
 		return st, fmt.Errorf("agent status at %s: bad response: %w", addr, err)
 	}
 	return st, nil
+}
+
+// WriteStatusJSON writes st as indented JSON.
+func WriteStatusJSON(w io.Writer, st Status) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(st)
+}
+
+// WriteStatusText writes st for people: health, then one line per config
+// with failures' messages in full.
+func WriteStatusText(w io.Writer, st Status) {
+	health := "healthy"
+	if !st.Healthy {
+		health = "NOT healthy (config directory not read recently)"
+	}
+	fmt.Fprintf(w, "agent: %s; config dir %s, last read %s\n", health, st.ConfigDir, st.LastScan.Format(time.RFC3339))
+	if st.DirError != "" {
+		fmt.Fprintf(w, "config dir error: %s\n", st.DirError)
+	}
+	if len(st.Configs) == 0 {
+		fmt.Fprintln(w, "no configs")
+	}
+	failed := 0
+	for _, c := range st.Configs {
+		fmt.Fprintf(w, "%-8s %s (%s, version %s, since %s)\n", c.State, c.Name, c.Path, c.Version, c.Since.Format(time.RFC3339))
+		if c.Message != "" {
+			failed++
+			for _, line := range strings.Split(c.Message, "\n") {
+				fmt.Fprintf(w, "         %s\n", line)
+			}
+		}
+	}
+	if failed > 0 {
+		fmt.Fprintf(w, "%d config(s) failed; the others keep collecting\n", failed)
+	}
 }

@@ -34,6 +34,12 @@ type Factory interface {
 	Build(data []byte) (name string, p Pipeline, err error)
 }
 
+// Forgetter is implemented by factories that keep state per config name
+// (checkpoints): Forget is called once a removed config has stopped.
+type Forgetter interface {
+	Forget(name string)
+}
+
 // FactoryFunc adapts a function to Factory.
 type FactoryFunc func(data []byte) (string, Pipeline, error)
 
@@ -214,6 +220,9 @@ func (a *Agent) Apply(ctx context.Context, files []ConfigFile) {
 	for _, r := range gone {
 		a.log.Info("config removed; stopping its collection", "config", r.name, "path", r.path)
 		a.stop(r)
+		if f, ok := a.opts.Factory.(Forgetter); ok {
+			f.Forget(r.name)
+		}
 	}
 	a.updateGauges()
 }

@@ -1,0 +1,458 @@
+// Command sluice-agent is the Sluice log collector: it tails the files named
+// by the Logtail collection configs in a directory and sends their events to
+// standard output, a file (JSON lines), nowhere (benchmarks) or a Log
+// Service endpoint (sluice-server). See `sluice-agent --help`.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/sluicelog/sluice/agent/checkpoint"
+	"github.com/sluicelog/sluice/agent/input/file"
+	outfile "github.com/sluicelog/sluice/agent/output/file"
+	"github.com/sluicelog/sluice/agent/output/null"
+	"github.com/sluicelog/sluice/agent/output/sls"
+	"github.com/sluicelog/sluice/agent/output/stdout"
+	agentrt "github.com/sluicelog/sluice/agent/runtime"
+	"github.com/sluicelog/sluice/logconfig"
+)
+
+const usage = `sluice-agent — log collector (Logtail-compatible configs)
+
+Usage:
+  sluice-agent [run] --config-dir DIR [flags]   collect until SIGTERM/SIGINT
+  sluice-agent status [--addr HOST:PORT]        ask a running agent; exit 0 healthy, 1 not
+                                                (usable as a Kubernetes liveness probe)
+
+Run flags:
+  --config-dir DIR        directory of collection configs, one Logtail config JSON per *.json
+                          file ({"configName":..,"inputType":"file","inputDetail":{..},
+                          "outputDetail":{"projectName":..,"logstoreName":..}}). Re-read every
+                          --config-poll: added, changed and deleted files are applied while the
+                          agent runs; a broken file is reported in status and the others (and
+                          its previous version) keep collecting. (env SLUICE_CONFIG_DIR)
+  --output KIND           where events go (env SLUICE_OUTPUT; default stdout):
+                            stdout       JSON lines on standard output
+                            file:PATH    JSON lines appended (and fsynced) to PATH
+                            null         discarded, counted (benchmarks, dry runs)
+                            sls          Log Service / sluice-server: endpoint and access key
+                                         from the instance config, project and logstore from
+                                         each config's outputDetail
+  --instance-config PATH  instance config JSON, ilogtail_config.json keys: check_point_filename,
+                          check_point_dump_interval, buffer_file_path, data_server_list,
+                          access_key_id/secret, default_tail_limit_kb, max_read_buffer_size …
+                          (default $ALIYUN_LOGTAIL_CONFIG; every key can also be set by an
+                          environment variable of the same name, e.g. check_point_filename=/data/cp)
+  --http-listen ADDR      serve /healthz, /status (JSON) and /metrics (Prometheus) here
+                          (default 127.0.0.1:7953; empty disables)
+  --stop-delay D          after SIGTERM keep collecting this long before stopping, so the last
+                          lines the app writes while it stops get out (like run_logtail.sh 10;
+                          default 10s)
+  --shutdown-timeout D    after the stop delay: stop inputs, wait for outputs to deliver what was
+                          read, save checkpoints, within this long (default 20s). A second signal
+                          skips the delay and the wait (checkpoints of delivered data are saved).
+  --ignore-device         match checkpoints by inode and file signature only, not the device id:
+                          for logs on PV/NAS volumes (shared-PVC mode) whose device id changes
+                          when the agent pod moves (env SLUICE_IGNORE_DEVICE=true)
+  --config-poll D         how often the config directory is re-read (default 1s)
+  --file-poll D           how often log directories and files are checked (default 500ms)
+  --log-format F          text | json (default text); logs go to standard error
+  --log-level L           debug | info | warn | error (default info)
+  --cpu-profile FILE      write a CPU profile until exit (performance work)
+
+Status flags:
+  --addr HOST:PORT        the agent's --http-listen (default 127.0.0.1:7953)
+  --json                  print the status JSON as the agent returns it
+
+Environment (Logtail names): ALIYUN_LOGTAIL_CONFIG, ALIYUN_LOGTAIL_USER_DEFINED_ID (tag
+__user_defined_id__), ALIYUN_LOG_ENV_TAGS (a|b|c: each named variable becomes a tag),
+check_point_filename, check_point_dump_interval, buffer_file_path and the other instance keys.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+func run(args []string, getenv func(string) string, stdoutW, stderr io.Writer) int {
+	cmd := "run"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "run":
+		return runAgent(args, getenv, stdoutW, stderr)
+	case "status":
+		return runStatus(args, stdoutW, stderr)
+	case "help":
+		fmt.Fprint(stdoutW, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "sluice-agent: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+}
+
+type runFlags struct {
+	configDir, output, instancePath, httpListen string
+	stopDelay, shutdownTimeout                  time.Duration
+	ignoreDevice                                bool
+	configPoll, filePoll                        time.Duration
+	logFormat, logLevel, cpuProfile             string
+}
+
+func parseRunFlags(args []string, getenv func(string) string, stderr io.Writer) (*runFlags, error) {
+	f := &runFlags{}
+	fs := flag.NewFlagSet("sluice-agent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	def := func(env, d string) string {
+		if v := getenv(env); v != "" {
+			return v
+		}
+		return d
+	}
+	fs.StringVar(&f.configDir, "config-dir", getenv("SLUICE_CONFIG_DIR"), "")
+	fs.StringVar(&f.output, "output", def("SLUICE_OUTPUT", "stdout"), "")
+	fs.StringVar(&f.instancePath, "instance-config", getenv(logconfig.EnvConfigPath), "")
+	fs.StringVar(&f.httpListen, "http-listen", "127.0.0.1:7953", "")
+	fs.DurationVar(&f.stopDelay, "stop-delay", 10*time.Second, "")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 20*time.Second, "")
+	fs.BoolVar(&f.ignoreDevice, "ignore-device", getenv("SLUICE_IGNORE_DEVICE") == "true", "")
+	fs.DurationVar(&f.configPoll, "config-poll", time.Second, "")
+	fs.DurationVar(&f.filePoll, "file-poll", 500*time.Millisecond, "")
+	fs.StringVar(&f.logFormat, "log-format", "text", "")
+	fs.StringVar(&f.logLevel, "log-level", "info", "")
+	fs.StringVar(&f.cpuProfile, "cpu-profile", "", "")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q: every setting is a --flag (see --help)", fs.Args())
+	}
+	if f.configDir == "" {
+		return nil, errors.New("--config-dir is required: the directory holding the collection configs (*.json)")
+	}
+	if f.stopDelay < 0 || f.shutdownTimeout <= 0 {
+		return nil, errors.New("--stop-delay must be ≥ 0 and --shutdown-timeout > 0")
+	}
+	return f, nil
+}
+
+func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: use text or json", format)
+}
+
+func runAgent(args []string, getenv func(string) string, stdoutW, stderr io.Writer) int {
+	f, err := parseRunFlags(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice-agent: %v\n", err)
+		return 2
+	}
+	log, err := newLogger(f.logFormat, f.logLevel, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice-agent: %v\n", err)
+		return 2
+	}
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			log.Error("cannot write the CPU profile", "err", err)
+			return 1
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			log.Error("cannot start the CPU profile", "err", err)
+			return 1
+		}
+		defer func() { pprof.StopCPUProfile(); _ = pf.Close() }()
+	}
+	if err := agentMain(f, getenv, stdoutW, log); err != nil {
+		log.Error("sluice-agent stopped with an error", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func agentMain(f *runFlags, getenv func(string) string, stdoutW io.Writer, log *slog.Logger) error {
+	inst, err := logconfig.LoadInstance(f.instancePath, getenv)
+	if err != nil {
+		return fmt.Errorf("instance config: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	if err := registerAll(reg, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+		return err
+	}
+
+	store, err := checkpoint.New(checkpoint.Config{
+		Path:     inst.CheckPointFilename,
+		Interval: time.Duration(inst.CheckPointDumpInterval) * time.Second,
+	}, checkpoint.Settings{Logger: log.With("component", "checkpoint"), Registerer: reg})
+	if err != nil {
+		return err
+	}
+	if err := store.Start(context.Background()); err != nil {
+		return err
+	}
+	defer func() {
+		// Runs after every input stopped: the final positions reach disk
+		// even when the shutdown deadline passed.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := store.Shutdown(ctx); err != nil {
+			log.Error("final checkpoint not written; the last seconds of logs will be read again", "err", err)
+		}
+	}()
+
+	outputs, shared, err := buildOutputs(f.output, inst, stdoutW, reg, log)
+	if err != nil {
+		return err
+	}
+	if shared != nil {
+		if err := shared.Start(context.Background()); err != nil {
+			return fmt.Errorf("start output: %w", err)
+		}
+	}
+
+	hostname, _ := os.Hostname()
+	factory, err := agentrt.NewPipelineFactory(agentrt.FactoryOptions{
+		Instance:     inst,
+		Checkpoints:  store,
+		Outputs:      outputs,
+		Hostname:     hostname,
+		IgnoreDevice: f.ignoreDevice,
+		FileTuning:   file.Config{PollInterval: f.filePoll},
+		Logger:       log,
+		Registerer:   reg,
+	})
+	if err != nil {
+		return err
+	}
+	agent, err := agentrt.New(agentrt.Options{
+		ConfigDir:       f.configDir,
+		PollInterval:    f.configPoll,
+		ShutdownTimeout: f.shutdownTimeout,
+		Factory:         factory,
+		Logger:          log,
+		Registerer:      reg,
+	})
+	if err != nil {
+		return err
+	}
+
+	adminCtx, stopAdmin := context.WithCancel(context.Background())
+	defer stopAdmin()
+	if f.httpListen != "" {
+		addr, _, err := agentrt.ServeAdmin(adminCtx, f.httpListen, agentrt.AdminHandler(agent, reg))
+		if err != nil {
+			return err
+		}
+		log.Info("status and metrics", "addr", addr.String(), "paths", "/healthz /status /metrics")
+	}
+
+	runCtx, stopRun := context.WithCancel(context.Background())
+	defer stopRun()
+	stopCtx, abortStop := context.WithCancel(context.Background())
+	defer abortStop()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	go func() {
+		sig := <-sigs
+		if f.stopDelay > 0 {
+			log.Info("signal received; still collecting during the stop delay", "signal", sig.String(), "stop_delay", f.stopDelay)
+			select {
+			case <-time.After(f.stopDelay):
+			case sig = <-sigs:
+				log.Warn("second signal; skipping the stop delay and the delivery wait", "signal", sig.String())
+				abortStop()
+			}
+		}
+		log.Info("stopping: inputs stop reading, outputs deliver what was read, checkpoints are saved", "shutdown_timeout", f.shutdownTimeout)
+		time.AfterFunc(f.shutdownTimeout, abortStop)
+		stopRun()
+		select {
+		case sig = <-sigs:
+			log.Warn("second signal; not waiting for delivery (undelivered lines are read again after restart)", "signal", sig.String())
+			abortStop()
+		case <-stopCtx.Done():
+		}
+	}()
+
+	log.Info("sluice-agent started", "config_dir", f.configDir, "output", f.output,
+		"checkpoint", inst.CheckPointFilename, "ignore_device", f.ignoreDevice)
+	stopErr := agent.Run(runCtx, stopCtx)
+	if shared != nil {
+		if err := shared.Shutdown(stopCtx); err != nil {
+			stopErr = errors.Join(stopErr, fmt.Errorf("stop output: %w", err))
+		}
+	}
+	if stopCtx.Err() != nil && stopErr != nil {
+		return fmt.Errorf("stopped before everything read was delivered (it is read again after restart): %w", stopErr)
+	}
+	if stopErr != nil {
+		return stopErr
+	}
+	log.Info("sluice-agent stopped")
+	return nil
+}
+
+func registerAll(reg prometheus.Registerer, cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+// buildOutputs returns the provider pipelines get their output from and,
+// for outputs shared by every config, the output itself (started and stopped
+// here, around the agent).
+func buildOutputs(spec string, inst *logconfig.Instance, stdoutW io.Writer, reg prometheus.Registerer, log *slog.Logger) (agentrt.OutputProvider, agentrt.Output, error) {
+	source := machineIP()
+	kind, arg, _ := strings.Cut(spec, ":")
+	var out agentrt.Output
+	var err error
+	switch kind {
+	case "stdout":
+		out, err = stdout.New(stdout.Config{Source: source}, stdout.Settings{Writer: stdoutW, Registerer: reg})
+	case "file":
+		if arg == "" {
+			return nil, nil, errors.New("--output file:PATH: give the file to append JSON lines to, e.g. file:/var/log/sluice/out.jsonl")
+		}
+		out, err = outfile.New(outfile.Config{Path: arg, Source: source}, outfile.Settings{Logger: log.With("component", "output"), Registerer: reg})
+	case "null":
+		out, err = null.New(null.Settings{Registerer: reg})
+	case "sls":
+		return slsOutputs(inst, reg, log), nil, nil
+	default:
+		return nil, nil, fmt.Errorf("--output %q: use stdout, file:PATH, null or sls", spec)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("--output %s: %w", spec, err)
+	}
+	return agentrt.SharedOutput{Out: out}, out, nil
+}
+
+func slsOutputs(inst *logconfig.Instance, reg prometheus.Registerer, log *slog.Logger) agentrt.OutputProvider {
+	endpoint := func(c *logconfig.Config) (string, error) {
+		if c.OutputDetail.Endpoint != "" {
+			return c.OutputDetail.Endpoint, nil
+		}
+		if eps := inst.Endpoints(); len(eps) > 0 {
+			return eps[0], nil
+		}
+		return "", errors.New("no Log Service endpoint: set data_server_list or config_server_address in the instance config (--instance-config), or outputDetail.endpoint")
+	}
+	return &agentrt.OutputsByKey{
+		Key: func(c *logconfig.Config) (string, error) {
+			ep, err := endpoint(c)
+			if err != nil {
+				return "", err
+			}
+			if c.OutputDetail.ProjectName == "" || c.OutputDetail.LogstoreName == "" {
+				return "", fmt.Errorf("config %q: outputDetail.projectName and outputDetail.logstoreName are required with --output sls", c.ConfigName)
+			}
+			return ep + "/" + c.OutputDetail.ProjectName + "/" + c.OutputDetail.LogstoreName, nil
+		},
+		New: func(c *logconfig.Config) (agentrt.Output, error) {
+			ep, err := endpoint(c)
+			if err != nil {
+				return nil, err
+			}
+			d := c.OutputDetail
+			cfg := sls.Config{
+				Endpoint:           ep,
+				Project:            d.ProjectName,
+				Logstore:           d.LogstoreName,
+				AccessKeyID:        inst.AccessKeyID,
+				AccessKeySecret:    inst.AccessKeySecret,
+				InsecureSkipVerify: inst.TLS.InsecureSkipVerify,
+				Compression:        d.CompressType,
+				DeadLetterDir:      inst.BufferFilePath + "/dead-letter/" + d.ProjectName + "/" + d.LogstoreName,
+			}
+			if ls := c.InputDetail.LocalStorage; ls == nil || *ls {
+				cfg.BufferDir = inst.BufferFilePath + "/" + d.ProjectName + "/" + d.LogstoreName
+				cfg.BufferMaxFiles = inst.BufferFileNum
+				cfg.BufferMaxFileSize = inst.BufferFileSize
+			}
+			return sls.New(cfg, sls.Settings{Logger: log.With("component", "output", "logstore", d.ProjectName+"/"+d.LogstoreName), Registerer: reg})
+		},
+	}
+}
+
+// machineIP is __source__: the first non-loopback IPv4 address, as Logtail
+// reports it.
+func machineIP() string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return "127.0.0.1"
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+			return n.IP.String()
+		}
+	}
+	return "127.0.0.1"
+}
+
+func runStatus(args []string, stdoutW, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sluice-agent status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	addr := fs.String("addr", "127.0.0.1:7953", "")
+	asJSON := fs.Bool("json", false, "")
+	timeout := fs.Duration("timeout", 5*time.Second, "")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	st, err := agentrt.FetchStatus(ctx, *addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice-agent status: %v\n", err)
+		return 1
+	}
+	if *asJSON {
+		if err := agentrt.WriteStatusJSON(stdoutW, st); err != nil {
+			return 1
+		}
+	} else {
+		agentrt.WriteStatusText(stdoutW, st)
+	}
+	if !st.Healthy {
+		return 1
+	}
+	return 0
+}
