@@ -69,6 +69,8 @@ func openDefault(t *testing.T, idx *index.Config) *sql.DB {
 	require.NoError(t, err)
 	_, err = db.Exec("SET enable_external_access = false")
 	require.NoError(t, err)
+	_, err = db.Exec("SET TimeZone = 'UTC'") // date_trunc on timestamptz follows it
+	require.NoError(t, err)
 	tok := LineTokenizer(idx)
 	for _, l := range testLogs {
 		fields := map[string]string{}
@@ -359,6 +361,9 @@ func TestSQLOnDuckDB(t *testing.T) {
 		{`* | select count(*) from log where status in (select status from log where latency > 1)`, 100, [][]string{{"2"}}},
 		{`* | select date_format(from_unixtime(__time__), '%Y-%m-%d %H:%i:%s') as t order by t limit 1`, 100,
 			[][]string{{"1970-01-01 00:16:40"}}},
+		{`* | select date_trunc('minute', __time__) as m, count(*) as c group by m order by m`, 100,
+			[][]string{{"1970-01-01 00:16:00", "2"}, {"1970-01-01 00:17:00", "1"}, {"1970-01-01 00:20:00", "1"}, {"1970-01-01 00:21:00", "1"}, {"1970-01-01 00:23:00", "1"}, {"1970-01-01 00:25:00", "1"}}},
+		{`* | select date_format(__time__, '%H:%i') as m order by m limit 1`, 100, [][]string{{"00:16"}}},
 		{`* | select approx_percentile(latency, 0.5) is not null as ok`, 100, [][]string{{"true"}}},
 		{`* | select __time__ order by __time__ limit 2, 2`, 100, [][]string{{"1060"}, {"1200"}}},
 		{`* | select __time__ order by __time__`, 3, [][]string{{"1000"}, {"1010"}, {"1060"}}},

@@ -566,6 +566,14 @@ func (c *sqlChecker) check() error {
 			if t.low == "date_format" {
 				c.translateDateFormat(i + 1)
 			}
+			// SLS takes unix seconds where DuckDB wants a timestamp:
+			// date_trunc('minute', __time__), date_format(__time__, ...).
+			switch t.low {
+			case "date_trunc":
+				c.wrapTimeArg(i+1, 1)
+			case "date_format":
+				c.wrapTimeArg(i+1, 0)
+			}
 			c.push("call", name)
 			i++
 			continue
@@ -793,6 +801,40 @@ func (c *sqlChecker) translateDateFormat(open int) {
 			}
 			return
 		}
+	}
+}
+
+// wrapTimeArg rewrites argument n of the call whose '(' is toks[open]
+// into to_timestamp(__time__) when it is exactly __time__.
+func (c *sqlChecker) wrapTimeArg(open, n int) {
+	depth, arg, start := 0, 0, open+1
+	for j := open + 1; j < len(c.toks); j++ {
+		t := c.toks[j]
+		end := false
+		switch {
+		case t.punct("(") || t.punct("[") || t.punct("{"):
+			depth++
+		case (t.punct(")") || t.punct("]") || t.punct("}")) && depth > 0:
+			depth--
+		case t.punct(")"):
+			end = true
+		case depth == 0 && t.punct(","):
+			end = true
+		}
+		if !end {
+			continue
+		}
+		if arg == n {
+			if j == start+1 && c.toks[start].kind == sIdent && c.toks[start].low == ColTime {
+				c.toks[start].out = "to_timestamp ( " + c.toks[start].text + " )"
+			}
+			return
+		}
+		if t.punct(")") {
+			return
+		}
+		arg++
+		start = j + 1
 	}
 }
 

@@ -29,6 +29,8 @@ func TestSandboxRewrites(t *testing.T) {
 		{`select approx_percentile(x, 0.9), approx_distinct(u), from_unixtime(__time__)`,
 			`select approx_quantile ( x , 0.9 ) , approx_count_distinct ( u ) , to_timestamp ( __time__ ) FROM "logs"`},
 		{`select date_format(t, '%Y-%m-%d %H:%i:%s')`, `select strftime ( t , '%Y-%m-%d %H:%M:%S' ) FROM "logs"`},
+		{`select date_trunc('minute', __time__) as m, date_format(__time__, '%H:%i'), date_trunc('hour', __time__ + 1)`,
+			`select date_trunc ( 'minute' , to_timestamp ( __time__ ) ) as m , strftime ( to_timestamp ( __time__ ) , '%H:%M' ) , date_trunc ( 'hour' , __time__ + 1 ) FROM "logs"`},
 		{`select a::varchar, b->>'$.x', c || d, e >= 1, f <> 2, -g`,
 			`select a :: varchar , b ->> '$.x' , c || d , e >= 1 , f <> 2 , - g FROM "logs"`},
 		{`select a*-1`, `select a * - 1 FROM "logs"`},
