@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"path/filepath"
+	"sort"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -139,4 +140,33 @@ func TestFullBufferBlocksConsume(t *testing.T) {
 		require.False(t, seen[l], "duplicate %s", l)
 		seen[l] = true
 	}
+}
+
+// TestConcurrentReplayDeliversAll: with ReplayConcurrency > 1 a backlog is
+// replayed several groups at a time; every line arrives exactly once.
+func TestConcurrentReplayDeliversAll(t *testing.T) {
+	srv := newLogServer(t)
+	var down atomic.Bool
+	down.Store(true)
+	downWhile(srv, &down)
+	cfg := baseConfig(srv, t)
+	cfg.BufferDir = filepath.Join(t.TempDir(), "buffer")
+	cfg.AttemptsBeforeBuffer = 1
+	cfg.ReplayConcurrency = 4
+	cfg.MaxGroupLogs = 10
+	o := start(t, cfg, nil)
+	a := newAcks()
+	b := pipeline.NewBatch()
+	for i := range 20 {
+		fill(b, "/cc.log", i*10, 10, a.ack(i))
+		require.NoError(t, o.Consume(context.Background(), b))
+	}
+	a.waitAll(t, 20)
+	down.Store(false)
+	require.Eventually(t, func() bool { return len(lines(srv.received())["/cc.log"]) >= 200 },
+		20*time.Second, 10*time.Millisecond)
+	shutdown(t, o)
+	got := lines(srv.received())["/cc.log"]
+	sort.Strings(got)
+	require.Equal(t, expected("/cc.log", 200), got)
 }

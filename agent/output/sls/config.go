@@ -71,6 +71,10 @@ type Config struct {
 	// to the disk buffer (default 3). Without a buffer, groups are retried
 	// in memory forever and Consume blocks when the queue is full.
 	AttemptsBeforeBuffer int
+	// ReplayConcurrency is how many buffered groups are replayed at once
+	// (default 1: strictly in order; more drains a backlog faster over
+	// high-latency links but lets groups arrive interleaved).
+	ReplayConcurrency int
 
 	// BufferDir enables the disk buffer (Logtail's buffer_file_path), with
 	// at most BufferMaxFiles segment files (buffer_file_num, default 25) of
@@ -130,7 +134,7 @@ func (c *Config) Validate() error {
 	}
 	for name, v := range map[string]int{"max_group_bytes": c.MaxGroupBytes, "max_group_logs": c.MaxGroupLogs,
 		"max_concurrency": c.MaxConcurrency, "max_queue_bytes": c.MaxQueueBytes, "attempts_before_buffer": c.AttemptsBeforeBuffer,
-		"buffer_file_num": c.BufferMaxFiles} {
+		"buffer_file_num": c.BufferMaxFiles, "replay_concurrency": c.ReplayConcurrency} {
 		if v < 0 {
 			errs = append(errs, fmt.Errorf("output.sls.%s: %d is negative", name, v))
 		}
@@ -184,6 +188,7 @@ func (c *Config) withDefaults() Config {
 	setDefault(&d.MaxConcurrency, defaultMaxConcurrency)
 	setDefault(&d.MaxQueueBytes, defaultMaxQueueBytes)
 	setDefault(&d.AttemptsBeforeBuffer, defaultAttempts)
+	setDefault(&d.ReplayConcurrency, 1)
 	if d.FlushInterval <= 0 {
 		d.FlushInterval = defaultFlushInterval
 	}

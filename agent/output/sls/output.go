@@ -485,27 +485,69 @@ func (o *Output) spill(p *payload) error {
 	return nil
 }
 
-// replay sends buffered groups, oldest first, until Shutdown.
+// replay sends buffered groups, oldest first, until Shutdown: one at a time
+// by default, so they arrive in order; with ReplayConcurrency > 1 several at
+// a time (a backlog drains faster over high-latency links, arrival order may
+// interleave). Commits are strictly in order either way: a record is
+// confirmed only when it and every record before it were delivered, and
+// after a restart what was in flight is sent again (at-least-once).
 func (o *Output) replay() {
 	defer o.replayWG.Done()
 	ctx := o.replayCtx
+	type item struct {
+		rec  buffer.Record
+		done chan bool
+	}
+	// The committer holds one item while the channel holds the rest: at
+	// most ReplayConcurrency sends in flight, one (strictly sequential) by
+	// default.
+	window := make(chan *item, o.cfg.ReplayConcurrency-1)
+	var committer, senders sync.WaitGroup
+	committer.Add(1)
+	go func() {
+		defer committer.Done()
+		failed := false
+		for it := range window {
+			ok := <-it.done
+			if !ok || failed {
+				failed = true
+				continue
+			}
+			if err := o.buf.Commit(it.rec); err != nil {
+				failed = true
+			}
+		}
+	}()
 	for {
 		rec, err := o.buf.Next(ctx)
 		if err != nil {
-			return
+			break
 		}
-		p, err := decodeRecord(rec.Data)
-		if err != nil {
-			// The CRC matched, so this is a record from an incompatible
-			// version: keep it for a human rather than drop it.
-			_ = o.deadLetter(ctx, rec.Data, 0, "", fmt.Errorf("undecodable disk buffer record: %w", err))
-		} else if !o.replayOne(ctx, p) {
-			return
+		it := &item{rec: rec, done: make(chan bool, 1)}
+		select {
+		case window <- it:
+		case <-ctx.Done():
 		}
-		if err := o.buf.Commit(rec); err != nil {
-			return
+		if ctx.Err() != nil {
+			it.done <- false // no sender for it (harmless if never queued)
+			break
 		}
+		senders.Add(1)
+		go func() {
+			defer senders.Done()
+			p, err := decodeRecord(it.rec.Data)
+			if err != nil {
+				// The CRC matched, so this is a record from an incompatible
+				// version: keep it for a human rather than drop it.
+				it.done <- o.deadLetter(ctx, it.rec.Data, 0, "", fmt.Errorf("undecodable disk buffer record: %w", err)) == nil
+				return
+			}
+			it.done <- o.replayOne(ctx, p)
+		}()
 	}
+	senders.Wait()
+	close(window)
+	committer.Wait()
 }
 
 // replayOne sends p until it has an outcome; false when ctx ended first.

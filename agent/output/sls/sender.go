@@ -61,7 +61,7 @@ func decodeRecord(b []byte) (*payload, error) {
 		}
 		vals[i], b = v, b[n:]
 	}
-	if vals[0] > protocol.MaxRawBodySize || vals[2] > uint64(len(b)) {
+	if vals[0] > protocol.MaxRawBodySize || vals[1] > protocol.MaxRawBodySize || vals[2] > uint64(len(b)) {
 		return nil, errors.New("corrupt record header")
 	}
 	p.rawSize, p.logs = int(vals[0]), int(vals[1])
