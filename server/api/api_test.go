@@ -320,3 +320,28 @@ func FuzzGetLogs(f *testing.F) {
 		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &reply), w.Body.String())
 	})
 }
+
+func TestGetLogsLZ4Reply(t *testing.T) {
+	h := newHarness(t)
+	res := &store.SearchResult{}
+	for i := range 50 {
+		res.Rows = append(res.Rows, []store.Field{{Key: "__time__", Value: strconv.Itoa(1700000000 + i)}, {Key: "msg", Value: "a fairly repetitive log line"}})
+	}
+	h.logs.search = res
+	body := []byte(`{"from":0,"to":10,"query":"*"}`)
+	plain := h.do(t, "POST", "proj.sluice.test", "/logstores/logs/logs", nil, body)
+	require.Equal(t, 200, plain.Code)
+	require.Empty(t, plain.Header().Get(protocol.HeaderCompressType))
+
+	hdr := http.Header{}
+	hdr.Set("Accept-Encoding", "lz4")
+	w := h.do(t, "POST", "proj.sluice.test", "/logstores/logs/logs", hdr, body)
+	require.Equal(t, 200, w.Code)
+	require.Equal(t, "lz4", w.Header().Get(protocol.HeaderCompressType))
+	raw, err := strconv.Atoi(w.Header().Get(protocol.HeaderBodyRawSize))
+	require.NoError(t, err)
+	require.Less(t, w.Body.Len(), raw)
+	out, err := protocol.Decompress(nil, w.Body.Bytes(), protocol.CompressLZ4, raw, 0)
+	require.NoError(t, err)
+	require.JSONEq(t, plain.Body.String(), string(out))
+}

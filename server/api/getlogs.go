@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -138,7 +139,44 @@ func (a *API) getLogs(ctx context.Context, q *request) error {
 	buf.WriteString(`,"data":`)
 	writeRows(&buf, res.Rows)
 	buf.WriteString("}")
-	return writeRawJSON(q, buf.Bytes())
+	return a.writeMaybeLZ4(q, buf.Bytes())
+}
+
+// lz4ReplyMin is the reply size from which GetLogs compresses for clients
+// that accept lz4 (the Go SDK sends Accept-Encoding: lz4).
+const lz4ReplyMin = 1 << 10
+
+// writeMaybeLZ4 sends a JSON reply, as a raw LZ4 block with
+// x-log-compresstype and x-log-bodyrawsize when the client accepts lz4 and
+// the reply is large enough to gain; otherwise plain with neither header.
+func (a *API) writeMaybeLZ4(q *request, b []byte) error {
+	if len(b) < lz4ReplyMin || !acceptsLZ4(q.r.Header.Values("Accept-Encoding")) {
+		return writeRawJSON(q, b)
+	}
+	out, err := protocol.AppendCompressed(nil, b, protocol.CompressLZ4)
+	if err != nil {
+		return writeRawJSON(q, b)
+	}
+	h := q.w.Header()
+	h.Set("Content-Type", protocol.ContentTypeJSON)
+	h.Set(protocol.HeaderCompressType, "lz4")
+	h.Set(protocol.HeaderBodyRawSize, strconv.Itoa(len(b)))
+	h.Set("Content-Length", strconv.Itoa(len(out)))
+	q.w.WriteHeader(http.StatusOK)
+	_, _ = q.w.Write(out)
+	return nil
+}
+
+func acceptsLZ4(values []string) bool {
+	for _, v := range values {
+		for _, enc := range strings.Split(v, ",") {
+			name, _, _ := strings.Cut(strings.TrimSpace(enc), ";")
+			if strings.EqualFold(name, "lz4") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (a *API) search(ctx context.Context, q *request, req store.SearchRequest) (*store.SearchResult, error) {

@@ -266,6 +266,7 @@ func TestSDKEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "Complete", all.Progress)
 	require.EqualValues(t, 9, all.Count, "every log of every encoding is stored: %v", all.Logs)
+	require.Equal(t, "lz4", all.Header.Get(protocol.HeaderCompressType), "the SDK accepts lz4 replies and gets one")
 	topics := map[string]int{}
 	for _, l := range all.Logs {
 		topics[l["__topic__"]]++
