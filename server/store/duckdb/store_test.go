@@ -170,3 +170,48 @@ func TestSQLIsSandboxedByConfiguration(t *testing.T) {
 		require.Error(t, err, q)
 	}
 }
+
+// A write converted under an older index is reshaped to the current one
+// when it is committed (the index changed while it was queued).
+func TestWriteQueuedAcrossIndexChange(t *testing.T) {
+	s := open(t, Config{})
+	ctx := context.Background()
+	require.NoError(t, s.EnsureLogstore(ctx, store.LogstoreSpec{Project: "p", Logstore: "l", Index: &index.Config{Line: &index.LineConfig{}}}))
+	s.mu.RLock()
+	ls := s.logstores[lsKey{"p", "l"}]
+	old := ls.schema
+	s.mu.RUnlock()
+	g := protocoltest.NginxLogGroup(8 << 10)
+	parts, n := buildRows(ls, old, []protocol.LogGroup{*g}, time.Now())
+
+	idx := &index.Config{Line: &index.LineConfig{}, Keys: map[string]index.KeyConfig{"status": {Type: index.TypeLong}, "method": {Type: index.TypeText}}}
+	require.NoError(t, s.EnsureLogstore(ctx, store.LogstoreSpec{Project: "p", Logstore: "l", Index: idx}))
+	req := &writeReq{parts: parts, bytes: n, done: make(chan error, 1)}
+	s.queuedBytes.Add(n)
+	s.queue <- req
+	require.NoError(t, <-req.done)
+
+	want := map[string]int{}
+	for i := range g.Logs {
+		want[value(&g.Logs[i], "method")+"/"+value(&g.Logs[i], "status")]++
+	}
+	res, err := s.Search(ctx, "p", "l", store.SearchRequest{From: time.Unix(0, 0), To: time.Unix(1<<32, 0),
+		Query: "* | select method || '/' || cast(status as varchar) as k, count(*) as c group by k"})
+	require.NoError(t, err)
+	got := map[string]int{}
+	for _, row := range res.Rows {
+		c, err := strconv.Atoi(row[1].Value)
+		require.NoError(t, err)
+		got[row[0].Value] = c
+	}
+	require.Equal(t, want, got)
+}
+
+func value(l *protocol.Log, key string) string {
+	for _, c := range l.Contents {
+		if c.Key == key {
+			return c.Value
+		}
+	}
+	return ""
+}

@@ -56,6 +56,8 @@ func Run(t *testing.T, newStore NewFunc) {
 		{"OrderAndPaging", testOrderAndPaging},
 		{"FullText", testFullText},
 		{"FieldSearch", testFieldSearch},
+		{"TagsSourceTopic", testTagsSourceTopic},
+		{"LineIndexOptions", testLineIndexOptions},
 		{"TimeRangeAndTopic", testTimeRangeAndTopic},
 		{"SQL", testSQL},
 		{"Histogram", testHistogram},
@@ -585,4 +587,57 @@ func testConcurrentWrites(t *testing.T, newStore NewFunc) {
 	require.NoError(t, err)
 	c, _ := field(res.Rows[0], "c")
 	require.Equal(t, strconv.Itoa(writers*each*len(g.Logs)), c)
+}
+
+func testTagsSourceTopic(t *testing.T, newStore NewFunc) {
+	g := fixture(16 << 10)
+	other := fixture(4 << 10)
+	other.Source, other.LogTags = "192.168.9.9", []protocol.LogTag{{Key: "__path__", Value: "/var/log/other.log"}}
+	s := setup(t, newStore, Options{}, nginxIndex(), g, other)
+	require.Equal(t, len(g.Logs), count(t, s, g, `__tag__:__path__:"/var/log/nginx/access.log"`))
+	require.Equal(t, len(other.Logs), count(t, s, g, `__tag__:__path__:"/var/log/other.log"`))
+	require.Equal(t, len(other.Logs), count(t, s, g, "__source__:192.168.9.9"))
+	require.Equal(t, len(g.Logs)+len(other.Logs), count(t, s, g, "__topic__:nginx-access"))
+	require.Equal(t, len(g.Logs), count(t, s, g, "not __source__:192.168.9.9"))
+}
+
+func testLineIndexOptions(t *testing.T, newStore NewFunc) {
+	g := fixture(16 << 10)
+	var curl int
+	for i := range g.Logs {
+		if strings.HasPrefix(value(&g.Logs[i], "http_user_agent"), "curl/") {
+			curl++
+		}
+	}
+	require.NotZero(t, curl)
+	t.Run("CaseSensitive", func(t *testing.T) {
+		idx := nginxIndex()
+		idx.Line.CaseSensitive = true
+		s := setup(t, newStore, Options{}, idx, g)
+		require.Equal(t, curl, count(t, s, g, "curl"))
+		require.Zero(t, count(t, s, g, "CURL"))
+	})
+	t.Run("IncludeKeys", func(t *testing.T) {
+		idx := nginxIndex()
+		idx.Line.IncludeKeys = []string{"method"}
+		s := setup(t, newStore, Options{}, idx, g)
+		require.Zero(t, count(t, s, g, "curl"), "http_user_agent is not in the line index")
+		require.NotZero(t, count(t, s, g, "get"))
+	})
+	t.Run("ExcludeKeys", func(t *testing.T) {
+		idx := nginxIndex()
+		idx.Line.ExcludeKeys = []string{"http_user_agent"}
+		s := setup(t, newStore, Options{}, idx, g)
+		require.Zero(t, count(t, s, g, "curl"))
+		require.NotZero(t, count(t, s, g, "get"))
+	})
+	t.Run("NoLineIndex", func(t *testing.T) {
+		idx := nginxIndex()
+		idx.Line = nil
+		s := setup(t, newStore, Options{}, idx, g)
+		from, to := span(g)
+		_, err := s.Search(context.Background(), project, logstore, store.SearchRequest{From: from, To: to, Query: "curl"})
+		require.ErrorIs(t, err, store.ErrInvalidQuery, "full-text search needs a line index")
+		require.Equal(t, len(g.Logs), count(t, s, g, "status:*"), "field search still works")
+	})
 }
