@@ -137,6 +137,7 @@ type Splitter struct {
 
 	logAt      time.Time
 	suppressed int
+	splitLogAt time.Time
 }
 
 // New validates cfg and returns a splitter.
@@ -286,7 +287,7 @@ func (s *Splitter) cutPending(emit func([]byte, int64)) {
 		off = s.marks[n].end
 		n++
 	}
-	s.inc(&s.stats.SplitEvents, s.counters.SplitEvents)
+	s.split(k)
 	emit(s.buf[:k], off)
 	rest := k + skip
 	copy(s.buf, s.buf[rest:])
@@ -338,7 +339,7 @@ func (s *Splitter) emitPending(emit func([]byte, int64)) {
 func (s *Splitter) emitLine(line []byte, prev, end int64, emit func([]byte, int64)) {
 	for len(line) > s.max {
 		k, skip := cutPoint(line, s.max)
-		s.inc(&s.stats.SplitEvents, s.counters.SplitEvents)
+		s.split(k)
 		if k+skip == len(line) {
 			emit(line[:k], end)
 			return
@@ -390,6 +391,21 @@ func (s *Splitter) inc(n *uint64, c prometheus.Counter) {
 	if c != nil {
 		c.Inc()
 	}
+}
+
+// split counts a cut of an oversized event and logs it, rate-limited.
+func (s *Splitter) split(k int) {
+	s.inc(&s.stats.SplitEvents, s.counters.SplitEvents)
+	if s.logger == nil {
+		return
+	}
+	now := time.Now()
+	if now.Sub(s.splitLogAt) < logInterval {
+		return
+	}
+	s.splitLogAt = now
+	s.logger.Warn("multiline: event longer than the maximum event size was cut; raise the limit (max_read_buffer_size) if events are legitimately this long",
+		"maxEventBytes", s.max, "cutAt", k, "cutsSoFar", s.stats.SplitEvents)
 }
 
 // warn logs at most one unmatched-line warning per logInterval.
