@@ -60,23 +60,34 @@ func DefaultKey(idx *index.Config, key string) KeyColumns {
 	if name, ok := strings.CutPrefix(key, TagPrefix); ok {
 		return KeyColumns{Value: Expr{SQL: QuoteIdent(ColTags) + "[?]", Args: []any{name}}, Type: index.TypeText}
 	}
-	if idx != nil {
-		if _, exact := idx.Keys[key]; !exact {
-			parent, rest, ok := strings.Cut(key, ".")
-			for ok {
-				if pc, found := idx.Keys[parent]; found && pc.Type == index.TypeJSON {
-					return KeyColumns{Value: Expr{
-						SQL:  "json_extract_string(" + QuoteIdent(ColFields) + "[?], ?)",
-						Args: []any{parent, JSONPath(rest)},
-					}}
-				}
-				var more string
-				more, rest, ok = strings.Cut(rest, ".")
-				parent += "." + more
-			}
-		}
+	if parent, path, ok := jsonParent(idx, key); ok {
+		return KeyColumns{Value: Expr{
+			SQL:  "json_extract_string(" + QuoteIdent(ColFields) + "[?], ?)",
+			Args: []any{parent, JSONPath(path)},
+		}}
 	}
 	return KeyColumns{Value: Expr{SQL: QuoteIdent(ColFields) + "[?]", Args: []any{key}}}
+}
+
+// jsonParent splits "a.b.c" into a json-indexed key "a" (or "a.b") and
+// the path below it, for keys that are not indexed themselves.
+func jsonParent(idx *index.Config, key string) (parent, path string, ok bool) {
+	if idx == nil {
+		return "", "", false
+	}
+	if _, exact := idx.Keys[key]; exact {
+		return "", "", false
+	}
+	parent, path, more := strings.Cut(key, ".")
+	for more {
+		if pc, found := idx.Keys[parent]; found && pc.Type == index.TypeJSON {
+			return parent, path, true
+		}
+		var next string
+		next, path, more = strings.Cut(path, ".")
+		parent += "." + next
+	}
+	return "", "", false
 }
 
 // JSONPath turns "a.b" into the DuckDB JSON path $."a"."b".
@@ -165,6 +176,12 @@ func TypedColumnsSchema(idx *index.Config, line, tagsJSON string) Schema {
 			kc, ok = idx.Keys[key]
 		}
 		if !ok {
+			if parent, path, found := jsonParent(idx, key); found {
+				return KeyColumns{Value: Expr{
+					SQL:  "json_extract_string(" + QuoteIdent(parent) + ", ?)",
+					Args: []any{JSONPath(path)},
+				}}, nil
+			}
 			return KeyColumns{}, fmt.Errorf("key %q has no field index: add it to the logstore's index to search it", key)
 		}
 		col := Expr{SQL: QuoteIdent(key)}
