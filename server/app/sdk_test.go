@@ -317,12 +317,25 @@ func TestSDKEndToEnd(t *testing.T) {
 	require.Equal(t, "/api/login", rows[0]["path"])
 
 	// SQL that escapes the logstore is refused as a client error.
-	_, err = c.GetLogsV3(project, logstore, &sls.GetLogRequest{From: from, To: to,
-		Query: "* | select * from read_csv('/etc/passwd')"})
-	require.Error(t, err)
-	var se *sls.Error
-	require.True(t, errors.As(err, &se))
-	require.Equal(t, int32(400), se.HTTPCode, se.String())
+	for _, escape := range []string{
+		"* | select * from read_csv('/etc/passwd')",
+		"* | select * from read_text('/etc/passwd')",
+		"* | select 1; drop table logs",
+		"* | attach '/tmp/evil.db' as evil",
+		"* | copy (select 1) to '/tmp/out.csv'",
+		"* | select * from duckdb_settings()",
+		"* | select getenv('HOME')",
+		"* | pragma version",
+	} {
+		_, err = c.GetLogsV3(project, logstore, &sls.GetLogRequest{From: from, To: to, Query: escape})
+		require.Error(t, err, escape)
+		var se *sls.Error
+		require.True(t, errors.As(err, &se), escape)
+		require.Equal(t, int32(400), se.HTTPCode, "%s: %s", escape, se.String())
+	}
+	still, err := c.GetLogsV2(project, logstore, &sls.GetLogRequest{From: from, To: to, Query: "*", Lines: 100})
+	require.NoError(t, err)
+	require.EqualValues(t, 9, still.Count, "refused SQL changed nothing")
 
 	// Logstore update and delete.
 	ls.TTL = 30
