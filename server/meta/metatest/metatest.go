@@ -7,6 +7,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +28,7 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		"MachineGroupsConfigs": testGroupsConfigs,
 		"AccessKeys":           testAccessKeys,
 		"CascadeDelete":        testCascade,
+		"Concurrent":           testConcurrent,
 	}
 	for name, f := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -279,4 +282,36 @@ func testCascade(t *testing.T, s meta.Store) {
 	requireNotFound(t, err, meta.KindMachineGroup)
 	_, err = s.GetConfig(ctx, "p", "c")
 	requireNotFound(t, err, meta.KindConfig)
+}
+
+func testConcurrent(t *testing.T, s meta.Store) {
+	ctx := context.Background()
+	require.NoError(t, s.CreateProject(ctx, meta.Project{Name: "p"}))
+	const writers, each = 4, 10
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each*2)
+	for w := range writers {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				errs <- s.CreateLogstore(ctx, meta.Logstore{Project: "p", Name: fmt.Sprintf("ls-%d-%d", w, i)})
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for range each {
+				_, _, err := s.ListLogstores(ctx, "p", meta.Page{})
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	_, total, err := s.ListLogstores(ctx, "p", meta.Page{})
+	require.NoError(t, err)
+	require.Equal(t, writers*each, total)
 }
