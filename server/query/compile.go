@@ -301,9 +301,10 @@ func (c *compiler) tokenMatch(b *sqlBuf, col Expr, tok *Tokenizer, t *Term) erro
 				simple = false
 			}
 		}
-		lit.WriteString(strings.TrimSuffix(pt.text, "*"))
-		if len(pt.wild) == 0 {
-			continue
+		if len(pt.wild) > 0 {
+			lit.WriteString(pt.text[:len(pt.text)-1]) // the trailing '*' (checked above)
+		} else {
+			lit.WriteString(pt.text)
 		}
 	}
 	last := toks[len(toks)-1]

@@ -38,7 +38,7 @@ var testLogs = []testLog{
 		{"level", "error"}, {"msg", "connection refused: db:5432"}, {"status", "502"}, {"latency", "30"}}},
 	{5, 1300, "web", "10.2.0.1", nil, [][2]string{{"msg", "and or not keywords"}, {"empty", ""}}},
 	{6, 1400, "", "10.2.0.2", nil, [][2]string{{"level", "info"}, {"msg", "user=Alice action=login"}, {"status", "abc"}}},
-	{7, 1500, "", "10.2.0.3", nil, [][2]string{{"j", `{"a":{"b":"deep value"},"n":5}`}, {"msg", "json log"}}},
+	{7, 1500, "", "10.2.0.3", nil, [][2]string{{"j", `{"a":{"b":"deep value"},"n":5}`}, {"msg", "json log*"}}},
 }
 
 func testIndex() *index.Config {
@@ -175,6 +175,10 @@ var searchCases = []struct {
 	{`host:*`, []int{2}},
 	{`nokey:x`, []int{}},
 	{`"::"`, []int{1, 2, 3, 4, 5, 6, 7}},
+	{`log\*`, []int{7}}, // escaped: a literal '*'
+	{`log*`, []int{7}},  // prefix
+	{`msg:log\*`, []int{7}},
+	{`msg:lo\?`, []int{}}, // literal '?' is a delimiter: "lo" is no token
 }
 
 // TestSearchOnDuckDB runs every compiled search on a real DuckDB table
