@@ -20,6 +20,7 @@ type metrics struct {
 	deadLogs   prometheus.Counter
 	buffered   prometheus.Counter
 	replayed   prometheus.Counter
+	splits     prometheus.Counter
 	latency    prometheus.Histogram
 }
 
@@ -49,6 +50,7 @@ func newMetrics(reg prometheus.Registerer, project, logstore string) *metrics {
 		deadLogs: counter("sluice_output_sls_dead_lettered_logs_total", "Logs in dead-lettered LogGroups."),
 		buffered: counter("sluice_output_sls_buffered_groups_total", "LogGroups written to the disk buffer because the service could not take them."),
 		replayed: counter("sluice_output_sls_replayed_groups_total", "LogGroups sent from the disk buffer."),
+		splits:   counter("sluice_output_sls_split_groups_total", "LogGroups split in two because the service refused them as too large."),
 		latency: promreg.Register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "sluice_output_sls_request_duration_seconds", Help: "PutLogs request latency.", ConstLabels: l,
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)})),

@@ -36,7 +36,9 @@
 //     order. A replayer sends the buffered groups, oldest first, retrying
 //     forever, also after a restart. Without a buffer the sender retries in
 //     memory; the queue fills and Consume blocks.
-//   - Any other 4xx (PostBodyInvalid, InvalidTimestamp, PostBodyTooLarge...)
+//   - PostBodyTooLarge (a server limit below MaxGroupBytes): the group is
+//     split in two halves, each with its own pack id, recursively.
+//   - Any other 4xx (PostBodyInvalid, InvalidTimestamp, InvalidKey...)
 //     is permanent: the encoded LogGroup and the error go to DeadLetterDir
 //     (fsynced), the dead-letter metric counts it, an error is logged, and
 //     the batch is acked Done(nil). If even the dead-letter write fails it is
@@ -406,50 +408,93 @@ func (o *Output) sendLoop() {
 
 // deliver takes g to an outcome and acks it.
 func (o *Output) deliver(g *group, scratch []byte) []byte {
+	scratch, err := o.deliverRaw(g.raw, g.logs, g.packID, scratch)
+	o.ackAll(g, err)
+	o.release(g)
+	return scratch
+}
+
+// deliverRaw takes one encoded LogGroup to an outcome: nil once delivered,
+// buffered or dead-lettered. scratch is reused for the compressed body and
+// returned (grown).
+func (o *Output) deliverRaw(raw []byte, logs int, packID string, scratch []byte) ([]byte, error) {
 	ctx := o.runCtx
 	ct := o.ct
-	body, err := protocol.AppendCompressed(scratch[:0], g.raw, ct)
+	body, err := protocol.AppendCompressed(scratch[:0], raw, ct)
 	if err != nil { // unreachable for the validated types; send uncompressed rather than fail
 		o.log.Error("compression failed; sending uncompressed", "err", err)
-		ct, body = protocol.CompressNone, append(scratch[:0], g.raw...)
+		ct, body = protocol.CompressNone, append(scratch[:0], raw...)
 	}
-	p := &payload{body: body, rawSize: len(g.raw), ct: ct, logs: g.logs, packID: g.packID}
+	p := &payload{body: body, rawSize: len(raw), ct: ct, logs: logs, packID: packID}
 	if o.buf != nil && !o.buf.Empty() {
 		// Older groups wait in the buffer: queue behind them.
-		o.ackAll(g, o.spill(p))
-		o.release(g)
-		return body
+		return body, o.spill(p)
 	}
-	attempts := 0
-	for {
-		attempts++
+	for attempts := 1; ; attempts++ {
 		serr := o.snd.send(ctx, p)
-		if serr == nil {
-			o.ackAll(g, nil)
-			break
-		}
-		if serr.permanent {
-			o.ackAll(g, o.deadLetter(ctx, g.raw, g.logs, g.packID, serr))
-			break
-		}
-		if ctx.Err() != nil { // Shutdown gave up waiting
-			if o.buf != nil {
-				o.ackAll(g, o.spill(p))
-			} else {
-				o.ackAll(g, fmt.Errorf("sls output: shut down before delivery: %w", serr))
+		switch {
+		case serr == nil:
+			return body, nil
+		case serr.permanent:
+			if halves := o.splitTooLarge(serr, raw); halves != nil {
+				var first error
+				for _, h := range halves {
+					var err error
+					if body, err = o.deliverRaw(h.raw, h.logs, h.packID, body); first == nil {
+						first = err
+					}
+				}
+				return body, first
 			}
-			break
+			return body, o.deadLetter(ctx, raw, logs, packID, serr)
+		case ctx.Err() != nil: // Shutdown gave up waiting
+			if o.buf != nil {
+				return body, o.spill(p)
+			}
+			return body, fmt.Errorf("sls output: shut down before delivery: %w", serr)
+		case o.buf != nil && attempts >= o.cfg.AttemptsBeforeBuffer:
+			return body, o.spill(p)
 		}
-		if o.buf != nil && attempts >= o.cfg.AttemptsBeforeBuffer {
-			o.ackAll(g, o.spill(p))
-			break
-		}
-		if err := o.snd.backoff(ctx, attempts); err != nil {
-			continue // loop once more to take the shutdown path
-		}
+		_ = o.snd.backoff(ctx, attempts) // a cancelled ctx takes the shutdown case next
 	}
-	o.release(g)
-	return body
+}
+
+// part is one half of a split LogGroup.
+type part struct {
+	raw    []byte
+	logs   int
+	packID string
+}
+
+// splitTooLarge splits raw in two when the service refused it as too large
+// (its limit can be below MaxGroupBytes) and it has more than one log; nil
+// otherwise. Each half gets its own pack id.
+func (o *Output) splitTooLarge(serr *sendError, raw []byte) []part {
+	if serr.code != protocol.CodePostBodyTooLarge {
+		return nil
+	}
+	var g protocol.LogGroup
+	if err := g.Unmarshal(raw); err != nil || len(g.Logs) < 2 {
+		return nil
+	}
+	o.log.Warn("the service refused a LogGroup as too large; sending it in two halves (lower max_group_bytes)", "logs", len(g.Logs), "bytes", len(raw))
+	o.m.splits.Inc()
+	half := len(g.Logs) / 2
+	var out []part
+	for _, logs := range [][]protocol.Log{g.Logs[:half], g.Logs[half:]} {
+		h := g
+		h.Logs = logs
+		h.LogTags = make([]protocol.LogTag, 0, len(g.LogTags))
+		id := fmt.Sprintf("%s-%X", o.packPrefix, o.packSeq.Add(1)-1)
+		for _, t := range g.LogTags {
+			if t.Key == PackIDTag {
+				t.Value = id
+			}
+			h.LogTags = append(h.LogTags, t)
+		}
+		out = append(out, part{raw: protocol.AppendLogGroup(nil, &h), logs: len(logs), packID: id})
+	}
+	return out
 }
 
 func (o *Output) release(g *group) {
@@ -562,6 +607,17 @@ func (o *Output) replayOne(ctx context.Context, p *payload) bool {
 			raw, err := protocol.Decompress(nil, p.body, p.ct, p.rawSize, 0)
 			if err != nil {
 				raw = p.body
+			} else if halves := o.splitTooLarge(serr, raw); halves != nil {
+				for _, h := range halves {
+					body, err := protocol.AppendCompressed(nil, h.raw, p.ct)
+					if err != nil {
+						return o.deadLetter(ctx, h.raw, h.logs, h.packID, err) == nil
+					}
+					if !o.replayOne(ctx, &payload{body: body, rawSize: len(h.raw), ct: p.ct, logs: h.logs, packID: h.packID}) {
+						return false
+					}
+				}
+				return true
 			}
 			return o.deadLetter(ctx, raw, p.logs, p.packID, serr) == nil
 		}

@@ -387,3 +387,36 @@ func metric(t *testing.T, reg *prometheus.Registry, name, label, value string) f
 	}
 	return v
 }
+
+// TestTooLargeIsSplit: a server whose request limit is below the output's
+// group size refuses with PostBodyTooLarge; the output halves the group
+// until it fits instead of dead-lettering it.
+func TestTooLargeIsSplit(t *testing.T) {
+	srv := newLogServer(t)
+	srv.fail = func(_ int, r *http.Request) (int, protocol.ErrorCode) {
+		if mustAtoi(t, r.Header.Get(protocol.HeaderBodyRawSize)) > 4<<10 {
+			return 400, protocol.CodePostBodyTooLarge
+		}
+		return 0, ""
+	}
+	reg := prometheus.NewRegistry()
+	cfg := baseConfig(srv, t)
+	o := start(t, cfg, reg)
+	a := newAcks()
+	b := pipeline.NewBatch()
+	fill(b, "/split.log", 0, 400, a.ack(0))
+	require.NoError(t, o.Consume(context.Background(), b))
+	a.waitAll(t, 1)
+	shutdown(t, o)
+	got := lines(srv.received())["/split.log"]
+	sort.Strings(got)
+	require.Equal(t, expected("/split.log", 400), got)
+	require.Positive(t, metric(t, reg, "sluice_output_sls_split_groups_total", "", ""))
+	require.Zero(t, metric(t, reg, "sluice_output_sls_dead_lettered_groups_total", "", ""))
+	ids := map[string]bool{}
+	for _, g := range srv.received() {
+		id := tag(g, sls.PackIDTag)
+		require.False(t, ids[id], "pack id %s reused by a split half", id)
+		ids[id] = true
+	}
+}
