@@ -46,6 +46,9 @@ type SLSOptions struct {
 	// itself, so no wildcard DNS is needed (the server reads the project
 	// from the Host header).
 	Endpoint string
+	// DialAddress, when set, is the host:port connections go to instead
+	// of the endpoint's (tests; a server reached through a tunnel).
+	DialAddress string
 	// Credentials signs requests (see SecretCredentials,
 	// sls.NewStaticCredentialsProvider).
 	Credentials sls.CredentialsProvider
@@ -82,6 +85,9 @@ func NewSLSClient(o SLSOptions) (*sls.Client, error) {
 		} else {
 			addr = net.JoinHostPort(u.Hostname(), "80")
 		}
+	}
+	if o.DialAddress != "" {
+		addr = o.DialAddress
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
