@@ -175,8 +175,8 @@ var searchCases = []struct {
 	{`host:*`, []int{2}},
 	{`nokey:x`, []int{}},
 	{`"::"`, []int{1, 2, 3, 4, 5, 6, 7}},
-	{`log\*`, []int{7}}, // escaped: a literal '*'
-	{`log*`, []int{7}},  // prefix
+	{`log\*`, []int{7}},   // escaped: a literal '*'
+	{`log*`, []int{6, 7}}, // prefix: login, log*
 	{`msg:log\*`, []int{7}},
 	{`msg:lo\?`, []int{}}, // literal '?' is a delimiter: "lo" is no token
 }
