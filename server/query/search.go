@@ -692,3 +692,26 @@ func isNumber(s string) bool {
 
 // Is makes errors.Is(err, store.ErrInvalidQuery) true for query errors.
 func (e *Error) Is(target error) bool { return target == store.ErrInvalidQuery }
+
+// Terms returns the positive terms of a search in order (not those under
+// a not), for GetLogs meta.terms and highlighting.
+func Terms(n Node) []*Term {
+	var out []*Term
+	var walk func(Node)
+	walk = func(n Node) {
+		switch n := n.(type) {
+		case *Term:
+			out = append(out, n)
+		case *And:
+			for _, x := range n.Items {
+				walk(x)
+			}
+		case *Or:
+			for _, x := range n.Items {
+				walk(x)
+			}
+		}
+	}
+	walk(n)
+	return out
+}

@@ -176,3 +176,13 @@ func TestParseSplitsSQL(t *testing.T) {
 	require.True(t, errors.As(err, &qe))
 	require.Equal(t, 11, qe.Pos)
 }
+
+func TestTerms(t *testing.T) {
+	n, err := ParseSearch(`error and not warn or (k:v* and s > 1 and "a b")`)
+	require.NoError(t, err)
+	var got []string
+	for _, x := range Terms(n) {
+		got = append(got, x.String())
+	}
+	require.Equal(t, []string{"error", "k:v*", `"a b"`}, got)
+}
