@@ -5,7 +5,9 @@
 //
 // # Layout
 //
-// Dir holds segment files named <20-digit sequence>.seg and a cursor file.
+// Dir holds segment files named <20-digit sequence>.seg, a cursor file and
+// a LOCK file (flock: a second Open of the same directory fails with an
+// error instead of interleaving writes).
 // A segment is a sequence of records, each framed as
 //
 //	uint32 little-endian payload length | uint32 little-endian CRC-32C of payload | payload
@@ -126,6 +128,7 @@ type Buffer struct {
 	segs      []uint64 // existing segments, ascending
 	w         *os.File // newest segment, for appending
 	wpos      position // end of the newest segment
+	lock      *os.File // dir/LOCK, held while open
 	r         *os.File // segment being read
 	rseg      uint64
 	rpos      position // next record to read
@@ -174,6 +177,11 @@ func Open(cfg Config, set Settings) (*Buffer, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("disk buffer: create %s: %w", cfg.Dir, err)
 	}
+	lock, err := lockDir(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	b.lock = lock
 	if err := b.load(); err != nil {
 		b.closeFiles()
 		return nil, err
@@ -647,6 +655,10 @@ func (b *Buffer) closeFiles() error {
 	if b.r != nil {
 		_ = b.r.Close()
 		b.r = nil
+	}
+	if b.lock != nil {
+		_ = b.lock.Close() // releases the flock
+		b.lock = nil
 	}
 	return err
 }

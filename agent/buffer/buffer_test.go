@@ -221,6 +221,16 @@ func TestNextWaitsAndCloseWakes(t *testing.T) {
 	require.ErrorIs(t, b.Append(context.Background(), []byte("y")), buffer.ErrClosed)
 }
 
+func TestSecondOpenRefused(t *testing.T) {
+	dir := t.TempDir()
+	b := open(t, buffer.Config{Dir: dir}, nil)
+	_, err := buffer.Open(buffer.Config{Dir: dir}, buffer.Settings{})
+	require.ErrorContains(t, err, "in use")
+	require.NoError(t, b.Close())
+	b = open(t, buffer.Config{Dir: dir}, nil) // released by Close
+	require.NoError(t, b.Close())
+}
+
 func TestValidate(t *testing.T) {
 	_, err := buffer.Open(buffer.Config{}, buffer.Settings{})
 	require.ErrorContains(t, err, "buffer_file_path")
