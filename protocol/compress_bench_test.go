@@ -1,7 +1,10 @@
 package protocol_test
 
 import (
+	"context"
+	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/sluicelog/sluice/protocol"
 	"github.com/sluicelog/sluice/protocol/protocoltest"
@@ -64,6 +67,32 @@ func BenchmarkSign(b *testing.B) {
 				h["X-Log-Bodyrawsize"] = []string{"1048576"}
 				h["X-Log-Compresstype"] = []string{"lz4"}
 				if err := s.Sign("POST", "/logstores/ls/shards/lb", "", "p.example.com", h, body, testNow); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	body := make([]byte, 200<<10)
+	lookup := func(context.Context, string) (string, error) { return testSecret, nil }
+	for _, v := range []protocol.SignatureVersion{protocol.SignatureV1, protocol.SignatureV4} {
+		b.Run(v.String(), func(b *testing.B) {
+			s := protocol.Signer{Version: v, Region: "cn-hangzhou",
+				Credentials: protocol.Credentials{AccessKeyID: testAK, AccessKeySecret: testSecret}}
+			req := httptest.NewRequest("POST", "http://p.example.com/logstores/ls/shards/lb", nil)
+			req.Header.Set("Content-Type", protocol.ContentTypeProtobuf)
+			req.Header.Set("X-Log-Apiversion", protocol.APIVersion)
+			req.Header.Set("X-Log-Bodyrawsize", "1048576")
+			req.Header.Set("X-Log-Compresstype", "lz4")
+			if err := s.SignRequest(req, body, time.Now()); err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := protocol.VerifyRequest(context.Background(), req, body, lookup); err != nil {
 					b.Fatal(err)
 				}
 			}
