@@ -415,6 +415,17 @@ func TestGBKIsDecoded(t *testing.T) {
 	h.waitContents("你好 world", "plain")
 }
 
+func TestGBKHugeLineSplitKeepsCharacters(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.Encoding = "gbk"
+	cfg.MaxReadBufferSize = 1024
+	h := start(t, cfg, nil, nil, nil)
+	// 1023 ASCII bytes, then 你 (2 bytes) straddling the limit.
+	writeFile(t, filepath.Join(dir, "a.log"), strings.Repeat("a", 1023)+"\xc4\xe3z\n")
+	h.waitContents(strings.Repeat("a", 1023), "你z")
+}
+
 func TestDiscardNonUTF8ReplacesInvalidBytes(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(dir)
@@ -694,7 +705,9 @@ func TestFastRotationLosesNothing(t *testing.T) {
 	h := start(t, cfg, nil, nil, nil)
 	path := filepath.Join(dir, "app.log")
 	const rotations, perFile = 40, 300
-	want := map[string]bool{}
+	want := map[string]bool{"before": true}
+	writeFile(t, path, "before\n")
+	h.waitContents("before") // the input is running before rotation starts
 	for r := range rotations {
 		w, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		require.NoError(t, err)
@@ -712,8 +725,7 @@ func TestFastRotationLosesNothing(t *testing.T) {
 	}
 	writeFile(t, path, "last\n")
 	want["last"] = true
-	require.Eventually(t, func() bool { return len(h.sink.contents()) >= len(want) }, 20*time.Second, 10*time.Millisecond,
-		"got %d of %d lines", len(h.sink.contents()), len(want))
+	require.Eventually(t, func() bool { return len(h.sink.contents()) >= len(want) }, 20*time.Second, 10*time.Millisecond)
 	time.Sleep(200 * time.Millisecond)
 	got := h.sink.contents()
 	seen := map[string]bool{}

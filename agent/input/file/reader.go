@@ -410,9 +410,9 @@ func (w *worker) readLoop(f *tracked) int {
 		if start == 0 && n == len(buf) {
 			// Longer than max_read_buffer_size: cut it here (at a character
 			// boundary for UTF-8) and count it.
-			cut := n
-			if !in.gbk {
-				cut = utf8Cut(buf[:n])
+			cut := utf8Cut(buf[:n])
+			if in.gbk {
+				cut = gbkCut(buf[:n])
 			}
 			w.nSplit++
 			w.line(f, buf[:cut], off+int64(cut))
@@ -442,6 +442,22 @@ func utf8Cut(b []byte) int {
 		}
 	}
 	return len(b)
+}
+
+// gbkCut returns where to cut b so that no two-byte GBK character is split.
+func gbkCut(b []byte) int {
+	i := 0
+	for i < len(b) {
+		if b[i] < 0x80 {
+			i++
+			continue
+		}
+		if i+2 > len(b) {
+			return i
+		}
+		i += 2
+	}
+	return i
 }
 
 func (w *worker) setTime() {
