@@ -69,8 +69,8 @@
 // comments) and allows only: one statement starting SELECT, WITH, FROM or
 // VALUES; table references that are "log", the logstore name or an
 // in-scope earlier CTE; a top-level SELECT without FROM reads the
-// logstore; functions from AllowedFunctions (plus the
-// renames in SLSAliases); table functions unnest/generate_series/range.
+// logstore; functions from the allowlist in functions.go (AllowedFunction; plus the
+// renames of SLSAlias); table functions unnest/generate_series/range.
 // It refuses read_csv*/read_parquet/read_json*/read_text/read_blob/glob,
 // parquet_*, duckdb_*, pragma_*, query/query_table, getenv,
 // current_setting, sqlite_scan/postgres_scan (none is in the allowlist),

@@ -1,10 +1,20 @@
 package query
 
-// AllowedFunctions is the allowlist of scalar, aggregate and window
+// AllowedFunction reports whether a query's SQL may call the function
+// (lowercase name): the allowlist in functions.go, plus SLS names renamed
+// by SLSAlias.
+func AllowedFunction(name string) bool { return allowedFunctions[name] || slsAliases[name] != "" }
+
+// SLSAlias returns the DuckDB function an SLS function name is rewritten to.
+func SLSAlias(name string) (string, bool) {
+	to, ok := slsAliases[name]
+	return to, ok
+}
+
+// allowedFunctions is the allowlist of scalar, aggregate and window
 // functions a query's SQL may call (lowercase names). None of them reads
 // files, settings, the environment, the catalog or other databases.
-// Read-only: callers must not modify it.
-var AllowedFunctions = setOf(
+var allowedFunctions = setOf(
 	// aggregates
 	"count", "sum", "avg", "mean", "min", "max", "approx_count_distinct", "approx_quantile",
 	"quantile", "quantile_cont", "quantile_disc", "median", "mode", "stddev", "stddev_samp",
@@ -75,13 +85,13 @@ var AllowedFunctions = setOf(
 	"list_select", "list_where", "list_grade_up", "array_to_json", "to_json",
 )
 
-// TableFunctions may appear in FROM: they generate values and read nothing.
-var TableFunctions = setOf("unnest", "generate_series", "range")
+// tableFunctions may appear in FROM: they generate values and read nothing.
+var tableFunctions = setOf("unnest", "generate_series", "range")
 
-// SLSAliases renames SLS (Presto-style) functions DuckDB spells
+// slsAliases renames SLS (Presto-style) functions DuckDB spells
 // differently. date_format also gets its MySQL format literal translated
 // for strftime (%i → %M, %s → %S, ...).
-var SLSAliases = map[string]string{
+var slsAliases = map[string]string{
 	"approx_percentile":   "approx_quantile",
 	"approx_distinct":     "approx_count_distinct",
 	"arbitrary":           "any_value",

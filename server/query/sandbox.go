@@ -48,8 +48,8 @@ type SandboxOptions struct {
 //     Relation. String literals ('file.csv'), qualified names
 //     (other.table) and table functions other than unnest,
 //     generate_series and range are refused.
-//   - every function is in the allowlist (see AllowedFunctions); SLS
-//     names DuckDB lacks are renamed (SLSAliases), and date_format's
+//   - every function is in the allowlist (AllowedFunction); SLS
+//     names DuckDB lacks are renamed (SLSAlias), and date_format's
 //     MySQL format literal is translated for strftime.
 //   - statements and clauses that touch files, settings or other
 //     databases are refused by keyword (COPY, ATTACH, PRAGMA, SET, ...),
@@ -541,7 +541,7 @@ func (c *sqlChecker) check() error {
 					outer := c.top()
 					c.ctes = append(c.ctes, cteDef{name: closed.fn, scope: outer.id, from: i})
 				}
-				if closed.relGroup || (closed.kind == "call" && TableFunctions[closed.fn]) {
+				if closed.relGroup || (closed.kind == "call" && tableFunctions[closed.fn]) {
 					c.top().afterRel = 1 // an alias may follow
 				}
 			case ",":
@@ -557,10 +557,10 @@ func (c *sqlChecker) check() error {
 		// Function call?
 		if next.punct("(") && !(t.kind == sIdent && parenKeywords[t.low]) {
 			name := t.low
-			if alias, ok := SLSAliases[name]; ok {
+			if alias, ok := slsAliases[name]; ok {
 				c.toks[i].out = alias
 				name = alias
-			} else if !AllowedFunctions[name] {
+			} else if !allowedFunctions[name] {
 				return errAt(t.pos, "function %q is not allowed in queries (see the allowlist in the server/query package documentation)", t.text)
 			}
 			if t.low == "date_format" {
@@ -689,7 +689,7 @@ func (c *sqlChecker) relation(i int) error {
 			return nil
 		}
 		if next.punct("(") {
-			if !TableFunctions[t.low] {
+			if !tableFunctions[t.low] {
 				return errAt(t.pos, "table function %q is not allowed: queries read only the logstore (log)", t.text)
 			}
 			return nil

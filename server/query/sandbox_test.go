@@ -270,13 +270,13 @@ func TestSandboxErrorPositions(t *testing.T) {
 }
 
 func TestAllowlistHasNoDangerousFunctions(t *testing.T) {
-	for name := range AllowedFunctions {
+	for name := range allowedFunctions {
 		for _, bad := range []string{"read_", "glob", "parquet", "duckdb_", "pragma", "getenv", "setting",
 			"scan", "query", "secret", "extension", "attach", "variable", "sql"} {
 			require.NotContains(t, name, bad)
 		}
 	}
-	for name, to := range SLSAliases {
-		require.True(t, AllowedFunctions[to], "%s → %s", name, to)
+	for name, to := range slsAliases {
+		require.True(t, allowedFunctions[to], "%s → %s", name, to)
 	}
 }
