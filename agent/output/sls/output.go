@@ -74,6 +74,10 @@ import (
 // PackIDTag is the LogGroup tag identifying a package from one agent.
 const PackIDTag = "__pack_id__"
 
+// shutdownGrace is how long, after Shutdown's deadline, undelivered groups
+// may still be written to the disk buffer.
+const shutdownGrace = 2 * time.Second
+
 // errShutdown is returned by Consume once Shutdown started.
 var errShutdown = errors.New("sls output: shutting down")
 
@@ -123,6 +127,8 @@ type Output struct {
 	replayEnd context.CancelFunc
 	shutdown  sync.Once
 	shutErr   error
+	// grace bounds disk buffer writes after Shutdown's deadline passed.
+	grace atomic.Pointer[context.Context]
 
 	// free holds group buffers for reuse. A channel rather than a
 	// sync.Pool: at hundreds of MB/s the GC runs often enough to empty a
@@ -518,10 +524,13 @@ func (o *Output) ackAll(g *group, err error) {
 func (o *Output) spill(p *payload) error {
 	ctx := o.runCtx
 	if ctx.Err() != nil {
-		// Shutting down: still try, but do not wait long on a full buffer.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
+		// Shutdown gave up waiting: still write what fits, within one
+		// shared grace period (a full buffer must not hold Shutdown for a
+		// timeout per queued group).
+		ctx = context.Background()
+		if g := o.grace.Load(); g != nil {
+			ctx = *g
+		}
 	}
 	if err := o.buf.Append(ctx, p.appendRecord(nil)); err != nil {
 		return fmt.Errorf("sls output: write to disk buffer: %w", err)
@@ -656,6 +665,9 @@ func (o *Output) Shutdown(ctx context.Context) error {
 		case <-done:
 		case <-ctx.Done():
 			o.shutErr = fmt.Errorf("sls output: shutdown deadline passed with data undelivered (buffered when possible): %w", ctx.Err())
+			grace, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+			defer cancel()
+			o.grace.Store(&grace)
 			o.runCancel()
 			<-done
 		}
