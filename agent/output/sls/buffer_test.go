@@ -170,3 +170,44 @@ func TestConcurrentReplayDeliversAll(t *testing.T) {
 	sort.Strings(got)
 	require.Equal(t, expected("/cc.log", 200), got)
 }
+
+// TestShutdownWithFullBufferIsBounded: server down, buffer full, groups
+// queued: Shutdown past its deadline returns promptly, and every consumed
+// batch gets exactly one ack (nil if it reached the disk, an error — so the
+// input re-reads it — if not).
+func TestShutdownWithFullBufferIsBounded(t *testing.T) {
+	srv := newLogServer(t)
+	var down atomic.Bool
+	down.Store(true)
+	downWhile(srv, &down)
+	cfg := baseConfig(srv, t)
+	cfg.BufferDir = filepath.Join(t.TempDir(), "buffer")
+	cfg.BufferMaxFiles = 2
+	cfg.BufferMaxFileSize = 2 << 10
+	cfg.AttemptsBeforeBuffer = 1
+	cfg.MaxQueueBytes = 8 << 10
+	o := start(t, cfg, nil)
+	a := newAcks()
+	b := pipeline.NewBatch()
+	consumed := 0
+	for ; consumed < 1000; consumed++ {
+		fill(b, "/s.log", consumed*20, 20, a.ack(consumed))
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		err := o.Consume(ctx, b)
+		cancel()
+		if err != nil {
+			break
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	require.Error(t, o.Shutdown(ctx))
+	require.Less(t, time.Since(began), 5*time.Second)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	require.Len(t, a.n, consumed)
+	for id, n := range a.n {
+		require.Equal(t, 1, n, "batch %d", id)
+	}
+}
