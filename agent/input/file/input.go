@@ -4,11 +4,26 @@
 // emits one pipeline.Batch per file and read, persisting an offset only once
 // every batch before it was acknowledged.
 //
+// Use:
+//
+//	in, err := file.New(cfg, next, file.Settings{Logger: log, Registerer: reg,
+//		Checkpoints: store, NewSplitter: func() (file.Splitter, error) { return multiline.New(mcfg) }})
+//	in.Start(ctx) // returns at once
+//	...
+//	in.Shutdown(ctx) // stop reading, wait for acks until ctx ends, save checkpoints
+//
 // Discovery is stat polling: every PollInterval the matched directories are
-// listed and each candidate file is stat'ed once (no file is opened or read
-// unless it changed), so a pass costs a readdir per directory and a stat per
-// file. Polling is the source of truth because inotify misses events on NFS
+// checked (re-listed only when their mtime moved) and candidate files are
+// stat'ed — no file is opened or read unless it changed, and files idle for
+// a minute or more are stat'ed on every 4th (10th after ten minutes) pass
+// only. Polling is the source of truth because inotify misses events on NFS
 // and overlay volumes and has per-user watch limits.
+//
+// Rotation: a file renamed away or deleted keeps its descriptor and is read
+// to its end, then closed once idle for CloseRemovedAfter (freeing a deleted
+// file's space). When a path changes hands, its neighbours with names that
+// extend it and that changed since the previous pass are read from their
+// start too, so rotations faster than the poll interval lose nothing.
 //
 // Identity is device+inode plus a signature of the first ≤1024 bytes (see
 // agent/checkpoint). The signature is re-checked only when a file is about to
@@ -282,7 +297,7 @@ type tracked struct {
 	busy    bool
 	removed bool
 	initial bool  // present in the config's first discovery pass
-	fresh   bool  // a checkpointed file was at its path: it is that file's successor
+	fresh   bool  // replaced a tracked or checkpointed file at its path: all of it is new
 	resume  int64 // ≥ 0: found by identity after a restart, start here
 	fd      *os.File
 	retryAt time.Time

@@ -735,3 +735,25 @@ func TestFastRotationLosesNothing(t *testing.T) {
 	}
 	require.Equal(t, len(want), len(seen))
 }
+
+func TestNewFileAfterRotationIsReadFromStartWhateverItsSize(t *testing.T) {
+	// A fast writer fills the new file past tail_size_kb before the next
+	// pass; the tail rule must not skip its start.
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.TailSizeKB = 1
+	cfg.PollInterval = 100 * time.Millisecond
+	h := start(t, cfg, nil, nil, nil)
+	path := filepath.Join(dir, "app.log")
+	writeFile(t, path, "old\n")
+	h.waitContents("old")
+	require.NoError(t, os.Rename(path, path+".1"))
+	var sb strings.Builder
+	want := []string{"old"}
+	for i := range 500 {
+		fmt.Fprintf(&sb, "new %04d\n", i)
+		want = append(want, fmt.Sprintf("new %04d", i))
+	}
+	writeFile(t, path, sb.String()) // 4.5 KiB > tail_size_kb
+	h.waitContents(want...)
+}

@@ -261,7 +261,9 @@ func (in *Input) observe(path string, st *unix.Stat_t, first bool, now time.Time
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	f := in.byPath[path]
+	successor := in.saved[path]
 	if f != nil && f.id != id {
+		successor = true
 		// The path names another file now: the old one was renamed away
 		// or deleted, and is read to its end through its open descriptor.
 		in.detach(f)
@@ -285,9 +287,10 @@ func (in *Input) observe(path string, st *unix.Stat_t, first bool, now time.Time
 				// files may have lived there meanwhile.
 				delete(in.pathGone, path)
 				in.replaced = append(in.replaced, rotCheck{path, since})
+				successor = true
 			}
 			f = &tracked{path: path, tagPath: path, id: id, initial: first, resume: -1,
-				fresh: in.saved[path], input: in, size: -1}
+				fresh: successor, input: in, size: -1}
 			f.win.wake = make(chan struct{}, 1)
 			in.byPath[path] = f
 			in.byID[id] = f
