@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/big"
 	"strconv"
+	"strings"
 
 	"github.com/sluicelog/sluice/protocol"
 	"github.com/sluicelog/sluice/server/index"
@@ -407,6 +408,18 @@ func validateIndex(cfg *index.Config) error {
 	}
 	if cfg.Line != nil && len(cfg.Line.Token) == 0 {
 		cfg.Line.Token = index.DefaultTokens()
+	}
+	lower := make(map[string]string, len(cfg.Keys))
+	for name := range cfg.Keys {
+		// The embedded store names a column per key and SQL identifiers
+		// are case-insensitive there: two such keys would wedge ingestion.
+		l := strings.ToLower(name)
+		if other, dup := lower[l]; dup {
+			a, b := min(name, other), max(name, other)
+			return protocol.Errorf(protocol.CodeParameterInvalid,
+				"index keys %q and %q differ only in letter case, which this server cannot index side by side: index one of them", a, b)
+		}
+		lower[l] = name
 	}
 	for name, k := range cfg.Keys {
 		if name == "" {

@@ -690,6 +690,8 @@ func TestIndexLifecycle(t *testing.T) {
 	requireSLSError(t, err, 400, "IndexAlreadyExist")
 	err = c.CreateIndex(project, logstore, sls.Index{Keys: map[string]sls.IndexKey{"x": {Type: "blob"}}})
 	requireSLSError(t, err, 400, "ParameterInvalid")
+	err = c.UpdateIndex(project, logstore, sls.Index{Keys: map[string]sls.IndexKey{"Level": {Type: "text"}, "level": {Type: "long"}}})
+	requireSLSError(t, err, 400, "ParameterInvalid")
 
 	from, to := now.Add(-time.Hour).Unix(), now.Add(time.Hour).Unix()
 	res, err := c.GetLogsV2(project, logstore, &sls.GetLogRequest{From: from, To: to, Query: "error", Lines: 10})
