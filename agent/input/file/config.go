@@ -168,10 +168,14 @@ func (c Config) Validate() error {
 	if c.MaxDepth < 0 || c.MaxDepth > maxDepthLimit {
 		add("maxDepth must be between 0 (logPath only) and %d, got %d", maxDepthLimit, c.MaxDepth)
 	}
-	for name, list := range map[string][]string{
-		"advanced.blacklist.dir_blacklist":      c.DirBlacklist,
-		"advanced.blacklist.filepath_blacklist": c.FilepathBlacklist,
+	for _, bl := range []struct {
+		name string
+		list []string
+	}{
+		{"advanced.blacklist.dir_blacklist", c.DirBlacklist},
+		{"advanced.blacklist.filepath_blacklist", c.FilepathBlacklist},
 	} {
+		name, list := bl.name, bl.list
 		for i, p := range list {
 			if !filepath.IsAbs(p) {
 				add("%s[%d] %q must be an absolute path", name, i, p)

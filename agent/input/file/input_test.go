@@ -757,3 +757,36 @@ func TestNewFileAfterRotationIsReadFromStartWhateverItsSize(t *testing.T) {
 	writeFile(t, path, sb.String()) // 4.5 KiB > tail_size_kb
 	h.waitContents(want...)
 }
+
+func TestReusedInodeIsReadFromStart(t *testing.T) {
+	// A file deleted while its descriptor was closed (idle) and a new file
+	// that gets the same inode: same device and inode, another signature.
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.CloseInactive = 30 * time.Millisecond
+	cfg.PollInterval = 200 * time.Millisecond
+	h := start(t, cfg, nil, nil, nil)
+	path := filepath.Join(dir, "app.log")
+	writeFile(t, path, "first generation, long enough\n")
+	h.waitContents("first generation, long enough")
+	require.Eventually(t, func() bool { return counter(t, h.in.m.openFiles) == 0 }, 5*time.Second, 10*time.Millisecond)
+	st1, err := os.Stat(path)
+	require.NoError(t, err)
+	require.NoError(t, os.Remove(path))
+	writeFile(t, path, "second generation, and it is longer\n")
+	st2, err := os.Stat(path)
+	require.NoError(t, err)
+	if fileIDOf(t, st1) != fileIDOf(t, st2) {
+		t.Skip("the file system did not reuse the inode; TestRewrittenFileWithSameInodeIsReadFromStart covers the logic")
+	}
+	h.waitContents("first generation, long enough", "second generation, and it is longer")
+}
+
+func TestLogPathCreatedAfterStart(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "later", "logs")
+	h := start(t, testConfig(dir), nil, nil, nil)
+	time.Sleep(60 * time.Millisecond)
+	writeFile(t, filepath.Join(dir, "a.log"), "hello\n")
+	h.waitContents("hello")
+}
