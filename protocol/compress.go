@@ -27,16 +27,8 @@ const lz4MaxRatio = 255
 // none starts goroutines (zstd runs with concurrency 1), so an instance
 // dropped by the pool leaks nothing.
 var (
-	lz4Pool  = sync.Pool{New: func() any { return new(lz4.Compressor) }}
-	zstdEncs = sync.Pool{New: func() any {
-		e, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault),
-			zstd.WithZeroFrames(true))
-		if err != nil { // unreachable: constant, valid options
-			panic(err)
-		}
-		return e
-	}}
-	zstdDecs = sync.Pool{New: func() any {
+	compressors = sync.Pool{New: func() any { return new(Compressor) }}
+	zstdDecs    = sync.Pool{New: func() any {
 		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecodeAllCapLimit(true),
 			zstd.WithDecoderMaxWindow(16<<20))
 		if err != nil { // unreachable: constant, valid options
@@ -44,17 +36,33 @@ var (
 		}
 		return d
 	}}
-	zlibWriters = sync.Pool{New: func() any {
-		w, _ := zlib.NewWriterLevel(io.Discard, zlib.DefaultCompression) // level is valid
-		return w
-	}}
 	zlibReaders sync.Pool // of io.ReadCloser that implement zlib.Resetter
 )
 
+// Compressor compresses bodies, keeping its tables and encoders between
+// calls. It is not safe for concurrent use; the zero value is ready. Hot
+// loops (the agent's senders) keep one per goroutine: a sync.Pool is emptied
+// by every GC, which at hundreds of MB/s means rebuilding encoders often.
+type Compressor struct {
+	lz4  lz4.Compressor
+	zstd *zstd.Encoder
+	zlib *zlib.Writer
+}
+
 // AppendCompressed appends src compressed with t to dst and returns the
-// extended slice. CompressNone appends src unchanged. LZ4 output is a raw
-// block (no frame, no size prefix: send the raw size in x-log-bodyrawsize).
+// extended slice, using a pooled Compressor.
 func AppendCompressed(dst, src []byte, t CompressType) ([]byte, error) {
+	c := compressors.Get().(*Compressor)
+	dst, err := c.Append(dst, src, t)
+	compressors.Put(c)
+	return dst, err
+}
+
+// Append appends src compressed with t to dst and returns the extended
+// slice. CompressNone appends src unchanged. LZ4 output is a raw block (no
+// frame, no size prefix: send the raw size in x-log-bodyrawsize); zstd a
+// frame with the content size; deflate the zlib format.
+func (c *Compressor) Append(dst, src []byte, t CompressType) ([]byte, error) {
 	switch t {
 	case CompressNone:
 		return append(dst, src...), nil
@@ -62,11 +70,9 @@ func AppendCompressed(dst, src []byte, t CompressType) ([]byte, error) {
 		n0 := len(dst)
 		bound := lz4.CompressBlockBound(len(src))
 		dst = grow(dst, bound)
-		c := lz4Pool.Get().(*lz4.Compressor)
 		// With a destination of CompressBlockBound bytes the compressor always
 		// writes a block (literals only when incompressible).
-		n, err := c.CompressBlock(src, dst[n0:n0+bound])
-		lz4Pool.Put(c)
+		n, err := c.lz4.CompressBlock(src, dst[n0:n0+bound])
 		if err != nil {
 			return dst[:n0], fmt.Errorf("lz4 compress: %w", err)
 		}
@@ -75,19 +81,30 @@ func AppendCompressed(dst, src []byte, t CompressType) ([]byte, error) {
 		}
 		return dst[:n0+n], nil
 	case CompressZstd:
-		e := zstdEncs.Get().(*zstd.Encoder)
-		dst = e.EncodeAll(src, dst)
-		zstdEncs.Put(e)
-		return dst, nil
+		if c.zstd == nil {
+			e, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault),
+				zstd.WithZeroFrames(true))
+			if err != nil {
+				return dst, fmt.Errorf("zstd encoder: %w", err)
+			}
+			c.zstd = e
+		}
+		return c.zstd.EncodeAll(src, dst), nil
 	case CompressDeflate:
 		buf := bytes.NewBuffer(dst)
-		w := zlibWriters.Get().(*zlib.Writer)
-		w.Reset(buf)
-		_, err := w.Write(src)
-		if err == nil {
-			err = w.Close()
+		if c.zlib == nil {
+			w, err := zlib.NewWriterLevel(buf, zlib.DefaultCompression)
+			if err != nil {
+				return dst, fmt.Errorf("deflate encoder: %w", err)
+			}
+			c.zlib = w
+		} else {
+			c.zlib.Reset(buf)
 		}
-		zlibWriters.Put(w)
+		_, err := c.zlib.Write(src)
+		if err == nil {
+			err = c.zlib.Close()
+		}
 		if err != nil {
 			return dst, fmt.Errorf("deflate compress: %w", err)
 		}

@@ -402,64 +402,68 @@ func (o *Output) next() *group {
 
 func (o *Output) sendLoop() {
 	defer o.wg.Done()
-	var scratch []byte
+	var w worker
 	for {
 		g := o.next()
 		if g == nil {
 			return
 		}
-		scratch = o.deliver(g, scratch)
+		o.deliver(g, &w)
 	}
 }
 
 // deliver takes g to an outcome and acks it.
-func (o *Output) deliver(g *group, scratch []byte) []byte {
-	scratch, err := o.deliverRaw(g.raw, g.logs, g.packID, scratch)
+// worker is a sender goroutine's reusable state.
+type worker struct {
+	comp protocol.Compressor
+	body []byte // compressed request body
+}
+
+func (o *Output) deliver(g *group, w *worker) {
+	err := o.deliverRaw(g.raw, g.logs, g.packID, w)
 	o.ackAll(g, err)
 	o.release(g)
-	return scratch
 }
 
 // deliverRaw takes one encoded LogGroup to an outcome: nil once delivered,
-// buffered or dead-lettered. scratch is reused for the compressed body and
-// returned (grown).
-func (o *Output) deliverRaw(raw []byte, logs int, packID string, scratch []byte) ([]byte, error) {
+// buffered or dead-lettered.
+func (o *Output) deliverRaw(raw []byte, logs int, packID string, w *worker) error {
 	ctx := o.runCtx
 	ct := o.ct
-	body, err := protocol.AppendCompressed(scratch[:0], raw, ct)
+	body, err := w.comp.Append(w.body[:0], raw, ct)
 	if err != nil { // unreachable for the validated types; send uncompressed rather than fail
 		o.log.Error("compression failed; sending uncompressed", "err", err)
-		ct, body = protocol.CompressNone, append(scratch[:0], raw...)
+		ct, body = protocol.CompressNone, append(w.body[:0], raw...)
 	}
+	w.body = body
 	p := &payload{body: body, rawSize: len(raw), ct: ct, logs: logs, packID: packID}
 	if o.buf != nil && !o.buf.Empty() {
 		// Older groups wait in the buffer: queue behind them.
-		return body, o.spill(p)
+		return o.spill(p)
 	}
 	for attempts := 1; ; attempts++ {
 		serr := o.snd.send(ctx, p)
 		switch {
 		case serr == nil:
-			return body, nil
+			return nil
 		case serr.permanent:
 			if halves := o.splitTooLarge(serr, raw); halves != nil {
 				var first error
 				for _, h := range halves {
-					var err error
-					if body, err = o.deliverRaw(h.raw, h.logs, h.packID, body); first == nil {
+					if err := o.deliverRaw(h.raw, h.logs, h.packID, w); first == nil {
 						first = err
 					}
 				}
-				return body, first
+				return first
 			}
-			return body, o.deadLetter(ctx, raw, logs, packID, serr)
+			return o.deadLetter(ctx, raw, logs, packID, serr)
 		case ctx.Err() != nil: // Shutdown gave up waiting
 			if o.buf != nil {
-				return body, o.spill(p)
+				return o.spill(p)
 			}
-			return body, fmt.Errorf("sls output: shut down before delivery: %w", serr)
+			return fmt.Errorf("sls output: shut down before delivery: %w", serr)
 		case o.buf != nil && attempts >= o.cfg.AttemptsBeforeBuffer:
-			return body, o.spill(p)
+			return o.spill(p)
 		}
 		_ = o.snd.backoff(ctx, attempts) // a cancelled ctx takes the shutdown case next
 	}
