@@ -50,6 +50,12 @@ type Authenticator interface {
 // message is sent to the client, so it should name the key path and fix.
 type ConfigValidator func(raw []byte) error
 
+// MachineLister answers ListMachines with the agents a machine group
+// selects (server/configserver): the JSON body {count, total, machines}.
+type MachineLister interface {
+	ListMachinesJSON(ctx context.Context, g meta.MachineGroup, offset, size int) ([]byte, error)
+}
+
 // Config configures the API handler.
 type Config struct {
 	// BaseDomain is the endpoint host name clients are configured with
@@ -70,6 +76,9 @@ type Config struct {
 	Logs           LogStore
 	Auth           Authenticator
 	ValidateConfig ConfigValidator // nil: only JSON syntax and configName are checked
+	// Machines lists the agents of a machine group (nil: ListMachines is
+	// always empty).
+	Machines MachineLister
 
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer // metrics are registered here (nil: not registered)

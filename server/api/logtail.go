@@ -120,13 +120,25 @@ func (a *API) listMachineGroups(ctx context.Context, q *request) error {
 	return writeJSON(q, map[string]any{"machinegroups": names, "count": len(names), "total": total})
 }
 
-// listMachines reports the group's agents. Sluice has no agent heartbeat
-// channel yet, so the list is empty (with the keys clients require).
+// listMachines reports the group's agents (Config.Machines; empty, with the
+// keys clients require, when no config server is wired in).
 func (a *API) listMachines(ctx context.Context, q *request) error {
-	if _, err := a.cfg.Meta.GetMachineGroup(ctx, q.project, q.vars["group"]); err != nil {
+	g, err := a.cfg.Meta.GetMachineGroup(ctx, q.project, q.vars["group"])
+	if err != nil {
 		return a.metaErr(err)
 	}
-	return writeJSON(q, map[string]any{"count": 0, "total": 0, "machines": []any{}})
+	if a.cfg.Machines == nil {
+		return writeJSON(q, map[string]any{"count": 0, "total": 0, "machines": []any{}})
+	}
+	page, err := pageOf(q)
+	if err != nil {
+		return err
+	}
+	b, err := a.cfg.Machines.ListMachinesJSON(ctx, g, page.Offset, page.Size)
+	if err != nil {
+		return err
+	}
+	return writeRawJSON(q, b)
 }
 
 func (a *API) appliedConfigs(ctx context.Context, q *request) error {

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +30,7 @@ import (
 	"github.com/sluicelog/sluice/logconfig"
 	"github.com/sluicelog/sluice/server/api"
 	"github.com/sluicelog/sluice/server/auth"
+	"github.com/sluicelog/sluice/server/configserver"
 	"github.com/sluicelog/sluice/server/meta"
 	"github.com/sluicelog/sluice/server/meta/jsonfile"
 	"github.com/sluicelog/sluice/server/store"
@@ -97,6 +99,7 @@ type Server struct {
 	meta  *jsonfile.Store
 	logs  *duckdb.Store
 	api   *api.API
+	cs    *configserver.Server
 	admin meta.AccessKey
 	http  *http.Server
 
@@ -152,14 +155,25 @@ func New(cfg Config, set Settings) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	authn := auth.New(s.meta, auth.Options{})
+	// Agents heartbeat here (/Agent/...) and get their machine groups'
+	// configs; ListMachines reads the same registry.
+	s.cs, err = configserver.New(configserver.Config{
+		Meta: s.meta, Auth: authn, StatePath: filepath.Join(cfg.DataDir, "agents.json"),
+		Logger: logger.With("component", "configserver"), Registerer: set.Registerer,
+	})
+	if err != nil {
+		return nil, err
+	}
 	s.api, err = api.New(api.Config{
 		BaseDomain:     cfg.BaseDomain,
 		Region:         cfg.Region,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		Meta:           s.meta,
 		Logs:           s.logs,
-		Auth:           auth.New(s.meta, auth.Options{}),
+		Auth:           authn,
 		ValidateConfig: ValidateLogtailConfig,
+		Machines:       s.cs,
 		Logger:         logger.With("component", "api"),
 		Registerer:     set.Registerer,
 		Gatherer:       set.Gatherer,
@@ -167,8 +181,17 @@ func New(cfg Config, set Settings) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// Not an http.ServeMux: it would clean and redirect paths the API
+	// answers itself.
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/Agent/") {
+			s.cs.ServeHTTP(w, r)
+			return
+		}
+		s.api.ServeHTTP(w, r)
+	})
 	s.http = &http.Server{
-		Handler:           s.api,
+		Handler:           handler,
 		ReadHeaderTimeout: 30 * time.Second,
 		ReadTimeout:       5 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
@@ -221,6 +244,9 @@ func ValidateLogtailConfig(raw []byte) error {
 
 // Handler is the API handler (for tests that drive it with httptest).
 func (s *Server) Handler() http.Handler { return s.api }
+
+// ConfigServer is the agent config server (heartbeats, ListMachines).
+func (s *Server) ConfigServer() *configserver.Server { return s.cs }
 
 // AdminKey is the admin access key (configured, found or generated).
 func (s *Server) AdminKey() meta.AccessKey { return s.admin }
@@ -316,6 +342,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) close() error {
 	var errs []error
+	if s.cs != nil {
+		if err := s.cs.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("save agent registry: %w", err))
+		}
+	}
 	if s.logs != nil {
 		if err := s.logs.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close log store: %w", err))
