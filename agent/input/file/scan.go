@@ -344,8 +344,8 @@ func (in *Input) settle(now time.Time) {
 			in.drop(f)
 			continue
 		}
-		if f.path != "" && f.size > 0 {
-			in.samples = append(in.samples, lagSample{path: f.path, lag: f.size - f.readOff.Load()})
+		if lag := f.size - f.readOff.Load(); f.path != "" && lag > 0 {
+			in.samples = append(in.samples, lagSample{path: f.path, lag: lag})
 		}
 		if f.busy || f.queued {
 			continue
