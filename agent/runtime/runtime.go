@@ -94,6 +94,12 @@ type Agent struct {
 	opts Options
 	log  *slog.Logger
 
+	// applyMu serializes applications; sources holds the last set of each
+	// config source (ApplySource).
+	applyMu sync.Mutex
+	sources map[string][]ConfigFile
+	stopped bool // StopAll ran: later applications start nothing
+
 	mu       sync.Mutex
 	byPath   map[string]*running // file path → pipeline built from it
 	status   map[string]ConfigStatus
@@ -163,8 +169,16 @@ func (a *Agent) Run(ctx context.Context, stopCtx context.Context) error {
 	}
 }
 
-// Sync reads the config directory once and applies what changed.
+// Sync reads the config directory once and applies what changed. Without a
+// ConfigDir (configs only from another source) there is nothing to read.
 func (a *Agent) Sync(ctx context.Context) {
+	if a.opts.ConfigDir == "" {
+		a.mu.Lock()
+		a.lastScan = time.Now()
+		a.mu.Unlock()
+		a.scanTime.SetToCurrentTime()
+		return
+	}
 	files, err := ScanConfigDir(a.opts.ConfigDir)
 	a.mu.Lock()
 	a.lastScan = time.Now()
@@ -183,10 +197,43 @@ func (a *Agent) Sync(ctx context.Context) {
 	a.Apply(ctx, files)
 }
 
-// Apply makes the running pipelines match files: new and changed files are
-// (re)built, removed files stopped. A file that fails to build leaves the
-// previous version of its config running and is reported in status.
+// Apply makes the running pipelines of the config directory (source "")
+// match files: new and changed files are (re)built, removed files stopped. A
+// file that fails to build leaves the previous version of its config running
+// and is reported in status.
 func (a *Agent) Apply(ctx context.Context, files []ConfigFile) {
+	a.ApplySource(ctx, "", files)
+}
+
+// ApplySource is Apply for one named source of configs (the config
+// directory is "", the config server "configserver"): the configs of the
+// other sources are left running. Paths identify configs across all
+// sources, so each source must use its own (a source other than the
+// directory should use paths no directory can have, e.g. "configserver:/name.json").
+// It is safe to call from several goroutines.
+func (a *Agent) ApplySource(ctx context.Context, source string, files []ConfigFile) {
+	a.applyMu.Lock()
+	defer a.applyMu.Unlock()
+	if a.stopped {
+		return
+	}
+	if a.sources == nil {
+		a.sources = map[string][]ConfigFile{}
+	}
+	a.sources[source] = files
+	names := make([]string, 0, len(a.sources))
+	for n := range a.sources {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var all []ConfigFile
+	for _, n := range names {
+		all = append(all, a.sources[n]...)
+	}
+	a.apply(ctx, all)
+}
+
+func (a *Agent) apply(ctx context.Context, files []ConfigFile) {
 	present := make(map[string]bool, len(files))
 	for _, f := range files {
 		present[f.Path] = true
@@ -329,6 +376,9 @@ func (a *Agent) stopPipeline(name string, p Pipeline) {
 // StopAll stops every pipeline concurrently (inputs stop reading, outputs
 // flush) within ctx's deadline.
 func (a *Agent) StopAll(ctx context.Context) error {
+	a.applyMu.Lock()
+	defer a.applyMu.Unlock()
+	a.stopped = true
 	a.mu.Lock()
 	all := make([]*running, 0, len(a.byPath))
 	for _, r := range a.byPath {
