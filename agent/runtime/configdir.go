@@ -24,7 +24,9 @@ type ConfigFile struct {
 	Data []byte
 	// Hash identifies the content, so an unchanged file is not re-applied.
 	Hash [32]byte
-	// Err reports why the file could not be read.
+	// Err reports why the file could not be read (zero Hash: retried on
+	// every pass) or why its content was refused (non-zero Hash: reported
+	// once, until the content changes).
 	Err error
 }
 

@@ -240,7 +240,10 @@ func (a *Agent) apply(ctx context.Context, files []ConfigFile) {
 		a.mu.Lock()
 		h, ok := a.seen[f.Path]
 		a.mu.Unlock()
-		if ok && f.Err == nil && h == f.Hash {
+		// An error without a hash (an unreadable file) is retried on every
+		// pass; an error with one is a verdict on that content (a config
+		// server's refusal) and stands until the content changes.
+		if ok && h == f.Hash && (f.Err == nil || f.Hash != [32]byte{}) {
 			continue
 		}
 		a.applyFile(ctx, f)

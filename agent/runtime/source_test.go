@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -45,4 +46,20 @@ func TestApplySourceKeepsOtherSources(t *testing.T) {
 	require.Equal(t, []string{"stop a@1"}, r.take())
 	a.ApplySource(ctx, "configserver", []ConfigFile{fileOf("configserver:/d.json", `{"configName":"d","version":"1"}`)})
 	require.Empty(t, r.take(), "nothing starts once the agent stopped")
+}
+
+// A refusal with a content hash is reported once, not on every pass.
+func TestRefusalWithHashIsNotRetried(t *testing.T) {
+	ctx := context.Background()
+	r := &recorder{}
+	a, err := New(Options{Factory: r})
+	require.NoError(t, err)
+	refused := fileOf("configserver:/x.json", `{"configName":"x"}`)
+	refused.Err = errors.New("logPath /etc is outside the allowed roots")
+	a.ApplySource(ctx, "configserver", []ConfigFile{refused})
+	first := statusOf(a, "x")
+	require.Equal(t, StateFailed, first.State)
+	a.Apply(ctx, nil) // a directory pass
+	require.Equal(t, first.Since, statusOf(a, "x").Since, "the refusal was not applied again")
+	require.NoError(t, a.StopAll(ctx))
 }
