@@ -47,16 +47,26 @@ type ctlJob struct {
 func (s *Store) Write(ctx context.Context, project, logstore string, groups []protocol.LogGroup, received time.Time) error {
 	s.mu.RLock()
 	ls := s.logstores[lsKey{project, logstore}]
-	var sch *schema
+	var (
+		sch   *schema
+		first int32
+	)
 	if ls != nil {
-		sch = ls.schema
+		sch, first = ls.schema, retentionStart(ls.ttlDays, s.cfg.Now())
 	}
 	s.mu.RUnlock()
 	if ls == nil {
 		return fmt.Errorf("duckdb store: write %s/%s: %w", project, logstore, store.ErrLogstoreNotFound)
 	}
 	req := &writeReq{done: make(chan error, 1)}
-	req.parts, req.bytes = buildRows(ls, sch, groups, received)
+	var expired int
+	req.parts, req.bytes, expired = buildRows(ls, sch, first, groups, received)
+	if expired > 0 {
+		// Already past the logstore's ttl: storing them would only create
+		// a partition for the janitor to drop. Counted and logged, not silent.
+		s.m.expiredDropped.Add(float64(expired))
+		s.log.Warn("dropped logs older than the logstore's ttl", "project", project, "logstore", logstore, "count", expired)
+	}
 	if len(req.parts) == 0 {
 		return nil
 	}
@@ -116,14 +126,12 @@ func (a *arena) str(s string) string {
 	return unsafe.String(&b[0], len(b))
 }
 
-// buildRows converts groups to appender rows. Nothing in the result
-// aliases groups.
-func buildRows(ls *logstore, sch *schema, groups []protocol.LogGroup, received time.Time) ([]part, int64) {
+// buildRows converts groups to appender rows, skipping (and counting) logs
+// on days before first. Nothing in the result aliases groups.
+func buildRows(ls *logstore, sch *schema, first int32, groups []protocol.LogGroup, received time.Time) (parts []part, total int64, expired int) {
 	var (
-		parts []part
-		total int64
-		a     arena
-		recv  driver.Value = received.Unix()
+		a    arena
+		recv driver.Value = received.Unix()
 	)
 	stride := nFixed + len(sch.fields)
 	for gi := range groups {
@@ -137,6 +145,10 @@ func buildRows(ls *logstore, sch *schema, groups []protocol.LogGroup, received t
 		for li := range g.Logs {
 			l := &g.Logs[li]
 			day := dayOf(int64(l.Time))
+			if day < first {
+				expired++
+				continue
+			}
 			if cur < 0 || parts[cur].day != day {
 				cur = -1
 				for i := range parts {
@@ -167,7 +179,7 @@ func buildRows(ls *logstore, sch *schema, groups []protocol.LogGroup, received t
 			sch.fieldValues(&a, l.Contents, row[nFixed:])
 		}
 	}
-	return parts, total
+	return parts, total, expired
 }
 
 // lineText builds the full-text column of a log.

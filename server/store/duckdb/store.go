@@ -425,6 +425,7 @@ type metrics struct {
 	commits           prometheus.Counter
 	overloaded        prometheus.Counter
 	partitionsDropped prometheus.Counter
+	expiredDropped    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -434,9 +435,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		commits:           prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_commits_total", Help: "Group-commit transactions of the DuckDB store."}),
 		overloaded:        prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_overloaded_total", Help: "Writes rejected because the ingest queue was full."}),
 		partitionsDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_partitions_dropped_total", Help: "Day partitions dropped by retention."}),
+		expiredDropped:    prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_expired_logs_dropped_total", Help: "Written logs not stored because their time is already past the logstore's ttl."}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.rowsWritten, m.bytesWritten, m.commits, m.overloaded, m.partitionsDropped} {
+		for _, c := range []prometheus.Collector{m.rowsWritten, m.bytesWritten, m.commits, m.overloaded, m.partitionsDropped, m.expiredDropped} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("duckdb store: register metrics: %w", err)
 			}

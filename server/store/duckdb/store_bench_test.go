@@ -3,6 +3,7 @@ package duckdb
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -145,7 +146,7 @@ func BenchmarkBuildRows(b *testing.B) {
 	b.SetBytes(int64(protocol.LogGroupSize(g)))
 	b.ReportAllocs()
 	for b.Loop() {
-		buildRows(ls, sch, groups, time.Time{})
+		buildRows(ls, sch, math.MinInt32, groups, time.Time{})
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(g.Logs)), "ns/line")
 }

@@ -3,6 +3,7 @@ package duckdb
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -182,7 +184,7 @@ func TestWriteQueuedAcrossIndexChange(t *testing.T) {
 	old := ls.schema
 	s.mu.RUnlock()
 	g := protocoltest.NginxLogGroup(8 << 10)
-	parts, n := buildRows(ls, old, []protocol.LogGroup{*g}, time.Now())
+	parts, n, _ := buildRows(ls, old, math.MinInt32, []protocol.LogGroup{*g}, time.Now())
 
 	idx := &index.Config{Line: &index.LineConfig{}, Keys: map[string]index.KeyConfig{"status": {Type: index.TypeLong}, "method": {Type: index.TypeText}}}
 	require.NoError(t, s.EnsureLogstore(ctx, store.LogstoreSpec{Project: "p", Logstore: "l", Index: idx}))
@@ -214,4 +216,21 @@ func value(l *protocol.Log, key string) string {
 		}
 	}
 	return ""
+}
+
+func TestExpiredLogsAreCountedNotStored(t *testing.T) {
+	s := open(t, Config{})
+	ctx := context.Background()
+	require.NoError(t, s.EnsureLogstore(ctx, store.LogstoreSpec{Project: "p", Logstore: "l", TTLDays: 7}))
+	g := protocoltest.NginxLogGroup(4 << 10)
+	fresh := g.Clone()
+	for i := range g.Logs {
+		g.Logs[i].Time = uint32(time.Now().Add(-30 * 24 * time.Hour).Unix())
+		fresh.Logs[i].Time = uint32(time.Now().Unix())
+	}
+	require.NoError(t, s.Write(ctx, "p", "l", []protocol.LogGroup{*g, *fresh}, time.Now()))
+	require.Equal(t, float64(len(g.Logs)), testutil.ToFloat64(s.m.expiredDropped))
+	s.mu.RLock()
+	require.Len(t, s.logstores[lsKey{"p", "l"}].days, 1, "no partition for the expired day")
+	s.mu.RUnlock()
 }

@@ -458,7 +458,10 @@ func testRandomRoundTrip(t *testing.T, newStore NewFunc) {
 func testTTL(t *testing.T, newStore NewFunc) {
 	s := newStore(t, Options{})
 	ctx := context.Background()
-	require.NoError(t, s.EnsureLogstore(ctx, store.LogstoreSpec{Project: project, Logstore: logstore, TTLDays: 3, Index: nginxIndex()}))
+	spec := func(ttl int) store.LogstoreSpec {
+		return store.LogstoreSpec{Project: project, Logstore: logstore, TTLDays: ttl, Index: nginxIndex()}
+	}
+	require.NoError(t, s.EnsureLogstore(ctx, spec(0)))
 	now := time.Now()
 	mk := func(age time.Duration, n int) *protocol.LogGroup {
 		g := fixture(4 << 10)
@@ -471,12 +474,18 @@ func testTTL(t *testing.T, newStore NewFunc) {
 	oldG, newG := mk(10*24*time.Hour, 5), mk(time.Minute, 7)
 	require.NoError(t, s.Write(ctx, project, logstore, []protocol.LogGroup{*oldG, *newG}, now))
 	req := store.SearchRequest{From: now.Add(-30 * 24 * time.Hour), To: now.Add(time.Hour), Query: "*"}
+	require.Len(t, searchAll(t, s, req), len(oldG.Logs)+len(newG.Logs), "ttl 0 keeps everything")
+
+	require.NoError(t, s.EnsureLogstore(ctx, spec(3)))
 	require.Len(t, searchAll(t, s, req), len(newG.Logs), "logs older than the ttl are not returned")
+	// Logs already past the ttl when written are not returned either.
+	require.NoError(t, s.Write(ctx, project, logstore, []protocol.LogGroup{*mk(5*24*time.Hour, 3)}, now))
+	require.Len(t, searchAll(t, s, req), len(newG.Logs))
 	if re, ok := s.(RetentionEnforcer); ok {
 		require.NoError(t, re.EnforceRetention(ctx))
 		require.Len(t, searchAll(t, s, req), len(newG.Logs))
-		// Raising the ttl again does not resurrect dropped data.
-		require.NoError(t, s.EnsureLogstore(ctx, store.LogstoreSpec{Project: project, Logstore: logstore, TTLDays: 30, Index: nginxIndex()}))
+		// The data is really gone: raising the ttl does not bring it back.
+		require.NoError(t, s.EnsureLogstore(ctx, spec(30)))
 		require.Len(t, searchAll(t, s, req), len(newG.Logs))
 	}
 }
