@@ -109,6 +109,7 @@ type Input struct {
 	stats    uint64 // file stats made by discovery (benchmarks report it)
 	dirs     []string
 	dirCache map[string]*dirList                // scanner-only
+	visited  map[checkpoint.FileID]uint64       // directories listed in pass gen; scanner-only
 	replaced []rotCheck                         // paths whose file changed this pass
 	pathGone map[string]time.Time               // paths that lost their file, since when
 	finished map[checkpoint.FileID]finishedFile // files read to the end and dropped; guarded by mu

@@ -790,3 +790,13 @@ func TestLogPathCreatedAfterStart(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "a.log"), "hello\n")
 	h.waitContents("hello")
 }
+
+func TestSymlinkLoopIsWalkedOnce(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.Symlink(dir, filepath.Join(dir, "loop")))
+	writeFile(t, filepath.Join(dir, "a.log"), "once\n")
+	cfg := testConfig(dir)
+	cfg.MaxDepth = 100
+	h := start(t, cfg, nil, nil, nil)
+	h.waitContents("once")
+}

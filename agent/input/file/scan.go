@@ -62,6 +62,11 @@ func (in *Input) scan(first bool) {
 			delete(in.dirCache, dir)
 		}
 	}
+	for id, g := range in.visited {
+		if g != in.gen {
+			delete(in.visited, id)
+		}
+	}
 	in.settle(now)
 	for _, c := range in.replaced {
 		in.adoptRotated(c.path, c.since)
@@ -129,11 +134,7 @@ type dirEntry struct {
 // moving, so its listing is not trusted yet.
 const racyWindow = 2 * time.Second
 
-func (in *Input) listDir(d *os.File, dir string, now time.Time) []dirEntry {
-	var st unix.Stat_t
-	if unix.Fstat(int(d.Fd()), &st) != nil {
-		return nil
-	}
+func (in *Input) listDir(d *os.File, st *unix.Stat_t, dir string, now time.Time) []dirEntry {
 	mtime, ctime := st.Mtim.Nano(), st.Ctim.Nano()
 	if in.dirCache == nil {
 		in.dirCache = make(map[string]*dirList)
@@ -169,7 +170,21 @@ func (in *Input) walk(dir string, depth int, first bool, now time.Time) {
 		return
 	}
 	defer d.Close()
-	entries := in.listDir(d, dir, now)
+	var dst unix.Stat_t
+	if unix.Fstat(int(d.Fd()), &dst) != nil {
+		return
+	}
+	// Symbolic links can make a directory its own descendant: list each
+	// directory once per pass.
+	if in.visited == nil {
+		in.visited = make(map[checkpoint.FileID]uint64)
+	}
+	if did := fileID(&dst); in.visited[did] == in.gen {
+		return
+	} else {
+		in.visited[did] = in.gen
+	}
+	entries := in.listDir(d, &dst, dir, now)
 	// fstatat relative to the open directory resolves one component
 	// instead of the whole path: most of a pass is these stats.
 	dfd := int(d.Fd())
