@@ -278,6 +278,7 @@ func (o *Output) Consume(ctx context.Context, b *pipeline.Batch) error {
 		source = o.source
 	}
 	g := o.openGroup(b, source)
+	reserve(g, b.Size()+16*len(b.Events), o.cfg.MaxGroupBytes)
 	var parts []*group // groups holding some of b's events
 	for i := range b.Events {
 		e := &b.Events[i]
@@ -307,6 +308,23 @@ func (o *Output) Consume(ctx context.Context, b *pipeline.Batch) error {
 	}
 	o.mu.Unlock()
 	return nil
+}
+
+// reserve makes room for about n more bytes in g.raw, doubling (append
+// grows large slices by 1.25x, which copies a multi-MB group many times
+// over) and never beyond what a group can hold.
+func reserve(g *group, n, maxBytes int) {
+	need := len(g.raw) + n
+	if need <= cap(g.raw) {
+		return
+	}
+	c := min(max(need, 2*cap(g.raw)), maxBytes+maxBytes/8)
+	if c <= cap(g.raw) {
+		return
+	}
+	nb := make([]byte, len(g.raw), c)
+	copy(nb, g.raw)
+	g.raw = nb
 }
 
 // openGroup returns the open group for b's topic/source/tags, creating it;
