@@ -48,6 +48,7 @@ Serve flags:
   --tls-cert FILE, --tls-key FILE
                          serve HTTPS (LoongCollector always uses HTTPS on 443)
   --region NAME          region reported in project descriptions (default sluice)
+  --query-timeout D      cancel a GetLogs/GetHistograms query after D (default 1m; 400 QueryTimeout)
   --log-level LEVEL      debug|info|warn|error (default info); access log at info
 
 Client flags (query, keys):
@@ -126,6 +127,7 @@ func serve(args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.TLSCert, "tls-cert", env("SLUICE_TLS_CERT", ""), "")
 	fs.StringVar(&cfg.TLSKey, "tls-key", env("SLUICE_TLS_KEY", ""), "")
 	fs.StringVar(&level, "log-level", env("SLUICE_LOG_LEVEL", "info"), "")
+	fs.DurationVar(&cfg.QueryTimeout, "query-timeout", time.Minute, "")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

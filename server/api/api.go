@@ -72,6 +72,11 @@ type Config struct {
 	// packages of a batch_group request); 0 means protocol.MaxRawBodySize.
 	MaxRawBytes int
 
+	// QueryTimeout bounds one GetLogs or GetHistograms call (60s when 0);
+	// a query that runs longer is cancelled and answered QueryTimeout (400:
+	// the same query would time out again).
+	QueryTimeout time.Duration
+
 	Meta           meta.Store
 	Logs           LogStore
 	Auth           Authenticator
@@ -95,8 +100,8 @@ func (c *Config) Validate() error {
 		return errors.New("api: Logs is required")
 	case c.Auth == nil:
 		return errors.New("api: Auth is required")
-	case c.MaxBodyBytes < 0 || c.MaxRawBytes < 0:
-		return errors.New("api: body limits must not be negative")
+	case c.MaxBodyBytes < 0 || c.MaxRawBytes < 0 || c.QueryTimeout < 0:
+		return errors.New("api: body limits and QueryTimeout must not be negative")
 	case strings.Contains(c.BaseDomain, ":") || strings.Contains(c.BaseDomain, "/"):
 		return fmt.Errorf("api: base domain %q must be a bare host name (no scheme, no port)", c.BaseDomain)
 	}
@@ -123,6 +128,9 @@ func New(cfg Config) (*API, error) {
 	}
 	if cfg.MaxRawBytes == 0 {
 		cfg.MaxRawBytes = protocol.MaxRawBodySize
+	}
+	if cfg.QueryTimeout == 0 {
+		cfg.QueryTimeout = time.Minute
 	}
 	if cfg.Region == "" {
 		cfg.Region = "sluice"

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -36,6 +37,7 @@ type memStore struct {
 	err     error
 	search  *store.SearchResult
 	discard bool // count only (benchmarks)
+	block   bool // Search waits for its context to end
 	logs    int
 }
 
@@ -58,7 +60,11 @@ func (m *memStore) Write(_ context.Context, _, _ string, groups []protocol.LogGr
 	}
 	return nil
 }
-func (m *memStore) Search(context.Context, string, string, store.SearchRequest) (*store.SearchResult, error) {
+func (m *memStore) Search(ctx context.Context, _, _ string, _ store.SearchRequest) (*store.SearchResult, error) {
+	if m.block {
+		<-ctx.Done()
+		return nil, fmt.Errorf("search interrupted: %w", ctx.Err())
+	}
 	if m.err != nil {
 		return nil, m.err
 	}
@@ -344,4 +350,24 @@ func TestGetLogsLZ4Reply(t *testing.T) {
 	out, err := protocol.Decompress(nil, w.Body.Bytes(), protocol.CompressLZ4, raw, 0)
 	require.NoError(t, err)
 	require.JSONEq(t, plain.Body.String(), string(out))
+}
+
+func TestQueryTimeout(t *testing.T) {
+	ms, err := jsonfile.Open(t.TempDir())
+	require.NoError(t, err)
+	defer ms.Close()
+	ctx := context.Background()
+	require.NoError(t, ms.PutAccessKey(ctx, meta.AccessKey{ID: "ak", Secret: "sk", Admin: true}))
+	require.NoError(t, ms.CreateProject(ctx, meta.Project{Name: "proj"}))
+	require.NoError(t, ms.CreateLogstore(ctx, meta.Logstore{Project: "proj", Name: "logs", TTL: 7, ShardCount: 1}))
+	require.NoError(t, ms.PutIndex(ctx, "proj", "logs", indexCfg()))
+	a, err := api.New(api.Config{Meta: ms, Logs: &memStore{block: true}, Auth: auth.New(ms, auth.Options{}), QueryTimeout: 50 * time.Millisecond})
+	require.NoError(t, err)
+	h := &harness{api: a, signer: protocol.Signer{Credentials: protocol.Credentials{AccessKeyID: "ak", AccessKeySecret: "sk"}}}
+	hdr := http.Header{}
+	hdr.Set(protocol.HeaderProject, "proj")
+	w := h.do(t, "POST", "127.0.0.1", "/logstores/logs/logs", hdr, []byte(`{"from":0,"to":10,"query":"*"}`))
+	require.Equal(t, 400, w.Code, w.Body.String())
+	require.Equal(t, api.CodeQueryTimeout, errCode(t, w))
+	require.Contains(t, w.Body.String(), "50ms")
 }

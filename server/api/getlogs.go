@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -183,9 +184,11 @@ func (a *API) search(ctx context.Context, q *request, req store.SearchRequest) (
 	if err := a.requireIndex(ctx, q); err != nil {
 		return nil, err
 	}
-	res, err := a.cfg.Logs.Search(ctx, q.project, q.vars["logstore"], req)
+	qctx, cancel := context.WithTimeout(ctx, a.cfg.QueryTimeout)
+	defer cancel()
+	res, err := a.cfg.Logs.Search(qctx, q.project, q.vars["logstore"], req)
 	if err != nil {
-		return nil, storeErr(err)
+		return nil, a.queryErr(ctx, qctx, err)
 	}
 	if res.Count == 0 {
 		res.Count = len(res.Rows)
@@ -367,12 +370,14 @@ func (a *API) getHistograms(ctx context.Context, q *request) error {
 		return err
 	}
 	query := q.query("query")
-	buckets, err := a.cfg.Logs.Histogram(ctx, q.project, q.vars["logstore"], store.HistogramRequest{
+	qctx, cancel := context.WithTimeout(ctx, a.cfg.QueryTimeout)
+	defer cancel()
+	buckets, err := a.cfg.Logs.Histogram(qctx, q.project, q.vars["logstore"], store.HistogramRequest{
 		From: time.Unix(from, 0), To: time.Unix(to, 0), Topic: q.query("topic"), Query: query,
 		Interval: time.Duration(interval) * time.Second,
 	})
 	if err != nil {
-		return storeErr(err)
+		return a.queryErr(ctx, qctx, err)
 	}
 	out := make([]histogramJSON, 0, len(buckets))
 	var total int64
@@ -384,4 +389,18 @@ func (a *API) getHistograms(ctx context.Context, q *request) error {
 	h.Set(protocol.HeaderProgress, "Complete")
 	h.Set(protocol.HeaderCount, strconv.FormatInt(total, 10))
 	return writeJSON(q, out)
+}
+
+// CodeQueryTimeout answers a query cancelled at Config.QueryTimeout.
+const CodeQueryTimeout protocol.ErrorCode = "QueryTimeout"
+
+// queryErr maps a Search/Histogram error; a query that hit the server's
+// time limit (not the client's disconnect) is a client error: retrying
+// the same query would time out again.
+func (a *API) queryErr(ctx, qctx context.Context, err error) error {
+	if ctx.Err() == nil && errors.Is(qctx.Err(), context.DeadlineExceeded) {
+		return &protocol.Error{HTTPStatus: http.StatusBadRequest, Code: CodeQueryTimeout,
+			Message: fmt.Sprintf("query ran longer than the server's %s limit: narrow the time range or the query", a.cfg.QueryTimeout), Err: err}
+	}
+	return storeErr(err)
 }

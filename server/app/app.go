@@ -62,6 +62,8 @@ type Config struct {
 	TLSCert, TLSKey string
 	// MaxBodyBytes caps request bodies as received (api default when 0).
 	MaxBodyBytes int64
+	// QueryTimeout bounds one GetLogs/GetHistograms call (api default when 0).
+	QueryTimeout time.Duration
 	// Store tunes the DuckDB store; DataDir is filled in.
 	Store duckdb.Config
 	// ShutdownTimeout bounds the drain of in-flight requests (10s when 0).
@@ -169,6 +171,7 @@ func New(cfg Config, set Settings) (_ *Server, err error) {
 		BaseDomain:     cfg.BaseDomain,
 		Region:         cfg.Region,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
+		QueryTimeout:   cfg.QueryTimeout,
 		Meta:           s.meta,
 		Logs:           s.logs,
 		Auth:           authn,
