@@ -17,7 +17,7 @@ build:
 
 ## run: start server, agent and mocklog on this machine (embedded store)
 run: build
-	./hack/quickstart.sh
+	$(GO) run ./hack/quickstart --bin $(BIN) $(QUICKSTART_FLAGS)
 
 ## test: everything CI runs: formatting, vet, unit + integration tests, fuzz smoke
 test: check unit fuzz-smoke
