@@ -311,6 +311,17 @@ func (a *API) serve(ctx context.Context, q *request) error {
 		return err
 	}
 	q.api, q.vars = rt.api, vars
+	if pp := vars["pathProject"]; pp != "" {
+		switch {
+		case project == "":
+			if err := validProjectName(pp); err != nil {
+				return err
+			}
+			q.project, project = pp, pp
+		case pp != project:
+			return protocol.Errorf(protocol.CodeParameterInvalid, "project %q in the path differs from project %q of the request", pp, project)
+		}
+	}
 
 	buf := a.getBuf()
 	defer a.putBuf(buf)

@@ -169,6 +169,12 @@ func (a *API) match(method, path string, query url.Values, hasProject bool) (rou
 			}
 		}
 
+	case seg(0) == "prometheus" && n == 6 && seg(3) == "api" && seg(4) == "v1" && seg(5) == "write" && method == http.MethodPost:
+		// The Go SDK's PutLogsWithMetricStoreURL: a LogGroup body like
+		// PutLogs, the project also in the path.
+		vars["pathProject"], vars["logstore"] = seg(1), seg(2)
+		return proj("PutLogs", a.putLogs, W)
+
 	case seg(0) == keysPrefix && seg(1) == "accesskeys":
 		switch {
 		case n == 2 && method == http.MethodGet:

@@ -228,6 +228,8 @@ func TestSDKEndToEnd(t *testing.T) {
 		[]string{"status", "500", "method", "GET", "path", "/api/cart"}), sls.Compress_ZSTD))
 	require.NoError(t, c.PutLogsWithCompressType(project, logstore, sdkGroup("none", now,
 		[]string{"status", "404", "method", "GET", "path", "/missing"}), sls.Compress_None))
+	require.NoError(t, c.PutLogsWithMetricStoreURL(project, logstore, sdkGroup("route", now,
+		[]string{"status", "204", "method", "HEAD", "path", "/metricstore-url"})))
 	key := "abc"
 	require.NoError(t, c.PostLogStoreLogs(project, logstore, sdkGroup("route", now,
 		[]string{"status", "201", "method", "PUT", "path", "/api/item"}), &key))
@@ -265,7 +267,7 @@ func TestSDKEndToEnd(t *testing.T) {
 	all, err := c.GetLogsV2(project, logstore, &sls.GetLogRequest{From: from, To: to, Query: "*", Lines: 100})
 	require.NoError(t, err)
 	require.Equal(t, "Complete", all.Progress)
-	require.EqualValues(t, 9, all.Count, "every log of every encoding is stored: %v", all.Logs)
+	require.EqualValues(t, 10, all.Count, "every log of every encoding is stored: %v", all.Logs)
 	require.Equal(t, "lz4", all.Header.Get(protocol.HeaderCompressType), "the SDK accepts lz4 replies and gets one")
 	topics := map[string]int{}
 	for _, l := range all.Logs {
@@ -273,7 +275,7 @@ func TestSDKEndToEnd(t *testing.T) {
 		require.NotEmpty(t, l["__time__"])
 		require.NotEmpty(t, l["__source__"])
 	}
-	require.Equal(t, map[string]int{"lz4": 2, "zstd": 1, "none": 1, "route": 1, "": 4}, topics)
+	require.Equal(t, map[string]int{"lz4": 2, "zstd": 1, "none": 1, "route": 2, "": 4}, topics)
 
 	errs, err := c.GetLogsV2(project, logstore, &sls.GetLogRequest{From: from, To: to, Query: "status:500", Lines: 100})
 	require.NoError(t, err)
@@ -291,7 +293,7 @@ func TestSDKEndToEnd(t *testing.T) {
 	for _, row := range sqlRes.Logs {
 		got[row["status"]] = row["pv"]
 	}
-	require.Equal(t, map[string]string{"200": "3", "201": "1", "404": "1", "500": "3", "503": "1"}, got)
+	require.Equal(t, map[string]string{"200": "3", "201": "1", "204": "1", "404": "1", "500": "3", "503": "1"}, got)
 
 	hist, err := c.GetHistograms(project, logstore, "", from, to, "status:500")
 	require.NoError(t, err)
@@ -335,7 +337,7 @@ func TestSDKEndToEnd(t *testing.T) {
 	}
 	still, err := c.GetLogsV2(project, logstore, &sls.GetLogRequest{From: from, To: to, Query: "*", Lines: 100})
 	require.NoError(t, err)
-	require.EqualValues(t, 9, still.Count, "refused SQL changed nothing")
+	require.EqualValues(t, 10, still.Count, "refused SQL changed nothing")
 
 	// Logstore update and delete.
 	ls.TTL = 30
