@@ -242,6 +242,9 @@ func classify(resp *http.Response, body []byte) *sendError {
 		e.message = string(bytes.TrimSpace(body[:min(len(body), 512)]))
 	}
 	switch {
+	case resp.StatusCode == http.StatusRequestEntityTooLarge:
+		// A proxy's body limit: handled like the service's own (split).
+		e.code, e.reason, e.permanent = protocol.CodePostBodyTooLarge, "rejected", true
 	case e.requestID == "" && e.code == "":
 		// Not the Log Service talking (a proxy, a load balancer): like
 		// LoongCollector, treat it as a network problem.
