@@ -1,0 +1,365 @@
+package configserver_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	sls "github.com/aliyun/aliyun-log-go-sdk"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/sluicelog/sluice/agent/checkpoint"
+	"github.com/sluicelog/sluice/agent/configserver"
+	"github.com/sluicelog/sluice/agent/input/file"
+	outfile "github.com/sluicelog/sluice/agent/output/file"
+	"github.com/sluicelog/sluice/agent/runtime"
+	"github.com/sluicelog/sluice/protocol"
+	"github.com/sluicelog/sluice/server/app"
+	csrv "github.com/sluicelog/sluice/server/configserver"
+	"github.com/sluicelog/sluice/server/meta"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// The SDK's default transport and DuckDB's internals keep idle goroutines.
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+	)
+}
+
+const (
+	baseDomain  = "sluice.localhost"
+	adminID     = "admin"
+	adminSecret = "admin-secret-0123456789"
+	agentID     = "agent-key"
+	agentSecret = "agent-secret-0123456789"
+	project     = "shop"
+)
+
+// server is a real sluice-server (JSON metadata, DuckDB) on 127.0.0.1.
+type server struct {
+	srv  *app.Server
+	addr string
+	tr   *http.Transport
+	sdk  sls.ClientInterface
+}
+
+func startServer(t *testing.T, dataDir string) *server {
+	t.Helper()
+	srv, err := app.New(app.Config{
+		Listen: "127.0.0.1:0", DataDir: dataDir, BaseDomain: baseDomain,
+		AdminKeyID: adminID, AdminKeySecret: adminSecret,
+	}, app.Settings{})
+	require.NoError(t, err)
+	require.NoError(t, srv.Start(context.Background()))
+	addr := srv.Addr()
+	// The SDK puts the project in the host name: dial the listener whatever
+	// host it asks for.
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}}
+	_, port, _ := net.SplitHostPort(addr)
+	sdk := sls.CreateNormalInterface(baseDomain+":"+port, adminID, adminSecret, "")
+	sdk.SetHTTPClient(&http.Client{Transport: tr, Timeout: 30 * time.Second})
+	s := &server{srv: srv, addr: addr, tr: tr, sdk: sdk}
+	t.Cleanup(func() { s.stop(t) })
+	return s
+}
+
+func (s *server) stop(t *testing.T) {
+	s.tr.CloseIdleConnections()
+	require.NoError(t, s.srv.Shutdown(context.Background()))
+}
+
+// machines is ListMachines as the wire carries it (the SDK's Machine struct
+// drops the config statuses).
+func (s *server) machines(t *testing.T, group string) []csrv.MachineJSON {
+	t.Helper()
+	r, err := http.NewRequest(http.MethodGet, "http://"+s.addr+"/machinegroups/"+group+"/machines", nil)
+	require.NoError(t, err)
+	r.Header.Set(protocol.HeaderProject, project)
+	r.Header.Set(protocol.HeaderAPIVersion, protocol.APIVersion)
+	signer := protocol.Signer{Credentials: protocol.Credentials{AccessKeyID: adminID, AccessKeySecret: adminSecret}}
+	require.NoError(t, signer.SignRequest(r, nil, time.Now()))
+	resp, err := (&http.Client{Transport: s.tr}).Do(r)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	var out struct {
+		Count    int                        `json:"count"`
+		Total    int                        `json:"total"`
+		Machines []csrv.MachineJSON `json:"machines"`
+	}
+	require.NoError(t, json.Unmarshal(body, &out))
+	require.Equal(t, len(out.Machines), out.Count)
+	return out.Machines
+}
+
+// agent is an in-process sluice-agent: checkpoints, the real pipeline
+// factory, a JSON-lines file output, the runtime and the config client.
+type agent struct {
+	rt     *runtime.Agent
+	client *configserver.Client
+	cp     *checkpoint.Store
+	out    *outfile.Output
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startAgent(t *testing.T, dir, endpoint string, roots []string) *agent {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	cp, err := checkpoint.New(checkpoint.Config{Path: filepath.Join(dir, "checkpoint"), Interval: 100 * time.Millisecond}, checkpoint.Settings{Registerer: reg})
+	require.NoError(t, err)
+	require.NoError(t, cp.Start(context.Background()))
+	out, err := outfile.New(outfile.Config{Path: filepath.Join(dir, "out.jsonl"), Source: "10.1.2.3"}, outfile.Settings{Registerer: reg})
+	require.NoError(t, err)
+	require.NoError(t, out.Start(context.Background()))
+	factory, err := runtime.NewPipelineFactory(runtime.FactoryOptions{
+		Checkpoints: cp, Outputs: runtime.SharedOutput{Out: out}, Hostname: "web-host",
+		FileTuning: file.Config{PollInterval: 20 * time.Millisecond}, Registerer: reg,
+	})
+	require.NoError(t, err)
+	rt, err := runtime.New(runtime.Options{Factory: factory, Registerer: reg})
+	require.NoError(t, err)
+	client, err := configserver.New(configserver.Config{
+		Endpoint: endpoint, AccessKeyID: agentID, AccessKeySecret: agentSecret,
+		Interval: time.Hour, // heartbeats are driven by the test
+		Timeout:  5 * time.Second,
+		CachePath: filepath.Join(dir, "user_config.json"),
+		IP:        "10.1.2.3", Hostname: "web-host", UserDefinedIDs: []string{"web-1", "edge"},
+		Version: "test", AllowedRoots: roots,
+	}, configserver.Settings{Registerer: reg}, rt)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	a := &agent{rt: rt, client: client, cp: cp, out: out, cancel: cancel, done: make(chan error, 1)}
+	require.NoError(t, client.Start(ctx))
+	go func() { a.done <- rt.Run(ctx, context.Background()) }()
+	return a
+}
+
+func (a *agent) stop(t *testing.T) {
+	a.cancel()
+	require.NoError(t, <-a.done)
+	require.NoError(t, a.out.Shutdown(context.Background()))
+	require.NoError(t, a.cp.Shutdown(context.Background()))
+}
+
+func (a *agent) state(name string) runtime.ConfigStatus {
+	for _, c := range a.rt.Status().Configs {
+		if c.Name == name {
+			return c
+		}
+	}
+	return runtime.ConfigStatus{}
+}
+
+func appendLine(t *testing.T, path, line string) {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	require.NoError(t, err)
+	_, err = f.WriteString(line + "\n")
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+}
+
+func collected(t *testing.T, dir, marker string) int {
+	data, err := os.ReadFile(filepath.Join(dir, "out.jsonl"))
+	if os.IsNotExist(err) {
+		return 0
+	}
+	require.NoError(t, err)
+	return strings.Count(string(data), marker)
+}
+
+func waitCollected(t *testing.T, dir, marker string) {
+	t.Helper()
+	require.Eventually(t, func() bool { return collected(t, dir, marker) > 0 }, 20*time.Second, 20*time.Millisecond,
+		"line %q never reached the output", marker)
+}
+
+func simpleConfig(name, logPath string) *sls.LogConfig {
+	detail := sls.RegexConfigInputDetail{}
+	sls.InitRegexConfigInputDetail(&detail)
+	detail.LogPath = logPath
+	detail.FilePattern = "*.log"
+	detail.TailExisted = true
+	return &sls.LogConfig{Name: name, InputType: "file", InputDetail: detail, OutputType: "LogService",
+		OutputDetail: sls.OutputDetail{ProjectName: project, LogStoreName: "app"}}
+}
+
+func configState(ms []csrv.MachineJSON, name string) csrv.ConfigState {
+	for _, m := range ms {
+		for _, c := range m.Configs {
+			if c.Name == name {
+				return c
+			}
+		}
+	}
+	return csrv.ConfigState{}
+}
+
+func TestCentralConfigEndToEnd(t *testing.T) {
+	root := t.TempDir() // the only directory server configs may read
+	agentDir, dataDir := t.TempDir(), t.TempDir()
+	srv := startServer(t, dataDir)
+	c := srv.sdk
+
+	// An agent key that may read the project (not an admin key).
+	require.NoError(t, srv.srv.Meta().PutAccessKey(context.Background(), meta.AccessKey{
+		ID: agentID, Secret: agentSecret, Projects: map[string]meta.Permission{project: meta.PermRead},
+	}))
+	_, err := c.CreateProject(project, "central config")
+	require.NoError(t, err)
+	require.NoError(t, c.CreateMachineGroup(project, &sls.MachineGroup{
+		Name: "web", MachineIDType: "userdefined", MachineIDList: []string{"web-1"},
+	}))
+	require.NoError(t, c.CreateMachineGroup(project, &sls.MachineGroup{
+		Name: "by-ip", MachineIDType: "ip", MachineIDList: []string{"10.1.2.3"},
+	}))
+	require.NoError(t, c.CreateMachineGroup(project, &sls.MachineGroup{
+		Name: "others", MachineIDType: "userdefined", MachineIDList: []string{"db-1"},
+	}))
+	goodLog := filepath.Join(root, "good", "app.log")
+	ipLog := filepath.Join(root, "ip", "app.log")
+	appendLine(t, goodLog, "good-before-start")
+	appendLine(t, ipLog, "ip-line-1")
+	require.NoError(t, c.CreateConfig(project, simpleConfig("good", filepath.Dir(goodLog))))
+	require.NoError(t, c.ApplyConfigToMachineGroup(project, "good", "web"))
+	require.NoError(t, c.CreateConfig(project, simpleConfig("by-ip", filepath.Dir(ipLog))))
+	require.NoError(t, c.ApplyConfigToMachineGroup(project, "by-ip", "by-ip"))
+	require.NoError(t, c.CreateConfig(project, simpleConfig("not-mine", filepath.Join(root, "db"))))
+	require.NoError(t, c.ApplyConfigToMachineGroup(project, "not-mine", "others"))
+
+	a := startAgent(t, agentDir, srv.addr, []string{root})
+	defer func() {
+		if a != nil {
+			a.stop(t)
+		}
+	}()
+
+	// First heartbeat: the configs of the agent's groups arrive and run.
+	require.True(t, a.client.Heartbeat(context.Background()), "the first heartbeat brings configs")
+	require.Equal(t, runtime.StateRunning, a.state("good").State)
+	require.Equal(t, runtime.StateRunning, a.state("by-ip").State)
+	require.Empty(t, a.state("not-mine").Name, "a group the agent is not in gives it nothing")
+	waitCollected(t, agentDir, "good-before-start")
+	waitCollected(t, agentDir, "ip-line-1")
+
+	// Second heartbeat reports the statuses; ListMachines shows them.
+	require.False(t, a.client.Heartbeat(context.Background()))
+	ms, total, err := c.ListMachines(project, "web")
+	require.NoError(t, err)
+	require.Equal(t, 1, total)
+	require.Len(t, ms, 1)
+	require.Equal(t, "10.1.2.3", ms[0].IP)
+	require.Equal(t, a.client.InstanceID(), ms[0].UniqueID)
+	require.Equal(t, "web-1,edge", ms[0].UserdefinedID)
+	require.InDelta(t, time.Now().Unix(), ms[0].LastHeartBeatTime, 60)
+	view := srv.machines(t, "web")
+	require.Equal(t, "test", view[0].Version)
+	require.Equal(t, "web-host", view[0].Hostname)
+	require.Equal(t, "APPLIED", configState(view, "good").Status)
+	require.Equal(t, "APPLIED", configState(view, "by-ip").Status)
+	others, _, err := c.ListMachines(project, "others")
+	require.NoError(t, err)
+	require.Empty(t, others)
+
+	// A config with a bad regex: the server refuses it through the API...
+	bad := simpleConfig("bad", filepath.Join(root, "bad"))
+	bad.InputDetail = map[string]any{"logType": "common_reg_log", "logPath": filepath.Join(root, "bad"), "filePattern": "*.log",
+		"regex": "(unclosed", "key": []string{"content"}}
+	require.Error(t, c.CreateConfig(project, bad))
+	// ...so it is written straight into the metadata, as an older server
+	// or a restored backup could have it, and applied through the API.
+	raw, err := json.Marshal(map[string]any{"configName": "bad", "inputType": "file", "outputType": "LogService",
+		"inputDetail":  bad.InputDetail,
+		"outputDetail": map[string]string{"projectName": project, "logstoreName": "app"}})
+	require.NoError(t, err)
+	now := time.Now()
+	require.NoError(t, srv.srv.Meta().CreateConfig(context.Background(), meta.Config{Project: project, Name: "bad", Raw: raw, CreateTime: now, LastModifyTime: now}))
+	require.NoError(t, c.ApplyConfigToMachineGroup(project, "bad", "web"))
+	// And a config that would read /etc.
+	require.NoError(t, c.CreateConfig(project, simpleConfig("etc", "/etc")))
+	require.NoError(t, c.ApplyConfigToMachineGroup(project, "etc", "web"))
+
+	require.True(t, a.client.Heartbeat(context.Background()))
+	require.False(t, a.client.Heartbeat(context.Background()))
+	view = srv.machines(t, "web")
+	st := configState(view, "bad")
+	require.Equal(t, "FAILED", st.Status)
+	require.Contains(t, st.Message, "inputDetail.regex")
+	st = configState(view, "etc")
+	require.Equal(t, "FAILED", st.Status)
+	require.Contains(t, st.Message, `inputDetail.logPath "/etc" is outside the directories this agent collects from`)
+	require.Equal(t, "APPLIED", configState(view, "good").Status)
+	appendLine(t, goodLog, "good-while-bad")
+	waitCollected(t, agentDir, "good-while-bad")
+
+	// Deleting one config and removing another from the group stops them
+	// and clears their statuses.
+	require.NoError(t, c.DeleteConfig(project, "bad"))
+	require.NoError(t, c.RemoveConfigFromMachineGroup(project, "etc", "web"))
+	require.NoError(t, c.RemoveConfigFromMachineGroup(project, "by-ip", "by-ip"))
+	require.True(t, a.client.Heartbeat(context.Background()))
+	require.False(t, a.client.Heartbeat(context.Background()))
+	require.Empty(t, a.state("bad").Name)
+	require.Empty(t, a.state("etc").Name)
+	require.Empty(t, a.state("by-ip").Name)
+	view = srv.machines(t, "web")
+	require.Len(t, view[0].Configs, 1)
+	require.Equal(t, "good", view[0].Configs[0].Name)
+	appendLine(t, ipLog, "ip-after-remove")
+
+	// A config change arrives and resumes from the saved position.
+	changedRaw := map[string]any{"configName": "good", "inputType": "file", "outputType": "LogService", "logSample": "changed",
+		"inputDetail":  map[string]any{"logType": "common_reg_log", "logPath": filepath.Dir(goodLog), "filePattern": "*.log", "tailExisted": true},
+		"outputDetail": map[string]string{"projectName": project, "logstoreName": "app"}}
+	b, err := json.Marshal(changedRaw)
+	require.NoError(t, err)
+	require.NoError(t, c.UpdateConfigString(project, "good", string(b)))
+	require.True(t, a.client.Heartbeat(context.Background()))
+	appendLine(t, goodLog, "good-after-change")
+	waitCollected(t, agentDir, "good-after-change")
+	require.Equal(t, 1, collected(t, agentDir, "good-before-start"), "the changed config resumed; nothing read twice")
+
+	// Restart with the server down: the cached config keeps collecting.
+	a.stop(t)
+	a = nil
+	srv.stop(t)
+	appendLine(t, goodLog, "good-while-server-down")
+	a = startAgent(t, agentDir, srv.addr, []string{root})
+	require.Equal(t, runtime.StateRunning, a.state("good").State)
+	require.False(t, a.client.Heartbeat(context.Background()), "no server, no change")
+	waitCollected(t, agentDir, "good-while-server-down")
+	require.Equal(t, 1, collected(t, agentDir, "good-while-bad"), "resumed from checkpoints after restart")
+	require.Zero(t, collected(t, agentDir, "ip-after-remove"), "a removed config collects nothing")
+
+	// The server comes back (same data): the agent keeps its identity, and
+	// removing the config from the group stops it.
+	srv2 := startServer(t, dataDir)
+	a.stop(t)
+	a = startAgent(t, agentDir, srv2.addr, []string{root})
+	require.NoError(t, srv2.sdk.RemoveConfigFromMachineGroup(project, "good", "web"))
+	require.True(t, a.client.Heartbeat(context.Background()))
+	require.Empty(t, a.state("good").Name)
+	appendLine(t, goodLog, "good-after-remove")
+	time.Sleep(300 * time.Millisecond) // many file polls
+	require.Zero(t, collected(t, agentDir, "good-after-remove"))
+	ms, _, err = srv2.sdk.ListMachines(project, "web")
+	require.NoError(t, err)
+	require.Len(t, ms, 1, "one machine across agent restarts (stable instance id)")
+}
