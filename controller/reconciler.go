@@ -54,6 +54,7 @@ const (
 const (
 	authRetryDelay      = time.Minute     // 401/403: waiting for a fixed key
 	permanentRetryDelay = 5 * time.Minute // other 4xx from the server
+	defaultResync       = 10 * time.Minute
 )
 
 // Reconciler reconciles AliyunLogConfig resources. All fields but Recorder
@@ -66,6 +67,10 @@ type Reconciler struct {
 	ClusterID string
 	// Recorder receives Kubernetes events (nil: none).
 	Recorder events.EventRecorder
+	// ResyncPeriod re-checks an applied resource against the server this
+	// often, so objects deleted or edited on the server side come back
+	// (default 10 minutes; negative: never).
+	ResyncPeriod time.Duration
 }
 
 // SetupWithManager registers the reconciler with mgr.
@@ -130,7 +135,11 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, obj *v1alpha1.AliyunLo
 	log := ctrl.LoggerFrom(ctx)
 	d, err := resolve(obj, r.ClusterID)
 	if err != nil {
-		setStatus(obj, v1alpha1.StatusError, 400, ReasonInvalidSpec, "invalid spec: "+err.Error())
+		msg := "invalid spec: " + err.Error()
+		if obj.Status.ConfigName != "" {
+			msg += " (the previously applied config stays in effect)"
+		}
+		setStatus(obj, v1alpha1.StatusError, 400, ReasonInvalidSpec, msg)
 		r.event(obj, corev1.EventTypeWarning, ReasonInvalidSpec, "Validate", "invalid spec: %v", err)
 		return ctrl.Result{}, nil // nothing to retry until the spec changes
 	}
@@ -159,7 +168,14 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, obj *v1alpha1.AliyunLo
 	st.ObservedGeneration = obj.Generation
 	setStatus(obj, v1alpha1.StatusOK, 200, ReasonApplied,
 		fmt.Sprintf("config %s applied to machine groups %v of project %s (logstore %s)", d.ConfigName, d.MachineGroups, d.Project, d.Logstore.Name))
-	return ctrl.Result{}, nil
+	resync := r.ResyncPeriod
+	switch {
+	case resync == 0:
+		resync = defaultResync
+	case resync < 0:
+		resync = 0
+	}
+	return ctrl.Result{RequeueAfter: resync}, nil
 }
 
 // apply runs the phases in order and returns what it changed.

@@ -77,9 +77,17 @@ func TestReconcileCreatesEverythingOnceAndIsIdempotent(t *testing.T) {
 	require.True(t, meta.IsStatusConditionTrue(got.Status.Conditions, ConditionReady))
 	require.Equal(t, got.Generation, got.Status.ObservedGeneration)
 
-	_, err = reconcileOnce(t, r, obj)
+	res, err := reconcileOnce(t, r, obj)
 	require.NoError(t, err)
 	require.Len(t, f.mutations(), 6, "a second pass changes nothing on the server")
+	require.Equal(t, defaultResync, res.RequeueAfter, "applied resources are re-checked periodically")
+
+	// Drift: the config was deleted behind the controller's back.
+	delete(f.configs, "k8s-log-sidecar-demo/nginx-log-sidecar")
+	delete(f.applied, "k8s-log-sidecar-demo/nginx-log-sidecar")
+	_, err = reconcileOnce(t, r, obj)
+	require.NoError(t, err)
+	require.Equal(t, []string{"CreateConfig nginx-log-sidecar", "Apply nginx-log-sidecar nginx-log-sidecar"}, f.mutations()[6:])
 }
 
 func TestReconcileLeavesExistingLogstoreAlone(t *testing.T) {
