@@ -80,8 +80,8 @@ type AliyunLogConfigSpec struct {
 	// config tags yet, so they stay on the resource.
 	ConfigTags map[string]string `json:"configTags,omitempty"`
 	// Endpoint, UID and ProductCode select another account or region
-	// upstream; Sluice has one server per controller, so they are accepted
-	// and must be empty or match the controller's own settings.
+	// upstream; a Sluice controller serves one server, so they are
+	// accepted (existing manifests keep applying) and ignored.
 	Endpoint    string `json:"endpoint,omitempty"`
 	UID         string `json:"uid,omitempty"`
 	ProductCode string `json:"productCode,omitempty"`
