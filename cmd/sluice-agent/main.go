@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -23,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/sluicelog/sluice/agent/checkpoint"
+	"github.com/sluicelog/sluice/agent/configserver"
 	"github.com/sluicelog/sluice/agent/input/file"
 	outfile "github.com/sluicelog/sluice/agent/output/file"
 	"github.com/sluicelog/sluice/agent/output/null"
@@ -70,6 +72,14 @@ Run flags:
                           for logs on PV/NAS volumes (shared-PVC mode) whose device id changes
                           when the agent pod moves (env SLUICE_IGNORE_DEVICE=true)
   --config-poll D         how often the config directory is re-read (default 1s)
+  --config-server ADDR    central config: heartbeat to this sluice-server (host:port or
+                          http(s)://host[:port]; usually the instance's config_server_address),
+                          collect the configs applied to this agent's machine groups (matched by
+                          IP or ALIYUN_LOGTAIL_USER_DEFINED_ID), report their status, cache them in
+                          user_config_file_path. Signed with access_key_id/secret; server configs
+                          may only read under allowed_log_roots. With it, --config-dir is optional.
+                          See docs/central-config.md. (env SLUICE_CONFIG_SERVER)
+  --heartbeat-interval D  time between heartbeats to --config-server (default 10s)
   --file-poll D           how often log directories and files are checked (default 500ms)
   --log-format F          text | json (default text); logs go to standard error
   --log-level L           debug | info | warn | error (default info)
@@ -112,6 +122,8 @@ type runFlags struct {
 	stopDelay, shutdownTimeout                  time.Duration
 	ignoreDevice                                bool
 	configPoll, filePoll                        time.Duration
+	configServer                                string
+	heartbeatInterval                           time.Duration
 	logFormat, logLevel, cpuProfile             string
 }
 
@@ -135,6 +147,8 @@ func parseRunFlags(args []string, getenv func(string) string, stderr io.Writer) 
 	fs.BoolVar(&f.ignoreDevice, "ignore-device", getenv("SLUICE_IGNORE_DEVICE") == "true", "")
 	fs.DurationVar(&f.configPoll, "config-poll", time.Second, "")
 	fs.DurationVar(&f.filePoll, "file-poll", 500*time.Millisecond, "")
+	fs.StringVar(&f.configServer, "config-server", getenv("SLUICE_CONFIG_SERVER"), "")
+	fs.DurationVar(&f.heartbeatInterval, "heartbeat-interval", 10*time.Second, "")
 	fs.StringVar(&f.logFormat, "log-format", "text", "")
 	fs.StringVar(&f.logLevel, "log-level", "info", "")
 	fs.StringVar(&f.cpuProfile, "cpu-profile", "", "")
@@ -144,8 +158,11 @@ func parseRunFlags(args []string, getenv func(string) string, stderr io.Writer) 
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q: every setting is a --flag (see --help)", fs.Args())
 	}
-	if f.configDir == "" {
-		return nil, errors.New("--config-dir is required: the directory holding the collection configs (*.json)")
+	if f.configDir == "" && f.configServer == "" {
+		return nil, errors.New("--config-dir is required: the directory holding the collection configs (*.json), unless configs come from --config-server")
+	}
+	if f.heartbeatInterval <= 0 {
+		return nil, errors.New("--heartbeat-interval must be > 0, e.g. 10s")
 	}
 	if f.stopDelay < 0 || f.shutdownTimeout <= 0 {
 		return nil, errors.New("--stop-delay must be ≥ 0 and --shutdown-timeout > 0")
@@ -279,6 +296,21 @@ func agentMain(f *runFlags, getenv func(string) string, stdoutW io.Writer, log *
 
 	runCtx, stopRun := context.WithCancel(context.Background())
 	defer stopRun()
+	centralDone := make(chan struct{})
+	if f.configServer != "" {
+		client, err := newConfigClient(f, inst, getenv, agent, reg, log)
+		if err != nil {
+			return err
+		}
+		go func() {
+			defer close(centralDone)
+			if err := client.Run(runCtx); err != nil {
+				log.Error("central config stopped; local configs keep collecting", "err", err)
+			}
+		}()
+	} else {
+		close(centralDone)
+	}
 	stopCtx, abortStop := context.WithCancel(context.Background())
 	defer abortStop()
 	sigs := make(chan os.Signal, 2)
@@ -307,8 +339,9 @@ func agentMain(f *runFlags, getenv func(string) string, stdoutW io.Writer, log *
 	}()
 
 	log.Info("sluice-agent started", "config_dir", f.configDir, "output", f.output,
-		"checkpoint", inst.CheckPointFilename, "ignore_device", f.ignoreDevice)
+		"checkpoint", inst.CheckPointFilename, "ignore_device", f.ignoreDevice, "config_server", f.configServer)
 	stopErr := agent.Run(runCtx, stopCtx)
+	<-centralDone
 	if shared != nil {
 		if err := shared.Shutdown(stopCtx); err != nil {
 			stopErr = errors.Join(stopErr, fmt.Errorf("stop output: %w", err))
@@ -322,6 +355,37 @@ func agentMain(f *runFlags, getenv func(string) string, stdoutW io.Writer, log *
 	}
 	log.Info("sluice-agent stopped")
 	return nil
+}
+
+// newConfigClient builds the central config client (agent/configserver)
+// from the flags and the instance config.
+func newConfigClient(f *runFlags, inst *logconfig.Instance, getenv func(string) string, agent *agentrt.Agent, reg prometheus.Registerer, log *slog.Logger) (*configserver.Client, error) {
+	roots, err := configserver.AllowedRootsFromInstance(inst, getenv)
+	if err != nil {
+		return nil, err
+	}
+	hostname, _ := os.Hostname()
+	return configserver.New(configserver.Config{
+		Endpoint:           f.configServer,
+		AccessKeyID:        inst.AccessKeyID,
+		AccessKeySecret:    inst.AccessKeySecret,
+		Interval:           f.heartbeatInterval,
+		CachePath:          inst.UserConfigFilePath,
+		IP:                 machineIP(),
+		Hostname:           hostname,
+		UserDefinedIDs:     inst.UserDefinedIDs,
+		Version:            agentVersion(),
+		AllowedRoots:       roots,
+		InsecureSkipVerify: inst.TLS.InsecureSkipVerify,
+	}, configserver.Settings{Logger: log.With("component", "configserver"), Registerer: reg}, agent)
+}
+
+// agentVersion is the module version the binary was built from.
+func agentVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "devel"
 }
 
 func registerAll(reg prometheus.Registerer, cs ...prometheus.Collector) error {
