@@ -96,14 +96,16 @@ type Settings struct {
 
 // Server is a running (or ready to run) sluice-server.
 type Server struct {
-	cfg   Config
-	log   *slog.Logger
-	meta  *jsonfile.Store
-	logs  *duckdb.Store
-	api   *api.API
-	cs    *configserver.Server
-	admin meta.AccessKey
-	http  *http.Server
+	cfg  Config
+	log  *slog.Logger
+	meta *jsonfile.Store
+	logs *duckdb.Store
+	api  *api.API
+	// handler routes /Agent/ to the config server, the rest to the API.
+	handler http.Handler
+	cs      *configserver.Server
+	admin   meta.AccessKey
+	http    *http.Server
 
 	mu       sync.Mutex
 	ln       net.Listener
@@ -193,6 +195,7 @@ func New(cfg Config, set Settings) (_ *Server, err error) {
 		}
 		s.api.ServeHTTP(w, r)
 	})
+	s.handler = handler
 	s.http = &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 30 * time.Second,
@@ -245,8 +248,9 @@ func ValidateLogtailConfig(raw []byte) error {
 	return c.Validate()
 }
 
-// Handler is the API handler (for tests that drive it with httptest).
-func (s *Server) Handler() http.Handler { return s.api }
+// Handler is the whole server: the config server under /Agent/, the Log
+// Service API for the rest (for tests that drive it with httptest).
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // ConfigServer is the agent config server (heartbeats, ListMachines).
 func (s *Server) ConfigServer() *configserver.Server { return s.cs }
