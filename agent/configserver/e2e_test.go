@@ -98,8 +98,8 @@ func (s *server) machines(t *testing.T, group string) []csrv.MachineJSON {
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 	var out struct {
-		Count    int                        `json:"count"`
-		Total    int                        `json:"total"`
+		Count    int                `json:"count"`
+		Total    int                `json:"total"`
 		Machines []csrv.MachineJSON `json:"machines"`
 	}
 	require.NoError(t, json.Unmarshal(body, &out))
@@ -136,8 +136,8 @@ func startAgent(t *testing.T, dir, endpoint string, roots []string) *agent {
 	require.NoError(t, err)
 	client, err := configserver.New(configserver.Config{
 		Endpoint: endpoint, AccessKeyID: agentID, AccessKeySecret: agentSecret,
-		Interval: time.Hour, // heartbeats are driven by the test
-		Timeout:  5 * time.Second,
+		Interval:  time.Hour, // heartbeats are driven by the test
+		Timeout:   5 * time.Second,
 		CachePath: filepath.Join(dir, "user_config.json"),
 		IP:        "10.1.2.3", Hostname: "web-host", UserDefinedIDs: []string{"web-1", "edge"},
 		Version: "test", AllowedRoots: roots,
