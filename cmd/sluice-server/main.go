@@ -67,6 +67,12 @@ Keys:
   sluice-server keys grant --id ID --project web=read     (replaces the key's permissions)
   sluice-server keys delete --id ID
 
+Agents: sluice-agent and LoongCollector fetch configs from the ConfigServer v2 paths
+  (POST /Agent/Heartbeat, /Agent/FetchPipelineConfig) on the same listener; the agent
+  registry (ListMachines) is kept in DATA-DIR/agents.json.
+
+Other endpoints: GET /healthz, GET /metrics (Prometheus), /_sluice/accesskeys (key admin).
+
 Signals: SIGTERM/SIGINT drain in-flight requests, flush the store and exit.
 `
 
