@@ -74,6 +74,25 @@ type Settings struct {
 	// func() (file.Splitter, error) { return multiline.New(mcfg) }.
 	// Nil makes every line an event without going through a splitter.
 	NewSplitter func() (Splitter, error)
+
+	// NewDecoder, when set, makes each file's Decoder (container runtime
+	// line formats); it replaces NewSplitter.
+	NewDecoder func(path string) (Decoder, error)
+	// Dirs, when set, replaces the expansion of LogPath: every discovery
+	// pass it appends the directories to watch now (files inside
+	// containers, whose host directories come and go with the pods).
+	Dirs func(dst []string) []string
+	// Accept, when set, is asked about every matched file not yet followed;
+	// false leaves it unread and asks again on the next pass (a container
+	// whose metadata has not arrived, or that the config does not select).
+	Accept func(path string) bool
+	// Tags, when set, adds tags to every batch of the file found at path.
+	// It is called per batch, so metadata that arrives late is used from
+	// then on.
+	Tags func(path string, add func(key, value string))
+	// PathTag, when set, gives the __path__ tag and the topicFormat source
+	// of a file (the path inside its container); default: the path itself.
+	PathTag func(path string) string
 }
 
 // recentlyModified: without tailExisted, a file present at config start is
@@ -99,6 +118,7 @@ type Input struct {
 	pathBL      globList
 	topic       *topic
 	gbk         bool
+	hooks       hooks
 
 	mu       sync.Mutex
 	byPath   map[string]*tracked
@@ -149,14 +169,16 @@ func New(cfg Config, next pipeline.Consumer, set Settings) (*Input, error) {
 		log:         set.Logger,
 		store:       set.Checkpoints,
 		newSplitter: set.NewSplitter,
-		gbk:         strings.EqualFold(cfg.Encoding, "gbk"),
-		byPath:      make(map[string]*tracked),
-		byID:        make(map[checkpoint.FileID]*tracked),
-		all:         make(map[*tracked]struct{}),
-		pathGone:    make(map[string]time.Time),
-		finished:    make(map[checkpoint.FileID]finishedFile),
-		work:        make(chan *tracked, 4096),
-		ackWake:     make(chan struct{}, 1),
+		hooks: hooks{newDecoder: set.NewDecoder, dirs: set.Dirs, accept: set.Accept,
+			tags: set.Tags, pathTag: set.PathTag},
+		gbk:      strings.EqualFold(cfg.Encoding, "gbk"),
+		byPath:   make(map[string]*tracked),
+		byID:     make(map[checkpoint.FileID]*tracked),
+		all:      make(map[*tracked]struct{}),
+		pathGone: make(map[string]time.Time),
+		finished: make(map[checkpoint.FileID]finishedFile),
+		work:     make(chan *tracked, 4096),
+		ackWake:  make(chan struct{}, 1),
 	}
 	if in.log == nil {
 		in.log = slog.New(slog.DiscardHandler)
@@ -177,6 +199,9 @@ func New(cfg Config, next pipeline.Consumer, set Settings) (*Input, error) {
 	}
 	if in.topic, err = newTopic(cfg.TopicFormat, cfg.GroupTopic); err != nil {
 		return nil, err
+	}
+	if in.hooks.newDecoder != nil {
+		in.newSplitter = nil
 	}
 	if in.newSplitter != nil {
 		if _, err := in.newSplitter(); err != nil {
@@ -314,6 +339,8 @@ type tracked struct {
 	afterPartial bool // an unterminated line was flushed at the read offset
 	sig          checkpoint.Signature
 	splitter     Splitter
+	decoder      Decoder
+	pathTag      string // __path__: tagPath, or what Settings.PathTag made of it
 	topic        string
 	tags         [][2]string
 

@@ -37,6 +37,7 @@ type worker struct {
 	nsec    uint32
 	stop    bool // a send failed: stop reading this file, rewind
 	emitFn  func([]byte, int64)
+	eventFn func(Event)
 	nLines  int
 	nBytes  int
 	nSplit  int
@@ -54,6 +55,7 @@ func newWorker(in *Input) *worker {
 		w.gbk = simplifiedchinese.GBK.NewDecoder()
 	}
 	w.emitFn = w.emit
+	w.eventFn = w.emitEvent
 	return w
 }
 
@@ -178,7 +180,7 @@ func (w *worker) process(f *tracked) {
 		if f.gone {
 			limit = min(limit, in.cfg.CloseRemovedAfter)
 		}
-		pending := leftover > 0 || (f.splitter != nil && f.splitter.Pending())
+		pending := leftover > 0 || (f.splitter != nil && f.splitter.Pending()) || (f.decoder != nil && f.decoder.Pending())
 		if pending && idle >= limit && !f.more {
 			w.flushTail(f, leftover)
 			pending = false
@@ -264,6 +266,20 @@ func (w *worker) rewind(f *tracked, off int64) {
 	if f.splitter != nil {
 		f.splitter, _ = w.in.newSplitter() // validated in New
 	}
+	if f.decoder != nil {
+		w.newDecoder(f)
+	}
+}
+
+// newDecoder gives f a fresh decoder. A constructor that fails leaves the
+// file without one, and its lines are collected raw rather than lost.
+func (w *worker) newDecoder(f *tracked) {
+	d, err := w.in.hooks.newDecoder(f.tagPath)
+	if err != nil {
+		w.in.log.Error("line decoder could not be made; collecting the file's lines as they are", "path", f.tagPath, "error", err)
+		d = nil
+	}
+	f.decoder = d
 }
 
 // firstSight opens a newly found file and decides where reading starts:
@@ -331,9 +347,16 @@ func (w *worker) firstSight(f *tracked) bool {
 	in.log.Debug("file found", "path", f.tagPath, "size", size, "start", start, "from", how)
 	f.readOff.Store(start)
 	f.readEnd.Store(start)
-	f.topic, f.tags = in.topic.forPath(f.tagPath)
+	f.pathTag = f.tagPath
+	if in.hooks.pathTag != nil {
+		f.pathTag = in.hooks.pathTag(f.tagPath)
+	}
+	f.topic, f.tags = in.topic.forPath(f.pathTag)
 	if in.newSplitter != nil {
 		f.splitter, _ = in.newSplitter()
+	}
+	if in.hooks.newDecoder != nil {
+		w.newDecoder(f)
 	}
 	in.mu.Lock()
 	p := f.path
@@ -479,6 +502,9 @@ func (w *worker) flushTail(f *tracked, leftover int) {
 	if f.splitter != nil && !w.stop {
 		f.splitter.Flush(w.emitFn)
 	}
+	if f.decoder != nil && !w.stop {
+		f.decoder.Flush(w.eventFn)
+	}
 }
 
 // line decodes and repairs one line and passes it to the splitter.
@@ -490,10 +516,37 @@ func (w *worker) line(f *tracked, line []byte, end int64) {
 	if w.in.cfg.DiscardNonUTF8 && !utf8.Valid(line) {
 		line = w.repairUTF8(line)
 	}
-	if f.splitter != nil {
+	switch {
+	case f.decoder != nil:
+		f.decoder.Push(line, end, w.eventFn)
+	case f.splitter != nil:
 		f.splitter.Push(line, end, w.emitFn)
-	} else {
+	default:
 		w.emit(line, end)
+	}
+}
+
+// emitEvent adds one decoded event to the batch, like emit.
+func (w *worker) emitEvent(ev Event) {
+	if w.stop {
+		return
+	}
+	b := w.batch
+	sec, nsec := ev.Sec, ev.Nsec
+	if sec == 0 && nsec == 0 {
+		sec, nsec = w.sec, w.nsec
+	}
+	b.BeginEvent(sec, nsec)
+	b.AddField(contentKey, ev.Content)
+	for _, fl := range ev.Fields {
+		b.AddField(fl.Key, fl.Value)
+	}
+	b.EndEvent()
+	w.end = ev.End
+	if b.Len() >= w.in.cfg.MaxBatchEvents || b.Size() >= w.in.cfg.MaxBatchBytes {
+		if err := w.send(w.cur); err != nil {
+			w.stop = true
+		}
 	}
 }
 
@@ -585,9 +638,12 @@ func (w *worker) send(f *tracked) error {
 		}
 	}
 	b.Topic = f.topic
-	b.AddTag("__path__", f.tagPath)
+	b.AddTag("__path__", f.pathTag)
 	for _, t := range f.tags {
 		b.AddTag(t[0], t[1])
+	}
+	if in.hooks.tags != nil {
+		in.hooks.tags(f.tagPath, b.AddTag)
 	}
 	b.Ack = ack
 	in.inflight.Add(1)

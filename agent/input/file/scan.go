@@ -50,7 +50,11 @@ func (in *Input) scan(first bool) {
 	in.lastPass = now
 	in.prevPass = prev
 	in.gen++
-	in.dirs = in.paths.expand(in.dirs[:0])
+	if in.hooks.dirs != nil {
+		in.dirs = in.hooks.dirs(in.dirs[:0])
+	} else {
+		in.dirs = in.paths.expand(in.dirs[:0])
+	}
 	for _, d := range in.dirs {
 		if in.dirBlacklisted(d) {
 			continue
@@ -219,6 +223,9 @@ func (in *Input) walk(dir string, depth int, first bool, now time.Time) {
 			continue
 		}
 		if in.skipStat(full, now) {
+			continue
+		}
+		if in.hooks.accept != nil && !in.tracking(full) && !in.hooks.accept(full) {
 			continue
 		}
 		in.stats++
@@ -454,6 +461,16 @@ func (in *Input) reconcile() {
 	}
 	in.mu.Unlock()
 	listed := map[string][]os.DirEntry{}
+	// Files that lived at a checkpointed path after its checkpointed file
+	// left it, and were rotated away before the agent saw them (or before a
+	// checkpoint recorded them), are read from their start: they were
+	// modified after the checkpointed file's last write.
+	since := map[string]time.Time{}
+	defer func() {
+		for path, t := range since {
+			in.adoptRotated(path, t)
+		}
+	}()
 	for _, e := range orphans {
 		dir := filepath.Dir(e.Path)
 		list, ok := listed[dir]
@@ -461,13 +478,23 @@ func (in *Input) reconcile() {
 			list, _ = os.ReadDir(dir)
 			listed[dir] = list
 		}
+		t := e.Updated
 		if f := in.findRotated(e, dir, list); f != nil {
 			in.mu.Lock()
 			in.byID[f.id] = f
 			in.all[f] = struct{}{}
 			in.mu.Unlock()
 			in.log.Info("resuming a file rotated while the agent was down", "path", f.tagPath, "offset", e.Offset)
+			if t.After(time.Unix(0, f.mtime)) {
+				t = time.Unix(0, f.mtime)
+			}
+			if t.After(since[e.Path]) {
+				since[e.Path] = t
+			}
 			continue
+		}
+		if t.After(since[e.Path]) {
+			since[e.Path] = t
 		}
 		in.store.Delete(in.cfg.Name, e.File)
 		if e.Size > e.Offset {
