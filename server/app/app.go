@@ -31,6 +31,7 @@ import (
 	"github.com/sluicelog/sluice/server/api"
 	"github.com/sluicelog/sluice/server/auth"
 	"github.com/sluicelog/sluice/server/configserver"
+	"github.com/sluicelog/sluice/server/console"
 	"github.com/sluicelog/sluice/server/meta"
 	"github.com/sluicelog/sluice/server/meta/jsonfile"
 	"github.com/sluicelog/sluice/server/store"
@@ -186,11 +187,22 @@ func New(cfg Config, set Settings) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// The web console calls the API in-process, signed with the key the
+	// user signed in with (server/console).
+	cons, err := console.New(console.Config{API: s.api, Keys: s.meta, SecureCookie: cfg.TLSCert != "",
+		Logger: logger.With("component", "console")})
+	if err != nil {
+		return nil, err
+	}
 	// Not an http.ServeMux: it would clean and redirect paths the API
 	// answers itself.
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/Agent/") {
 			s.cs.ServeHTTP(w, r)
+			return
+		}
+		if r.URL.Path == console.Prefix || strings.HasPrefix(r.URL.Path, console.Prefix+"/") {
+			cons.ServeHTTP(w, r)
 			return
 		}
 		s.api.ServeHTTP(w, r)
@@ -248,8 +260,8 @@ func ValidateLogtailConfig(raw []byte) error {
 	return c.Validate()
 }
 
-// Handler is the whole server: the config server under /Agent/, the Log
-// Service API for the rest (for tests that drive it with httptest).
+// Handler is the whole server: the config server under /Agent/, the web
+// console under /console/, the Log Service API for the rest (for tests that drive it with httptest).
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // ConfigServer is the agent config server (heartbeats, ListMachines).

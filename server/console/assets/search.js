@@ -1,0 +1,496 @@
+// The search page: query box, time range, histogram, results or SQL table
+// and chart, field sidebar, live tail. All of its state is in the URL hash
+// (query, time range, rows), so a search is shared by copying the link.
+import { h, clear, announce, errorBox, emptyState, code, fmtTime, fmtCount, localInput, nextId } from './dom.js';
+import { sls, paths, checkQuery } from './api.js';
+import { setCrumbs, projectHref, searchHref, indexHref, canWrite } from './nav.js';
+import { histogram, chartPlan, lineChart, barChart } from './charts.js';
+
+const RANGES = [['5m', 'Last 5 minutes', 300], ['15m', 'Last 15 minutes', 900], ['1h', 'Last hour', 3600], ['4h', 'Last 4 hours', 14400],
+  ['24h', 'Last 24 hours', 86400], ['7d', 'Last 7 days', 604800], ['30d', 'Last 30 days', 2592000]];
+const PAGE = 100; // GetLogs returns at most 100 rows per call
+const POLL_MS = 2000;
+const HIDDEN_KEYS = new Set(['__time__', '__time_ns_part__']);
+
+const nowSec = () => Math.floor(Date.now() / 1000);
+
+// timeRange resolves the page's range to [from, to) in unix seconds.
+function timeRange(st) {
+  if (st.range) {
+    const r = RANGES.find((x) => x[0] === st.range) || RANGES[1];
+    const to = nowSec() + 1;
+    return [to - r[2], to];
+  }
+  return [st.from, st.to];
+}
+
+function interval(from, to) {
+  const span = Math.max(1, to - from);
+  for (const s of [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400]) if (span / s <= 60) return s;
+  return Math.ceil(span / 60);
+}
+
+const simple = /^[A-Za-z0-9_.\-]+$/;
+function quote(v) { return simple.test(v) ? v : '"' + v.replace(/["\\]/g, (c) => '\\' + c) + '"'; }
+
+// addTerm adds key:value to a "search | SQL" query, before the SQL part.
+export function addTerm(query, search, key, value) {
+  const t = `${key.startsWith('__tag__:') ? '__tag__:' + quote(key.slice(8)) : quote(key)}:${quote(value)}`;
+  const q = query.trim();
+  let sqlPart = '';
+  if (search !== undefined && q.length > search.length && q.startsWith(search)) sqlPart = q.slice(search.length);
+  else if (search === undefined && q.includes('|')) { sqlPart = q.slice(q.indexOf('|')); search = q.slice(0, q.indexOf('|')); }
+  const s = (search === undefined ? q : search).trim();
+  const next = !s || s === '*' ? t : `${s} and ${t}`;
+  return sqlPart ? `${next} ${sqlPart.trim()}` : next;
+}
+
+function readState(params) {
+  const st = { q: params.get('q') || '', range: params.get('range') || '', from: Number(params.get('from')) || 0, to: Number(params.get('to')) || 0,
+    rows: Math.min(1000, Math.max(PAGE, Number(params.get('rows')) || PAGE)), live: params.get('live') === '1' };
+  if (!st.range && !(st.from && st.to && st.to > st.from)) st.range = '15m';
+  if (st.range) { st.from = 0; st.to = 0; }
+  return st;
+}
+
+function writeParams(st) {
+  const p = new URLSearchParams();
+  if (st.q) p.set('q', st.q);
+  if (st.range) p.set('range', st.range); else { p.set('from', st.from); p.set('to', st.to); }
+  if (st.rows !== PAGE) p.set('rows', st.rows);
+  if (st.live) p.set('live', '1');
+  return p.toString();
+}
+
+export async function searchPage(main, project, ls, params) {
+  setCrumbs([project, projectHref(project)], [ls, searchHref(project, ls)]);
+  const st = readState(params);
+  let index = null;
+  let indexErr = null;
+  const indexP = sls('GET', project, paths.index(ls)).then((x) => { index = x; }, (e) => { indexErr = e; });
+
+  // --- query form ---
+  const qIn = h('textarea', { id: 'q', rows: 2, spellcheck: 'false', autocapitalize: 'off', 'aria-describedby': 'q-help q-err', placeholder: 'status:500 and GET | SELECT path, count(*) AS n GROUP BY path ORDER BY n DESC', value: st.q });
+  qIn.value = st.q;
+  const rangeSel = h('select', { id: 'range' }, RANGES.map(([v, l]) => h('option', { value: v, selected: st.range === v }, l)), h('option', { value: 'custom', selected: !st.range }, 'Custom range…'));
+  const [f0, t0] = timeRange(st);
+  const fromIn = h('input', { id: 'from', type: 'datetime-local', step: 1, value: localInput(f0) });
+  const toIn = h('input', { id: 'to', type: 'datetime-local', step: 1, value: localInput(t0) });
+  const custom = h('div', { class: 'custom', hidden: !!st.range }, h('div', null, h('label', { for: 'from' }, 'From'), fromIn), h('div', null, h('label', { for: 'to' }, 'To'), toIn));
+  const rowsSel = h('select', { id: 'rows' }, [100, 500, 1000].map((n) => h('option', { value: n, selected: st.rows === n }, `${n} rows`)));
+  const live = h('input', { type: 'checkbox', id: 'live', role: 'switch', checked: st.live });
+  const shareMsg = h('span', { class: 'hint', role: 'status' });
+  const share = h('button', { type: 'button', class: 'secondary', id: 'share' }, 'Copy link');
+  const qErr = h('div', { id: 'q-err', 'aria-live': 'assertive' });
+  const form = h('form', { class: 'searchbar', role: 'search', 'aria-label': `Search ${ls}` },
+    h('div', { class: 'q' }, h('label', { for: 'q' }, 'Query'), qIn,
+      h('p', { id: 'q-help', class: 'hint' }, 'Search words or ', code('key:value'), ' (and/or/not), then optionally ', code('| SELECT …'), ' SQL. Enter runs it, Shift+Enter adds a line.')),
+    h('div', { class: 'controls' },
+      h('div', null, h('label', { for: 'range' }, 'Time range'), rangeSel),
+      custom,
+      h('div', null, h('label', { for: 'rows' }, 'Rows'), rowsSel),
+      h('div', { class: 'check' }, live, h('label', { for: 'live' }, 'Live tail')),
+      h('button', { type: 'submit', class: 'primary', id: 'run' }, 'Search'),
+      share, shareMsg),
+    qErr);
+
+  const summary = h('p', { class: 'summary', role: 'status', id: 'summary' });
+  const histoBox = h('div', { id: 'histogram', class: 'histo-box' });
+  const fieldsBox = h('aside', { class: 'fields', 'aria-labelledby': 'fields-h' }, h('h2', { id: 'fields-h' }, 'Fields'));
+  const resultsBox = h('section', { class: 'results', 'aria-labelledby': 'results-h' });
+  const layout = h('div', { class: 'results-layout' }, fieldsBox, resultsBox);
+  const page = h('section', { class: 'page search' },
+    h('div', { class: 'title-row' }, h('h1', null, ls), h('span', { class: 'actions' }, h('a', { href: indexHref(project, ls) }, canWrite(project) ? 'Edit index' : 'View index'))),
+    form, summary, histoBox, layout);
+  main.appendChild(page);
+
+  // --- behaviour ---
+  let rows = [];
+  let lastSearch = '';
+  let range = [0, 0];
+  let exhausted = false;
+  let loading = false;
+  let ctrl = null;
+  let pollTimer = null;
+  let observer = null;
+  let list = null;
+  let moreBtn = null;
+  let seen = new Set();
+
+  rangeSel.addEventListener('change', () => {
+    custom.hidden = rangeSel.value !== 'custom';
+    if (rangeSel.value === 'custom') { live.checked = false; fromIn.focus(); }
+  });
+  qIn.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); }
+  });
+  qIn.addEventListener('input', () => { if (qIn.getAttribute('aria-invalid')) { qIn.removeAttribute('aria-invalid'); clear(qErr); } });
+  share.addEventListener('click', async () => {
+    const url = location.href;
+    try { await navigator.clipboard.writeText(url); shareMsg.textContent = 'Link copied (it holds the query and time range, never your key).'; } catch { shareMsg.textContent = url; }
+  });
+  live.addEventListener('change', () => {
+    st.live = live.checked;
+    if (st.live && !st.range) { st.range = '15m'; rangeSel.value = '15m'; custom.hidden = true; }
+    history.replaceState(null, '', '#' + location.hash.slice(1).split('?')[0] + '?' + writeParams(st));
+    setPolling();
+    announce(st.live ? 'Live tail on: new logs appear at the top every 2 seconds' : 'Live tail off');
+  });
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    st.q = qIn.value.trim();
+    st.rows = Number(rowsSel.value);
+    if (rangeSel.value === 'custom') {
+      const f = Math.floor(new Date(fromIn.value).getTime() / 1000), t = Math.floor(new Date(toIn.value).getTime() / 1000);
+      if (!(f && t && t > f)) { clear(qErr).appendChild(errorBox({ code: 'InvalidTimeRange', message: 'choose a start before the end' })); fromIn.focus(); return; }
+      st.range = ''; st.from = f; st.to = t; st.live = false; live.checked = false;
+    } else { st.range = rangeSel.value; }
+    pushState();
+    run();
+  });
+
+  function pushState() {
+    const hash = '#' + location.hash.slice(1).split('?')[0] + '?' + writeParams(st);
+    if (hash !== location.hash) history.pushState(null, '', hash);
+  }
+
+  function zoom(from, to) {
+    st.range = ''; st.from = from; st.to = to; st.live = false; live.checked = false;
+    rangeSel.value = 'custom'; custom.hidden = false; fromIn.value = localInput(from); toIn.value = localInput(to);
+    pushState();
+    setPolling();
+    run();
+    announce(`Zoomed to ${fmtTime(from)} – ${fmtTime(to)}`);
+  }
+
+  function showQueryError(text, offset, message) {
+    qIn.setAttribute('aria-invalid', 'true');
+    const at = Math.min(offset, text.length);
+    const view = h('pre', { class: 'qerr-view', 'aria-hidden': 'true' }, text.slice(0, at), h('mark', null, text.slice(at, at + 1) || ' '), text.slice(at + 1));
+    clear(qErr).appendChild(h('div', { class: 'banner error', role: 'alert' },
+      h('strong', null, `Syntax error at character ${at + 1}: `), message, view));
+    qIn.focus();
+    qIn.setSelectionRange(at, Math.min(text.length, at + 1));
+  }
+
+  async function run() {
+    if (ctrl) ctrl.abort();
+    ctrl = new AbortController();
+    const signal = ctrl.signal;
+    clear(qErr);
+    qIn.removeAttribute('aria-invalid');
+    const q = st.q;
+    summary.textContent = 'Searching…';
+    range = timeRange(st);
+    if (!st.range) { fromIn.value = localInput(range[0]); toIn.value = localInput(range[1]); }
+    let chk;
+    try {
+      chk = await checkQuery(q, ls);
+    } catch (err) { if (err.name !== 'AbortError') { summary.textContent = ''; qErr.appendChild(errorBox(err)); } return; }
+    if (signal.aborted) return;
+    if (!chk.ok) { summary.textContent = ''; showQueryError(q, chk.offset, chk.message); return; }
+    lastSearch = chk.search;
+    await indexP;
+    if (indexErr && indexErr.code === 'IndexConfigNotExist') { renderNoIndex(); return; }
+    performance.clearMarks(); performance.clearMeasures();
+    performance.mark('sluice:request');
+    const [from, to] = range;
+    const histoP = sls('GET', project, paths.histogram(ls, { from, to, query: chk.search || '*', interval: interval(from, to) }), undefined, { signal });
+    try {
+      if (chk.hasSQL) {
+        const [res, histo] = await Promise.all([sls('POST', project, paths.logs(ls), { from, to, query: q, line: 100, offset: 0, reverse: true }, { signal }), histoP]);
+        performance.mark('sluice:answered');
+        renderHistogram(histo);
+        renderSQL(res);
+      } else {
+        const pages = Math.ceil(st.rows / PAGE);
+        const calls = [];
+        for (let i = 0; i < pages; i++) calls.push(sls('POST', project, paths.logs(ls), { from, to, query: q, line: PAGE, offset: i * PAGE, reverse: true }, { signal }));
+        const [histo, ...res] = await Promise.all([histoP, ...calls]);
+        performance.mark('sluice:answered');
+        rows = res.flatMap((r) => r.data || []);
+        exhausted = res.some((r) => (r.data || []).length < PAGE);
+        renderHistogram(histo);
+        renderResults();
+      }
+    } catch (err) {
+      if (err.name === 'AbortError') return;
+      summary.textContent = '';
+      const m = /syntax error at (\d+): (.*)/s.exec(err.message || '');
+      if (m) { showQueryError(q, utf16At(q, Number(m[1])), m[2]); return; }
+      clear(qErr).appendChild(errorBox(err, hintFor(err)));
+      return;
+    }
+    await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+    performance.mark('sluice:rendered');
+    const m = performance.measure('sluice:render', 'sluice:answered', 'sluice:rendered');
+    window.__sluiceLastRender = { ms: m.duration, rows: rows.length, total: performance.measure('sluice:total', 'sluice:request', 'sluice:rendered').duration };
+    page.dataset.state = 'done';
+  }
+
+  function hintFor(err) {
+    if (/cannot be resolved|no field index|not indexed|index attribute/i.test(err.message || '')) {
+      return h('span', null, 'Add the key to the ', h('a', { href: indexHref(project, ls) }, 'index'), ' with Analytics on, then search again.');
+    }
+    return null;
+  }
+
+  function renderNoIndex() {
+    summary.textContent = '';
+    clear(histoBox);
+    clear(resultsBox).appendChild(emptyState('This logstore has no index yet',
+      h('p', null, 'Searches and SQL need an index. Create one — a full-text index is enough to start.'),
+      h('p', null, h('a', { href: indexHref(project, ls), class: 'button primary' }, 'Create the index'))));
+  }
+
+  let histoTotal = 0;
+  function renderHistogram(buckets) {
+    histoTotal = buckets.reduce((a, b) => a + b.count, 0);
+    if (histoBox.contains(document.activeElement)) return;
+    clear(histoBox).appendChild(histogram(buckets, { onZoom: zoom, label: `Logs per ${interval(range[0], range[1])} s` }));
+  }
+
+  function describeRange() {
+    return `${fmtTime(range[0])} – ${fmtTime(range[1])}`;
+  }
+
+  // --- search results ---
+  function renderResults() {
+    clear(resultsBox);
+    layout.classList.remove('sql');
+    summary.textContent = `${fmtCount(histoTotal)} logs match · ${describeRange()} · showing ${fmtCount(rows.length)}, newest first`;
+    resultsBox.appendChild(h('h2', { id: 'results-h', class: 'sr-only' }, 'Results'));
+    if (!rows.length) {
+      resultsBox.appendChild(emptyState('No logs in this time range',
+        h('p', null, 'Widen the time range, loosen the query, or send logs here: point an agent config at project ', code(project), ' and logstore ', code(ls), ', or call PutLogs from an SDK.'),
+        h('p', null, 'Search syntax: ', code('error'), ', ', code('status:500'), ', ', code('latency > 100'), ', ', code('level:error not path:/healthz'), '.')));
+      renderFields();
+      return;
+    }
+    list = h('ol', { class: 'logs', 'aria-label': 'Logs, newest first' });
+    seen = new Set();
+    list.appendChild(rowsFragment(rows, false));
+    resultsBox.appendChild(list);
+    moreBtn = h('button', { type: 'button', class: 'secondary more', id: 'more', hidden: exhausted }, 'Load more');
+    moreBtn.addEventListener('click', () => loadMore());
+    resultsBox.appendChild(moreBtn);
+    if (observer) observer.disconnect();
+    observer = new IntersectionObserver((es) => { if (es.some((e) => e.isIntersecting)) loadMore(); }, { rootMargin: '400px' });
+    observer.observe(moreBtn);
+    renderFields();
+  }
+
+  async function loadMore() {
+    if (loading || exhausted || !list) return;
+    loading = true;
+    moreBtn.disabled = true;
+    moreBtn.textContent = 'Loading…';
+    try {
+      const res = await sls('POST', project, paths.logs(ls), { from: range[0], to: range[1], query: st.q, line: PAGE, offset: rows.length, reverse: true });
+      const more = res.data || [];
+      rows = rows.concat(more);
+      if (more.length < PAGE) exhausted = true;
+      list.appendChild(rowsFragment(more, false));
+      summary.textContent = `${fmtCount(histoTotal)} logs match · ${describeRange()} · showing ${fmtCount(rows.length)}, newest first`;
+      announce(`${more.length} more logs loaded`);
+      renderFields();
+    } catch (err) {
+      resultsBox.appendChild(errorBox(err));
+      exhausted = true;
+    } finally {
+      loading = false;
+      moreBtn.disabled = false;
+      moreBtn.textContent = 'Load more';
+      moreBtn.hidden = exhausted;
+    }
+  }
+
+  function sig(r) { return JSON.stringify(r); }
+
+  function rowsFragment(batch, fresh) {
+    const frag = document.createDocumentFragment();
+    for (const r of batch) {
+      seen.add(sig(r));
+      frag.appendChild(logItem(r, fresh));
+    }
+    return frag;
+  }
+
+  function logItem(r, fresh) {
+    const t = Number(r.__time__);
+    const li = document.createElement('li');
+    li.className = fresh ? 'log fresh' : 'log';
+    const head = document.createElement('div');
+    head.className = 'log-head';
+    const btn = document.createElement('button');
+    btn.type = 'button';
+    btn.className = 'expand';
+    btn.setAttribute('aria-expanded', 'false');
+    btn.setAttribute('aria-label', `Raw log at ${fmtTime(t)}`);
+    btn.textContent = '▸';
+    const time = document.createElement('time');
+    time.dateTime = new Date(t * 1000).toISOString();
+    time.textContent = fmtTime(t);
+    head.append(btn, time);
+    const tags = document.createElement('span');
+    tags.className = 'tags';
+    const kv = document.createElement('dl');
+    kv.className = 'kv';
+    for (const k in r) {
+      if (HIDDEN_KEYS.has(k)) continue;
+      const v = r[k];
+      if (k === '__source__' || k === '__topic__' || k.startsWith('__tag__:')) {
+        if (v === '') continue;
+        const chip = document.createElement('span');
+        chip.className = 'tag';
+        chip.textContent = `${k.replace(/^__tag__:/, '').replace(/^__(source|topic)__$/, '$1')}: ${v}`;
+        tags.appendChild(chip);
+        continue;
+      }
+      const dt = document.createElement('dt');
+      dt.textContent = k;
+      const dd = document.createElement('dd');
+      dd.textContent = v;
+      kv.append(dt, dd);
+    }
+    head.appendChild(tags);
+    li.append(head, kv);
+    btn.addEventListener('click', () => {
+      const open = btn.getAttribute('aria-expanded') === 'true';
+      btn.setAttribute('aria-expanded', String(!open));
+      btn.textContent = open ? '▸' : '▾';
+      let pre = li.querySelector('pre.raw');
+      if (!pre) {
+        pre = h('pre', { class: 'raw', id: nextId('raw'), tabindex: 0, 'aria-label': 'Raw log as JSON' }, JSON.stringify(r, null, 2));
+        btn.setAttribute('aria-controls', pre.id);
+        li.appendChild(pre);
+      }
+      pre.hidden = open;
+    });
+    return li;
+  }
+
+  // --- field sidebar ---
+  function searchable(k) {
+    if (k === '__source__' || k === '__topic__' || k.startsWith('__tag__:')) return true;
+    return !!(index && index.keys && index.keys[k]);
+  }
+
+  function renderFields() {
+    clear(fieldsBox).appendChild(h('h2', { id: 'fields-h' }, 'Fields'));
+    const stats = new Map();
+    for (const r of rows) for (const k in r) {
+      if (HIDDEN_KEYS.has(k)) continue;
+      let m = stats.get(k);
+      if (!m) stats.set(k, (m = { n: 0, vals: new Map() }));
+      m.n++;
+      const v = r[k];
+      m.vals.set(v, (m.vals.get(v) || 0) + 1);
+    }
+    if (!stats.size) { fieldsBox.appendChild(h('p', { class: 'hint' }, 'Fields of the loaded logs appear here with their top values.')); return; }
+    fieldsBox.appendChild(h('p', { class: 'hint' }, `Top values in the ${fmtCount(rows.length)} loaded logs. Choose one to add it to the query.`));
+    const keys = [...stats.keys()].sort((a, b) => (a.startsWith('__') - b.startsWith('__')) || stats.get(b).n - stats.get(a).n || a.localeCompare(b));
+    for (const k of keys) {
+      const m = stats.get(k);
+      const top = [...m.vals.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5);
+      const ok = searchable(k);
+      const det = h('details', { class: 'field', open: keys.indexOf(k) < 4 },
+        h('summary', null, h('span', { class: 'fname' }, k), h('span', { class: 'fcount' }, `${fmtCount(m.vals.size)} values`)),
+        ok ? null : h('p', { class: 'hint' }, 'Not indexed: ', h('a', { href: indexHref(project, ls) }, 'add a key index'), ' to filter on it.'),
+        h('ul', null, top.map(([v, n]) => h('li', null, ok
+          ? h('button', { type: 'button', class: 'fval', 'data-key': k, 'data-value': v, 'aria-label': `Add ${k}:${v} to the query (${n} of ${rows.length})`, onclick: () => addFilter(k, v) },
+            h('span', { class: 'v' }, v === '' ? '(empty)' : v), h('span', { class: 'n' }, fmtCount(n)))
+          : h('span', { class: 'fval static' }, h('span', { class: 'v' }, v === '' ? '(empty)' : v), h('span', { class: 'n' }, fmtCount(n)))))));
+      fieldsBox.appendChild(det);
+    }
+  }
+
+  function addFilter(k, v) {
+    qIn.value = addTerm(qIn.value, lastSearch, k, v);
+    form.requestSubmit();
+  }
+
+  // --- SQL ---
+  function renderSQL(res) {
+    clear(resultsBox);
+    clear(fieldsBox);
+    layout.classList.add('sql');
+    const data = res.data || [];
+    rows = [];
+    const cols = (res.meta && res.meta.keys && res.meta.keys.length) ? res.meta.keys : Object.keys(data[0] || {});
+    summary.textContent = `${fmtCount(data.length)} result rows · ${fmtCount(histoTotal)} logs matched the search · ${describeRange()}`;
+    resultsBox.appendChild(h('h2', { id: 'results-h' }, 'SQL results'));
+    if (!data.length) { resultsBox.appendChild(emptyState('The query returned no rows', h('p', null, 'Widen the time range or check the search part before the |.'))); return; }
+    const plan = chartPlan(cols, data);
+    const chartBox = h('div', { class: 'chart-box', id: 'chart' });
+    const kinds = plan.kind ? (plan.kind === 'line' ? ['line', 'bar'] : ['bar']) : [];
+    const draw = (kind) => {
+      clear(chartBox);
+      if (kind === 'line') chartBox.appendChild(lineChart(data, plan.x, plan.series));
+      else if (kind === 'bar') {
+        const cat = plan.kind === 'bar' ? plan.x : plan.x;
+        chartBox.appendChild(barChart(data, cat, plan.series));
+      }
+    };
+    if (plan.kind) {
+      const id = nextId('ck');
+      const sel = h('select', { id }, kinds.map((k) => h('option', { value: k }, k === 'line' ? 'Line chart' : 'Bar chart')));
+      sel.addEventListener('change', () => draw(sel.value));
+      resultsBox.appendChild(h('div', { class: 'chart-head' }, h('label', { for: id }, 'Chart'), sel, h('span', { class: 'hint' }, `${plan.series.join(', ')} by ${plan.x}`)));
+      resultsBox.appendChild(chartBox);
+      draw(plan.kind);
+    } else {
+      resultsBox.appendChild(h('p', { class: 'hint' }, `No chart: ${plan.why}.`));
+    }
+    const table = h('table', { class: 'sql-table', id: 'sql-table' },
+      h('caption', { class: 'sr-only' }, 'SQL result'),
+      h('thead', null, h('tr', null, cols.map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', null, data.map((r) => h('tr', null, cols.map((c) => h('td', { class: /^-?\d+(\.\d+)?$/.test(r[c] || '') ? 'num' : null }, r[c] ?? ''))))));
+    resultsBox.appendChild(h('div', { class: 'table-scroll', tabindex: 0, 'aria-label': 'SQL result table' }, table));
+  }
+
+  // --- live tail ---
+  function setPolling() {
+    clearTimeout(pollTimer);
+    pollTimer = null;
+    page.classList.toggle('live', st.live);
+    if (st.live) pollTimer = setTimeout(poll, POLL_MS);
+  }
+
+  async function poll() {
+    pollTimer = null;
+    if (!st.live) return;
+    if (!document.hidden && list && !loading && !layout.classList.contains('sql')) {
+      try {
+        range = timeRange(st);
+        const newest = rows.length ? Number(rows[0].__time__) : range[0];
+        const res = await sls('POST', project, paths.logs(ls), { from: Math.max(range[0], newest), to: range[1], query: st.q, line: PAGE, offset: 0, reverse: true });
+        const fresh = (res.data || []).filter((r) => !seen.has(sig(r)));
+        if (fresh.length) {
+          list.insertBefore(rowsFragment(fresh, true), list.firstChild);
+          rows = fresh.concat(rows);
+          histoTotal += fresh.length;
+          summary.textContent = `${fmtCount(histoTotal)} logs match · live · showing ${fmtCount(rows.length)}, newest first`;
+          announce(`${fresh.length} new logs`);
+          renderFields();
+        }
+        const histo = await sls('GET', project, paths.histogram(ls, { from: range[0], to: range[1], query: lastSearch || '*', interval: interval(range[0], range[1]) }));
+        renderHistogram(histo);
+      } catch (err) {
+        if (err.status === 401) return;
+      }
+    } else if (!list && !layout.classList.contains('sql')) {
+      await run();
+    }
+    if (st.live && !pollTimer) pollTimer = setTimeout(poll, POLL_MS);
+  }
+
+  function utf16At(text, bytePos) {
+    const b = new TextEncoder().encode(text);
+    return new TextDecoder().decode(b.slice(0, bytePos)).length;
+  }
+
+  await run();
+  setPolling();
+  return () => { if (ctrl) ctrl.abort(); clearTimeout(pollTimer); st.live = false; if (observer) observer.disconnect(); };
+}
