@@ -72,8 +72,8 @@ func TestAgentBinary(t *testing.T) {
 	}()
 	waitCollected(t, agentDir, "bin-line-1")
 	require.Eventually(t, func() bool {
-		ms := srv.machines(t, "sidecars")
-		return len(ms) == 1 && configState(ms, "web").Status == "APPLIED"
+		ms, err := srv.listMachines("sidecars")
+		return err == nil && len(ms) == 1 && configState(ms, "web").Status == "APPLIED"
 	}, 20*time.Second, 50*time.Millisecond)
 	ms := srv.machines(t, "sidecars")
 	require.Equal(t, "shop-web,shop-all", ms[0].UserDefinedID)

@@ -3,6 +3,7 @@ package configserver_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -85,26 +86,48 @@ func (s *server) stop(t *testing.T) {
 // drops the config statuses).
 func (s *server) machines(t *testing.T, group string) []csrv.MachineJSON {
 	t.Helper()
-	r, err := http.NewRequest(http.MethodGet, "http://"+s.addr+"/machinegroups/"+group+"/machines", nil)
+	ms, err := s.listMachines(group)
 	require.NoError(t, err)
+	return ms
+}
+
+// listMachines is machines without require, for require.Eventually's
+// goroutine.
+func (s *server) listMachines(group string) ([]csrv.MachineJSON, error) {
+	r, err := http.NewRequest(http.MethodGet, "http://"+s.addr+"/machinegroups/"+group+"/machines", nil)
+	if err != nil {
+		return nil, err
+	}
 	r.Header.Set(protocol.HeaderProject, project)
 	r.Header.Set(protocol.HeaderAPIVersion, protocol.APIVersion)
 	signer := protocol.Signer{Credentials: protocol.Credentials{AccessKeyID: adminID, AccessKeySecret: adminSecret}}
-	require.NoError(t, signer.SignRequest(r, nil, time.Now()))
+	if err := signer.SignRequest(r, nil, time.Now()); err != nil {
+		return nil, err
+	}
 	resp, err := (&http.Client{Transport: s.tr}).Do(r)
-	require.NoError(t, err)
+	if err != nil {
+		return nil, err
+	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("ListMachines: HTTP %d: %s", resp.StatusCode, body)
+	}
 	var out struct {
 		Count    int                `json:"count"`
 		Total    int                `json:"total"`
 		Machines []csrv.MachineJSON `json:"machines"`
 	}
-	require.NoError(t, json.Unmarshal(body, &out))
-	require.Equal(t, len(out.Machines), out.Count)
-	return out.Machines
+	if err := json.Unmarshal(body, &out); err != nil {
+		return nil, err
+	}
+	if out.Count != len(out.Machines) {
+		return nil, fmt.Errorf("count %d but %d machines", out.Count, len(out.Machines))
+	}
+	return out.Machines, nil
 }
 
 // agent is an in-process sluice-agent: checkpoints, the real pipeline
@@ -177,17 +200,23 @@ func appendLine(t *testing.T, path, line string) {
 }
 
 func collected(t *testing.T, dir, marker string) int {
+	t.Helper()
+	n, err := count(dir, marker)
+	require.NoError(t, err)
+	return n
+}
+
+func count(dir, marker string) (int, error) {
 	data, err := os.ReadFile(filepath.Join(dir, "out.jsonl"))
 	if os.IsNotExist(err) {
-		return 0
+		return 0, nil
 	}
-	require.NoError(t, err)
-	return strings.Count(string(data), marker)
+	return strings.Count(string(data), marker), err
 }
 
 func waitCollected(t *testing.T, dir, marker string) {
 	t.Helper()
-	require.Eventually(t, func() bool { return collected(t, dir, marker) > 0 }, 20*time.Second, 20*time.Millisecond,
+	require.Eventually(t, func() bool { n, err := count(dir, marker); return err == nil && n > 0 }, 20*time.Second, 20*time.Millisecond,
 		"line %q never reached the output", marker)
 }
 
