@@ -319,3 +319,31 @@ func agentLog(dir string) string {
 	}
 	return strings.TrimSpace(s)
 }
+
+// agentWarnings returns the WARN and ERROR lines of the agent log.
+func agentWarnings(dir string) string {
+	b, _ := os.ReadFile(filepath.Join(dir, "agent.log"))
+	var keep []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+			keep = append(keep, l)
+		}
+	}
+	if len(keep) > 40 {
+		keep = append(keep[:40], fmt.Sprintf("… %d more", len(keep)-40))
+	}
+	return strings.Join(keep, "\n")
+}
+
+// testDir is t.TempDir, or with SLUICE_E2E_KEEP=1 a directory that is kept
+// (and logged) for looking at the agent log and the output after a failure.
+func testDir(t *testing.T) string {
+	t.Helper()
+	if os.Getenv("SLUICE_E2E_KEEP") == "" {
+		return t.TempDir()
+	}
+	dir, err := os.MkdirTemp("", "sluice-e2e-")
+	require.NoError(t, err)
+	t.Logf("keeping %s", dir)
+	return dir
+}

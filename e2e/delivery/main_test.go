@@ -1,0 +1,509 @@
+// Package delivery proves agent → server delivery end to end with real
+// processes: mocklog writes nginx access logs, sluice-agent (--output sls)
+// collects them into sluice-server (embedded DuckDB store), and the tests
+// read the result back through the official Go SDK (GetLogs with SQL),
+// checking every sequence number, the tags and the parsed fields — also
+// while the server or the agent is SIGKILLed.
+//
+// TestMain builds the three binaries once into a temporary directory.
+// SLUICE_E2E_KEEP=1 keeps every test's working directory (process logs,
+// server data, agent buffer) and logs where it is.
+package delivery
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	sdk "github.com/aliyun/aliyun-log-go-sdk"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/sluicelog/sluice/mocklog"
+)
+
+// Binaries built by TestMain.
+var serverBin, agentBin, mocklogBin string
+
+func TestMain(m *testing.M) { os.Exit(testMain(m)) }
+
+func testMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "sluice-delivery-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	serverBin = filepath.Join(dir, "sluice-server")
+	agentBin = filepath.Join(dir, "sluice-agent")
+	mocklogBin = filepath.Join(dir, "mocklog")
+	build := exec.Command("go", "build", "-o", dir+"/",
+		"github.com/sluicelog/sluice/cmd/sluice-server",
+		"github.com/sluicelog/sluice/cmd/sluice-agent",
+		"github.com/sluicelog/sluice/cmd/mocklog")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build binaries:", err)
+		return 1
+	}
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(
+			goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+			goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+			goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+		); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			return 1
+		}
+	}
+	return code
+}
+
+const (
+	adminID     = "delivery-admin"
+	adminSecret = "delivery-secret-0123456789"
+	project     = "delivery"
+	logstore    = "nginx"
+	cfgName     = "nginx-access"
+	agentUserID = "delivery-agent"
+)
+
+// env is one test's world: a directory, a server address, an SDK client.
+type env struct {
+	t      *testing.T
+	dir    string
+	listen string
+	client *sdk.Client
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	dir := t.TempDir()
+	if os.Getenv("SLUICE_E2E_KEEP") != "" {
+		var err error
+		dir, err = os.MkdirTemp("", "sluice-delivery-")
+		require.NoError(t, err)
+		t.Logf("keeping %s", dir)
+	}
+	for _, d := range []string{"server", "agent/configs", "agent/state", "logs"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, d), 0o755))
+	}
+	e := &env{t: t, dir: dir, listen: freeAddr(t)}
+	e.client = newClient(e.listen)
+	return e
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+// newClient is an SDK client for the local server. The SDK addresses a
+// project as {project}.{endpoint}; the transport dials the server whatever
+// the host name, so no DNS is needed.
+func newClient(listen string) *sdk.Client {
+	c := &sdk.Client{Endpoint: listen, AccessKeyID: adminID, AccessKeySecret: adminSecret}
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	c.SetHTTPClient(&http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, network, listen)
+		},
+	}})
+	return c
+}
+
+// proc is one child process; its output goes to DIR/NAME.log (appended
+// across restarts).
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+func (e *env) logPath(name string) string { return filepath.Join(e.dir, name+".log") }
+
+func (e *env) start(name, bin string, args []string, extraEnv ...string) *proc {
+	e.t.Helper()
+	f, err := os.OpenFile(e.logPath(name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	require.NoError(e.t, err)
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = append(os.Environ(), extraEnv...)
+	require.NoError(e.t, cmd.Start())
+	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		_ = f.Close()
+		close(p.done)
+	}()
+	e.t.Cleanup(func() { p.kill() })
+	return p
+}
+
+func (p *proc) running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// kill SIGKILLs p and waits for it.
+func (p *proc) kill() {
+	if p.running() {
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	}
+	<-p.done
+}
+
+// stop sends SIGTERM and waits up to timeout, then kills.
+func (p *proc) stop(timeout time.Duration) error {
+	if p.running() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(timeout):
+		p.kill()
+		return fmt.Errorf("%s did not stop within %s", p.name, timeout)
+	}
+}
+
+// wait waits for p to exit by itself.
+func (p *proc) wait(timeout time.Duration) error {
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(timeout):
+		return fmt.Errorf("%s still running after %s", p.name, timeout)
+	}
+}
+
+// tail is the end of a process log, for failure messages.
+func (e *env) tail(name string) string {
+	b, _ := os.ReadFile(e.logPath(name))
+	s := strings.TrimSpace(string(b))
+	if len(s) > 4000 {
+		s = "…" + s[len(s)-4000:]
+	}
+	return name + " log:\n" + s
+}
+
+// startServer runs sluice-server over DIR/server on e.listen. The base
+// domain makes the agent's Host {project}.127.0.0.1:port name the project.
+func (e *env) startServer() *proc {
+	e.t.Helper()
+	p := e.start("server", serverBin, []string{"serve", "--listen", e.listen,
+		"--data-dir", filepath.Join(e.dir, "server"), "--base-domain", "127.0.0.1", "--log-level", "warn"},
+		"SLUICE_ADMIN_KEY_ID="+adminID, "SLUICE_ADMIN_KEY_SECRET="+adminSecret)
+	waitHTTP(e.t, "http://"+e.listen+"/healthz", 60*time.Second, p, func() string { return e.tail("server") })
+	return p
+}
+
+func waitHTTP(t *testing.T, url string, timeout time.Duration, p *proc, why func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if !p.running() || time.Now().After(deadline) {
+			t.Fatalf("%s not healthy at %s (running=%v): %v\n%s", p.name, url, p.running(), err, why())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// provision creates the project, the logstore with an index over the nginx
+// fields and the tags, through the SDK.
+func (e *env) provision() {
+	e.t.Helper()
+	c := e.client
+	_, err := c.CreateProject(project, "delivery e2e")
+	require.NoError(e.t, err)
+	require.NoError(e.t, c.CreateLogStore(project, logstore, 7, 2, false, 0))
+	text := map[string]any{"type": "text", "token": []string{" ", "/", "?", "=", "&", "\"", ":"}, "caseSensitive": false}
+	keys := map[string]any{
+		"status":          map[string]any{"type": "long"},
+		"body_bytes_sent": map[string]any{"type": "long"},
+		"request_time":    map[string]any{"type": "double"},
+	}
+	for _, k := range []string{"remote_addr", "remote_user", "time_local", "method", "request_uri", "protocol", "http_referer", "http_user_agent",
+		"__tag__:__path__", "__tag__:__hostname__", "__tag__:__user_defined_id__", "__tag__:service", "__tag__:e2e_cluster"} {
+		keys[k] = text
+	}
+	idx, err := json.Marshal(map[string]any{
+		"line": map[string]any{"token": []string{",", " ", "'", "\"", ";", "=", "(", ")", "[", "]", "{", "}", "?", "@", "&", "<", ">", "/", ":", "\n", "\t", "\r"}},
+		"keys": keys,
+	})
+	require.NoError(e.t, err)
+	require.NoError(e.t, c.CreateIndexString(project, logstore, string(idx)))
+}
+
+// collectionConfig is the Logtail config for the nginx files under
+// DIR/logs/apps/<service>/: the nginx regex, event time from time_local,
+// topic (and tag "service") from the path.
+func (e *env) collectionConfig(logstoreName string) []byte {
+	b, err := json.Marshal(map[string]any{
+		"configName": cfgName,
+		"inputType":  "file",
+		"inputDetail": map[string]any{
+			"logType":     "common_reg_log",
+			"logPath":     filepath.Join(e.dir, "logs", "apps"),
+			"filePattern": "access.log*",
+			"maxDepth":    2,
+			"regex":       mocklog.NginxRegex,
+			"key":         mocklog.NginxKeys(),
+			"timeKey":     "time_local",
+			"timeFormat":  mocklog.NginxTimeFormat,
+			"topicFormat": `.*/apps/(?P<service>[^/]+)/access\.log.*`,
+			"tailExisted": true,
+		},
+		"outputType":   "LogService",
+		"outputDetail": map[string]any{"projectName": project, "logstoreName": logstoreName},
+	})
+	require.NoError(e.t, err)
+	return b
+}
+
+// agentOpts tune one agent run.
+type agentOpts struct {
+	logstore string   // default logstore
+	instance []string // extra instance keys as key=value env vars
+}
+
+// agent is one run of sluice-agent.
+type agent struct {
+	*proc
+	http string
+}
+
+// startAgent writes the config and instance files (idempotent) and starts
+// sluice-agent with --output sls on a fresh status port.
+func (e *env) startAgent(o agentOpts) *agent {
+	e.t.Helper()
+	if o.logstore == "" {
+		o.logstore = logstore
+	}
+	state := filepath.Join(e.dir, "agent/state")
+	inst := map[string]any{
+		"data_server_list":          []map[string]string{{"endpoint": "http://" + e.listen}},
+		"access_key_id":             adminID,
+		"access_key_secret":         adminSecret,
+		"check_point_filename":      filepath.Join(state, "checkpoint"),
+		"check_point_dump_interval": 1,
+		"buffer_file_path":          filepath.Join(state, "buffer"),
+	}
+	b, err := json.Marshal(inst)
+	require.NoError(e.t, err)
+	instPath := filepath.Join(e.dir, "agent/instance.json")
+	require.NoError(e.t, os.WriteFile(instPath, b, 0o600))
+	require.NoError(e.t, os.WriteFile(filepath.Join(e.dir, "agent/configs", cfgName+".json"), e.collectionConfig(o.logstore), 0o644))
+
+	addr := freeAddr(e.t)
+	envv := append([]string{
+		"ALIYUN_LOGTAIL_USER_DEFINED_ID=" + agentUserID,
+		"ALIYUN_LOG_ENV_TAGS=e2e_cluster|e2e_unset",
+		"e2e_cluster=blue",
+	}, o.instance...)
+	p := e.start("agent", agentBin, []string{"run", "--config-dir", filepath.Join(e.dir, "agent/configs"),
+		"--output", "sls", "--instance-config", instPath, "--http-listen", addr,
+		"--stop-delay", "0s", "--shutdown-timeout", "20s", "--file-poll", "100ms", "--config-poll", "500ms"}, envv...)
+	waitHTTP(e.t, "http://"+addr+"/healthz", 30*time.Second, p, func() string { return e.tail("agent") })
+	return &agent{proc: p, http: addr}
+}
+
+// metric sums every sample of the named metric family on the agent's
+// /metrics (0 when absent).
+func (a *agent) metric(name string) (float64, error) {
+	resp, err := http.Get("http://" + a.http + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var sum float64
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		l := sc.Text()
+		if !strings.HasPrefix(l, name) {
+			continue
+		}
+		rest := l[len(name):]
+		if rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		f := strings.Fields(l)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err == nil {
+			sum += v
+		}
+	}
+	return sum, sc.Err()
+}
+
+// mocklogOpts are mocklog's flags for one service's file.
+type mocklogOpts struct {
+	service     string // file DIR/logs/apps/<service>/access.log
+	firstSeq    uint64
+	total       uint64
+	rate        int // lines/s, 0 = as fast as possible
+	rotateBytes string
+}
+
+func (e *env) logFile(service string) string {
+	return filepath.Join(e.dir, "logs", "apps", service, "access.log")
+}
+
+// startMocklog runs the mocklog binary; it exits after o.total lines.
+func (e *env) startMocklog(o mocklogOpts) *proc {
+	e.t.Helper()
+	path := e.logFile(o.service)
+	require.NoError(e.t, os.MkdirAll(filepath.Dir(path), 0o755))
+	args := []string{"--log-type=nginx", "--path=" + path,
+		"--first-seq=" + strconv.FormatUint(o.firstSeq, 10), "--total-count=" + strconv.FormatUint(o.total, 10),
+		"--logs-per-sec=" + strconv.Itoa(o.rate), "--seed=" + strconv.FormatUint(o.firstSeq, 10)}
+	if o.rotateBytes != "" {
+		args = append(args, "--rotate-bytes="+o.rotateBytes, "--rotate-mode=rename", "--rotate-keep=50")
+	}
+	return e.start("mocklog-"+o.service, mocklogBin, args)
+}
+
+// getLogs runs a query over all time through the SDK, retrying a few times
+// (the server may have just restarted).
+func (e *env) getLogs(query string, lines int64) (*sdk.GetLogsResponse, error) {
+	var last error
+	for range 5 {
+		r, err := e.client.GetLogs(project, logstore, "", 0, time.Now().Add(24*time.Hour).Unix(), query, lines, 0, false)
+		if err == nil {
+			return r, nil
+		}
+		last = err
+		time.Sleep(500 * time.Millisecond)
+	}
+	return nil, last
+}
+
+// count is the number of stored logs (0 before the first arrives).
+func (e *env) count() (int64, error) {
+	r, err := e.getLogs("* | select count(*) as n", 1)
+	if err != nil {
+		return 0, err
+	}
+	if len(r.Logs) == 0 {
+		return 0, nil
+	}
+	return strconv.ParseInt(r.Logs[0]["n"], 10, 64)
+}
+
+// waitCount waits until at least n logs are stored and the count has been
+// stable for settle; it returns the final count.
+func (e *env) waitCount(n int64, timeout, settle time.Duration) int64 {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last int64 = -1
+	lastChange := time.Now()
+	for {
+		c, err := e.count()
+		if err == nil && c != last {
+			last, lastChange = c, time.Now()
+		}
+		if last >= n && time.Since(lastChange) >= settle {
+			return last
+		}
+		if time.Now().After(deadline) {
+			e.t.Logf("waited %s for %d logs, have %d (last error %v)", timeout, n, last, err)
+			return last
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// seqs reads every stored log's sequence number (from request_uri's ?seq=N)
+// into a tracker, and counts logs without one.
+func (e *env) seqs() (*mocklog.SeqTracker, int) {
+	e.t.Helper()
+	tr := &mocklog.SeqTracker{}
+	r, err := e.getLogs(`* | select regexp_extract(request_uri, 'seq=(\d+)', 1) as seq limit 100000000`, 100)
+	require.NoError(e.t, err)
+	noSeq := 0
+	for _, l := range r.Logs {
+		s, err := strconv.ParseUint(l["seq"], 10, 64)
+		if err != nil {
+			noSeq++
+			continue
+		}
+		tr.Add(s)
+	}
+	return tr, noSeq
+}
+
+// requireComplete asserts that every sequence number first…last was stored.
+func (e *env) requireComplete(tr *mocklog.SeqTracker, first, last uint64) {
+	e.t.Helper()
+	require.Empty(e.t, tr.Missing(first, last), "%s\n%s\n%s", tr.Summary(first, last), e.tail("agent"), e.tail("server"))
+}
+
+var errNoRows = errors.New("no rows")
+
+// one runs a SQL query that returns one row.
+func (e *env) one(query string) (map[string]string, error) {
+	r, err := e.getLogs(query, 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(r.Logs) == 0 {
+		return nil, errNoRows
+	}
+	return r.Logs[0], nil
+}
+
+// readAll is io.ReadAll of a file, "" when missing.
+func readAll(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(f)
+	return string(b)
+}
+
+// dirBytes is the total size of the regular files under dir.
+func dirBytes(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
