@@ -158,8 +158,58 @@ func jsonKeyPath(name string) string {
 	return `$."` + strings.ReplaceAll(strings.ReplaceAll(name, `\`, `\\`), `"`, `\"`) + `"`
 }
 
+// bounded runs a query on its own goroutine holding one of MaxQueries
+// slots, and returns when it finishes or ctx ends. DuckDB cannot
+// interrupt everything at once (a huge constant such as range(1, 1e9) is
+// built inside one function call), so on ctx's end the caller gets
+// ctx.Err() at once while the query is interrupted and finishes in the
+// background, still holding its slot: runaway queries cannot pile up.
+func bounded[T any](ctx context.Context, s *Store, fn func(context.Context) (T, error)) (T, error) {
+	var zero T
+	wait := time.NewTimer(time.Second)
+	defer wait.Stop()
+	select {
+	case s.querySlots <- struct{}{}:
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	case <-wait.C:
+		return zero, fmt.Errorf("duckdb store: %d queries already running: %w", cap(s.querySlots), store.ErrOverloaded)
+	}
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		<-s.querySlots
+		return zero, errClosed
+	}
+	s.queries.Add(1)
+	s.closeMu.RUnlock()
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer s.queries.Done()
+		defer func() { <-s.querySlots }()
+		v, err := fn(ctx)
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		return zero, fmt.Errorf("duckdb store: query: %w", ctx.Err())
+	}
+}
+
 // Search implements store.Store.
 func (s *Store) Search(ctx context.Context, project, logstore string, req store.SearchRequest) (*store.SearchResult, error) {
+	return bounded(ctx, s, func(ctx context.Context) (*store.SearchResult, error) {
+		return s.search(ctx, project, logstore, req)
+	})
+}
+
+func (s *Store) search(ctx context.Context, project, logstore string, req store.SearchRequest) (*store.SearchResult, error) {
 	start := time.Now()
 	v, err := s.view(project, logstore, req.From, req.To)
 	if err != nil {
@@ -371,6 +421,12 @@ func (s *Store) queryErr(err error) error {
 
 // Histogram implements store.Store.
 func (s *Store) Histogram(ctx context.Context, project, logstore string, req store.HistogramRequest) ([]store.Bucket, error) {
+	return bounded(ctx, s, func(ctx context.Context) ([]store.Bucket, error) {
+		return s.histogram(ctx, project, logstore, req)
+	})
+}
+
+func (s *Store) histogram(ctx context.Context, project, logstore string, req store.HistogramRequest) ([]store.Bucket, error) {
 	v, err := s.view(project, logstore, req.From, req.To)
 	if err != nil {
 		return nil, err

@@ -34,6 +34,10 @@ type Config struct {
 	// MemoryLimit and Threads are passed to DuckDB ("" / 0 = DuckDB default).
 	MemoryLimit string
 	Threads     int
+	// MaxQueries bounds concurrently running queries (Search, Histogram).
+	// A query waits up to a second for a slot, then fails with
+	// store.ErrOverloaded. Default 8.
+	MaxQueries int
 	// RetentionInterval is how often expired day partitions are dropped.
 	// Default 1h.
 	RetentionInterval time.Duration
@@ -46,8 +50,8 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		return errors.New("duckdb store: DataDir is empty: set --data-dir to a writable directory")
 	}
-	if c.QueueBytes < 0 || c.MaxBatchRows < 0 || c.Threads < 0 || c.RetentionInterval < 0 {
-		return errors.New("duckdb store: QueueBytes, MaxBatchRows, Threads and RetentionInterval must not be negative")
+	if c.QueueBytes < 0 || c.MaxBatchRows < 0 || c.MaxQueries < 0 || c.Threads < 0 || c.RetentionInterval < 0 {
+		return errors.New("duckdb store: QueueBytes, MaxBatchRows, MaxQueries, Threads and RetentionInterval must not be negative")
 	}
 	return nil
 }
@@ -61,6 +65,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RetentionInterval == 0 {
 		c.RetentionInterval = time.Hour
+	}
+	if c.MaxQueries == 0 {
+		c.MaxQueries = 8
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -94,6 +101,9 @@ type Store struct {
 	queuedBytes atomic.Int64
 	stop        chan struct{}
 	wg          sync.WaitGroup
+
+	querySlots chan struct{}
+	queries    sync.WaitGroup // running queries; Close waits for them
 }
 
 var _ store.Store = (*Store)(nil)
@@ -146,6 +156,8 @@ func Open(cfg Config, set Settings) (*Store, error) {
 		queue:     make(chan *writeReq, 4096),
 		ctl:       make(chan ctlJob),
 		stop:      make(chan struct{}),
+
+		querySlots: make(chan struct{}, cfg.MaxQueries),
 	}
 	if err := s.init(context.Background()); err != nil {
 		_ = s.db.Close()
@@ -411,6 +423,7 @@ func (s *Store) Close() error {
 	close(s.stop)
 	s.closeMu.Unlock()
 	s.wg.Wait()
+	s.queries.Wait()
 	_, cerr := s.db.Exec("CHECKPOINT")
 	err := errors.Join(cerr, s.db.Close(), s.conn.Close())
 	if err != nil {

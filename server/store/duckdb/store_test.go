@@ -234,3 +234,36 @@ func TestExpiredLogsAreCountedNotStored(t *testing.T) {
 	require.Len(t, s.logstores[lsKey{"p", "l"}].days, 1, "no partition for the expired day")
 	s.mu.RUnlock()
 }
+
+// A slow query returns when its context ends, and holds its slot until
+// DuckDB has stopped it, so runaway queries cannot pile up.
+func TestQueryCancelAndSlots(t *testing.T) {
+	s := open(t, Config{MaxQueries: 1})
+	ctx := context.Background()
+	require.NoError(t, s.EnsureLogstore(ctx, store.LogstoreSpec{Project: "p", Logstore: "l"}))
+	slow := store.SearchRequest{From: time.Unix(0, 0), To: time.Unix(1<<32, 0), Query: "* | select count(*) as c from range(100000000000)"}
+
+	qctx, cancel := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := s.Search(qctx, "p", "l", slow)
+		errc <- err
+	}()
+	// While it runs, the only slot is taken.
+	require.Eventually(t, func() bool { return len(s.querySlots) == 1 }, 10*time.Second, 10*time.Millisecond)
+	_, err := s.Search(ctx, "p", "l", store.SearchRequest{From: time.Unix(0, 0), To: time.Unix(1, 0), Query: "*"})
+	require.ErrorIs(t, err, store.ErrOverloaded)
+
+	cancel()
+	select {
+	case err := <-errc:
+		require.ErrorIs(t, err, context.Canceled)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Search did not return after its context was cancelled")
+	}
+	// DuckDB is interrupted; the slot frees and queries run again.
+	require.Eventually(t, func() bool {
+		_, err := s.Search(ctx, "p", "l", store.SearchRequest{From: time.Unix(0, 0), To: time.Unix(1, 0), Query: "*"})
+		return err == nil
+	}, 30*time.Second, 50*time.Millisecond)
+}
