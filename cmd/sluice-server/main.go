@@ -71,7 +71,8 @@ Agents: sluice-agent and LoongCollector fetch configs from the ConfigServer v2 p
   (POST /Agent/Heartbeat, /Agent/FetchPipelineConfig) on the same listener; the agent
   registry (ListMachines) is kept in DATA-DIR/agents.json.
 
-Other endpoints: GET /healthz, GET /metrics (Prometheus), /_sluice/accesskeys (key admin).
+Other endpoints: /console (web console, sign in with an access key), GET /healthz,
+  GET /metrics (Prometheus), /_sluice/accesskeys (key admin).
 
 Signals: SIGTERM/SIGINT drain in-flight requests, flush the store and exit.
 `

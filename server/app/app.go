@@ -102,7 +102,8 @@ type Server struct {
 	meta *jsonfile.Store
 	logs *duckdb.Store
 	api  *api.API
-	// handler routes /Agent/ to the config server, the rest to the API.
+	// handler routes /Agent/ to the config server, /console to the web
+	// console, the rest to the API.
 	handler http.Handler
 	cs      *configserver.Server
 	admin   meta.AccessKey
