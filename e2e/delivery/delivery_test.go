@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -43,25 +44,22 @@ func TestDelivery(t *testing.T) {
 	require.Zero(t, tr.Duplicates(), "duplicates with nothing killed")
 	require.EqualValues(t, webTotal+apiTotal, n, "stored logs")
 
-	// Tags and topic, per service.
-	r, err := e.getLogs(`* | select __topic__ as topic, "__tag__:service" as service, "__tag__:__hostname__" as host, `+
-		`"__tag__:__user_defined_id__" as udid, "__tag__:e2e_cluster" as cluster, `+
-		`count(*) as n group by 1, 2, 3, 4, 5 order by n desc`, 100)
-	require.NoError(t, err)
+	// Tags and topic, per service: every log carries them. (SQL cannot read
+	// __tag__ columns in the DuckDB store — a documented limit — so the
+	// tags are matched by the search part, as users filter on them.)
 	hostname, err := os.Hostname()
 	require.NoError(t, err)
-	got := map[string]string{}
-	for _, l := range r.Logs {
-		got[l["topic"]] = strings.Join([]string{l["service"], l["host"], l["udid"], l["cluster"], l["n"]}, "|")
+	for svc, total := range map[string]int{"web": webTotal, "api": apiTotal} {
+		q := fmt.Sprintf(`__topic__: %s and __tag__:service: %s and __tag__:__hostname__: %q and `+
+			`__tag__:__user_defined_id__: %q and __tag__:e2e_cluster: blue | select count(*) as n`, svc, svc, hostname, agentUserID)
+		row, err := e.one(q)
+		require.NoError(t, err)
+		require.Equal(t, strconv.Itoa(total), row["n"], "logs of %s with topic and tags right (%s)", svc, q)
 	}
-	require.Equal(t, map[string]string{
-		"web": strings.Join([]string{"web", hostname, agentUserID, "blue", strconv.Itoa(webTotal)}, "|"),
-		"api": strings.Join([]string{"api", hostname, agentUserID, "blue", strconv.Itoa(apiTotal)}, "|"),
-	}, got, "topic|service|__hostname__|__user_defined_id__|e2e_cluster|count")
 
 	// An env tag named in ALIYUN_LOG_ENV_TAGS but unset is sent empty (not
 	// indexed, so look at a search result rather than SQL).
-	r, err = e.getLogs("*", 1)
+	r, err := e.getLogs("*", 1)
 	require.NoError(t, err)
 	require.Len(t, r.Logs, 1)
 	unset, ok := r.Logs[0]["__tag__:e2e_unset"]
@@ -70,12 +68,17 @@ func TestDelivery(t *testing.T) {
 	require.NotEmpty(t, r.Logs[0]["__tag__:__pack_id__"], "__pack_id__ tag")
 
 	// __path__: the file each line was read from (rotated names included).
-	r, err = e.getLogs(`* | select "__tag__:__path__" as path, count(*) as n group by 1`, 1000)
-	require.NoError(t, err)
 	pathRE := regexp.MustCompile(`^` + regexp.QuoteMeta(filepath.Join(e.dir, "logs", "apps")) + `/(web|api)/access\.log(\.\d+)?$`)
+	r, err = e.getLogs("*", 100)
+	require.NoError(t, err)
+	require.NotEmpty(t, r.Logs)
 	for _, l := range r.Logs {
-		require.Regexp(t, pathRE, l["path"])
+		require.Regexp(t, pathRE, l["__tag__:__path__"])
+		require.Contains(t, l["__tag__:__path__"], "/"+l["__topic__"]+"/")
 	}
+	row, err := e.one(`__tag__:__path__: "` + filepath.Join(e.dir, "logs", "apps") + `" | select count(*) as n`)
+	require.NoError(t, err)
+	require.Equal(t, strconv.Itoa(webTotal+apiTotal), row["n"], "logs with a __path__ under the log directory")
 
 	// Fields: a few lines, looked up by seq, equal the nginx regex applied
 	// to the line mocklog wrote, and __time__ is time_local.

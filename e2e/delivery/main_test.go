@@ -253,8 +253,7 @@ func (e *env) provision() {
 		"body_bytes_sent": map[string]any{"type": "long"},
 		"request_time":    map[string]any{"type": "double"},
 	}
-	for _, k := range []string{"remote_addr", "remote_user", "time_local", "method", "request_uri", "protocol", "http_referer", "http_user_agent",
-		"__tag__:__path__", "__tag__:__hostname__", "__tag__:__user_defined_id__", "__tag__:service", "__tag__:e2e_cluster"} {
+	for _, k := range []string{"remote_addr", "remote_user", "time_local", "method", "request_uri", "protocol", "http_referer", "http_user_agent"} {
 		keys[k] = text
 	}
 	idx, err := json.Marshal(map[string]any{
