@@ -10,7 +10,8 @@
 //
 // Configs from the server are trusted less than local files: a config whose
 // logPath is outside the allowed roots (DefaultAllowedRoots, or the instance
-// config's allowed_log_roots) is refused and reported as failed.
+// config's allowed_log_roots), or that sends to an endpoint the instance
+// config does not name, is refused and reported as failed.
 //
 // Identity: the agent's IP, hostname and user-defined ids
 // (ALIYUN_LOGTAIL_USER_DEFINED_ID, sent as tags named user_defined_id), and
@@ -82,7 +83,12 @@ type Config struct {
 	Version string
 	// AllowedRoots are the directories server configs may read
 	// (DefaultAllowedRoots when nil).
-	AllowedRoots       []string
+	AllowedRoots []string
+	// AllowedEndpoints are the servers a server config's
+	// outputDetail.endpoint may name (the instance's data_server_list and
+	// config_server_address); Endpoint is always allowed. A config without
+	// an endpoint uses the agent's default and is always accepted.
+	AllowedEndpoints   []string
 	InsecureSkipVerify bool
 	// HTTPClient overrides the HTTP client (tests, custom TLS).
 	HTTPClient *http.Client
@@ -416,7 +422,7 @@ func (c *Client) apply(ctx context.Context) {
 	files := make([]runtime.ConfigFile, 0, len(c.configs))
 	for name, h := range c.configs {
 		f := runtime.ConfigFile{Path: PathOf(name), Hash: sha256.Sum256(h.detail)}
-		if err := checkConfig(name, h.detail, c.cfg.AllowedRoots); err != nil {
+		if err := checkConfig(name, h.detail, c.cfg.AllowedRoots, append([]string{c.cfg.Endpoint}, c.cfg.AllowedEndpoints...)); err != nil {
 			f.Err = fmt.Errorf("config %q from the config server refused: %w", name, err)
 		} else {
 			f.Data = h.detail
@@ -428,7 +434,7 @@ func (c *Client) apply(ctx context.Context) {
 	c.applier.ApplySource(ctx, Source, files)
 }
 
-func checkConfig(name string, detail []byte, roots []string) error {
+func checkConfig(name string, detail []byte, roots, endpoints []string) error {
 	var head struct {
 		ConfigName string `json:"configName"`
 	}
@@ -438,7 +444,10 @@ func checkConfig(name string, detail []byte, roots []string) error {
 	if head.ConfigName != name {
 		return fmt.Errorf("configName %q in the body differs from the name %q the server sent it under", head.ConfigName, name)
 	}
-	return CheckPaths(detail, roots)
+	if err := CheckPaths(detail, roots); err != nil {
+		return err
+	}
+	return CheckEndpoint(detail, endpoints)
 }
 
 // statuses reports every held config: APPLIED when its pipeline runs the

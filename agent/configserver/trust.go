@@ -110,3 +110,30 @@ func under(path string, roots []string) bool {
 	}
 	return false
 }
+
+// CheckEndpoint refuses a collection config that would send its logs
+// somewhere else than the servers this agent was configured with: a config
+// from the server may name outputDetail.endpoint only when it is one of
+// allowed (compared without scheme and trailing slash).
+func CheckEndpoint(data []byte, allowed []string) error {
+	cfg, err := logconfig.Parse(data)
+	if err != nil || cfg.OutputDetail.Endpoint == "" {
+		return nil
+	}
+	ep := endpointKey(cfg.OutputDetail.Endpoint)
+	for _, a := range allowed {
+		if endpointKey(a) == ep {
+			return nil
+		}
+	}
+	return fmt.Errorf("outputDetail.endpoint %q is refused: configs from the server may only send to the servers in the instance config (%s); remove the endpoint to use them, or add it to data_server_list",
+		cfg.OutputDetail.Endpoint, strings.Join(allowed, ", "))
+}
+
+func endpointKey(ep string) string {
+	ep = strings.ToLower(strings.TrimSpace(ep))
+	if _, rest, ok := strings.Cut(ep, "://"); ok {
+		ep = rest
+	}
+	return strings.TrimSuffix(ep, "/")
+}

@@ -122,3 +122,17 @@ func FuzzCheckPaths(f *testing.F) {
 		}
 	})
 }
+
+func TestCheckEndpoint(t *testing.T) {
+	cfg := func(ep string) []byte {
+		b, _ := json.Marshal(map[string]any{"configName": "c", "inputType": "file",
+			"outputDetail": map[string]any{"projectName": "p", "logstoreName": "l", "endpoint": ep}})
+		return b
+	}
+	allowed := []string{"https://logs.example.com:8443", "10.0.0.9:8080"}
+	require.NoError(t, CheckEndpoint(cfg(""), allowed), "no endpoint: the agent's own")
+	require.NoError(t, CheckEndpoint(cfg("logs.example.com:8443"), allowed))
+	require.NoError(t, CheckEndpoint(cfg("http://10.0.0.9:8080/"), allowed))
+	require.ErrorContains(t, CheckEndpoint(cfg("evil.example.net"), allowed),
+		`outputDetail.endpoint "evil.example.net" is refused: configs from the server may only send to the servers in the instance config`)
+}

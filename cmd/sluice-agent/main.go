@@ -376,6 +376,7 @@ func newConfigClient(f *runFlags, inst *logconfig.Instance, getenv func(string) 
 		UserDefinedIDs:     inst.UserDefinedIDs,
 		Version:            agentVersion(),
 		AllowedRoots:       roots,
+		AllowedEndpoints:   inst.Endpoints(),
 		InsecureSkipVerify: inst.TLS.InsecureSkipVerify,
 	}, configserver.Settings{Logger: log.With("component", "configserver"), Registerer: reg}, agent)
 }
