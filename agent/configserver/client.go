@@ -135,6 +135,7 @@ type Client struct {
 	configs    map[string]held
 	seq        uint64
 	lastErr    string
+	lastOKAt   time.Time
 
 	heartbeats *prometheus.CounterVec
 	lastOK     prometheus.Gauge
@@ -192,6 +193,37 @@ func New(cfg Config, set Settings, applier Applier) (*Client, error) {
 		}
 	}
 	return c, nil
+}
+
+// ConfigStatus is one server config as the agent reports it.
+type ConfigStatus struct {
+	Name    string `json:"name"`
+	Version int64  `json:"version"`
+	Status  string `json:"status"` // APPLYING | APPLIED | FAILED
+	Message string `json:"message,omitempty"`
+}
+
+// Status is the central config state, for the agent's /status.
+type Status struct {
+	Server      string         `json:"server"`
+	InstanceID  string         `json:"instanceId"`
+	LastSuccess time.Time      `json:"lastSuccess,omitzero"`
+	LastError   string         `json:"lastError,omitempty"`
+	Configs     []ConfigStatus `json:"configs"`
+}
+
+// Status returns what the next heartbeat would report, the last successful
+// heartbeat and the last error (empty once the server answers again).
+func (c *Client) Status() Status {
+	infos := c.statuses()
+	c.mu.Lock()
+	st := Status{Server: c.url, InstanceID: c.instanceID, LastSuccess: c.lastOKAt, LastError: c.lastErr}
+	c.mu.Unlock()
+	st.Configs = make([]ConfigStatus, 0, len(infos))
+	for _, i := range infos {
+		st.Configs = append(st.Configs, ConfigStatus{Name: i.Name, Version: i.Version, Status: i.Status.String(), Message: i.Message})
+	}
+	return st
 }
 
 // InstanceID is the id the agent heartbeats with (known once Run started).
@@ -278,6 +310,7 @@ func (c *Client) Heartbeat(ctx context.Context) bool {
 	c.mu.Lock()
 	recovered := c.lastErr != ""
 	c.lastErr = ""
+	c.lastOKAt = time.Now()
 	c.mu.Unlock()
 	if recovered {
 		c.log.Info("config server reachable again", "server", c.url)

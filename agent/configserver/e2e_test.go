@@ -376,6 +376,10 @@ func TestCentralConfigEndToEnd(t *testing.T) {
 	waitCollected(t, agentDir, "good-while-server-down")
 	require.Equal(t, 1, collected(t, agentDir, "good-while-bad"), "resumed from checkpoints after restart")
 	require.Zero(t, collected(t, agentDir, "ip-after-remove"), "a removed config collects nothing")
+	cst := a.client.Status()
+	require.Contains(t, cst.LastError, "connection refused")
+	require.Len(t, cst.Configs, 1)
+	require.Equal(t, configserver.ConfigStatus{Name: "good", Version: cst.Configs[0].Version, Status: "APPLIED"}, cst.Configs[0])
 
 	// The server comes back (same data): the agent keeps its identity, and
 	// removing the config from the group stops it.
