@@ -103,7 +103,7 @@ func run() error {
 
 	step("starting sluice-server on http://%s (data in %s/server)", o.listen, o.dir)
 	if err := procs.start("server", filepath.Join(o.bin, "sluice-server"), []string{
-		"serve", "--listen", o.listen, "--data-dir", filepath.Join(o.dir, "server"), "--base-domain", "127.0.0.1",
+		"serve", "--listen", o.listen, "--data-dir", filepath.Join(o.dir, "server"),
 	}, "SLUICE_ADMIN_KEY_ID="+keyID, "SLUICE_ADMIN_KEY_SECRET="+keySecret); err != nil {
 		return err
 	}

@@ -373,14 +373,23 @@ func (a *API) projectOf(r *http.Request) (string, error) {
 		}
 		return p, nil
 	}
-	if a.cfg.BaseDomain == "" {
-		return "", nil
-	}
 	host := r.Host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	// Clients configured with an IP endpoint (Logtail, the SDKs, sluice-agent)
+	// still put the project in front of it: {project}.10.0.0.5. No DNS can
+	// serve such names, so they are unambiguous with or without a base domain.
+	if label, rest, ok := strings.Cut(host, "."); ok && net.ParseIP(rest) != nil && net.ParseIP(host) == nil {
+		if err := validProjectName(label); err != nil {
+			return "", protocol.Errorf(protocol.CodeInvalidHost, "host %q: %s", r.Host, protocol.AsError(err).Message)
+		}
+		return label, nil
+	}
+	if a.cfg.BaseDomain == "" {
+		return "", nil
+	}
 	if host == a.cfg.BaseDomain {
 		return "", nil
 	}

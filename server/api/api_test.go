@@ -181,6 +181,10 @@ func TestProjectAddressing(t *testing.T) {
 		{"other.sluice.test", "proj", 200, ""}, // the header wins
 		{"sluice.test", "", 400, protocol.CodeInvalidHost},
 		{"127.0.0.1", "", 400, protocol.CodeInvalidHost},
+		{"proj.127.0.0.1:8080", "", 200, ""}, // IP endpoint, as Logtail and the SDKs address it
+		{"proj.10.0.0.5", "", 200, ""},       // without a port
+		{"a_b.127.0.0.1", "", 400, protocol.CodeInvalidHost},
+		{"nope-proj.127.0.0.1:8080", "", 404, protocol.CodeProjectNotExist},
 		{"zz.sluice.test", "", 400, protocol.CodeInvalidHost}, // too short a name
 		{"a_b.sluice.test", "", 400, protocol.CodeInvalidHost},
 		{"nope-proj.sluice.test", "", 404, protocol.CodeProjectNotExist},
