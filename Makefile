@@ -44,3 +44,8 @@ bench:
 
 clean:
 	rm -rf $(BIN)
+
+.PHONY: bench-agent
+## bench-agent: end-to-end sluice-agent benchmark (1 GiB mocklog files cached in .cache/, null output; see docs/benchmarks.md)
+bench-agent:
+	./hack/bench-agent.sh
