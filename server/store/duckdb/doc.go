@@ -82,6 +82,14 @@
 // depth behind the sandbox. Every value is returned as a string; SQL NULL
 // is "null".
 //
+// At most MaxQueries queries run at once; a query waits up to a second
+// for a slot, then fails with store.ErrOverloaded. A query whose context
+// ends returns ctx.Err() at once; DuckDB is interrupted and the query
+// keeps its slot until it has stopped. DuckDB cannot interrupt one huge
+// function call (select range(1, 1e9) builds a billion-element list, even
+// at plan time through constant folding), so such queries burn CPU until
+// done — bounded in number by MaxQueries.
+//
 // # Figures
 //
 // Shared 2-core box at load average ~20, so CPU time is the figure that
@@ -102,6 +110,9 @@
 // DuckDB threads=1 (about 60k lines/s per core), far from the 500k
 // lines/s goal: ~7 µs is DuckDB's commit (WAL write plus compression),
 // ~3.5 µs the Appender's per-value cgo calls, ~1.6 µs building rows in
-// Go. Getting there needs Arrow ingestion (duckdb-go's duckdb_arrow build
+// Go. Small groups are worse: 4 KiB groups (20 lines) from 8 concurrent
+// writers cost ~90-100 µs CPU per line, i.e. about a millisecond of
+// DuckDB work per commit that group commit can only amortise over the
+// writes waiting at that moment. Getting there needs Arrow ingestion (duckdb-go's duckdb_arrow build
 // tag) or an own WAL with large asynchronous loads.
 package duckdb
