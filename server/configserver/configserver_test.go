@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -79,19 +80,31 @@ func (f *fixture) config(project, name, group string) {
 // post sends body signed with key (unsigned when id is "").
 func (f *fixture) post(path, id, secret string, body []byte) (int, []byte) {
 	f.t.Helper()
-	r, err := http.NewRequest(http.MethodPost, f.http.URL+path, bytes.NewReader(body))
+	code, b, err := f.postE(path, id, secret, body)
 	require.NoError(f.t, err)
+	return code, b
+}
+
+// postE is post for goroutines other than the test's.
+func (f *fixture) postE(path, id, secret string, body []byte) (int, []byte, error) {
+	r, err := http.NewRequest(http.MethodPost, f.http.URL+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
 	r.Header.Set("Content-Type", pb.ContentType)
 	if id != "" {
 		s := protocol.Signer{Credentials: protocol.Credentials{AccessKeyID: id, AccessKeySecret: secret}}
-		require.NoError(f.t, s.SignRequest(r, body, time.Now()))
+		if err := s.SignRequest(r, body, time.Now()); err != nil {
+			return 0, nil, err
+		}
 	}
 	resp, err := http.DefaultClient.Do(r)
-	require.NoError(f.t, err)
+	if err != nil {
+		return 0, nil, err
+	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	require.NoError(f.t, err)
-	return resp.StatusCode, b
+	return resp.StatusCode, b, err
 }
 
 func (f *fixture) heartbeat(req *pb.HeartbeatRequest) pb.HeartbeatResponse {
@@ -243,4 +256,41 @@ func TestMatches(t *testing.T) {
 	require.False(t, Matches(ip, "", nil))
 	require.True(t, Matches(ud, "10.0.0.1", []string{"x", "b"}))
 	require.False(t, Matches(ud, "a", nil), "userdefined groups ignore the IP")
+}
+
+// Many agents at once (run with -race): every one is registered and gets
+// its config.
+func TestConcurrentHeartbeats(t *testing.T) {
+	f := newFixture(t, filepath.Join(t.TempDir(), "agents.json"))
+	f.group("p1", "all", "ip", "10.0.0.1")
+	f.config("p1", "a", "all")
+	g, err := f.meta.GetMachineGroup(context.Background(), "p1", "all")
+	require.NoError(t, err)
+	errs := make(chan error, 20)
+	for i := range 20 {
+		go func() {
+			req := pb.HeartbeatRequest{InstanceID: []byte{byte('a' + i)}, Flags: pb.RequestFullState, Attributes: pb.AgentAttributes{IP: "10.0.0.1"}}
+			code, body, err := f.postE(pb.PathHeartbeat, "a1", "s1", req.Marshal(nil))
+			if err != nil {
+				errs <- err
+				return
+			}
+			var resp pb.HeartbeatResponse
+			switch err := resp.Unmarshal(body); {
+			case code != http.StatusOK:
+				errs <- fmt.Errorf("HTTP %d: %s", code, body)
+			case err != nil:
+				errs <- err
+			case len(resp.PipelineConfigUpdates) != 1:
+				errs <- fmt.Errorf("%d updates", len(resp.PipelineConfigUpdates))
+			default:
+				_ = f.cs.Machines(context.Background(), g)
+				errs <- nil
+			}
+		}()
+	}
+	for range 20 {
+		require.NoError(t, <-errs)
+	}
+	require.Len(t, f.cs.Machines(context.Background(), g), 20)
 }
