@@ -38,6 +38,7 @@ const usage = `sluice-agent — log collector (Logtail-compatible configs)
 
 Usage:
   sluice-agent [run] --config-dir DIR [flags]   collect until SIGTERM/SIGINT
+  sluice-agent [run] --config-server ADDR [flags]  … with configs from the server's machine groups
   sluice-agent status [--addr HOST:PORT]        ask a running agent; exit 0 healthy, 1 not
                                                 (usable as a Kubernetes liveness probe)
 
