@@ -82,7 +82,7 @@ func TestDelivery(t *testing.T) {
 
 	// Fields: a few lines, looked up by seq, equal the nginx regex applied
 	// to the line mocklog wrote, and __time__ is time_local.
-	lines := linesBySeq(t, filepath.Dir(e.logFile("web")), map[uint64]bool{webFirst: true, webFirst + webTotal/2: true, webFirst + webTotal - 1: true})
+	lines := linesBySeq(t, filepath.Dir(e.logFile("", "web")), map[uint64]bool{webFirst: true, webFirst + webTotal/2: true, webFirst + webTotal - 1: true})
 	re := regexp.MustCompile(`^` + mocklog.NginxRegex + `$`)
 	for seq, line := range lines {
 		m := re.FindStringSubmatch(line)

@@ -265,26 +265,26 @@ func (e *env) provision() {
 }
 
 // collectionConfig is the Logtail config for the nginx files under
-// DIR/logs/apps/<service>/: the nginx regex, event time from time_local,
+// DIR/logs/<root>/<service>/: the nginx regex, event time from time_local,
 // topic (and tag "service") from the path.
-func (e *env) collectionConfig(logstoreName string) []byte {
+func (e *env) collectionConfig(name, root, projectName, logstoreName string) []byte {
 	b, err := json.Marshal(map[string]any{
-		"configName": cfgName,
+		"configName": name,
 		"inputType":  "file",
 		"inputDetail": map[string]any{
 			"logType":     "common_reg_log",
-			"logPath":     filepath.Join(e.dir, "logs", "apps"),
+			"logPath":     filepath.Join(e.dir, "logs", root),
 			"filePattern": "access.log*",
 			"maxDepth":    2,
 			"regex":       mocklog.NginxRegex,
 			"key":         mocklog.NginxKeys(),
 			"timeKey":     "time_local",
 			"timeFormat":  mocklog.NginxTimeFormat,
-			"topicFormat": `.*/apps/(?P<service>[^/]+)/access\.log.*`,
+			"topicFormat": `.*/` + root + `/(?P<service>[^/]+)/access\.log.*`,
 			"tailExisted": true,
 		},
 		"outputType":   "LogService",
-		"outputDetail": map[string]any{"projectName": project, "logstoreName": logstoreName},
+		"outputDetail": map[string]any{"projectName": projectName, "logstoreName": logstoreName},
 	})
 	require.NoError(e.t, err)
 	return b
@@ -292,8 +292,12 @@ func (e *env) collectionConfig(logstoreName string) []byte {
 
 // agentOpts tune one agent run.
 type agentOpts struct {
-	logstore string   // default logstore
-	instance []string // extra instance keys as key=value env vars
+	logstore string // default logstore
+	// configs replace the default collection config: file name → JSON.
+	configs map[string][]byte
+	// env adds environment variables (instance keys by their name, e.g.
+	// buffer_file_num=2).
+	env []string
 }
 
 // agent is one run of sluice-agent.
@@ -322,14 +326,19 @@ func (e *env) startAgent(o agentOpts) *agent {
 	require.NoError(e.t, err)
 	instPath := filepath.Join(e.dir, "agent/instance.json")
 	require.NoError(e.t, os.WriteFile(instPath, b, 0o600))
-	require.NoError(e.t, os.WriteFile(filepath.Join(e.dir, "agent/configs", cfgName+".json"), e.collectionConfig(o.logstore), 0o644))
+	if o.configs == nil {
+		o.configs = map[string][]byte{cfgName + ".json": e.collectionConfig(cfgName, "apps", project, o.logstore)}
+	}
+	for name, data := range o.configs {
+		require.NoError(e.t, os.WriteFile(filepath.Join(e.dir, "agent/configs", name), data, 0o644))
+	}
 
 	addr := freeAddr(e.t)
 	envv := append([]string{
 		"ALIYUN_LOGTAIL_USER_DEFINED_ID=" + agentUserID,
 		"ALIYUN_LOG_ENV_TAGS=e2e_cluster|e2e_unset",
 		"e2e_cluster=blue",
-	}, o.instance...)
+	}, o.env...)
 	p := e.start("agent", agentBin, []string{"run", "--config-dir", filepath.Join(e.dir, "agent/configs"),
 		"--output", "sls", "--instance-config", instPath, "--http-listen", addr,
 		"--stop-delay", "0s", "--shutdown-timeout", "20s", "--file-poll", "100ms", "--config-poll", "500ms"}, envv...)
@@ -368,21 +377,25 @@ func (a *agent) metric(name string) (float64, error) {
 
 // mocklogOpts are mocklog's flags for one service's file.
 type mocklogOpts struct {
-	service     string // file DIR/logs/apps/<service>/access.log
+	root        string // default "apps"
+	service     string // file DIR/logs/<root>/<service>/access.log
 	firstSeq    uint64
 	total       uint64
 	rate        int // lines/s, 0 = as fast as possible
 	rotateBytes string
 }
 
-func (e *env) logFile(service string) string {
-	return filepath.Join(e.dir, "logs", "apps", service, "access.log")
+func (e *env) logFile(root, service string) string {
+	if root == "" {
+		root = "apps"
+	}
+	return filepath.Join(e.dir, "logs", root, service, "access.log")
 }
 
 // startMocklog runs the mocklog binary; it exits after o.total lines.
 func (e *env) startMocklog(o mocklogOpts) *proc {
 	e.t.Helper()
-	path := e.logFile(o.service)
+	path := e.logFile(o.root, o.service)
 	require.NoError(e.t, os.MkdirAll(filepath.Dir(path), 0o755))
 	args := []string{"--log-type=nginx", "--path=" + path,
 		"--first-seq=" + strconv.FormatUint(o.firstSeq, 10), "--total-count=" + strconv.FormatUint(o.total, 10),
