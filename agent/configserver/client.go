@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net/http"
 	"sort"
 	"strings"
@@ -250,7 +251,9 @@ func (c *Client) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 		changed := c.Heartbeat(ctx)
-		next := c.cfg.Interval
+		// ±10% jitter: agents restarted together (a node reboot, a
+		// rollout) do not keep heartbeating in lockstep.
+		next := c.cfg.Interval + time.Duration((mrand.Float64()-0.5)*0.2*float64(c.cfg.Interval))
 		if changed {
 			// Report the new configs' status at once rather than one
 			// interval later.
