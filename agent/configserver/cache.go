@@ -39,9 +39,20 @@ func loadCache(path string) (*cacheFile, error) {
 	}
 	var c cacheFile
 	if err := json.Unmarshal(data, &c); err != nil {
-		return nil, fmt.Errorf("config cache %s is damaged (%v): delete it; the configs are fetched again from the server", path, err)
+		return nil, &damagedError{path: path, err: err}
 	}
 	return &c, nil
+}
+
+// damagedError is a cache file that is not what saveCache writes. The cache
+// only saves a round trip to the server, so it is set aside, not fatal.
+type damagedError struct {
+	path string
+	err  error
+}
+
+func (e *damagedError) Error() string {
+	return fmt.Sprintf("config cache %s is damaged (%v): it is set aside as %s.damaged; the configs are fetched again from the server", e.path, e.err, e.path)
 }
 
 func saveCache(path string, c *cacheFile) error {

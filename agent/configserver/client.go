@@ -31,6 +31,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -264,10 +265,19 @@ func (c *Client) Run(ctx context.Context) error {
 }
 
 // Start loads the cache (instance id and the configs last received) and
-// applies the cached configs, without contacting the server. It fails when
-// the cache cannot be read or written.
+// applies the cached configs, without contacting the server. A damaged
+// cache is set aside (path.damaged) and logged; Start fails only when the
+// cache cannot be read or written at all.
 func (c *Client) Start(ctx context.Context) error {
 	cache, err := loadCache(c.cfg.CachePath)
+	var damaged *damagedError
+	if errors.As(err, &damaged) {
+		c.log.Error("config cache unreadable; starting without it", "err", err)
+		if rerr := os.Rename(c.cfg.CachePath, c.cfg.CachePath+".damaged"); rerr != nil {
+			return fmt.Errorf("set the damaged config cache aside: %w", rerr)
+		}
+		cache, err = &cacheFile{}, nil
+	}
 	if err != nil {
 		return err
 	}

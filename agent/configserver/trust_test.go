@@ -1,6 +1,7 @@
 package configserver
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sluicelog/sluice/agent/runtime"
 	"github.com/sluicelog/sluice/logconfig"
 )
 
@@ -87,11 +89,19 @@ func TestDamagedCache(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "user_config.json")
 	require.NoError(t, os.WriteFile(path, []byte("{not json"), 0o600))
 	_, err := loadCache(path)
-	require.ErrorContains(t, err, "delete it; the configs are fetched again")
+	require.ErrorContains(t, err, "it is set aside as "+path+".damaged; the configs are fetched again from the server")
 
-	c, err := loadCache(filepath.Join(t.TempDir(), "missing.json"))
+	// The client starts anyway (with nothing cached) and keeps the file
+	// for inspection.
+	c, err := New(Config{Endpoint: "127.0.0.1:1", AccessKeyID: "k", AccessKeySecret: "s", CachePath: path}, Settings{}, nopApplier{})
 	require.NoError(t, err)
-	require.Empty(t, c.Configs)
+	require.NoError(t, c.Start(context.Background()))
+	require.FileExists(t, path+".damaged")
+	require.NotEmpty(t, c.InstanceID())
+
+	empty, err := loadCache(filepath.Join(t.TempDir(), "missing.json"))
+	require.NoError(t, err)
+	require.Empty(t, empty.Configs)
 
 	want := &cacheFile{InstanceID: "i", Configs: []cachedConfig{{Name: "b", Version: 2, Detail: "{}"}, {Name: "a", Version: 1, Detail: `{"x":1}`}}}
 	require.NoError(t, saveCache(path, want))
@@ -136,3 +146,8 @@ func TestCheckEndpoint(t *testing.T) {
 	require.ErrorContains(t, CheckEndpoint(cfg("evil.example.net"), allowed),
 		`outputDetail.endpoint "evil.example.net" is refused: configs from the server may only send to the servers in the instance config`)
 }
+
+type nopApplier struct{}
+
+func (nopApplier) ApplySource(context.Context, string, []runtime.ConfigFile) {}
+func (nopApplier) Status() runtime.Status                                    { return runtime.Status{} }
