@@ -49,3 +49,8 @@ clean:
 ## bench-agent: end-to-end sluice-agent benchmark (1 GiB mocklog files cached in .cache/, null output; see docs/benchmarks.md)
 bench-agent:
 	./hack/bench-agent.sh
+
+.PHONY: bench-e2e
+## bench-e2e: end-to-end delivery benchmark, 1 GiB nginx file (cached in .cache/bench) through sluice-agent into sluice-server; MiB/s, CPU-s/GiB and peak RSS per process (see docs/benchmarks.md)
+bench-e2e:
+	./hack/bench-e2e.sh

@@ -298,6 +298,8 @@ type agentOpts struct {
 	// env adds environment variables (instance keys by their name, e.g.
 	// buffer_file_num=2).
 	env []string
+	// args adds command-line flags.
+	args []string
 }
 
 // agent is one run of sluice-agent.
@@ -339,9 +341,10 @@ func (e *env) startAgent(o agentOpts) *agent {
 		"ALIYUN_LOG_ENV_TAGS=e2e_cluster|e2e_unset",
 		"e2e_cluster=blue",
 	}, o.env...)
-	p := e.start("agent", agentBin, []string{"run", "--config-dir", filepath.Join(e.dir, "agent/configs"),
+	args := []string{"run", "--config-dir", filepath.Join(e.dir, "agent/configs"),
 		"--output", "sls", "--instance-config", instPath, "--http-listen", addr,
-		"--stop-delay", "0s", "--shutdown-timeout", "20s", "--file-poll", "100ms", "--config-poll", "500ms"}, envv...)
+		"--stop-delay", "0s", "--shutdown-timeout", "20s", "--file-poll", "100ms", "--config-poll", "500ms"}
+	p := e.start("agent", agentBin, append(args, o.args...), envv...)
 	waitHTTP(e.t, "http://"+addr+"/healthz", 30*time.Second, p, func() string { return e.tail("agent") })
 	return &agent{proc: p, http: addr}
 }
