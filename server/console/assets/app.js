@@ -85,16 +85,14 @@ async function projectsPage() {
   const sec = h('section', { class: 'page' }, h('h1', null, 'Projects'));
   main.appendChild(sec);
   let projects = [];
-  if (me.admin) {
-    try {
-      const r = await sls('GET', '', '/?offset=0&size=500');
-      projects = (r.projects || []).map((p) => ({ name: p.projectName, description: p.description }));
-    } catch (err) {
-      sec.appendChild(errorBox(err));
-      return;
-    }
-  } else {
-    projects = me.projects.map((p) => ({ name: p.name, description: `${p.permission} access` }));
+  try {
+    // ListProject answers with the projects this key may read.
+    const r = await sls('GET', '', '/?offset=0&size=500');
+    const perm = new Map(me.projects.map((p) => [p.name, p.permission]));
+    projects = (r.projects || []).map((p) => ({ name: p.projectName, description: p.description || (me.admin ? '' : `${perm.get(p.projectName) || 'read'} access`) }));
+  } catch (err) {
+    sec.appendChild(errorBox(err));
+    return;
   }
   if (!projects.length) {
     sec.appendChild(emptyState('No projects yet',

@@ -74,8 +74,11 @@ export function chartPlan(columns, rows) {
     const series = numeric.filter((c) => c !== timeCol);
     if (series.length) return { kind: 'line', x: timeCol, series: series.slice(0, 4) };
   }
-  const cat = columns.find((c) => !numeric.includes(c));
-  if (cat && numeric.length) return { kind: 'bar', x: cat, series: numeric.slice(0, 1) };
+  // A numeric first column next to other numbers is read as categories
+  // (status codes, user ids): GROUP BY keys come first.
+  const cat = columns.find((c) => !numeric.includes(c)) || (numeric.length >= 2 ? columns[0] : undefined);
+  const vals = numeric.filter((c) => c !== cat);
+  if (cat && vals.length) return { kind: 'bar', x: cat, series: vals.slice(0, 1) };
   return { kind: null, why: 'no time or category column next to a numeric column' };
 }
 

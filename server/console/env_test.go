@@ -1,0 +1,135 @@
+package console_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	sls "github.com/aliyun/aliyun-log-go-sdk"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/sluicelog/sluice/server/app"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		// The SDK's retry helper and DuckDB keep background goroutines.
+		goleak.IgnoreAnyFunction("github.com/aliyun/aliyun-log-go-sdk.(*defaultSignerV1).Sign"),
+	)
+}
+
+const (
+	baseDomain  = "sluice.localhost"
+	adminID     = "admin"
+	adminSecret = "admin-secret-0123456789"
+)
+
+// env is a real sluice-server (JSON metadata, DuckDB log store, console)
+// on 127.0.0.1:0.
+type env struct {
+	t    *testing.T
+	srv  *app.Server
+	base string // http://127.0.0.1:port
+	hc   *http.Client
+	port string
+}
+
+func start(t *testing.T) *env {
+	t.Helper()
+	srv, err := app.New(app.Config{
+		Listen: "127.0.0.1:0", DataDir: t.TempDir(), BaseDomain: baseDomain,
+		AdminKeyID: adminID, AdminKeySecret: adminSecret,
+	}, app.Settings{})
+	require.NoError(t, err)
+	require.NoError(t, srv.Start(context.Background()))
+	_, port, err := net.SplitHostPort(srv.Addr())
+	require.NoError(t, err)
+	// The SDK puts the project in the host name: dial the listener
+	// whatever host it asks for.
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, srv.Addr())
+	}}
+	e := &env{t: t, srv: srv, base: "http://" + srv.Addr(), port: port, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	t.Cleanup(func() {
+		tr.CloseIdleConnections()
+		require.NoError(t, srv.Shutdown(context.Background()))
+	})
+	return e
+}
+
+// sdk is a real aliyun-log-go-sdk client for the server.
+func (e *env) sdk(id, secret string) sls.ClientInterface {
+	c := sls.CreateNormalInterface(baseDomain+":"+e.port, id, secret, "")
+	c.SetHTTPClient(e.hc)
+	return c
+}
+
+// accessLog is one synthetic web access log.
+type accessLog struct {
+	t                    time.Time
+	method, path, status string
+	latency              int
+}
+
+// ingest writes logs through the SDK's PutLogs (lz4, signed), tagged like an
+// agent would tag them.
+func (e *env) ingest(project, logstore string, logs []accessLog) {
+	e.t.Helper()
+	c := e.sdk(adminID, adminSecret)
+	for len(logs) > 0 {
+		n := min(len(logs), 500)
+		g := &sls.LogGroup{Topic: ptr("web"), Source: ptr("10.0.0.5"),
+			LogTags: []*sls.LogTag{{Key: ptr("__path__"), Value: ptr("/var/log/nginx/access.log")}}}
+		for _, l := range logs[:n] {
+			g.Logs = append(g.Logs, &sls.Log{Time: ptr(uint32(l.t.Unix())), Contents: []*sls.LogContent{
+				{Key: ptr("method"), Value: ptr(l.method)},
+				{Key: ptr("path"), Value: ptr(l.path)},
+				{Key: ptr("status"), Value: ptr(l.status)},
+				{Key: ptr("latency"), Value: ptr(fmt.Sprint(l.latency))},
+			}})
+		}
+		require.NoError(e.t, c.PutLogs(project, logstore, g))
+		logs = logs[n:]
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// sampleLogs returns n logs, one every step back from now: every 7th a
+// 500, every 11th a 404, the rest 200.
+func sampleLogs(now time.Time, n int, step time.Duration) []accessLog {
+	paths := []string{"/api/users", "/api/orders", "/healthz", "/api/cart"}
+	out := make([]accessLog, n)
+	for i := range out {
+		st := "200"
+		switch {
+		case i%7 == 0:
+			st = "500"
+		case i%11 == 0:
+			st = "404"
+		}
+		m := "GET"
+		if i%3 == 0 {
+			m = "POST"
+		}
+		out[i] = accessLog{t: now.Add(-time.Duration(i) * step), method: m, path: paths[i%len(paths)], status: st, latency: 5 + i%50}
+	}
+	return out
+}
+
+func countStatus(logs []accessLog, st string) int {
+	n := 0
+	for _, l := range logs {
+		if l.status == st {
+			n++
+		}
+	}
+	return n
+}
