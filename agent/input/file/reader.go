@@ -139,6 +139,7 @@ func (w *worker) process(f *tracked) {
 		// copytruncate (or truncation): everything now in the file is new.
 		in.m.rotations.WithLabelValues(rotTruncate).Inc()
 		in.log.Info("file truncated; reading it again from its start", "path", f.tagPath, "size", size, "offset", off)
+		in.adoptCopy(f.tagPath, f.sig, off)
 		w.rewind(f, 0)
 		f.sig = checkpoint.Signature{}
 	case size > 0:
@@ -147,6 +148,7 @@ func (w *worker) process(f *tracked) {
 		if !w.checkSignature(f, size) {
 			in.m.rotations.WithLabelValues(rotSignature).Inc()
 			in.log.Info("file content changed at its start (rewritten or inode reused); reading it from its start", "path", f.tagPath)
+			in.adoptCopy(f.tagPath, f.sig, off)
 			w.rewind(f, 0)
 			f.sig = checkpoint.Signature{}
 			w.checkSignature(f, size)
@@ -330,6 +332,14 @@ func (w *worker) firstSight(f *tracked) bool {
 			if e.File != f.id {
 				in.store.Delete(in.cfg.Name, e.File) // IgnoreDevice: the device id changed
 			}
+			break
+		}
+		if e, ok := in.staleEntry(f.id); ok {
+			// Same file, other content: truncated (copytruncate) or
+			// rewritten while the agent was down. All of it is new; the
+			// rest of the old content may be in a copy.
+			in.adoptCopy(f.tagPath, e.Sig, e.Offset)
+			how = "start (truncated since checkpoint)"
 			break
 		}
 		if f.fresh {
