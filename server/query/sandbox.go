@@ -494,6 +494,11 @@ func (c *sqlChecker) check() error {
 				continue
 			}
 			if next.punct("(") { // table function
+				if sizedFunctions[t.low] {
+					if err := c.checkSizedCall(i, t.low, true); err != nil {
+						return err
+					}
+				}
 				c.push("call", t.low)
 				i++
 				continue
@@ -562,6 +567,11 @@ func (c *sqlChecker) check() error {
 				name = alias
 			} else if !allowedFunctions[name] {
 				return errAt(t.pos, "function %q is not allowed in queries (see the allowlist in the server/query package documentation)", t.text)
+			}
+			if sizedFunctions[name] {
+				if err := c.checkSizedCall(i, name, false); err != nil {
+					return err
+				}
 			}
 			if t.low == "date_format" {
 				c.translateDateFormat(i + 1)

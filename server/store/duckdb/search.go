@@ -74,6 +74,19 @@ func (v *view) relation(days []int32) string {
 	return "(" + strings.Join(parts, " UNION ALL BY NAME ") + ")"
 }
 
+// sqlColumns is what SQL sees of a log, as in the Log Service: __time__,
+// __source__, __topic__ and the field-indexed keys. The storage columns
+// (__contents__, __line__, __tags__, __time_ns__, __receive_time__) stay
+// internal, so select * returns the log's keys.
+func (v *view) sqlColumns() string {
+	var b strings.Builder
+	b.WriteString(ColTime + ", " + ColSource + ", " + ColTopic)
+	for _, f := range v.schema.fields {
+		b.WriteString(", " + quoteIdent(f.Key))
+	}
+	return b.String()
+}
+
 // filter returns the WHERE clause: time range, topic and the compiled
 // search.
 func (v *view) filter(topic string, where query.Expr) (string, []any) {
@@ -187,19 +200,32 @@ func bounded[T any](ctx context.Context, s *Store, fn func(context.Context) (T, 
 		v   T
 		err error
 	}
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
 	done := make(chan result, 1)
 	go func() {
 		defer s.queries.Done()
 		defer func() { <-s.querySlots }()
+		defer cancel()
 		v, err := fn(ctx)
 		done <- result{v, err}
 	}()
 	select {
 	case r := <-done:
+		if r.err != nil && parent.Err() == nil && errors.Is(r.err, context.DeadlineExceeded) {
+			return zero, s.timeoutErr()
+		}
 		return r.v, r.err
 	case <-ctx.Done():
+		if parent.Err() == nil {
+			return zero, s.timeoutErr()
+		}
 		return zero, fmt.Errorf("duckdb store: query: %w", ctx.Err())
 	}
+}
+
+func (s *Store) timeoutErr() error {
+	return fmt.Errorf("%w: the query ran longer than %s and was stopped: narrow the time range, the search or the SQL", store.ErrInvalidQuery, s.cfg.QueryTimeout)
 }
 
 // Search implements store.Store.
@@ -340,7 +366,7 @@ func (s *Store) runSQL(ctx context.Context, v *view, logstore, topic string, c *
 	stmt, err := c.q.SandboxSQL(query.SandboxOptions{
 		Logstore:     logstore,
 		Relation:     "log",
-		Source:       query.Expr{SQL: "SELECT * FROM " + v.relation(v.days) + " WHERE " + where, Args: args},
+		Source:       query.Expr{SQL: "SELECT " + v.sqlColumns() + " FROM " + v.relation(v.days) + " WHERE " + where, Args: args},
 		DefaultLimit: 100,
 	})
 	if err != nil {
@@ -365,13 +391,21 @@ func (s *Store) runSQL(ctx context.Context, v *view, logstore, topic string, c *
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
+	var size int64
 	for rows.Next() {
+		if len(res.Rows) == s.cfg.MaxResultRows {
+			return nil, fmt.Errorf("%w: the SQL result has more than %d rows: add a LIMIT or aggregate (GROUP BY)", store.ErrInvalidQuery, s.cfg.MaxResultRows)
+		}
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, fmt.Errorf("duckdb store: read row: %w", err)
 		}
 		row := make([]store.Field, len(cts))
 		for i, val := range vals {
 			row[i] = store.Field{Key: cts[i].Name(), Value: formatValue(val)}
+			size += int64(len(row[i].Value))
+		}
+		if size > s.cfg.MaxResultBytes {
+			return nil, fmt.Errorf("%w: the SQL result is larger than %d bytes: add a LIMIT, aggregate or select fewer or shorter values", store.ErrInvalidQuery, s.cfg.MaxResultBytes)
 		}
 		res.Rows = append(res.Rows, row)
 	}

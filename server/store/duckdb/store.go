@@ -31,9 +31,19 @@ type Config struct {
 	QueueBytes int64
 	// MaxBatchRows caps the rows committed in one transaction. Default 256k.
 	MaxBatchRows int
-	// MemoryLimit and Threads are passed to DuckDB ("" / 0 = DuckDB default).
+	// MemoryLimit is DuckDB's memory_limit (default "2GB", "" = that
+	// default; DuckDB's own default is 80% of RAM, too much for a server
+	// that shares the machine). Threads is DuckDB's threads (0 = cores).
 	MemoryLimit string
 	Threads     int
+	// QueryTimeout bounds one Search or Histogram (default 60s); a query
+	// running longer fails with store.ErrInvalidQuery naming the limit.
+	QueryTimeout time.Duration
+	// MaxResultRows and MaxResultBytes cap what one SQL query may return
+	// (defaults 100,000 rows and 64 MiB of values); a larger result fails
+	// with store.ErrInvalidQuery asking for a LIMIT or an aggregate.
+	MaxResultRows  int
+	MaxResultBytes int64
 	// MaxQueries bounds concurrently running queries (Search, Histogram).
 	// A query waits up to a second for a slot, then fails with
 	// store.ErrOverloaded. Default 8.
@@ -50,8 +60,9 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		return errors.New("duckdb store: DataDir is empty: set --data-dir to a writable directory")
 	}
-	if c.QueueBytes < 0 || c.MaxBatchRows < 0 || c.MaxQueries < 0 || c.Threads < 0 || c.RetentionInterval < 0 {
-		return errors.New("duckdb store: QueueBytes, MaxBatchRows, MaxQueries, Threads and RetentionInterval must not be negative")
+	if c.QueueBytes < 0 || c.MaxBatchRows < 0 || c.MaxQueries < 0 || c.Threads < 0 || c.RetentionInterval < 0 ||
+		c.QueryTimeout < 0 || c.MaxResultRows < 0 || c.MaxResultBytes < 0 {
+		return errors.New("duckdb store: QueueBytes, MaxBatchRows, MaxQueries, Threads, RetentionInterval, QueryTimeout, MaxResultRows and MaxResultBytes must not be negative")
 	}
 	return nil
 }
@@ -71,6 +82,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.MemoryLimit == "" {
+		c.MemoryLimit = "2GB"
+	}
+	if c.QueryTimeout == 0 {
+		c.QueryTimeout = time.Minute
+	}
+	if c.MaxResultRows == 0 {
+		c.MaxResultRows = 100_000
+	}
+	if c.MaxResultBytes == 0 {
+		c.MaxResultBytes = 64 << 20
 	}
 	return c
 }
