@@ -342,11 +342,6 @@ func (s *Server) heartbeat(ctx context.Context, key meta.AccessKey, body []byte,
 		}
 	}
 	sort.Strings(rec.Projects)
-	for _, c := range req.PipelineConfigs {
-		rec.Configs = append(rec.Configs, ConfigState{Name: c.Name, Version: c.Version, Status: c.Status.String(), Message: c.Message})
-	}
-	sort.Slice(rec.Configs, func(i, j int) bool { return rec.Configs[i].Name < rec.Configs[j].Name })
-
 	desired, err := s.desired(ctx, rec)
 	if err != nil {
 		return nil, err
@@ -354,6 +349,25 @@ func (s *Server) heartbeat(ctx context.Context, key meta.AccessKey, body []byte,
 
 	s.mu.Lock()
 	prev, known := s.agents[rec.InstanceID]
+	// What the agent holds: the request when it carries the full state; the
+	// last known state updated with the request when the agent reports only
+	// changes and no heartbeat went missing; otherwise unknown, and the
+	// agent is asked for its full state.
+	full := req.Flags&pb.RequestFullState != 0
+	inSequence := known && req.SequenceNum == prev.Sequence+1
+	held := map[string]ConfigState{}
+	if !full && known {
+		for _, c := range prev.Configs {
+			held[c.Name] = c
+		}
+	}
+	for _, c := range req.PipelineConfigs {
+		held[c.Name] = ConfigState{Name: c.Name, Version: c.Version, Status: c.Status.String(), Message: c.Message}
+	}
+	for _, c := range held {
+		rec.Configs = append(rec.Configs, c)
+	}
+	sort.Slice(rec.Configs, func(i, j int) bool { return rec.Configs[i].Name < rec.Configs[j].Name })
 	s.agents[rec.InstanceID] = rec
 	s.expireLocked(now)
 	s.dirty = true
@@ -368,12 +382,23 @@ func (s *Server) heartbeat(ctx context.Context, key meta.AccessKey, body []byte,
 		RequestID:    req.RequestID,
 		Capabilities: pb.ServerRemembersAttribute | pb.ServerRemembersPipelineConfigStatus,
 	}
-	// An agent that reports only changes needs to send its full state when
-	// the server does not know it or a heartbeat went missing.
-	if req.Flags&pb.RequestFullState == 0 && (!known || req.SequenceNum != prev.Sequence+1) {
-		resp.Flags |= pb.ResponseReportFullState
+	if full || inSequence {
+		resp.PipelineConfigUpdates = diff(desired, rec.Configs)
+		// An agent reporting only changes never mentions a config again once
+		// it deleted it: forget it now, or the delete would be resent forever.
+		var gone []string
+		for _, u := range resp.PipelineConfigUpdates {
+			if u.Version == pb.VersionDeleted {
+				gone = append(gone, u.Name)
+			}
+		}
+		if len(gone) > 0 && !full {
+			s.mu.Lock()
+			rec.Configs = slices.DeleteFunc(slices.Clone(rec.Configs), func(c ConfigState) bool { return slices.Contains(gone, c.Name) })
+			s.mu.Unlock()
+		}
 	} else {
-		resp.PipelineConfigUpdates = diff(desired, req.PipelineConfigs)
+		resp.Flags |= pb.ResponseReportFullState
 	}
 	if !known {
 		s.log.Info("agent registered", "instance", rec.InstanceID, "ip", rec.IP, "hostname", rec.Hostname,
@@ -506,7 +531,7 @@ func Matches(g meta.MachineGroup, ip string, userDefinedIDs []string) bool {
 // diff returns the updates that turn what the agent holds into desired:
 // new or changed configs with their detail, removed ones with
 // VersionDeleted. Sorted by name for stable answers.
-func diff(desired map[string]desiredConfig, held []pb.ConfigInfo) []pb.ConfigDetail {
+func diff(desired map[string]desiredConfig, held []ConfigState) []pb.ConfigDetail {
 	has := make(map[string]int64, len(held))
 	for _, c := range held {
 		has[c.Name] = c.Version

@@ -195,12 +195,51 @@ func TestHeartbeatHandsOutGroupConfigs(t *testing.T) {
 	require.Equal(t, "a", fresp.ConfigDetails[0].Name)
 }
 
-func TestPartialStateAfterServerRestartAsksForFullState(t *testing.T) {
+// Agents that report only changes (LoongCollector's optimisation): the
+// server asks for the full state when it cannot trust what it knows, and
+// otherwise merges the changes into the last known state.
+func TestPartialState(t *testing.T) {
 	f := newFixture(t, "")
-	resp := f.heartbeat(&pb.HeartbeatRequest{InstanceID: []byte("x"), SequenceNum: 41})
-	require.Equal(t, pb.ResponseReportFullState, resp.Flags&pb.ResponseReportFullState)
-	resp = f.heartbeat(&pb.HeartbeatRequest{InstanceID: []byte("x"), SequenceNum: 42})
-	require.Zero(t, resp.Flags, "in sequence now")
+	f.group("p1", "web", "ip", "10.0.0.1")
+	f.config("p1", "a", "web")
+	f.config("p1", "b", "web")
+	attrs := pb.AgentAttributes{IP: "10.0.0.1"}
+
+	resp := f.heartbeat(&pb.HeartbeatRequest{InstanceID: []byte("x"), SequenceNum: 41, Attributes: attrs})
+	require.Equal(t, pb.ResponseReportFullState, resp.Flags&pb.ResponseReportFullState, "unknown agent")
+	require.Empty(t, resp.PipelineConfigUpdates)
+
+	resp = f.heartbeat(&pb.HeartbeatRequest{InstanceID: []byte("x"), SequenceNum: 42, Attributes: attrs, Flags: pb.RequestFullState})
+	require.Zero(t, resp.Flags)
+	v := names(resp.PipelineConfigUpdates)
+	require.Len(t, v, 2)
+
+	// Reports a only, then b only: both are known, nothing is resent.
+	resp = f.heartbeat(&pb.HeartbeatRequest{InstanceID: []byte("x"), SequenceNum: 43, Attributes: attrs,
+		PipelineConfigs: []pb.ConfigInfo{{Name: "a", Version: v["a"], Status: pb.StatusApplied}}})
+	require.Equal(t, []string{"b"}, updateNames(resp), "b is not held yet: sent again")
+	resp = f.heartbeat(&pb.HeartbeatRequest{InstanceID: []byte("x"), SequenceNum: 44, Attributes: attrs,
+		PipelineConfigs: []pb.ConfigInfo{{Name: "b", Version: v["b"], Status: pb.StatusApplied}}})
+	require.Empty(t, resp.PipelineConfigUpdates, "a was remembered")
+
+	// A removal is sent once.
+	require.NoError(t, f.meta.RemoveConfig(context.Background(), "p1", "web", "a"))
+	resp = f.heartbeat(&pb.HeartbeatRequest{InstanceID: []byte("x"), SequenceNum: 45, Attributes: attrs})
+	require.Equal(t, map[string]int64{"a": pb.VersionDeleted}, names(resp.PipelineConfigUpdates))
+	resp = f.heartbeat(&pb.HeartbeatRequest{InstanceID: []byte("x"), SequenceNum: 46, Attributes: attrs})
+	require.Empty(t, resp.PipelineConfigUpdates)
+
+	// A skipped heartbeat: ask for the full state again.
+	resp = f.heartbeat(&pb.HeartbeatRequest{InstanceID: []byte("x"), SequenceNum: 48, Attributes: attrs})
+	require.Equal(t, pb.ResponseReportFullState, resp.Flags)
+}
+
+func updateNames(resp pb.HeartbeatResponse) []string {
+	var out []string
+	for _, u := range resp.PipelineConfigUpdates {
+		out = append(out, u.Name)
+	}
+	return out
 }
 
 func TestRefusedRequests(t *testing.T) {
