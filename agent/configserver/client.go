@@ -24,6 +24,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,6 +41,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicelog/sluice/agent/runtime"
+	"github.com/sluicelog/sluice/logconfig"
 	"github.com/sluicelog/sluice/protocol"
 	pb "github.com/sluicelog/sluice/protocol/configserver"
 )
@@ -90,8 +92,10 @@ type Config struct {
 	// outputDetail.endpoint may name (the instance's data_server_list and
 	// config_server_address); Endpoint is always allowed. A config without
 	// an endpoint uses the agent's default and is always accepted.
-	AllowedEndpoints   []string
-	InsecureSkipVerify bool
+	AllowedEndpoints []string
+	// TLS is the instance config's tls section (CA file, client
+	// certificate, server name, insecure_skip_verify) for https servers.
+	TLS logconfig.TLS
 	// HTTPClient overrides the HTTP client (tests, custom TLS).
 	HTTPClient *http.Client
 }
@@ -181,10 +185,12 @@ func New(cfg Config, set Settings, applier Applier) (*Client, error) {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	if c.http == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		if cfg.InsecureSkipVerify {
-			tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the operator asked for it (tls.insecure_skip_verify)
+		tlsCfg, err := tlsConfig(cfg.TLS)
+		if err != nil {
+			return nil, err
 		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = tlsCfg
 		c.http = &http.Client{Transport: tr}
 	}
 	if set.Registerer != nil {
@@ -226,6 +232,29 @@ func (c *Client) Status() Status {
 		st.Configs = append(st.Configs, ConfigStatus{Name: i.Name, Version: i.Version, Status: i.Status.String(), Message: i.Message})
 	}
 	return st
+}
+
+func tlsConfig(t logconfig.TLS) (*tls.Config, error) {
+	cfg := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12} //nolint:gosec // InsecureSkipVerify only when the operator sets tls.insecure_skip_verify
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("configserver: tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("configserver: tls.ca_file %s holds no PEM certificate", t.CAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("configserver: tls.cert_file/key_file: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
 }
 
 // InstanceID is the id the agent heartbeats with (known once Run started).

@@ -367,18 +367,18 @@ func newConfigClient(f *runFlags, inst *logconfig.Instance, getenv func(string) 
 	}
 	hostname, _ := os.Hostname()
 	return configserver.New(configserver.Config{
-		Endpoint:           f.configServer,
-		AccessKeyID:        inst.AccessKeyID,
-		AccessKeySecret:    inst.AccessKeySecret,
-		Interval:           f.heartbeatInterval,
-		CachePath:          inst.UserConfigFilePath,
-		IP:                 machineIP(),
-		Hostname:           hostname,
-		UserDefinedIDs:     inst.UserDefinedIDs,
-		Version:            agentVersion(),
-		AllowedRoots:       roots,
-		AllowedEndpoints:   inst.Endpoints(),
-		InsecureSkipVerify: inst.TLS.InsecureSkipVerify,
+		Endpoint:         f.configServer,
+		AccessKeyID:      inst.AccessKeyID,
+		AccessKeySecret:  inst.AccessKeySecret,
+		Interval:         f.heartbeatInterval,
+		CachePath:        inst.UserConfigFilePath,
+		IP:               machineIP(),
+		Hostname:         hostname,
+		UserDefinedIDs:   inst.UserDefinedIDs,
+		Version:          agentVersion(),
+		AllowedRoots:     roots,
+		AllowedEndpoints: inst.Endpoints(),
+		TLS:              inst.TLS,
 	}, configserver.Settings{Logger: log.With("component", "configserver"), Registerer: reg}, agent)
 }
 
