@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -66,6 +67,13 @@ func TestConfigHotReload(t *testing.T) {
 	st := a.configStatus("b")
 	require.Contains(t, st.Message, `inputDetail.regex: invalid regular expression "(unclosed": missing closing )`)
 	require.Contains(t, st.Message, "previous version of this config keeps collecting")
+	// The status command (the liveness probe) prints the failure and still
+	// exits 0: the agent is healthy, one config is not.
+	cli, err := exec.Command(agentBin, "status", "--addr", a.addr).CombinedOutput()
+	require.NoError(t, err, "sluice-agent status: %s", cli)
+	require.Contains(t, string(cli), "failed   b")
+	require.Contains(t, string(cli), "missing closing )")
+	require.Contains(t, string(cli), "running  a")
 	grows(fromA, "config a stopped collecting when b broke")
 	grows(fromB, "the previous version of b stopped collecting when its edit broke")
 	require.Equal(t, agentrt.StateRunning, a.configStatus("a").State)
@@ -99,4 +107,10 @@ func TestConfigHotReload(t *testing.T) {
 	a.signal(os.Interrupt)
 	_, ok := a.wait(30 * time.Second)
 	require.True(t, ok, "agent did not stop")
+
+	// No agent: the probe fails.
+	cmd := exec.Command(agentBin, "status", "--addr", a.addr, "--timeout", "1s")
+	cli, err = cmd.CombinedOutput()
+	require.Error(t, err, "%s", cli)
+	require.Equal(t, 1, cmd.ProcessState.ExitCode())
 }
