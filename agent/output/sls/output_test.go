@@ -313,6 +313,29 @@ func TestClockCorrection(t *testing.T) {
 	require.Equal(t, protocol.CodeRequestTimeExpired, protocol.CodeOf(srv.rejected()[0]))
 }
 
+// TestSlowServerIsNotClockSkew: a server that takes 2.5 s to answer stamps
+// x-log-time when it took the request; the output must not mistake the
+// latency for a skewed clock and date later requests in the past.
+func TestSlowServerIsNotClockSkew(t *testing.T) {
+	srv := newLogServer(t)
+	srv.delay = 2500 * time.Millisecond
+	o := start(t, baseConfig(srv, t), nil)
+	a := newAcks()
+	b := pipeline.NewBatch()
+	for i := range 2 {
+		fill(b, "/slow.log", i, 1, a.ack(i))
+		require.NoError(t, o.Consume(context.Background(), b))
+		a.waitAll(t, i+1)
+	}
+	shutdown(t, o)
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	require.Len(t, srv.dateSkews, 2)
+	for i, d := range srv.dateSkews {
+		require.Less(t, d.Abs(), 2*time.Second, "request %d dated %s from the server's clock", i, d)
+	}
+}
+
 // TestWrongSecretIsRetriedNotDropped: auth failures keep the data (the key
 // may be fixed); Shutdown then acks with an error, so the input does not
 // advance its checkpoint.

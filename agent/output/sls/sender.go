@@ -193,6 +193,7 @@ func (s *sender) post(ctx context.Context, p *payload) *sendError {
 	if err := s.signer.SignRequest(req, p.body, signAt); err != nil {
 		return &sendError{reason: "sign", permanent: true, err: err}
 	}
+	sent := s.now()
 	resp, err := s.client.Do(req)
 	if err != nil {
 		var ne net.Error
@@ -200,7 +201,7 @@ func (s *sender) post(ctx context.Context, p *payload) *sendError {
 		return &sendError{reason: "network", throttle: timeout, err: err}
 	}
 	defer resp.Body.Close()
-	s.correctClock(resp.Header.Get(protocol.HeaderLogTime))
+	s.correctClock(resp.Header.Get(protocol.HeaderLogTime), sent)
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode == http.StatusOK {
 		return nil
@@ -210,8 +211,11 @@ func (s *sender) post(ctx context.Context, p *payload) *sendError {
 
 // correctClock records the server clock offset from x-log-time, so that
 // requests are dated in the server's time (a skewed agent clock would
-// otherwise fail with RequestTimeExpired).
-func (s *sender) correctClock(v string) {
+// otherwise fail with RequestTimeExpired). The server stamps the time it
+// took the request, somewhere between sent and now: only a time outside
+// that interval (beyond the header's one-second resolution) is a skew — a
+// slow request (a loaded server, a big body) is not.
+func (s *sender) correctClock(v string, sent time.Time) {
 	if v == "" {
 		return
 	}
@@ -219,9 +223,12 @@ func (s *sender) correctClock(v string) {
 	if err != nil {
 		return
 	}
-	d := sec - s.now().Unix()
-	if d > -2 && d < 2 {
-		d = 0 // within the header's one-second resolution
+	var d int64
+	switch lo, hi := sent.Unix(), s.now().Unix(); {
+	case sec < lo-1:
+		d = sec - lo
+	case sec > hi+1:
+		d = sec - hi
 	}
 	if old := s.offset.Swap(d); old != d && d != 0 {
 		s.log.Info("correcting the request clock to the server's", "offset_seconds", d)

@@ -37,7 +37,12 @@ type logServer struct {
 	fail func(n int, r *http.Request) (int, protocol.ErrorCode)
 	// clockOffset shifts the server's clock (x-log-time and skew check).
 	clockOffset time.Duration
-	errs        []error
+	// delay holds every response this long (a slow, loaded server).
+	delay time.Duration
+	// dateSkews records, per request, the server time minus the request's
+	// Date header.
+	dateSkews []time.Duration
+	errs      []error
 }
 
 func newLogServer(t *testing.T) *logServer {
@@ -54,7 +59,12 @@ func (s *logServer) handle(w http.ResponseWriter, r *http.Request) {
 	fail := s.fail
 	now := time.Now().Add(s.clockOffset)
 	s.hosts = append(s.hosts, r.Host)
+	if d, err := http.ParseTime(r.Header.Get("Date")); err == nil {
+		s.dateSkews = append(s.dateSkews, now.Sub(d))
+	}
+	delay := s.delay
 	s.mu.Unlock()
+	defer time.Sleep(delay)
 
 	w.Header().Set(protocol.HeaderRequestID, fmt.Sprintf("req-%d", n))
 	w.Header().Set(protocol.HeaderLogTime, strconv.FormatInt(now.Unix(), 10))
