@@ -88,7 +88,7 @@ func run() error {
 			return fmt.Errorf("clean %s: %w", o.dir, err)
 		}
 	}
-	for _, d := range []string{"server", "agent/configs", "agent/state", "logs"} {
+	for _, d := range []string{"server", "agent/state", "logs"} {
 		if err := os.MkdirAll(filepath.Join(o.dir, d), 0o755); err != nil {
 			return err
 		}
@@ -117,7 +117,7 @@ func run() error {
 		return err
 	}
 
-	step("starting sluice-agent (config in %s/agent/configs, status on http://%s/status)", o.dir, o.agentHTTP)
+	step("starting sluice-agent (machine group %q, configs from the server, status on http://%s/status)", group, o.agentHTTP)
 	instance := map[string]any{
 		"data_server_list":          []map[string]string{{"endpoint": "http://" + o.listen}},
 		"config_server_address":     "http://" + o.listen,
@@ -132,10 +132,14 @@ func run() error {
 	if err := writeJSON(instPath, instance); err != nil {
 		return err
 	}
+	// The agent gets its collection config from the server (the config applied
+	// to its machine group above), like a fleet would. Server configs may only
+	// read under allowed roots; the quickstart's log directory is one.
 	if err := procs.start("agent", filepath.Join(o.bin, "sluice-agent"), []string{
-		"run", "--config-dir", filepath.Join(o.dir, "agent/configs"), "--output", "sls",
+		"run", "--config-server", "http://" + o.listen, "--heartbeat-interval", "2s", "--output", "sls",
 		"--instance-config", instPath, "--http-listen", o.agentHTTP, "--stop-delay", "0s",
-	}, "ALIYUN_LOGTAIL_USER_DEFINED_ID="+agentID, "ALIYUN_LOG_ENV_TAGS=quickstart_env", "quickstart_env=demo"); err != nil {
+	}, "ALIYUN_LOGTAIL_USER_DEFINED_ID="+agentID, "ALIYUN_LOG_ENV_TAGS=quickstart_env", "quickstart_env=demo",
+		"SLUICE_ALLOWED_LOG_ROOTS="+filepath.Join(o.dir, "logs")); err != nil {
 		return err
 	}
 	if err := waitHTTP(ctx, "http://"+o.agentHTTP+"/healthz", 30*time.Second); err != nil {
@@ -246,9 +250,7 @@ func provision(c *sls.Client, o options) error {
 	if err := c.ApplyConfigToMachineGroup(project, cfgName, group); err != nil {
 		return fmt.Errorf("apply config: %w", err)
 	}
-	// The agent also reads the config from its local directory, so the
-	// quickstart works whether or not it fetches configs from the server.
-	return os.WriteFile(filepath.Join(o.dir, "agent/configs", cfgName+".json"), body, 0o644)
+	return nil
 }
 
 func count(c *sls.Client) (int64, error) {
@@ -290,7 +292,7 @@ func printWelcome(o options, keyID, keySecret string, p *procGroup, sample *sls.
 	fmt.Println("  Query from a terminal:")
 	fmt.Printf("    SLUICE_ENDPOINT=http://%s SLUICE_ACCESS_KEY_ID=%s SLUICE_ACCESS_KEY_SECRET=%s \\\n", o.listen, keyID, keySecret)
 	fmt.Printf("      %s/sluice-server query --project %s --logstore %s --from -15m \\\n", o.bin, project, logstore)
-	fmt.Println("      'status >= 400 | select request_uri, count(*) as n group by request_uri order by n desc limit 5'")
+	fmt.Println("      'status >= 400 | select status, method, count(*) as n group by status, method order by n desc limit 10'")
 	fmt.Println()
 	fmt.Printf("  Agent status:  %s/sluice-agent status --addr %s\n", o.bin, o.agentHTTP)
 	fmt.Printf("  Process logs:  %s  %s  %s\n", p.logPath("server"), p.logPath("agent"), p.logPath("mocklog"))
