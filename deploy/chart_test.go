@@ -144,6 +144,13 @@ func TestChartDefaults(t *testing.T) {
 		}
 		assert.True(t, mounted["/var/log"], "/var/log (pod logs) mounted")
 		assert.True(t, mounted["/var/lib/kubelet/pods"], "/var/lib/kubelet/pods (pod volumes) mounted")
+		podLogs := false
+		for _, m := range c.VolumeMounts {
+			if hostPathOf[m.Name] == "/var/log/pods" && m.MountPath == "/var/log/pods" {
+				podLogs = m.ReadOnly
+			}
+		}
+		assert.True(t, podLogs, "/var/log/pods read-only at the container input's default root")
 
 		require.NotNil(t, c.LivenessProbe.Exec)
 		assert.Equal(t, []string{"/sluice-agent", "status", "--addr=127.0.0.1:7953"}, c.LivenessProbe.Exec.Command)
