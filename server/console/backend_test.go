@@ -19,7 +19,7 @@ import (
 // browser is a cookie-keeping HTTP client that behaves like the console
 // page: JSON bodies and the CSRF header from the session.
 type browser struct {
-	t    *testing.T
+	t    testing.TB
 	e    *env
 	c    *http.Client
 	csrf string

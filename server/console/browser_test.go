@@ -213,7 +213,7 @@ func TestBrowserConsole(t *testing.T) {
 		p.do("open console", chromedp.Navigate(e.base+"/console/"))
 		p.wait("sign-in form", `location.hash === '#/signin' && !!document.querySelector('#ak-id')`)
 		p.checkLabels("sign in")
-		p.screenshot("signin", true)
+		p.screenshot("signin", false)
 		p.do("type a wrong secret", chromedp.SendKeys("#ak-id", adminID), chromedp.SendKeys("#ak-secret", "not-the-secret\n"))
 		p.wait("sign-in error", `document.querySelector('#signin-msg [role=alert]')?.innerText.includes('access key id or secret is wrong')`)
 		p.setField("#ak-secret", adminSecret)
@@ -426,7 +426,7 @@ func TestBrowserConsole(t *testing.T) {
 		// A second config the agent must refuse: /etc is outside its allowed roots.
 		c := e.sdk(adminID, adminSecret)
 		bad := &sls.LogConfig{Name: "etc-secrets", InputType: "file", OutputType: "LogService",
-			InputDetail: map[string]any{"logType": "common_reg_log", "logPath": "/etc", "filePattern": "shadow", "regex": "(.*)", "key": []string{"content"}},
+			InputDetail:  map[string]any{"logType": "common_reg_log", "logPath": "/etc", "filePattern": "shadow", "regex": "(.*)", "key": []string{"content"}},
 			OutputDetail: sls.OutputDetail{ProjectName: "web", LogStoreName: "access"}}
 		require.NoError(t, c.CreateConfig("web", bad))
 		require.NoError(t, c.ApplyConfigToMachineGroup("web", "etc-secrets", "web-nodes"))

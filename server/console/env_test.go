@@ -33,14 +33,14 @@ const (
 // env is a real sluice-server (JSON metadata, DuckDB log store, console)
 // on 127.0.0.1:0.
 type env struct {
-	t    *testing.T
+	t    testing.TB
 	srv  *app.Server
 	base string // http://127.0.0.1:port
 	hc   *http.Client
 	port string
 }
 
-func start(t *testing.T) *env {
+func start(t testing.TB) *env {
 	t.Helper()
 	srv, err := app.New(app.Config{
 		Listen: "127.0.0.1:0", DataDir: t.TempDir(), BaseDomain: baseDomain,
@@ -132,4 +132,25 @@ func countStatus(logs []accessLog, st string) int {
 		}
 	}
 	return n
+}
+
+// setup creates a project and a logstore indexed like the browser test's
+// index editor leaves it (full text; status/latency long, method/path
+// text; all with analytics).
+func (e *env) setup(project, logstore string) {
+	e.t.Helper()
+	c := e.sdk(adminID, adminSecret)
+	_, err := c.CreateProject(project, "")
+	require.NoError(e.t, err)
+	require.NoError(e.t, c.CreateLogStore(project, logstore, 7, 2, false, 64))
+	tokens := []string{",", " ", "'", "\"", ";", "=", "(", ")", "[", "]", "{", "}", "?", "@", "&", "<", ">", "/", ":", "\n", "\t", "\r"}
+	keys := map[string]sls.IndexKey{}
+	for k, typ := range map[string]string{"status": "long", "latency": "long", "method": "text", "path": "text"} {
+		ik := sls.IndexKey{Type: typ, DocValue: true}
+		if typ == "text" {
+			ik.Token = tokens
+		}
+		keys[k] = ik
+	}
+	require.NoError(e.t, c.CreateIndex(project, logstore, sls.Index{Keys: keys, Line: &sls.IndexLine{Token: tokens}}))
 }

@@ -115,7 +115,6 @@ export async function searchPage(main, project, ls, params) {
   let observer = null;
   let list = null;
   let moreBtn = null;
-  let seen = new Set();
 
   rangeSel.addEventListener('change', () => {
     custom.hidden = rangeSel.value !== 'custom';
@@ -221,10 +220,12 @@ export async function searchPage(main, project, ls, params) {
       clear(qErr).appendChild(errorBox(err, hintFor(err)));
       return;
     }
+    performance.mark('sluice:dom');
     await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
     performance.mark('sluice:rendered');
     const m = performance.measure('sluice:render', 'sluice:answered', 'sluice:rendered');
-    window.__sluiceLastRender = { ms: m.duration, rows: rows.length, total: performance.measure('sluice:total', 'sluice:request', 'sluice:rendered').duration };
+    window.__sluiceLastRender = { ms: m.duration, rows: rows.length, total: performance.measure('sluice:total', 'sluice:request', 'sluice:rendered').duration,
+      dom: performance.measure('sluice:build', 'sluice:answered', 'sluice:dom').duration };
     page.dataset.state = 'done';
   }
 
@@ -268,7 +269,7 @@ export async function searchPage(main, project, ls, params) {
       return;
     }
     list = h('ol', { class: 'logs', 'aria-label': 'Logs, newest first' });
-    seen = new Set();
+    list.addEventListener('click', toggleRaw);
     list.appendChild(rowsFragment(rows, false));
     resultsBox.appendChild(list);
     moreBtn = h('button', { type: 'button', class: 'secondary more', id: 'more', hidden: exhausted }, 'Load more');
@@ -310,10 +311,26 @@ export async function searchPage(main, project, ls, params) {
   function rowsFragment(batch, fresh) {
     const frag = document.createDocumentFragment();
     for (const r of batch) {
-      seen.add(sig(r));
       frag.appendChild(logItem(r, fresh));
     }
     return frag;
+  }
+
+  // toggleRaw opens the raw view of a row (one listener for the list).
+  function toggleRaw(e) {
+    const btn = e.target.closest('button.expand');
+    if (!btn) return;
+    const li = btn.closest('li');
+    const open = btn.getAttribute('aria-expanded') === 'true';
+    btn.setAttribute('aria-expanded', String(!open));
+    btn.textContent = open ? '▸' : '▾';
+    let pre = li.querySelector('pre.raw');
+    if (!pre) {
+      pre = h('pre', { class: 'raw', id: nextId('raw'), tabindex: 0, 'aria-label': 'Raw log as JSON' }, JSON.stringify(li._log, null, 2));
+      btn.setAttribute('aria-controls', pre.id);
+      li.appendChild(pre);
+    }
+    pre.hidden = open;
   }
 
   function logItem(r, fresh) {
@@ -355,18 +372,7 @@ export async function searchPage(main, project, ls, params) {
     }
     head.appendChild(tags);
     li.append(head, kv);
-    btn.addEventListener('click', () => {
-      const open = btn.getAttribute('aria-expanded') === 'true';
-      btn.setAttribute('aria-expanded', String(!open));
-      btn.textContent = open ? '▸' : '▾';
-      let pre = li.querySelector('pre.raw');
-      if (!pre) {
-        pre = h('pre', { class: 'raw', id: nextId('raw'), tabindex: 0, 'aria-label': 'Raw log as JSON' }, JSON.stringify(r, null, 2));
-        btn.setAttribute('aria-controls', pre.id);
-        li.appendChild(pre);
-      }
-      pre.hidden = open;
-    });
+    li._log = r;
     return li;
   }
 
@@ -465,6 +471,8 @@ export async function searchPage(main, project, ls, params) {
         range = timeRange(st);
         const newest = rows.length ? Number(rows[0].__time__) : range[0];
         const res = await sls('POST', project, paths.logs(ls), { from: Math.max(range[0], newest), to: range[1], query: st.q, line: PAGE, offset: 0, reverse: true });
+        // Logs of the newest second shown may come again: skip those.
+        const seen = new Set(rows.filter((r) => Number(r.__time__) >= newest).map(sig));
         const fresh = (res.data || []).filter((r) => !seen.has(sig(r)));
         if (fresh.length) {
           list.insertBefore(rowsFragment(fresh, true), list.firstChild);
