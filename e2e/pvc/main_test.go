@@ -3,7 +3,10 @@
 // "pods" write into their own app/<ns>_<pod>_<podip>_<nodeip>_<node>
 // directories of one shared directory, and ONE sluice-agent binary (built
 // by TestMain) collects them all with its checkpoint on that shared
-// directory, across clean restarts and a crash.
+// directory, across clean restarts and a crash. It also runs the sidecar
+// examples' file configs through the real agent on the lines their app
+// containers write, so an example whose regex or timeFormat does not fit
+// the logs fails here.
 package pvc
 
 import (

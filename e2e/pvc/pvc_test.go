@@ -358,6 +358,14 @@ func startGenerator(t *testing.T, opts mocklog.Options) *generator {
 	return gen
 }
 
+// wait waits until the generator stops by itself (TotalCount) and returns
+// the last sequence number written.
+func (g *generator) wait() uint64 {
+	err := <-g.done
+	g.done <- err
+	return g.g.Stats().NextSeq - 1
+}
+
 // stop ends writing and returns the last sequence number written.
 func (g *generator) stop() uint64 {
 	g.cancel()
