@@ -106,7 +106,37 @@ func WriteStatusText(w io.Writer, st Status) {
 	if !st.Healthy {
 		health = "NOT healthy (config directory not read recently)"
 	}
-	fmt.Fprintf(w, "agent: %s; config dir %s, last read %s\n", health, st.ConfigDir, st.LastScan.Format(time.RFC3339))
+	if st.ConfigDir != "" {
+		fmt.Fprintf(w, "agent: %s; config dir %s, last read %s\n", health, st.ConfigDir, st.LastScan.Format(time.RFC3339))
+	} else {
+		fmt.Fprintf(w, "agent: %s\n", health)
+	}
+	if c := st.Central; c != nil {
+		fmt.Fprintf(w, "central config: %s", c.Server)
+		if c.LastSuccess != "" {
+			fmt.Fprintf(w, ", last heartbeat %s", c.LastSuccess)
+		}
+		if c.LastError != "" {
+			fmt.Fprintf(w, ", FAILING: %s (cached configs keep collecting)", c.LastError)
+		}
+		fmt.Fprintln(w)
+	}
+	if c := st.Collection; c != nil {
+		fmt.Fprintf(w, "collection: %s unread in watched files, %s waiting in the disk buffer", byteSize(c.LagBytes), byteSize(c.BufferPendingBytes))
+		if c.BufferFullWaits > 0 {
+			fmt.Fprintf(w, ", readers paused %.0f times for a full buffer (files keep the data)", c.BufferFullWaits)
+		}
+		fmt.Fprintln(w)
+		for _, l := range c.Lagging {
+			fmt.Fprintf(w, "  behind: %s %s\n", byteSize(l.Bytes), l.Path)
+		}
+		if c.LostBytes > 0 {
+			fmt.Fprintf(w, "  LOST: %s (see sluice_buffer_corrupt_bytes_total, sluice_file_lost_bytes_total)\n", byteSize(c.LostBytes))
+		}
+		if c.DeadLetteredLogs > 0 {
+			fmt.Fprintf(w, "  %.0f logs rejected by the server kept in the dead-letter directory\n", c.DeadLetteredLogs)
+		}
+	}
 	if st.DirError != "" {
 		fmt.Fprintf(w, "config dir error: %s\n", st.DirError)
 	}
@@ -126,4 +156,16 @@ func WriteStatusText(w io.Writer, st Status) {
 	if failed > 0 {
 		fmt.Fprintf(w, "%d config(s) failed; the others keep collecting\n", failed)
 	}
+}
+
+func byteSize(b float64) string {
+	switch {
+	case b >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", b/(1<<30))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", b/(1<<20))
+	case b >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", b/(1<<10))
+	}
+	return fmt.Sprintf("%.0f B", b)
 }

@@ -58,6 +58,9 @@ type Options struct {
 	Factory         Factory
 	Logger          *slog.Logger
 	Registerer      prometheus.Registerer
+	// Gatherer, when set, lets status report lag and disk-buffer figures
+	// from the components' metrics (usually the registry of Registerer).
+	Gatherer prometheus.Gatherer
 }
 
 // ConfigState is the state of one collection config.
@@ -106,6 +109,7 @@ type Agent struct {
 	seen     map[string][32]byte // path → last content hash tried (applied or failed)
 	dirError error
 	lastScan time.Time
+	central  func() CentralStatus
 
 	configs  *prometheus.GaugeVec
 	applies  *prometheus.CounterVec
@@ -416,6 +420,18 @@ type Status struct {
 	DirError  string         `json:"dirError,omitempty"`
 	LastScan  time.Time      `json:"lastScan"`
 	Configs   []ConfigStatus `json:"configs"`
+	// Collection is read from the metrics registry (Options.Gatherer).
+	Collection *CollectionStatus `json:"collection,omitempty"`
+	// Central is set when configs also come from a server (SetCentralStatus).
+	Central *CentralStatus `json:"centralConfig,omitempty"`
+}
+
+// SetCentralStatus registers where status reads the central-config
+// connection state from.
+func (a *Agent) SetCentralStatus(f func() CentralStatus) {
+	a.mu.Lock()
+	a.central = f
+	a.mu.Unlock()
 }
 
 // Status returns the current state. The agent is healthy when it has read its
@@ -423,7 +439,6 @@ type Status struct {
 // unhealthy (restarting would not fix them, and the others keep collecting).
 func (a *Agent) Status() Status {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	st := Status{ConfigDir: a.opts.ConfigDir, LastScan: a.lastScan}
 	if a.dirError != nil {
 		st.DirError = a.dirError.Error()
@@ -431,8 +446,20 @@ func (a *Agent) Status() Status {
 	for _, c := range a.status {
 		st.Configs = append(st.Configs, c)
 	}
+	central := a.central
+	a.mu.Unlock()
 	sort.Slice(st.Configs, func(i, j int) bool { return st.Configs[i].Name < st.Configs[j].Name })
-	st.Healthy = !a.lastScan.IsZero() && time.Since(a.lastScan) < 10*a.opts.PollInterval+5*time.Second
+	st.Healthy = !st.LastScan.IsZero() && time.Since(st.LastScan) < 10*a.opts.PollInterval+5*time.Second
+	// Outside the lock: these call into other components.
+	if central != nil {
+		c := central()
+		st.Central = &c
+	}
+	if a.opts.Gatherer != nil {
+		if cs, err := collectionStatus(a.opts.Gatherer); err == nil {
+			st.Collection = cs
+		}
+	}
 	return st
 }
 

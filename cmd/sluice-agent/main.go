@@ -280,6 +280,7 @@ func agentMain(f *runFlags, getenv func(string) string, stdoutW io.Writer, log *
 		Factory:         factory,
 		Logger:          log,
 		Registerer:      reg,
+		Gatherer:        reg,
 	})
 	if err != nil {
 		return err
@@ -303,6 +304,14 @@ func agentMain(f *runFlags, getenv func(string) string, stdoutW io.Writer, log *
 		if err != nil {
 			return err
 		}
+		agent.SetCentralStatus(func() agentrt.CentralStatus {
+			cs := client.Status()
+			st := agentrt.CentralStatus{Server: cs.Server, LastError: cs.LastError}
+			if !cs.LastSuccess.IsZero() {
+				st.LastSuccess = cs.LastSuccess.Format(time.RFC3339)
+			}
+			return st
+		})
 		go func() {
 			defer close(centralDone)
 			if err := client.Run(runCtx); err != nil {
