@@ -187,6 +187,13 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 			"sign-in needs Content-Type: application/json and the %s header", csrfHeader))
 		return
 	}
+	addr := clientAddr(r)
+	if !c.throttle.allow(addr, c.now()) {
+		w.Header().Set("Retry-After", "5")
+		writeErr(w, errorf(http.StatusTooManyRequests, "TooManySignInFailures",
+			"too many failed sign-ins from %s: wait a few seconds and check the key id and secret", addr))
+		return
+	}
 	var req signInRequest
 	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
 		writeErr(w, errorf(http.StatusBadRequest, "PostBodyInvalid", "sign-in body must be JSON {accessKeyId, accessKeySecret}: %v", err))
@@ -206,6 +213,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	// One message for an unknown id and a wrong secret: do not confirm
 	// which key ids exist.
 	if err != nil || subtle.ConstantTimeCompare([]byte(k.Secret), []byte(req.AccessKeySecret)) != 1 {
+		c.throttle.failed(addr, c.now())
 		c.log.Warn("console sign-in refused", "accessKeyId", req.AccessKeyID, "remote", r.RemoteAddr)
 		writeErr(w, errorf(http.StatusUnauthorized, "Unauthorized",
 			"access key id or secret is wrong: check both (an admin key is in DATA-DIR/admin-key.json)"))

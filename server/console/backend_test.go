@@ -295,3 +295,21 @@ func TestAssetsAndHeaders(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 }
+
+func TestSignInThrottle(t *testing.T) {
+	e := start(t)
+	b := e.browser()
+	for i := range 10 {
+		st, _ := b.signIn(adminID, "guess-"+string(rune('a'+i)))
+		require.Equal(t, http.StatusUnauthorized, st)
+	}
+	st, out := b.signIn(adminID, "guess-k")
+	require.Equal(t, http.StatusTooManyRequests, st, "the 11th failure in a row is throttled")
+	require.Equal(t, "TooManySignInFailures", out["errorCode"])
+	st, _ = b.signIn(adminID, adminSecret)
+	require.Equal(t, http.StatusTooManyRequests, st, "even with the right secret, until the budget refills")
+	require.Eventually(t, func() bool {
+		st, _ := b.signIn(adminID, adminSecret)
+		return st == http.StatusOK
+	}, 15*time.Second, 500*time.Millisecond, "one more try every 5 s")
+}

@@ -96,6 +96,7 @@ type Console struct {
 	log      *slog.Logger
 	now      func() time.Time
 	sessions *sessions
+	throttle *signInThrottle
 	assets   fs.FS
 	etags    map[string]string
 }
@@ -143,6 +144,7 @@ func New(cfg Config) (*Console, error) {
 		return nil, err
 	}
 	c.sessions = newSessions(cfg.SessionIdle, cfg.SessionMax, cfg.MaxSessions)
+	c.throttle = newSignInThrottle(5*time.Second, 10, 10000)
 	return c, nil
 }
 

@@ -46,9 +46,13 @@ export function locate(text, path) {
   for (const seg of path.split('.')) {
     const name = seg.replace(/\[\d+\]$/, '');
     if (!name) continue;
-    const i = text.indexOf(JSON.stringify(name), at);
-    if (i < 0) return at || -1;
-    at = i;
+    // The key is a quoted name followed by a colon (the same word may be
+    // a value elsewhere).
+    const re = new RegExp(JSON.stringify(name).replace(/[.*+?^${}()|[\]\\]/g, '\\$&') + '\\s*:', 'g');
+    re.lastIndex = at;
+    const m = re.exec(text);
+    if (!m) return at || -1;
+    at = m.index;
   }
   return at;
 }
