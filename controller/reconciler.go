@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	sls "github.com/aliyun/aliyun-log-go-sdk"
@@ -158,10 +159,10 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, obj *v1alpha1.AliyunLo
 	if err != nil {
 		return r.serverError(ctx, obj, err)
 	}
-	for _, c := range changes {
-		r.event(obj, corev1.EventTypeNormal, ReasonApplied, "Apply", "%s", c)
-	}
 	if len(changes) > 0 {
+		// One event per pass: the events API rate-limits bursts from one
+		// object, and one line reads better in kubectl describe.
+		r.event(obj, corev1.EventTypeNormal, ReasonApplied, "Apply", "%s", strings.Join(changes, "; "))
 		log.Info("applied", "project", d.Project, "config", d.ConfigName, "changes", changes)
 	}
 	st.Project, st.Logstore, st.ConfigName, st.MachineGroups = d.Project, d.Logstore.Name, d.ConfigName, d.MachineGroups
