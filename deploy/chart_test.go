@@ -266,6 +266,7 @@ func TestValuesDocumented(t *testing.T) {
 	var doc yaml.Node
 	require.NoError(t, yaml.Unmarshal(data, &doc))
 	freeForm := map[string]bool{"resources": true, "updateStrategy": true}
+	var keys []string // leaves and free-form fields
 	var walk func(path string, n *yaml.Node)
 	walk = func(path string, n *yaml.Node) {
 		if n.Kind != yaml.MappingNode || n.Style&yaml.FlowStyle != 0 {
@@ -277,13 +278,23 @@ func TestValuesDocumented(t *testing.T) {
 			if k.HeadComment == "" && k.LineComment == "" {
 				t.Errorf("values.yaml: %s has no comment", p)
 			}
-			if !freeForm[k.Value] {
+			if freeForm[k.Value] || v.Kind != yaml.MappingNode || len(v.Content) == 0 {
+				keys = append(keys, p)
+			} else {
 				walk(p, v)
 			}
 		}
 	}
 	require.NotEmpty(t, doc.Content)
 	walk("", doc.Content[0])
+
+	require.Greater(t, len(keys), 40)
+	// And docs/kubernetes.md names every key.
+	docs, err := os.ReadFile("../docs/kubernetes.md")
+	require.NoError(t, err)
+	for _, p := range keys {
+		assert.Contains(t, string(docs), "`"+p+"`", "docs/kubernetes.md does not document the value %s", p)
+	}
 }
 
 func mountPaths(c corev1.Container) []string {
