@@ -24,6 +24,7 @@ import (
 	"github.com/sluicelog/sluice/agent/input/file"
 	outfile "github.com/sluicelog/sluice/agent/output/file"
 	agentrt "github.com/sluicelog/sluice/agent/runtime"
+	"github.com/sluicelog/sluice/server/meta"
 )
 
 // chromiumPath finds the browser hack/ensure-chromium.sh installs; the
@@ -476,6 +477,41 @@ func TestBrowserConsole(t *testing.T) {
 		require.NotEmpty(t, focused)
 		p.do("enter", chromedp.KeyEvent("\r"))
 		p.wait("zoomed by keyboard", fmt.Sprintf(`location.hash.includes('from=%s')`, focused))
+	})
+
+	t.Run("logstore without index", func(t *testing.T) {
+		p.tb = t
+		require.NoError(t, e.sdk(adminID, adminSecret).CreateLogStore("web", "raw", 7, 1, false, 64))
+		p.goTo("/p/web/logstores/raw")
+		p.wait("teaching empty state", `document.querySelector('main').innerText.includes('This logstore has no index yet') && !!document.querySelector('main a.button.primary')`)
+		p.do("create the index", chromedp.Click("main a.button.primary"))
+		p.wait("index editor", `location.hash === '#/p/web/logstores/raw/index' && document.querySelector('main').innerText.includes('has no index yet')`)
+		p.do("create", chromedp.Click("#index-form button[type=submit]"))
+		p.wait("created", `document.querySelector('#index-form .banner.ok')?.innerText.includes('Index saved')`)
+		p.goTo("/p/web/logstores/raw")
+		p.wait("searchable now", `document.querySelector('main').innerText.includes('No logs in this time range')`)
+	})
+
+	t.Run("read-only key", func(t *testing.T) {
+		p.tb = t
+		require.NoError(t, e.srv.Meta().PutAccessKey(context.Background(), meta.AccessKey{ID: "reader", Secret: "reader-secret-0123456789",
+			Projects: map[string]meta.Permission{"web": meta.PermRead}, CreateTime: time.Now()}))
+		p.do("sign out", chromedp.Click("#who button"))
+		p.wait("sign-in page", `!!document.querySelector('#ak-id')`)
+		p.setField("#ak-id", "reader")
+		p.setField("#ak-secret", "reader-secret-0123456789")
+		p.do("sign in", chromedp.Click("form.signin button[type=submit]"))
+		p.wait("projects", `document.body.dataset.page === 'projects' && document.querySelector('main').innerText.includes('read access')`)
+		require.Zero(t, evalJS[int](p, `document.querySelectorAll('#np-name').length`), "no create-project form")
+		p.goTo("/p/web")
+		p.wait("logstores", `document.querySelector('main').innerText.includes('can read this project but not change it')`)
+		require.Zero(t, evalJS[int](p, `document.querySelectorAll('#create-logstore').length`))
+		p.goTo("/p/web/logstores/access?range=1h")
+		p.wait("search works", `document.querySelectorAll('ol.logs > li').length === 100`)
+		p.goTo("/p/web/logstores/access/index")
+		p.wait("read-only index", `!!document.querySelector('#ix-readonly') && document.querySelector('#index-form button[type=submit]').disabled`)
+		p.goTo("/p/web/configs/app-logs")
+		p.wait("read-only config", `document.querySelector('#cfg-json')?.readOnly && document.querySelector('#cfg-save').disabled && document.querySelector('#cg-web-nodes').disabled`)
 	})
 
 	t.Run("sign out", func(t *testing.T) {

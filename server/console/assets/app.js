@@ -6,7 +6,7 @@ import { searchPage } from './search.js';
 import { groupPage, groupsTab } from './groups.js';
 import { configPage, configsTab } from './configs.js';
 import { indexPage, createLogstoreForm } from './logstores.js';
-import { state, go, enc, projectHref, searchHref, indexHref, setCrumbs } from './nav.js';
+import { state, go, enc, projectHref, searchHref, indexHref, setCrumbs, canWrite } from './nav.js';
 
 const main = document.getElementById('main');
 const who = document.getElementById('who');
@@ -160,7 +160,8 @@ async function logstoresTab(body, project) {
           h('a', { href: searchHref(project, ls) }, 'Search'),
           h('a', { href: indexHref(project, ls) }, 'Index'))))));
   }
-  body.appendChild(createLogstoreForm(project));
+  if (canWrite(project)) body.appendChild(createLogstoreForm(project));
+  else body.appendChild(h('p', { class: 'hint' }, 'This access key can read this project but not change it.'));
 }
 
 function notFoundPage() {

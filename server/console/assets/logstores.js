@@ -1,7 +1,7 @@
 // Logstore creation and the index editor.
 import { h, clear, announce, errorBox, code, nextId } from './dom.js';
 import { sls, paths } from './api.js';
-import { go, searchHref, projectHref, indexHref, setCrumbs } from './nav.js';
+import { go, searchHref, projectHref, indexHref, setCrumbs, canWrite } from './nav.js';
 
 // DEFAULT_TOKENS are the Log Service's default delimiters.
 export const DEFAULT_TOKENS = [',', ' ', "'", '"', ';', '=', '(', ')', '[', ']', '{', '}', '?', '@', '&', '<', '>', '/', ':', '\n', '\t', '\r'];
@@ -100,7 +100,8 @@ export async function indexPage(main, project, ls) {
         tbody)),
       h('button', { type: 'button', class: 'secondary', id: 'ix-add', onclick: () => addRow().querySelector('input').focus() }, 'Add key')),
     msg,
-    h('div', { class: 'buttons' }, h('button', { type: 'submit', class: 'primary' }, exists ? 'Save index' : 'Create index'),
+    canWrite(project) ? null : h('p', { class: 'hint', id: 'ix-readonly' }, 'This access key can only read this project: the index is shown, not editable.'),
+    h('div', { class: 'buttons' }, h('button', { type: 'submit', class: 'primary', disabled: !canWrite(project) }, exists ? 'Save index' : 'Create index'),
       h('a', { href: searchHref(project, ls) }, 'Back to search')));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
