@@ -15,6 +15,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -63,10 +64,28 @@ func TestMain(m *testing.M) {
 			}
 			suite.skipWhy = err.Error()
 		}
-		defer suite.stop()
-		return m.Run()
+		rc := m.Run()
+		suite.stop()
+		if rc == 0 {
+			if err := goleak.Find(leakIgnores()...); err != nil {
+				fmt.Fprintln(os.Stderr, "goroutine leak:", err)
+				return 1
+			}
+		}
+		return rc
 	}()
 	os.Exit(code)
+}
+
+// leakIgnores lists goroutines that outlive a stopped manager by design:
+// idle HTTP keep-alive connections and client-go/klog background loops.
+func leakIgnores() []goleak.Option {
+	return []goleak.Option{
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1"),
+		goleak.IgnoreAnyFunction("k8s.io/client-go/util/workqueue.(*delayingType[...]).waitingLoop"),
+	}
 }
 
 func needEnv(t *testing.T) {
