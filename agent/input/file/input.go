@@ -315,6 +315,7 @@ type tracked struct {
 	tagPath string // __path__ and topic source: the path it was found at
 	id      checkpoint.FileID
 	size    int64
+	found   int64 // size when discovery first saw it: only that part is subject to the tail rules
 	mtime   int64
 	seen    uint64
 	gone    bool

@@ -346,11 +346,17 @@ func (w *worker) firstSight(f *tracked) bool {
 			break // successor of a checkpointed file: all of it is new
 		}
 		tail := int64(in.cfg.TailSizeKB) << 10
+		// Only what the file held when discovery first saw it is old:
+		// bytes appended before a reader got to it are new and read.
+		seen := size
+		if f.found >= 0 && f.found < size {
+			seen = f.found
+		}
 		if f.initial && !in.cfg.TailExisted && time.Since(time.Unix(0, st.Mtim.Nano())) > recentlyModified {
-			start, how = size, "end (existing file, tailExisted false)"
-			in.m.skippedBytes.WithLabelValues("existing").Add(float64(size))
-		} else if size > tail {
-			start, how = nextLineStart(fd, size-tail, size), "tail"
+			start, how = seen, "end (existing file, tailExisted false)"
+			in.m.skippedBytes.WithLabelValues("existing").Add(float64(seen))
+		} else if seen > tail {
+			start, how = nextLineStart(fd, seen-tail, size), "tail"
 			in.m.skippedBytes.WithLabelValues("tail").Add(float64(start))
 		}
 	}

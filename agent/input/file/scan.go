@@ -312,7 +312,7 @@ func (in *Input) observe(path string, st *unix.Stat_t, first bool, now time.Time
 				successor = true
 			}
 			f = &tracked{path: path, tagPath: path, id: id, initial: first, resume: -1,
-				fresh: successor, input: in, size: -1}
+				fresh: successor, input: in, size: -1, found: st.Size}
 			f.win.wake = make(chan struct{}, 1)
 			in.byPath[path] = f
 			in.byID[id] = f
