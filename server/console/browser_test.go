@@ -91,7 +91,7 @@ func newPage(tb testing.TB, e *env, width, height int) *page {
 			if err != nil {
 				return
 			}
-			if m.IsException() {
+			if m.IsException() || strings.Contains(m.Text, "Content Security Policy") {
 				p.mu.Lock()
 				p.exceptions = append(p.exceptions, m.String())
 				p.mu.Unlock()
@@ -104,7 +104,7 @@ func newPage(tb testing.TB, e *env, width, height int) *page {
 		<-done
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		require.Empty(tb, p.exceptions, "uncaught JavaScript exceptions")
+		require.Empty(tb, p.exceptions, "uncaught JavaScript exceptions or CSP violations")
 	})
 	return p
 }
