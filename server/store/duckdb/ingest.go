@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -16,10 +18,13 @@ import (
 	"github.com/sluicelog/sluice/server/store"
 )
 
-// writeReq is one accepted Write waiting for the group commit.
+// writeReq is one accepted Write: its rows wait in memory for the
+// loader, its record is in the WAL up to end.
 type writeReq struct {
 	parts []part
 	bytes int64
+	nrows int
+	end   int64 // WAL position after its record
 	done  chan error
 }
 
@@ -40,10 +45,11 @@ type ctlJob struct {
 }
 
 // Write implements store.Store. The groups are converted to rows on the
-// caller's goroutine (so conversion scales with concurrent requests),
-// queued, and committed by the single writer goroutine together with the
-// other queued writes in one transaction (group commit). It returns once
-// that transaction is committed to DuckDB's WAL.
+// caller's goroutine (so conversion scales with concurrent requests) and
+// encoded as one WAL record; Write returns once the WAL flusher has
+// fsynced that record (group commit with the other writes appended
+// meanwhile). The loader moves the rows into DuckDB later, in large
+// batches (see the package documentation).
 func (s *Store) Write(ctx context.Context, project, logstore string, groups []protocol.LogGroup, received time.Time) error {
 	s.mu.RLock()
 	ls := s.logstores[lsKey{project, logstore}]
@@ -70,6 +76,7 @@ func (s *Store) Write(ctx context.Context, project, logstore string, groups []pr
 	if len(req.parts) == 0 {
 		return nil
 	}
+	req.nrows = req.rows()
 
 	s.closeMu.RLock()
 	if s.closed {
@@ -82,24 +89,39 @@ func (s *Store) Write(ctx context.Context, project, logstore string, groups []pr
 		s.queuedBytes.Add(-req.bytes)
 		s.closeMu.RUnlock()
 		s.m.overloaded.Inc()
-		return fmt.Errorf("duckdb store: ingest queue full (%d bytes queued): %w", q-req.bytes, store.ErrOverloaded)
+		return fmt.Errorf("duckdb store: ingest queue full (%d bytes not yet loaded): %w", q-req.bytes, store.ErrOverloaded)
 	}
-	select {
-	case s.queue <- req:
-	default:
-		s.queuedBytes.Add(-req.bytes)
-		s.closeMu.RUnlock()
-		s.m.overloaded.Inc()
-		return fmt.Errorf("duckdb store: ingest queue full (%d writes queued): %w", cap(s.queue), store.ErrOverloaded)
-	}
+	rec := appendWALRecord(getRecordBuf(), ls.id, received.UnixNano(), groups)
+	err := s.wal.append(rec, req)
+	putRecordBuf(rec)
 	s.closeMu.RUnlock()
+	if err != nil {
+		s.queuedBytes.Add(-req.bytes)
+		return err
+	}
 	select {
 	case err := <-req.done:
 		return err
 	case <-ctx.Done():
-		// The write may still commit; the client retries (at-least-once).
+		// The write may still become durable; the client retries (at-least-once).
 		return fmt.Errorf("duckdb store: write %s/%s: %w", project, logstore, ctx.Err())
 	}
+}
+
+var recordBufs sync.Pool
+
+func getRecordBuf() []byte {
+	if b, ok := recordBufs.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, 64<<10)
+}
+
+func putRecordBuf(b []byte) {
+	if cap(b) > 4<<20 {
+		return
+	}
+	recordBufs.Put(&b)
 }
 
 // arena hands out byte slices carved from large chunks, so a Write's row
@@ -273,45 +295,181 @@ func (s *Store) control(ctx context.Context, fn func(context.Context, *sql.Conn)
 	return <-job.done
 }
 
-// writer is the single goroutine that changes the database.
+// loadQueue holds fsynced writes waiting for the loader, in WAL order.
+type loadQueue struct {
+	mu       sync.Mutex
+	reqs     []*writeReq
+	rows     int
+	oldest   time.Time // when the first queued write was acknowledged
+	flush    bool      // a query wants everything loaded now
+	lastEnd  int64     // WAL position after the last queued write
+	loaded   int64     // WAL position loaded into DuckDB
+	loadedCh chan struct{}
+	kick     chan struct{}
+}
+
+// enqueue is the WAL's onSynced callback.
+func (s *Store) enqueue(reqs []*writeReq) {
+	q := &s.lq
+	q.mu.Lock()
+	if len(q.reqs) == 0 {
+		q.oldest = time.Now()
+	}
+	for _, r := range reqs {
+		q.rows += r.nrows
+		for i := range r.parts {
+			r.parts[i].ls.pending.Add(1)
+		}
+	}
+	q.reqs = append(q.reqs, reqs...)
+	q.lastEnd = reqs[len(reqs)-1].end
+	big := q.rows >= s.cfg.LoadRows || s.queuedBytes.Load() >= s.cfg.QueueBytes/2
+	q.mu.Unlock()
+	if big {
+		s.kickLoader()
+	}
+}
+
+func (s *Store) kickLoader() {
+	select {
+	case s.lq.kick <- struct{}{}:
+	default:
+	}
+}
+
+// waitLoaded makes every acknowledged write of ls visible to queries:
+// when some are still waiting for the loader, it asks for a load now and
+// waits for it.
+func (s *Store) waitLoaded(ctx context.Context, ls *logstore) error {
+	if ls.pending.Load() == 0 {
+		return nil
+	}
+	q := &s.lq
+	q.mu.Lock()
+	target := q.lastEnd
+	for q.loaded < target {
+		q.flush = true
+		ch := q.loadedCh
+		q.mu.Unlock()
+		s.kickLoader()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.stop:
+			return errClosed
+		}
+		q.mu.Lock()
+	}
+	q.mu.Unlock()
+	return nil
+}
+
+// writer is the single goroutine that changes the database: DDL jobs and
+// loads of the queued writes.
 func (s *Store) writer(c *sql.Conn) {
 	defer s.wg.Done()
 	defer c.Close()
 	ctx := context.Background()
+	tick := time.NewTicker(max(s.cfg.FlushInterval/4, time.Millisecond))
+	defer tick.Stop()
 	for {
 		select {
 		case job := <-s.ctl:
 			job.done <- job.fn(ctx, c)
-		case req := <-s.queue:
-			s.commit(ctx, c, s.gather(req))
-		case <-s.stop:
-			// Close has stopped new writes; commit what was accepted.
-			for {
-				select {
-				case req := <-s.queue:
-					s.commit(ctx, c, s.gather(req))
-				default:
-					return
-				}
+			continue
+		case <-s.lq.kick:
+		case <-tick.C:
+		case <-s.stopLoader:
+			// Close has stopped new writes and flushed the WAL.
+			s.load(ctx, c, true)
+			return
+		}
+		s.load(ctx, c, false)
+	}
+}
+
+// load moves queued writes into DuckDB when enough rows are queued, the
+// oldest waited FlushInterval, a query asked for it, or force.
+func (s *Store) load(ctx context.Context, c *sql.Conn, force bool) {
+	q := &s.lq
+	for {
+		q.mu.Lock()
+		if len(q.reqs) == 0 || !(force || q.flush || q.rows >= s.cfg.LoadRows || time.Since(q.oldest) >= s.cfg.FlushInterval) {
+			q.flush = false
+			q.mu.Unlock()
+			return
+		}
+		// Take up to MaxBatchRows (at least one write).
+		n, rows := 0, 0
+		for n < len(q.reqs) && (n == 0 || rows+q.reqs[n].nrows <= s.cfg.MaxBatchRows) {
+			rows += q.reqs[n].nrows
+			n++
+		}
+		reqs := slices.Clone(q.reqs[:n])
+		q.reqs = slices.Delete(q.reqs, 0, n)
+		q.rows -= rows
+		q.oldest = time.Now()
+		q.mu.Unlock()
+
+		s.commit(ctx, c, reqs)
+		end := reqs[len(reqs)-1].end
+		for _, r := range reqs {
+			s.queuedBytes.Add(-r.bytes)
+			for i := range r.parts {
+				r.parts[i].ls.pending.Add(-1)
 			}
+		}
+		q.mu.Lock()
+		q.loaded = end
+		close(q.loadedCh)
+		q.loadedCh = make(chan struct{})
+		q.mu.Unlock()
+		if err := s.wal.removeBelow(end); err != nil {
+			s.log.Error("removing loaded WAL segments failed", "err", err)
 		}
 	}
 }
 
-// gather collects queued writes for one transaction.
-func (s *Store) gather(first *writeReq) []*writeReq {
-	reqs := []*writeReq{first}
-	rows := first.rows()
-	for rows < s.cfg.MaxBatchRows {
-		select {
-		case r := <-s.queue:
-			reqs = append(reqs, r)
-			rows += r.rows()
-		default:
-			return reqs
+// commit appends reqs in one transaction that also records the WAL
+// position after the last of them. When it fails, each write is retried
+// alone so one bad write does not fail its neighbours; a write that fails
+// alone was already acknowledged, so it is counted and logged as lost.
+func (s *Store) commit(ctx context.Context, c *sql.Conn, reqs []*writeReq) {
+	live := reqs[:0:0]
+	for _, r := range reqs {
+		if err := s.checkLive(r); err != nil {
+			s.m.loadFailed.Add(float64(r.nrows))
+			s.log.Warn("dropping acknowledged logs of a logstore deleted before they were loaded", "err", err, "count", r.nrows)
+			continue
 		}
+		live = append(live, r)
 	}
-	return reqs
+	end := reqs[len(reqs)-1].end
+	err := s.appendTx(ctx, c, live, end)
+	if err == nil {
+		return
+	}
+	if len(live) > 1 {
+		for _, r := range live {
+			s.commit(ctx, c, []*writeReq{r})
+		}
+		return
+	}
+	n := 0
+	if len(live) == 1 {
+		n = live[0].nrows
+	}
+	s.m.loadFailed.Add(float64(n))
+	s.log.Error("loading acknowledged logs into DuckDB failed; they are lost", "err", err, "count", n)
+	if _, err := c.ExecContext(ctx, "UPDATE sluice_wal SET pos = ?", end); err != nil {
+		s.log.Error("recording the WAL position failed; the write will be loaded again after a restart", "err", err)
+	}
+}
+
+type partKey struct {
+	lsID int64
+	day  int32
 }
 
 func (r *writeReq) rows() int {
@@ -320,47 +478,6 @@ func (r *writeReq) rows() int {
 		n += len(r.parts[i].rows) / r.parts[i].stride()
 	}
 	return n
-}
-
-type partKey struct {
-	lsID int64
-	day  int32
-}
-
-// commit appends reqs in one transaction and reports the outcome to each.
-// When a multi-write transaction fails, each write is retried alone so
-// one bad write does not fail its neighbours.
-func (s *Store) commit(ctx context.Context, c *sql.Conn, reqs []*writeReq) {
-	live := reqs[:0:0]
-	for _, r := range reqs {
-		if err := s.checkLive(r); err != nil {
-			s.finish(r, err)
-			continue
-		}
-		live = append(live, r)
-	}
-	if len(live) == 0 {
-		return
-	}
-	err := s.appendTx(ctx, c, live)
-	if err != nil && len(live) > 1 {
-		for _, r := range live {
-			s.commit(ctx, c, []*writeReq{r})
-		}
-		return
-	}
-	if err != nil {
-		s.log.Error("write failed", "err", err)
-		err = fmt.Errorf("duckdb store: commit: %w", err)
-	}
-	for _, r := range live {
-		s.finish(r, err)
-	}
-}
-
-func (s *Store) finish(r *writeReq, err error) {
-	s.queuedBytes.Add(-r.bytes)
-	r.done <- err
 }
 
 // checkLive fails writes to logstores dropped since they were accepted
@@ -380,7 +497,7 @@ func (s *Store) checkLive(r *writeReq) error {
 	return nil
 }
 
-func (s *Store) appendTx(ctx context.Context, c *sql.Conn, reqs []*writeReq) error {
+func (s *Store) appendTx(ctx context.Context, c *sql.Conn, reqs []*writeReq, walEnd int64) error {
 	byTable := map[partKey][]*part{}
 	var order []partKey
 	for _, r := range reqs {
@@ -433,6 +550,9 @@ func (s *Store) appendTx(ctx context.Context, c *sql.Conn, reqs []*writeReq) err
 			if err := app.Close(); err != nil {
 				return rollback(fmt.Errorf("flush appender %s: %w", table, err))
 			}
+		}
+		if _, err := conn.(driver.ExecerContext).ExecContext(ctx, "UPDATE sluice_wal SET pos = "+strconv.FormatInt(walEnd, 10), nil); err != nil {
+			return rollback(fmt.Errorf("record wal position: %w", err))
 		}
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("commit: %w", err)

@@ -241,6 +241,13 @@ func (s *Store) search(ctx context.Context, project, logstore string, req store.
 	if err != nil {
 		return nil, err
 	}
+	if err := s.waitLoaded(ctx, v.ls); err != nil {
+		return nil, err
+	}
+	// Loading may have created partitions.
+	if v, err = s.view(project, logstore, req.From, req.To); err != nil {
+		return nil, err
+	}
 	c, err := compile(req.Query, v.schema)
 	if err != nil {
 		return nil, err
@@ -463,6 +470,12 @@ func (s *Store) Histogram(ctx context.Context, project, logstore string, req sto
 func (s *Store) histogram(ctx context.Context, project, logstore string, req store.HistogramRequest) ([]store.Bucket, error) {
 	v, err := s.view(project, logstore, req.From, req.To)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.waitLoaded(ctx, v.ls); err != nil {
+		return nil, err
+	}
+	if v, err = s.view(project, logstore, req.From, req.To); err != nil {
 		return nil, err
 	}
 	c, err := compile(req.Query, v.schema)

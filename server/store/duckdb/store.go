@@ -29,8 +29,17 @@ type Config struct {
 	// writes (approximate, counted as raw log bytes). Writes beyond it fail
 	// with store.ErrOverloaded. Default 64 MiB.
 	QueueBytes int64
-	// MaxBatchRows caps the rows committed in one transaction. Default 256k.
+	// MaxBatchRows caps the rows the loader commits in one transaction.
+	// Default 256k.
 	MaxBatchRows int
+	// LoadRows: the loader loads as soon as this many rows wait (default
+	// 122,880, one DuckDB row group, so appends fill whole row groups).
+	LoadRows int
+	// FlushInterval bounds how long an acknowledged write waits for the
+	// loader when fewer than LoadRows rows are queued, i.e. the visibility
+	// lag for queries that do not ask for it to be flushed (default 500ms;
+	// Search and Histogram flush the logstore's pending writes first).
+	FlushInterval time.Duration
 	// MemoryLimit is DuckDB's memory_limit (default "2GB", "" = that
 	// default; DuckDB's own default is 80% of RAM, too much for a server
 	// that shares the machine). Threads is DuckDB's threads (0 = cores).
@@ -60,9 +69,9 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		return errors.New("duckdb store: DataDir is empty: set --data-dir to a writable directory")
 	}
-	if c.QueueBytes < 0 || c.MaxBatchRows < 0 || c.MaxQueries < 0 || c.Threads < 0 || c.RetentionInterval < 0 ||
+	if c.QueueBytes < 0 || c.MaxBatchRows < 0 || c.LoadRows < 0 || c.FlushInterval < 0 || c.MaxQueries < 0 || c.Threads < 0 || c.RetentionInterval < 0 ||
 		c.QueryTimeout < 0 || c.MaxResultRows < 0 || c.MaxResultBytes < 0 {
-		return errors.New("duckdb store: QueueBytes, MaxBatchRows, MaxQueries, Threads, RetentionInterval, QueryTimeout, MaxResultRows and MaxResultBytes must not be negative")
+		return errors.New("duckdb store: QueueBytes, MaxBatchRows, MaxQueries, Threads, RetentionInterval, QueryTimeout, MaxResultRows and MaxResultBytes must not be negative (nor LoadRows, FlushInterval)")
 	}
 	return nil
 }
@@ -73,6 +82,13 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBatchRows == 0 {
 		c.MaxBatchRows = 256 << 10
+	}
+	if c.LoadRows == 0 {
+		c.LoadRows = 122_880
+	}
+	c.LoadRows = min(c.LoadRows, c.MaxBatchRows)
+	if c.FlushInterval == 0 {
+		c.FlushInterval = 500 * time.Millisecond
 	}
 	if c.RetentionInterval == 0 {
 		c.RetentionInterval = time.Hour
@@ -119,10 +135,14 @@ type Store struct {
 	closeMu sync.RWMutex // Write holds R while enqueueing; Close holds W
 	closed  bool
 
-	queue       chan *writeReq
+	wal         *wal
+	lq          loadQueue
 	ctl         chan ctlJob
-	queuedBytes atomic.Int64
+	queuedBytes atomic.Int64 // raw bytes of writes not yet loaded
 	stop        chan struct{}
+	walStop     chan struct{}
+	walDone     chan struct{}
+	stopLoader  chan struct{}
 	wg          sync.WaitGroup
 
 	querySlots chan struct{}
@@ -139,6 +159,7 @@ type logstore struct {
 	ttlDays int
 	schema  *schema
 	days    map[int32]bool // partitions that exist
+	pending atomic.Int64   // parts acknowledged but not yet loaded
 }
 
 // Open opens (creating if needed) the store in cfg.DataDir, replays the
@@ -170,15 +191,17 @@ func Open(cfg Config, set Settings) (*Store, error) {
 		return nil, fmt.Errorf("duckdb store: open %s: %w", cfg.DataDir, err)
 	}
 	s := &Store{
-		cfg:       cfg,
-		log:       set.Logger,
-		db:        sql.OpenDB(connector),
-		conn:      connector,
-		m:         m,
-		logstores: map[lsKey]*logstore{},
-		queue:     make(chan *writeReq, 4096),
-		ctl:       make(chan ctlJob),
-		stop:      make(chan struct{}),
+		cfg:        cfg,
+		log:        set.Logger,
+		db:         sql.OpenDB(connector),
+		conn:       connector,
+		m:          m,
+		logstores:  map[lsKey]*logstore{},
+		ctl:        make(chan ctlJob),
+		stop:       make(chan struct{}),
+		walStop:    make(chan struct{}),
+		walDone:    make(chan struct{}),
+		stopLoader: make(chan struct{}),
 
 		querySlots: make(chan struct{}, cfg.MaxQueries),
 	}
@@ -193,10 +216,100 @@ func Open(cfg Config, set Settings) (*Store, error) {
 		_ = connector.Close()
 		return nil, fmt.Errorf("duckdb store: writer connection: %w", err)
 	}
+	s.lq.loadedCh = make(chan struct{})
+	s.lq.kick = make(chan struct{}, 1)
+	if err := s.replay(context.Background(), wconn); err != nil {
+		_ = wconn.Close()
+		_ = s.db.Close()
+		_ = connector.Close()
+		return nil, err
+	}
 	s.wg.Add(2)
+	go func() {
+		defer close(s.walDone)
+		s.wal.flusher(s.walStop)
+	}()
 	go s.writer(wconn)
 	go s.janitor()
 	return s, nil
+}
+
+const walDDL = `CREATE TABLE IF NOT EXISTS sluice_wal (pos BIGINT);
+INSERT INTO sluice_wal SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM sluice_wal)`
+
+// replay loads the WAL records written after the position DuckDB has
+// (acknowledged writes not yet loaded when the process stopped), then
+// opens the WAL for appending after them.
+func (s *Store) replay(ctx context.Context, c *sql.Conn) error {
+	dir := filepath.Join(s.cfg.DataDir, "wal")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("duckdb store: create wal dir: %w", err)
+	}
+	var pos int64
+	if err := c.QueryRowContext(ctx, "SELECT pos FROM sluice_wal").Scan(&pos); err != nil {
+		return fmt.Errorf("duckdb store: read wal position: %w", err)
+	}
+	s.mu.RLock()
+	byID := map[int64]*logstore{}
+	for _, ls := range s.logstores {
+		byID[ls.id] = ls
+	}
+	s.mu.RUnlock()
+	var (
+		batch      []*writeReq
+		rows       int
+		replayed   int
+		lost       int
+		lastLoaded = pos
+	)
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		s.commit(ctx, c, batch)
+		lastLoaded = batch[len(batch)-1].end
+		batch, rows = nil, 0
+	}
+	end, err := readWAL(dir, pos, s.log, func(r walRecord) error {
+		ls := byID[r.lsID]
+		if ls == nil {
+			// Dropped after the write was acknowledged.
+			for i := range r.groups {
+				lost += len(r.groups[i].Logs)
+			}
+			batch = append(batch, &writeReq{end: r.end})
+			return nil
+		}
+		req := &writeReq{end: r.end}
+		var expired int
+		req.parts, req.bytes, expired = buildRows(ls, ls.schema, retentionStart(ls.ttlDays, s.cfg.Now()), r.groups, time.Unix(0, r.received))
+		s.m.expiredDropped.Add(float64(expired))
+		req.nrows = req.rows()
+		replayed += req.nrows
+		batch = append(batch, req)
+		rows += req.nrows
+		if rows >= s.cfg.MaxBatchRows {
+			flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("duckdb store: replay wal: %w", err)
+	}
+	flush()
+	if replayed > 0 || lost > 0 {
+		s.log.Info("loaded acknowledged writes from the WAL", "logs", replayed, "of_dropped_logstores", lost, "from", pos, "to", end)
+	}
+	s.lq.loaded, s.lq.lastEnd = max(lastLoaded, end), end
+	w, err := openWAL(dir, end, s.enqueue)
+	if err != nil {
+		return fmt.Errorf("duckdb store: %w", err)
+	}
+	s.wal = w
+	if err := w.removeBelow(end); err != nil {
+		s.log.Error("removing loaded WAL segments failed", "err", err)
+	}
+	return nil
 }
 
 const catalogDDL = `CREATE TABLE IF NOT EXISTS sluice_logstores (
@@ -206,6 +319,9 @@ const catalogDDL = `CREATE TABLE IF NOT EXISTS sluice_logstores (
 func (s *Store) init(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, catalogDDL); err != nil {
 		return fmt.Errorf("duckdb store: create catalog: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, walDDL); err != nil {
+		return fmt.Errorf("duckdb store: create wal position table: %w", err)
 	}
 	// Defense in depth for user SQL: no file access (set in the DSN) and
 	// no configuration changes from here on. Both are database-wide.
@@ -445,10 +561,14 @@ func (s *Store) Close() error {
 	s.closed = true
 	close(s.stop)
 	s.closeMu.Unlock()
+	// Acknowledge what was appended to the WAL, then load everything.
+	close(s.walStop)
+	<-s.walDone
+	close(s.stopLoader)
 	s.wg.Wait()
 	s.queries.Wait()
 	_, cerr := s.db.Exec("CHECKPOINT")
-	err := errors.Join(cerr, s.db.Close(), s.conn.Close())
+	err := errors.Join(cerr, s.wal.close(), s.db.Close(), s.conn.Close())
 	if err != nil {
 		return fmt.Errorf("duckdb store: close: %w", err)
 	}
@@ -462,6 +582,7 @@ type metrics struct {
 	overloaded        prometheus.Counter
 	partitionsDropped prometheus.Counter
 	expiredDropped    prometheus.Counter
+	loadFailed        prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -472,9 +593,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		overloaded:        prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_overloaded_total", Help: "Writes rejected because the ingest queue was full."}),
 		partitionsDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_partitions_dropped_total", Help: "Day partitions dropped by retention."}),
 		expiredDropped:    prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_expired_logs_dropped_total", Help: "Written logs not stored because their time is already past the logstore's ttl."}),
+		loadFailed:        prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_load_failed_logs_total", Help: "Acknowledged logs the loader could not move from the WAL into DuckDB (logstore deleted meanwhile, or a load error; each is logged)."}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.rowsWritten, m.bytesWritten, m.commits, m.overloaded, m.partitionsDropped, m.expiredDropped} {
+		for _, c := range []prometheus.Collector{m.rowsWritten, m.bytesWritten, m.commits, m.overloaded, m.partitionsDropped, m.expiredDropped, m.loadFailed} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("duckdb store: register metrics: %w", err)
 			}

@@ -27,6 +27,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(durabilityChild())
 	}
+	if os.Getenv(walChildEnv) != "" {
+		os.Exit(walChild())
+	}
 	goleak.VerifyTestMain(m)
 }
 
@@ -189,9 +192,12 @@ func TestWriteQueuedAcrossIndexChange(t *testing.T) {
 	idx := &index.Config{Line: &index.LineConfig{}, Keys: map[string]index.KeyConfig{"status": {Type: index.TypeLong}, "method": {Type: index.TypeText}}}
 	require.NoError(t, s.EnsureLogstore(ctx, store.LogstoreSpec{Project: "p", Logstore: "l", Index: idx}))
 	req := &writeReq{parts: parts, bytes: n, done: make(chan error, 1)}
+	req.nrows = req.rows()
 	s.queuedBytes.Add(n)
-	s.queue <- req
-	require.NoError(t, <-req.done)
+	s.lq.mu.Lock()
+	req.end = s.lq.lastEnd + 1 // a position past everything loaded
+	s.lq.mu.Unlock()
+	s.enqueue([]*writeReq{req}) // as the WAL does once the record is synced
 
 	want := map[string]int{}
 	for i := range g.Logs {
@@ -230,9 +236,14 @@ func TestExpiredLogsAreCountedNotStored(t *testing.T) {
 	}
 	require.NoError(t, s.Write(ctx, "p", "l", []protocol.LogGroup{*g, *fresh}, time.Now()))
 	require.Equal(t, float64(len(g.Logs)), testutil.ToFloat64(s.m.expiredDropped))
+	// Searching loads every acknowledged write.
+	res, err := s.Search(ctx, "p", "l", store.SearchRequest{From: time.Unix(0, 0), To: time.Unix(1<<32, 0), Query: "* | select count(*) as c"})
+	require.NoError(t, err)
+	require.Equal(t, strconv.Itoa(len(fresh.Logs)), res.Rows[0][0].Value)
 	s.mu.RLock()
-	require.Len(t, s.logstores[lsKey{"p", "l"}].days, 1, "no partition for the expired day")
+	days := len(s.logstores[lsKey{"p", "l"}].days)
 	s.mu.RUnlock()
+	require.Equal(t, 1, days, "no partition for the expired day")
 }
 
 // A slow query returns when its context ends, and holds its slot until

@@ -1,0 +1,316 @@
+package duckdb
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/sluicelog/sluice/protocol"
+)
+
+// The store's own write-ahead log: Write appends one record per call to
+// the current segment file; one flusher goroutine writes everything
+// appended meanwhile with one write and one fsync (group commit) and then
+// acknowledges those writes. The loader moves acknowledged writes into
+// DuckDB in large transactions and records, in the same transaction, the
+// WAL position it has loaded up to (table sluice_wal); on Open, records
+// past that position are loaded again. Segments entirely below the loaded
+// position are deleted.
+//
+// Segment files are wal/<start>.wal, <start> the 16-hex-digit position of
+// their first byte; positions count bytes over all segments. A record is
+//
+//	u32 len | u32 crc32c(payload) | payload
+//	payload: uvarint lsID | varint received (unix ns) | LogGroupList protobuf
+//
+// Replay stops a segment at its first short or corrupt record (a torn
+// write from a crash: never acknowledged) and continues with the next
+// segment.
+
+const (
+	walHeader       = 8
+	walSegmentBytes = 64 << 20
+	walMaxRecord    = 1 << 30
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// appendWALRecord appends the record of one Write to dst.
+func appendWALRecord(dst []byte, lsID int64, received int64, groups []protocol.LogGroup) []byte {
+	start := len(dst)
+	dst = append(dst, make([]byte, walHeader)...)
+	dst = binary.AppendUvarint(dst, uint64(lsID))
+	dst = binary.AppendVarint(dst, received)
+	for i := range groups {
+		dst = protocol.AppendLogGroupListEntry(dst, &groups[i])
+	}
+	payload := dst[start+walHeader:]
+	binary.LittleEndian.PutUint32(dst[start:], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(dst[start+4:], crc32.Checksum(payload, crcTable))
+	return dst
+}
+
+// walRecord is one decoded record; strings of groups alias the buffer.
+type walRecord struct {
+	lsID     int64
+	received int64
+	groups   []protocol.LogGroup
+	end      int64 // position after the record
+}
+
+func decodeWALPayload(p []byte) (walRecord, error) {
+	var r walRecord
+	id, n := binary.Uvarint(p)
+	if n <= 0 {
+		return r, errors.New("bad logstore id")
+	}
+	recv, m := binary.Varint(p[n:])
+	if m <= 0 {
+		return r, errors.New("bad receive time")
+	}
+	var gl protocol.LogGroupList
+	if err := gl.Unmarshal(p[n+m:]); err != nil {
+		return r, err
+	}
+	r.lsID, r.received, r.groups = int64(id), recv, gl.LogGroups
+	return r, nil
+}
+
+type segment struct {
+	start int64
+	path  string
+}
+
+func listSegments(dir string) ([]segment, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list wal %s: %w", dir, err)
+	}
+	var segs []segment
+	for _, e := range ents {
+		name, ok := strings.CutSuffix(e.Name(), ".wal")
+		if !ok || e.IsDir() {
+			continue
+		}
+		start, err := strconv.ParseInt(name, 16, 64)
+		if err != nil {
+			continue
+		}
+		segs = append(segs, segment{start, filepath.Join(dir, e.Name())})
+	}
+	slices.SortFunc(segs, func(a, b segment) int { return int(min(max(a.start-b.start, -1), 1)) })
+	return segs, nil
+}
+
+// readWAL calls fn for every intact record ending after from, in order,
+// and returns the position after the last intact record (where appends
+// continue). A record's buffer is only valid during fn.
+func readWAL(dir string, from int64, log *slog.Logger, fn func(walRecord) error) (int64, error) {
+	segs, err := listSegments(dir)
+	if err != nil {
+		return 0, err
+	}
+	end := from
+	for _, sg := range segs {
+		data, err := os.ReadFile(sg.path)
+		if err != nil {
+			return 0, fmt.Errorf("read wal segment %s: %w", sg.path, err)
+		}
+		pos := 0
+		for pos+walHeader <= len(data) {
+			n := int(binary.LittleEndian.Uint32(data[pos:]))
+			sum := binary.LittleEndian.Uint32(data[pos+4:])
+			if n > walMaxRecord || pos+walHeader+n > len(data) || crc32.Checksum(data[pos+walHeader:pos+walHeader+n], crcTable) != sum {
+				break
+			}
+			payload := data[pos+walHeader : pos+walHeader+n]
+			pos += walHeader + n
+			recEnd := sg.start + int64(pos)
+			if recEnd <= from {
+				continue
+			}
+			rec, err := decodeWALPayload(payload)
+			if err != nil {
+				// The checksum matched, so this is not a torn write.
+				return 0, fmt.Errorf("wal segment %s: record ending at %d: %w", sg.path, recEnd, err)
+			}
+			rec.end = recEnd
+			if err := fn(rec); err != nil {
+				return 0, err
+			}
+		}
+		if pos < len(data) {
+			log.Warn("wal segment has a torn tail (crash during a write that was never acknowledged); ignoring it",
+				"segment", sg.path, "valid_bytes", pos, "size", len(data))
+		}
+		end = max(end, sg.start+int64(pos))
+	}
+	return end, nil
+}
+
+// wal is the appending side.
+type wal struct {
+	dir string
+
+	mu      sync.Mutex
+	buf     []byte      // appended, not yet written
+	reqs    []*writeReq // their requests, in order
+	pos     int64       // position after buf
+	err     error       // sticky: the WAL could not be written
+	kick    chan struct{}
+	spare   []byte
+	f       *os.File
+	segSize int64
+
+	// onSynced receives the requests of each fsynced batch in order,
+	// before they are acknowledged.
+	onSynced func([]*writeReq)
+}
+
+func openWAL(dir string, pos int64, onSynced func([]*writeReq)) (*wal, error) {
+	w := &wal{dir: dir, pos: pos, kick: make(chan struct{}, 1), onSynced: onSynced}
+	if err := w.newSegment(); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+func (w *wal) newSegment() error {
+	if w.f != nil {
+		if err := w.f.Close(); err != nil {
+			return fmt.Errorf("close wal segment: %w", err)
+		}
+	}
+	path := filepath.Join(w.dir, fmt.Sprintf("%016x.wal", w.pos))
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
+	if err != nil {
+		return fmt.Errorf("create wal segment: %w", err)
+	}
+	if err := syncDir(w.dir); err != nil {
+		_ = f.Close()
+		return err
+	}
+	w.f, w.segSize = f, 0
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync wal dir: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync wal dir: %w", err)
+	}
+	return nil
+}
+
+// append adds a request's encoded record; the flusher acknowledges it on
+// req.done once it is on disk.
+func (w *wal) append(rec []byte, req *writeReq) error {
+	w.mu.Lock()
+	if w.err != nil {
+		err := w.err
+		w.mu.Unlock()
+		return err
+	}
+	w.buf = append(w.buf, rec...)
+	w.pos += int64(len(rec))
+	req.end = w.pos
+	w.reqs = append(w.reqs, req)
+	w.mu.Unlock()
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// flusher writes and fsyncs appended records until stop is closed and
+// everything appended is flushed.
+func (w *wal) flusher(stop <-chan struct{}) {
+	for {
+		select {
+		case <-w.kick:
+		case <-stop:
+			w.flush()
+			return
+		}
+		w.flush()
+	}
+}
+
+func (w *wal) flush() {
+	w.mu.Lock()
+	buf, reqs := w.buf, w.reqs
+	w.buf, w.reqs = w.spare[:0], nil
+	w.mu.Unlock()
+	if len(reqs) == 0 {
+		return
+	}
+	_, err := w.f.Write(buf)
+	if err == nil {
+		err = w.f.Sync()
+	}
+	if err == nil {
+		w.segSize += int64(len(buf))
+		if w.segSize >= walSegmentBytes {
+			err = w.newSegment()
+		}
+	}
+	w.spare = buf
+	if err != nil {
+		// The file may now hold part of this batch: refuse everything
+		// after it, nothing can be appended safely.
+		err = fmt.Errorf("duckdb store: write-ahead log: %w", err)
+		w.mu.Lock()
+		w.err = err
+		w.mu.Unlock()
+		for _, r := range reqs {
+			r.done <- err
+		}
+		return
+	}
+	w.onSynced(reqs)
+	for _, r := range reqs {
+		r.done <- nil
+	}
+}
+
+// removeBelow deletes segments whose records all end at or before pos.
+func (w *wal) removeBelow(pos int64) error {
+	segs, err := listSegments(w.dir)
+	if err != nil {
+		return err
+	}
+	for i := 0; i+1 < len(segs); i++ {
+		if segs[i+1].start <= pos {
+			if err := os.Remove(segs[i].path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("remove loaded wal segment: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func (w *wal) close() error {
+	if w.f == nil {
+		return nil
+	}
+	err := w.f.Close()
+	w.f = nil
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("close wal: %w", err)
+	}
+	return nil
+}
