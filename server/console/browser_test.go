@@ -126,7 +126,7 @@ func (p *page) fail(err error, what string) {
 // do runs actions with a deadline.
 func (p *page) do(what string, actions ...chromedp.Action[chromedp.Void]) {
 	p.tb.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(p.ctx, 60*time.Second)
 	defer cancel()
 	p.fail(chromedp.Do(ctx, actions...), what)
 }
@@ -134,7 +134,9 @@ func (p *page) do(what string, actions ...chromedp.Action[chromedp.Void]) {
 // wait polls a JavaScript condition until it is true.
 func (p *page) wait(what, cond string) {
 	p.tb.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
+	// Generous: CI machines are shared; a condition that holds returns at
+	// once.
+	ctx, cancel := context.WithTimeout(p.ctx, 60*time.Second)
 	defer cancel()
 	_, err := chromedp.Run(ctx, chromedp.Poll[bool](cond, chromedp.WithPollingInterval(25*time.Millisecond)))
 	p.fail(err, "waiting for "+what+" ("+cond+")")
@@ -419,7 +421,7 @@ func TestBrowserConsole(t *testing.T) {
 		require.Eventually(t, func() bool {
 			groups, err := c.GetAppliedMachineGroups("web", "app-logs")
 			return err == nil && len(groups) == 1 && groups[0] == "web-nodes"
-		}, 10*time.Second, 50*time.Millisecond)
+		}, 30*time.Second, 50*time.Millisecond)
 	})
 
 	t.Run("machine group with a real agent", func(t *testing.T) {
@@ -441,7 +443,7 @@ func TestBrowserConsole(t *testing.T) {
 				return false
 			}
 			return true
-		}, 10*time.Second, 100*time.Millisecond)
+		}, 30*time.Second, 100*time.Millisecond)
 
 		p.goTo("/p/web/groups/web-nodes")
 		p.wait("agent row", `document.querySelector('#machines')?.innerText.includes('10.1.2.3') && document.querySelector('#machines').innerText.includes('console-test')`)
@@ -470,6 +472,13 @@ func TestBrowserConsole(t *testing.T) {
 		p.tb = t
 		p.goTo("/p/web/logstores/access?range=1h")
 		p.wait("results", `document.querySelectorAll('ol.logs > li').length === 100`)
+		p.wait("focus on the page heading after navigation", `document.activeElement.tagName === 'H1'`)
+		// Tab order: from the heading the next stops are the index link,
+		// then the query box.
+		p.do("tab", chromedp.KeyEvent("\t"))
+		require.Equal(t, "Edit index", evalJS[string](p, `document.activeElement.textContent`))
+		p.do("tab", chromedp.KeyEvent("\t"))
+		require.Equal(t, "q", evalJS[string](p, `document.activeElement.id`))
 		// Focus the histogram and zoom with the keyboard alone.
 		p.do("focus last bar", chromedp.Focus(`#histogram g.bar[tabindex="0"]`))
 		p.do("arrow left", chromedp.KeyEvent("\ue012")) // ArrowLeft

@@ -211,6 +211,12 @@ async function route() {
   }
   if (seq !== renderSeq) { if (typeof r === 'function') r(); return; }
   if (typeof r === 'function') cleanup = r;
+  // Move focus to the new page's heading (screen readers announce it), unless
+  // the page focused a field itself.
+  if (!main.contains(document.activeElement)) {
+    const h1 = main.querySelector('h1');
+    if (h1) { h1.tabIndex = -1; h1.focus({ preventScroll: true }); }
+  }
   document.body.dataset.page = seg[0] === 'p' ? (seg[2] === 'logstores' && seg.length === 4 ? 'search' : seg[2] || 'project') : (seg[0] || 'projects');
   document.body.dataset.ready = String(seq);
 }
