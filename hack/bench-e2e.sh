@@ -40,7 +40,7 @@ if [[ -n "$PROFILE" ]]; then
 	export SLUICE_BENCH_E2E_AGENT_PROFILE="$CACHE/cpu-agent.pprof"
 fi
 echo "== agent → server, $INPUT" >&2
-go test -count=1 -timeout 60m -run '^TestBenchE2E$' -v ./e2e/delivery/ | grep -E 'bench_test|^(---|ok|FAIL|PASS)'
+go test -count=1 -timeout 60m -run '^TestBenchE2E$' -v ./e2e/delivery/
 echo "figures: $SLUICE_BENCH_E2E_OUT" >&2
 cat "$SLUICE_BENCH_E2E_OUT"
 echo
