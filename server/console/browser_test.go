@@ -15,6 +15,7 @@ import (
 	"time"
 
 	sls "github.com/aliyun/aliyun-log-go-sdk"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
@@ -180,6 +181,8 @@ func (p *page) text(sel string) string {
 // docs/img with SLUICE_UPDATE_DOCS_IMG=1 when docs is set).
 func (p *page) screenshot(name string, docs bool) {
 	p.tb.Helper()
+	// Park the mouse in a corner so no hover state shows.
+	p.do("move mouse away", chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, 1, 1))
 	shot, err := chromedp.Run(p.ctx, chromedp.CaptureScreenshot())
 	p.fail(err, "screenshot")
 	require.NoError(p.tb, os.WriteFile(filepath.Join(artifactsDir(p.tb), name+".png"), shot, 0o644))

@@ -82,9 +82,11 @@ export function chartPlan(columns, rows) {
   return { kind: null, why: 'no time or category column next to a numeric column' };
 }
 
-export function lineChart(rows, x, series) {
+// lineChart and barChart draw at width px (the box they go in), so text is
+// at its natural size.
+export function lineChart(rows, x, series, width = 800) {
   const pts = rows.map((r) => ({ t: timeValue(r[x]), v: series.map((c) => Number(r[c]) || 0) })).sort((a, b) => a.t - b.t);
-  const W = 800, H = 260, L = 56, R = 12, T = 12, B = 28;
+  const W = Math.max(320, Math.round(width)), H = 260, L = 56, R = 12, T = 12, B = 28;
   const t0 = pts[0].t, t1 = pts[pts.length - 1].t || t0 + 1;
   const max = niceMax(Math.max(0, ...pts.flatMap((p) => p.v)));
   const X = (t) => L + (t1 === t0 ? (W - L - R) / 2 : ((t - t0) / (t1 - t0)) * (W - L - R));
@@ -106,16 +108,17 @@ export function lineChart(rows, x, series) {
   return h('figure', { class: 'chart-wrap', 'data-kind': 'line' }, svg, legend(series));
 }
 
-export function barChart(rows, x, series) {
+export function barChart(rows, x, series, width = 800) {
   const c = series[0];
   const data = rows.slice(0, 40).map((r) => ({ k: r[x] ?? '', v: Number(r[c]) || 0 }));
-  const W = 800, rowH = 24, L = 200, R = 70;
+  const W = Math.max(320, Math.round(width)), rowH = 24, L = Math.min(200, Math.round(W * 0.35)), R = 70;
   const H = data.length * rowH + 8;
   const max = niceMax(Math.max(0, ...data.map((d) => d.v)));
   const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': `Bar chart of ${c} by ${x}, ${data.length} bars` });
   data.forEach((d, i) => {
     const y = 4 + i * rowH;
-    const label = d.k.length > 28 ? d.k.slice(0, 27) + '…' : d.k;
+    const maxChars = Math.max(6, Math.floor((L - 12) / 7));
+    const label = d.k.length > maxChars ? d.k.slice(0, maxChars - 1) + '…' : d.k;
     svg.appendChild(s('text', { x: L - 8, y: y + rowH * 0.65, 'text-anchor': 'end', class: 'tick' }, label || '(empty)'));
     svg.appendChild(s('rect', { x: L, y: y + 3, height: rowH - 6, width: Math.max(1, (d.v / max) * (W - L - R)), class: 'barfill s0' }, s('title', null, `${d.k}: ${d.v}`)));
     svg.appendChild(s('text', { x: L + (d.v / max) * (W - L - R) + 6, y: y + rowH * 0.65, class: 'tick' }, fmtCount(d.v)));

@@ -432,11 +432,9 @@ export async function searchPage(main, project, ls, params) {
     const kinds = plan.kind ? (plan.kind === 'line' ? ['line', 'bar'] : ['bar']) : [];
     const draw = (kind) => {
       clear(chartBox);
-      if (kind === 'line') chartBox.appendChild(lineChart(data, plan.x, plan.series));
-      else if (kind === 'bar') {
-        const cat = plan.kind === 'bar' ? plan.x : plan.x;
-        chartBox.appendChild(barChart(data, cat, plan.series));
-      }
+      const w = chartBox.clientWidth - 26; // inside the figure's padding and border
+      if (kind === 'line') chartBox.appendChild(lineChart(data, plan.x, plan.series, w));
+      else if (kind === 'bar') chartBox.appendChild(barChart(data, plan.x, plan.series, w));
     };
     if (plan.kind) {
       const id = nextId('ck');
@@ -448,10 +446,11 @@ export async function searchPage(main, project, ls, params) {
     } else {
       resultsBox.appendChild(h('p', { class: 'hint' }, `No chart: ${plan.why}.`));
     }
+    const numCols = new Set(cols.filter((c) => data.every((r) => r[c] === undefined || r[c] === '' || /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(r[c]))));
     const table = h('table', { class: 'sql-table', id: 'sql-table' },
       h('caption', { class: 'sr-only' }, 'SQL result'),
-      h('thead', null, h('tr', null, cols.map((c) => h('th', { scope: 'col' }, c)))),
-      h('tbody', null, data.map((r) => h('tr', null, cols.map((c) => h('td', { class: /^-?\d+(\.\d+)?$/.test(r[c] || '') ? 'num' : null }, r[c] ?? ''))))));
+      h('thead', null, h('tr', null, cols.map((c) => h('th', { scope: 'col', class: numCols.has(c) ? 'num' : null }, c)))),
+      h('tbody', null, data.map((r) => h('tr', null, cols.map((c) => h('td', { class: numCols.has(c) ? 'num' : null }, r[c] ?? ''))))));
     resultsBox.appendChild(h('div', { class: 'table-scroll', tabindex: 0, 'aria-label': 'SQL result table' }, table));
   }
 
