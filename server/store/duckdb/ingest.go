@@ -126,14 +126,21 @@ func putRecordBuf(b []byte) {
 
 // arena hands out byte slices carved from large chunks, so a Write's row
 // strings cost a few allocations rather than several per row.
-type arena struct{ chunk []byte }
+type arena struct {
+	chunk     []byte
+	chunkSize int // 0 = 256 KiB
+}
 
 func (a *arena) alloc(n int) []byte {
 	if n > 64<<10 {
 		return make([]byte, 0, n)
 	}
 	if cap(a.chunk)-len(a.chunk) < n {
-		a.chunk = make([]byte, 0, 256<<10)
+		size := a.chunkSize
+		if size == 0 {
+			size = 256 << 10
+		}
+		a.chunk = make([]byte, 0, max(size, n))
 	}
 	b := a.chunk[len(a.chunk) : len(a.chunk) : len(a.chunk)+n]
 	a.chunk = a.chunk[:len(a.chunk)+n]
@@ -155,6 +162,18 @@ func buildRows(ls *logstore, sch *schema, first int32, groups []protocol.LogGrou
 		a    arena
 		recv driver.Value = received.Unix()
 	)
+	// Size the arena's chunks to the write: a 4 KiB group should not
+	// allocate (and clear) 256 KiB. Rows need about 2.5x the raw bytes
+	// (contents blob, tokens, typed values).
+	raw := 0
+	for gi := range groups {
+		for li := range groups[gi].Logs {
+			for _, c := range groups[gi].Logs[li].Contents {
+				raw += len(c.Key) + len(c.Value) + 4
+			}
+		}
+	}
+	a.chunkSize = min(max(raw*5/2, 4<<10), 256<<10)
 	stride := nFixed + len(sch.fields)
 	for gi := range groups {
 		g := &groups[gi]

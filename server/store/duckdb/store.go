@@ -297,6 +297,7 @@ func (s *Store) replay(ctx context.Context, c *sql.Conn) error {
 		return fmt.Errorf("duckdb store: replay wal: %w", err)
 	}
 	flush()
+	s.m.loadFailed.Add(float64(lost))
 	if replayed > 0 || lost > 0 {
 		s.log.Info("loaded acknowledged writes from the WAL", "logs", replayed, "of_dropped_logstores", lost, "from", pos, "to", end)
 	}

@@ -51,7 +51,11 @@ func BenchmarkWrite(b *testing.B) {
 			g := protocoltest.NginxLogGroup(size)
 			b.SetBytes(int64(protocol.LogGroupSize(g) * c.groups))
 			b.ReportAllocs()
-			b.SetParallelism(4)
+			par := 4
+			if p, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_PARALLEL")); err == nil && p > 0 {
+				par = p // writers per core; the API has one per concurrent request
+			}
+			b.SetParallelism(par)
 			var lines atomic.Int64
 			start, cpu0 := time.Now(), cpuTime()
 			b.RunParallel(func(pb *testing.PB) {
