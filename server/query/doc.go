@@ -81,8 +81,18 @@
 // The output is rebuilt from the checked tokens, so comments cannot hide
 // anything from DuckDB. Stores must also set enable_external_access=false
 // on the query connection as defense in depth; the sandbox does not rely
-// on it. Resource use (range(1e12), recursive CTEs) is bounded by the
-// store: memory_limit, a context deadline.
+// on it. Size caps (limits.go): DuckDB builds a scalar call's whole value
+// in one uninterruptible step — already while planning when its arguments
+// are constant — and outside memory_limit, so scalar range/
+// generate_series take number literals building at most MaxListElements
+// elements; repeat/lpad/rpad a literal count building at most
+// MaxBuiltString bytes (repeat of a non-literal value at most 1024 times);
+// bar a literal width; printf/format a literal format with widths up to
+// MaxBuiltString; and none of them nested in another. Errors say which
+// limit and how to write the query. range/generate_series in FROM stream
+// rows and stay unbounded here. Other resource use (long scans,
+// recursive CTEs, big results, chains of CTEs feeding repeat) is bounded
+// by the store: memory_limit, a query deadline, result caps.
 //
 // Everything is hand-written: no Go library parses the SLS search syntax,
 // and a full DuckDB SQL parser in Go does not exist; a tokenizer plus an

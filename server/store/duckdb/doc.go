@@ -61,16 +61,48 @@
 // # Ingestion and durability
 //
 // Write converts groups to rows on the caller's goroutine (nothing keeps
-// the caller's strings), then queues them; one writer goroutine takes
-// everything queued (up to MaxBatchRows) and appends it with the DuckDB
-// Appender in a single transaction (group commit). Write returns after
-// that commit, i.e. once the rows are in DuckDB's WAL; TestDurabilityKill9
-// SIGKILLs a writing child process and finds every acknowledged row after
-// restart. The queue is bounded by QueueBytes; when full, Write fails
-// fast with store.ErrOverloaded (retryable 503) instead of growing
-// memory. If a multi-write transaction fails, each write is retried alone
-// so one bad write cannot fail others. DDL (EnsureLogstore, drops,
-// retention) runs on the writer goroutine between commits.
+// the caller's strings) and appends one record (logstore id, receive
+// time, the groups re-encoded as a LogGroupList protobuf, CRC32C) to the
+// store's own write-ahead log in DataDir/wal (wal.go). One flusher
+// goroutine writes everything appended meanwhile with one write and one
+// fsync (group commit); Write returns once its record is fsynced. A 200
+// from PutLogs therefore means durable: TestDurabilityKill9 and
+// TestWALReplayAfterKill SIGKILL a writing process and find every
+// acknowledged row after restart, exactly once.
+//
+// The acknowledged rows wait in memory for the loader (the writer
+// goroutine), which appends them with the DuckDB Appender in one
+// transaction once LoadRows (122,880 = one DuckDB row group) are queued,
+// the oldest has waited FlushInterval (500ms), a query asks, or the queue
+// is half full. The same transaction stores the WAL position loaded so far
+// (table sluice_wal); Open replays records after it, and segments (64 MiB)
+// wholly below it are deleted. Why: a DuckDB commit costs about a
+// millisecond of CPU whatever its size (its WAL write and fsync, measured
+// ~1.4 ms for one row) and DuckDB writes a transaction's full row groups
+// straight to the database file (optimistic writes) instead of its WAL,
+// so many small commits were the dominant cost for small LogGroups; the
+// own WAL costs a write of the bytes received plus one fsync per batch of
+// concurrent writes. The rows in memory are reused by the loader, so the
+// WAL is only read at Open.
+//
+// Visibility: a query first makes its logstore's acknowledged writes
+// visible (waitLoaded: if any are pending it asks the loader for a load and
+// waits for it), so read-after-write holds for Search and Histogram. A
+// reader of DuckDB that does not go through them (nothing in Sluice) sees
+// data at most FlushInterval plus one load late. Under constant ingestion,
+// frequent queries make loads smaller (each query of a logstore with
+// pending writes triggers one).
+//
+// Bounds: QueueBytes (64 MiB of raw log bytes) bounds acknowledged but
+// unloaded data, in memory and in the WAL; beyond it Write fails fast with
+// store.ErrOverloaded (retryable 503). If a multi-write load fails, each
+// write is loaded alone; a write that still fails (or whose logstore was
+// dropped before it was loaded) was already acknowledged, so it is
+// counted in sluice_store_load_failed_logs_total and logged — never
+// silently lost. A failed WAL write or fsync makes every later Write fail
+// (the file may hold a partial batch). DDL (EnsureLogstore, drops,
+// retention) runs on the writer goroutine between loads; rows accepted
+// under an older index are reshaped when loaded.
 //
 // # Queries
 //
@@ -85,10 +117,19 @@
 // At most MaxQueries queries run at once; a query waits up to a second
 // for a slot, then fails with store.ErrOverloaded. A query whose context
 // ends returns ctx.Err() at once; DuckDB is interrupted and the query
-// keeps its slot until it has stopped. DuckDB cannot interrupt one huge
-// function call (select range(1, 1e9) builds a billion-element list, even
-// at plan time through constant folding), so such queries burn CPU until
-// done — bounded in number by MaxQueries.
+// keeps its slot until it has stopped.
+//
+// Resource limits (TestQueryResourceLimits): DuckDB gets memory_limit
+// MemoryLimit (default 2GB rather than DuckDB's 80% of RAM); a query
+// running longer than QueryTimeout (60s) is stopped with a 400 naming the
+// limit; an SQL result over MaxResultRows (100,000) or MaxResultBytes
+// (64 MiB) fails with a 400 asking for a LIMIT or aggregate. DuckDB cannot
+// interrupt one huge function call and builds constant ones already while
+// planning (select range(1, 1e9), repeat('x', 1e9)), outside memory_limit,
+// so server/query's sandbox caps those functions statically (see
+// query.MaxListElements, query.MaxBuiltString): such queries get a 400
+// before DuckDB sees them. select * shows __time__, __source__, __topic__
+// and the field-indexed keys; storage columns stay internal.
 //
 // # Figures
 //
@@ -106,14 +147,23 @@
 // Chinese segmentation (chn), key aliases and __tag__ columns in SQL are
 // not supported; a client sending logs over thousands of distinct days
 // creates thousands of tables (the API should enforce the Log Service's
-// time window). Ingestion measured ~16-17 µs CPU per nginx line with
-// DuckDB threads=1 (about 60k lines/s per core), far from the 500k
-// lines/s goal: ~7 µs is DuckDB's commit (WAL write plus compression),
-// ~3.5 µs the Appender's per-value cgo calls, ~1.6 µs building rows in
-// Go. Small groups are worse: 4 KiB groups (20 lines) from 8 concurrent
-// writers cost ~90-100 µs CPU per line, i.e. about a millisecond of
-// DuckDB work per commit (a one-row commit alone costs ~1.4 ms CPU: WAL
-// write and fsync) that group commit can only amortise over the writes
-// waiting at that moment. Getting there needs Arrow ingestion (duckdb-go's duckdb_arrow build
-// tag) or an own WAL with large asynchronous loads.
+// time window).
+//
+// Ingestion is far from the 500k lines/s goal on 2 cores. BenchmarkWrite
+// (nginx LogGroups, 10 keys, 8 concurrent writers, CPU per line including
+// the loader's work until everything is in DuckDB; the shared box was at
+// load average ~25, so figures moved by up to 2x between runs): before
+// the own WAL 4 KiB groups cost 186 µs per line, 64 KiB 30 µs, 1 MiB
+// 27 µs, 32 x 1 MiB 19 µs; with it 26 µs, 20 µs, 14-25 µs and 28 µs.
+// Acknowledging alone (row building, WAL append, fsync) costs 2.5-7 µs
+// per line, so bursts are taken at 50-240k lines/s per process and loaded
+// afterwards, up to QueueBytes. What remains is DuckDB's per-row work in
+// the loader, ~10 µs per line unloaded and ~20 µs under this load: the
+// Appender sets every value through the Go driver (a cgo call per
+// string) and the commit compresses (forcing uncompressed or dictionary
+// compression, or dropping __line__, was not measurably cheaper under
+// this load). Next steps, not done: Arrow record batches (duckdb-go's
+// duckdb_arrow build tag plus arrow-go: columnar building without
+// per-value cgo, but it must not become the default build) and a loader
+// that decodes WAL records itself so Write only appends bytes.
 package duckdb

@@ -23,11 +23,13 @@ import (
 
 // Config configures the DuckDB store.
 type Config struct {
-	// DataDir holds the database file (sluice-logs.duckdb) and its WAL.
+	// DataDir holds the database file (sluice-logs.duckdb), DuckDB's WAL
+	// and the store's own WAL (wal/).
 	DataDir string
-	// QueueBytes bounds the memory of accepted-but-not-yet-committed
-	// writes (approximate, counted as raw log bytes). Writes beyond it fail
-	// with store.ErrOverloaded. Default 64 MiB.
+	// QueueBytes bounds acknowledged writes not yet loaded into DuckDB
+	// (their rows in memory, their records in the WAL; approximate,
+	// counted as raw log bytes). Writes beyond it fail with
+	// store.ErrOverloaded. Default 64 MiB.
 	QueueBytes int64
 	// MaxBatchRows caps the rows the loader commits in one transaction.
 	// Default 256k.
