@@ -460,22 +460,29 @@ func (e *env) waitCount(n int64, timeout, settle time.Duration) int64 {
 }
 
 // seqs reads every stored log's sequence number (from request_uri's ?seq=N)
-// into a tracker, and counts logs without one.
+// into a tracker, and counts logs without one. The server returns at most
+// 100,000 SQL rows, so the numbers are read in pages (ordered, so the
+// pages do not overlap).
 func (e *env) seqs() (*mocklog.SeqTracker, int) {
 	e.t.Helper()
+	const page = 50_000
 	tr := &mocklog.SeqTracker{}
-	r, err := e.getLogs(`* | select regexp_extract(request_uri, 'seq=(\d+)', 1) as seq limit 100000000`, 100)
-	require.NoError(e.t, err)
 	noSeq := 0
-	for _, l := range r.Logs {
-		s, err := strconv.ParseUint(l["seq"], 10, 64)
-		if err != nil {
-			noSeq++
-			continue
+	for off := 0; ; off += page {
+		r, err := e.getLogs(fmt.Sprintf(`* | select regexp_extract(request_uri, 'seq=(\d+)', 1) as seq order by seq limit %d, %d`, off, page), 100)
+		require.NoError(e.t, err)
+		for _, l := range r.Logs {
+			s, err := strconv.ParseUint(l["seq"], 10, 64)
+			if err != nil {
+				noSeq++
+				continue
+			}
+			tr.Add(s)
 		}
-		tr.Add(s)
+		if len(r.Logs) < page {
+			return tr, noSeq
+		}
 	}
-	return tr, noSeq
 }
 
 // requireComplete asserts that every sequence number first…last was stored.
