@@ -220,6 +220,16 @@ type Status struct {
 	Configs     []ConfigStatus `json:"configs"`
 }
 
+// Connection is Status without the per-config statuses: the server and the
+// last heartbeat's outcome only. It does not ask the applier, so the
+// applier's own status (runtime.Agent's central-status hook) may call it;
+// Status from there recurses without end.
+func (c *Client) Connection() Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Status{Server: c.url, InstanceID: c.instanceID, LastSuccess: c.lastOKAt, LastError: c.lastErr}
+}
+
 // Status returns what the next heartbeat would report, the last successful
 // heartbeat and the last error (empty once the server answers again).
 func (c *Client) Status() Status {

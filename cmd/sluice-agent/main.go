@@ -305,7 +305,9 @@ func agentMain(f *runFlags, getenv func(string) string, stdoutW io.Writer, log *
 			return err
 		}
 		agent.SetCentralStatus(func() agentrt.CentralStatus {
-			cs := client.Status()
+			// Connection, not Status: Status asks the agent for its
+			// status, which calls this hook again.
+			cs := client.Connection()
 			st := agentrt.CentralStatus{Server: cs.Server, LastError: cs.LastError}
 			if !cs.LastSuccess.IsZero() {
 				st.LastSuccess = cs.LastSuccess.Format(time.RFC3339)
