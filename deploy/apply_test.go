@@ -10,13 +10,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // The API server the manifests are applied to: one envtest control plane
@@ -32,13 +35,31 @@ type apiServer struct {
 var api apiServer
 
 func TestMain(m *testing.M) {
+	// envtest logs through controller-runtime's global logger.
+	ctrllog.SetLogger(logr.Discard())
 	code := m.Run()
 	if api.env != nil {
 		if err := api.env.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "stop envtest:", err)
 		}
 	}
+	if code == 0 {
+		if err := goleak.Find(leakIgnores()...); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutine leak:", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
+}
+
+// leakIgnores: goroutines that outlive a stopped API server client by
+// design (idle keep-alive connections, klog's flush loop).
+func leakIgnores() []goleak.Option {
+	return []goleak.Option{
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1"),
+	}
 }
 
 func envtestDir() string {
