@@ -201,12 +201,14 @@ func bounded[T any](ctx context.Context, s *Store, fn func(context.Context) (T, 
 		err error
 	}
 	parent := ctx
+	// Cancelled when this call returns: by then fn has finished or is
+	// being interrupted anyway.
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
+	defer cancel()
 	done := make(chan result, 1)
 	go func() {
 		defer s.queries.Done()
 		defer func() { <-s.querySlots }()
-		defer cancel()
 		v, err := fn(ctx)
 		done <- result{v, err}
 	}()

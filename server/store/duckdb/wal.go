@@ -252,12 +252,14 @@ func (w *wal) flusher(stop <-chan struct{}) {
 
 func (w *wal) flush() {
 	w.mu.Lock()
+	if len(w.reqs) == 0 {
+		w.mu.Unlock()
+		return
+	}
+	// Double buffering: appends go to spare while buf is written.
 	buf, reqs := w.buf, w.reqs
 	w.buf, w.reqs = w.spare[:0], nil
 	w.mu.Unlock()
-	if len(reqs) == 0 {
-		return
-	}
 	_, err := w.f.Write(buf)
 	if err == nil {
 		err = w.f.Sync()
