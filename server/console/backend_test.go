@@ -107,6 +107,17 @@ func TestSignInSessionCookie(t *testing.T) {
 	require.NotContains(t, sc, adminSecret)
 	require.NotContains(t, sc, adminID+"=")
 
+	r, err = http.NewRequest("POST", e.base+"/console/api/session", strings.NewReader(`{"accessKeyId":"admin","accessKeySecret":"`+adminSecret+`"}`))
+	require.NoError(t, err)
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("X-Sluice-CSRF", "signin")
+	r.Header.Set("X-Forwarded-Proto", "https")
+	resp, err = http.DefaultClient.Do(r)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Contains(t, resp.Header.Get("Set-Cookie"), "; Secure", "behind a TLS-terminating proxy the cookie is Secure")
+	require.NotContains(t, sc, "Secure", "plain HTTP on localhost: a Secure cookie would not be sent back")
+
 	st, out = b.signIn(adminID, adminSecret)
 	require.Equal(t, http.StatusOK, st)
 	require.Equal(t, true, out["admin"])

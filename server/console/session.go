@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -134,7 +135,9 @@ func (c *Console) setCookie(w http.ResponseWriter, r *http.Request, value string
 		Path:     Prefix,
 		MaxAge:   maxAge,
 		HttpOnly: true,
-		Secure:   c.cfg.SecureCookie || r.TLS != nil,
+		// X-Forwarded-Proto can only make the cookie stricter, so it is
+		// safe to believe (a TLS-terminating proxy sets it).
+		Secure:   c.cfg.SecureCookie || r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https"),
 		SameSite: http.SameSiteStrictMode,
 	})
 }
