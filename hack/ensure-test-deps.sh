@@ -7,5 +7,7 @@ cd "$(dirname "$0")/.."
 for s in hack/ensure-*.sh; do
   [ "$s" = hack/ensure-test-deps.sh ] && continue
   echo "== $s"
+  t0=$SECONDS
   "$s"
+  echo "== $s: $((SECONDS - t0))s"
 done
