@@ -195,6 +195,22 @@ func TestChartValues(t *testing.T) {
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "clusterId")
 	})
+	t.Run("values.schema.json refuses typos and wrong types", func(t *testing.T) {
+		for _, bad := range []map[string]any{
+			{"agent": map[string]any{"stopDelay": 10}},                     // misspelt stopDelaySeconds
+			{"agnet": map[string]any{"enabled": false}},                    // misspelt section
+			{"agent": map[string]any{"stopDelaySeconds": "10s"}},           // seconds, not a duration
+			{"agent": map[string]any{"hostPaths": []any{"var/log"}}},       // relative path
+			{"image": map[string]any{"tag": 1.2}},                          // unquoted tag
+			{"server": map[string]any{"logLevel": "verbose"}},              // no such level
+			{"agent": map[string]any{"extraUserDefinedIds": []any{"a b"}}}, // identities are single words
+		} {
+			_, err := renderChart(t, bad)
+			assert.Error(t, err, "%v accepted", bad)
+		}
+		_, err := renderChart(t, map[string]any{"agent": map[string]any{"extraEnv": []any{map[string]any{"name": "max_bytes_per_sec", "value": "1000000"}}}})
+		assert.NoError(t, err)
+	})
 	t.Run("watch one namespace", func(t *testing.T) {
 		objs := chartObjects(t, map[string]any{"controller": map[string]any{"watchNamespace": "apps"}})
 		assert.Nil(t, find(objs, "ClusterRole", "sluice-controller"))
