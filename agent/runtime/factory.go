@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicelog/sluice/agent/checkpoint"
+	"github.com/sluicelog/sluice/agent/input/container"
+	"github.com/sluicelog/sluice/agent/input/containerfile"
 	"github.com/sluicelog/sluice/agent/input/file"
 	"github.com/sluicelog/sluice/agent/multiline"
 	"github.com/sluicelog/sluice/agent/parse"
@@ -128,6 +130,8 @@ type FactoryOptions struct {
 	FileTuning file.Config
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+	// Container collection (DaemonSet / serverless stdout); see container.go.
+	Container ContainerOptions
 }
 
 // PipelineFactory builds file collection pipelines (file input → multiline →
@@ -166,6 +170,11 @@ type Components struct {
 	Multiline multiline.Config
 	Parse     parse.Config
 	Process   process.Config
+	// Stdout is set for a service_docker_stdout plugin config (then File,
+	// Multiline and Parse are unused); DockerFile for a dockerFile file
+	// config (its File.LogPath is inside the containers).
+	Stdout     *container.Config
+	DockerFile *containerfile.Config
 }
 
 // Map parses a collection config (Logtail JSON), applies the SDK defaults,
@@ -186,11 +195,14 @@ func (f *PipelineFactory) Map(data []byte) (string, *Components, error) {
 		f.opts.Logger.Warn("collection config has an unknown key", "config", name, "warning", w.Error())
 	}
 	d := &cfg.InputDetail
+	if cfg.InputType == logconfig.InputTypePlugin {
+		return f.mapStdout(name, cfg)
+	}
 	if cfg.InputType != logconfig.InputTypeFile {
 		return name, nil, fmt.Errorf("config %q: inputType %q: this agent collects files only (container stdout is not built yet): use inputType file", name, cfg.InputType)
 	}
-	if d.DockerFile {
-		return name, nil, fmt.Errorf("config %q: inputDetail.dockerFile: files inside containers (DaemonSet mode) are not supported yet: mount the log directory into the agent and set dockerFile false", name)
+	if d.DockerFile && f.opts.Container.Metadata == nil {
+		return name, nil, fmt.Errorf("config %q: inputDetail.dockerFile: files inside containers need the node's pod metadata: run the agent as a DaemonSet with NODE_NAME set and API access, or mount the log directory into the agent and set dockerFile false", name)
 	}
 	in := f.opts.Instance
 
@@ -269,6 +281,21 @@ func (f *PipelineFactory) Map(data []byte) (string, *Components, error) {
 		return name, nil, fmt.Errorf("config %q: %w", name, err)
 	}
 
+	prc, err := f.processConfig(name, d)
+	if err != nil {
+		return name, nil, err
+	}
+	comps := &Components{Config: cfg, File: fc, Multiline: mc, Parse: pc, Process: prc}
+	if d.DockerFile {
+		comps.DockerFile = f.dockerFileConfig(fc, d)
+	}
+	return name, comps, nil
+}
+
+// processConfig maps the process stage's part of a config (filters,
+// masking, tags); shared by file and plugin configs.
+func (f *PipelineFactory) processConfig(name string, d *logconfig.InputDetail) (process.Config, error) {
+	in := f.opts.Instance
 	prc := process.Config{
 		Name:        name,
 		FilterKey:   d.FilterKey,
@@ -287,9 +314,9 @@ func (f *PipelineFactory) Map(data []byte) (string, *Components, error) {
 		}
 	}
 	if err := prc.Validate(); err != nil {
-		return name, nil, fmt.Errorf("config %q: %w", name, err)
+		return prc, fmt.Errorf("config %q: %w", name, err)
 	}
-	return name, &Components{Config: cfg, File: fc, Multiline: mc, Parse: pc, Process: prc}, nil
+	return prc, nil
 }
 
 // Build maps data (see Map) into a pipeline that is not started. The
@@ -314,7 +341,7 @@ type filePipeline struct {
 	log *slog.Logger
 
 	mu      sync.Mutex
-	in      *file.Input
+	in      input
 	release func(context.Context) error
 }
 
@@ -338,9 +365,7 @@ func (p *filePipeline) Start(ctx context.Context) error {
 	if mc := p.c.Multiline; mc.BeginRegex != "" && mc.BeginRegex != logconfig.DefaultLogBeginRegex {
 		newSplitter = func() (file.Splitter, error) { return multiline.New(mc) }
 	}
-	in, err := file.New(p.c.File, parser, file.Settings{
-		Logger: p.log, Registerer: o.Registerer, Checkpoints: o.Checkpoints, NewSplitter: newSplitter,
-	})
+	in, err := p.newInput(parser, proc, newSplitter)
 	if err != nil {
 		_ = release(ctx)
 		return err

@@ -121,8 +121,12 @@ func TestMapLogtailConfig(t *testing.T) {
 	require.Equal(t, "broken", name)
 	require.ErrorContains(t, err, `inputDetail.regex: invalid regular expression "(x": missing closing )`)
 
-	_, _, err = f.Map([]byte(`{"configName":"std","inputType":"plugin","inputDetail":{"plugin":{"inputs":[{"type":"service_docker_stdout"}]}},"outputDetail":{"projectName":"p","logstoreName":"l"}}`))
-	require.ErrorContains(t, err, "this agent collects files only")
+	// Container stdout is a plugin config (see container_test.go); other plugin inputs are refused.
+	_, c, err = f.Map([]byte(`{"configName":"std","inputType":"plugin","inputDetail":{"plugin":{"inputs":[{"type":"service_docker_stdout"}]}},"outputDetail":{"projectName":"p","logstoreName":"l"}}`))
+	require.NoError(t, err)
+	require.NotNil(t, c.Stdout)
+	_, _, err = f.Map([]byte(`{"configName":"mq","inputType":"plugin","inputDetail":{"plugin":{"inputs":[{"type":"service_kafka"}]}},"outputDetail":{"projectName":"p","logstoreName":"l"}}`))
+	require.ErrorContains(t, err, `"service_kafka" is not supported`)
 }
 
 func TestPipelineCollectsWithTagsAndResumesAfterChange(t *testing.T) {
