@@ -2,7 +2,6 @@ package container
 
 import (
 	"fmt"
-	"log/slog"
 
 	"github.com/sluicelog/sluice/agent/input/file"
 	"github.com/sluicelog/sluice/agent/multiline"
@@ -27,7 +26,6 @@ type DecoderConfig struct {
 	Multiline multiline.Config
 	// Counters receive the decoder's counts; nil counters are skipped.
 	Counters Counters
-	Logger   *slog.Logger
 }
 
 // DefaultMaxLogSize is service_docker_stdout's MaxLogSize default.

@@ -201,7 +201,7 @@ func New(cfg Config, next pipeline.Consumer, set Settings) (*Input, error) {
 	}
 	dc := DecoderConfig{
 		Stdout: cfg.Stdout, Stderr: cfg.Stderr, MaxLogSize: cfg.MaxLogSize,
-		Counters: cm.Counters(cfg.Name), Logger: in.log,
+		Counters: cm.Counters(cfg.Name),
 	}
 	if cfg.BeginLineRegex != "" && cfg.BeginLineRegex != ".*" {
 		dc.Multiline = multiline.Config{BeginRegex: cfg.BeginLineRegex, MaxEventBytes: cfg.MaxLogSize,
