@@ -25,13 +25,18 @@ import (
 
 	"github.com/sluicelog/sluice/agent/checkpoint"
 	"github.com/sluicelog/sluice/agent/configserver"
+	"github.com/sluicelog/sluice/agent/input/container"
 	"github.com/sluicelog/sluice/agent/input/file"
+	"github.com/sluicelog/sluice/agent/kube"
 	outfile "github.com/sluicelog/sluice/agent/output/file"
 	"github.com/sluicelog/sluice/agent/output/null"
 	"github.com/sluicelog/sluice/agent/output/sls"
 	"github.com/sluicelog/sluice/agent/output/stdout"
 	agentrt "github.com/sluicelog/sluice/agent/runtime"
 	"github.com/sluicelog/sluice/logconfig"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 const usage = `sluice-agent — log collector (Logtail-compatible configs)
@@ -86,6 +91,22 @@ Run flags:
   --log-level L           debug | info | warn | error (default info)
   --cpu-profile FILE      write a CPU profile until exit (performance work)
 
+Container flags (DaemonSet and serverless stdout; see docs/kubernetes.md):
+  --kube-node NAME        watch this node's pods for container metadata (_pod_name_, _namespace_,
+                          labels, env, volumes) and include/exclude selection; needs the in-cluster
+                          service account or --kubeconfig (env NODE_NAME: set it from the downward
+                          API spec.nodeName). Without it, service_docker_stdout configs tag logs with
+                          what the log paths tell and dockerFile configs are refused.
+  --kubeconfig PATH       API access outside a cluster (env KUBECONFIG)
+  --kube-sync-timeout D   wait this long for the pod cache at start, then collect anyway (default 30s)
+  --stdout-root DIR       container logs for service_docker_stdout (default /var/log/pods;
+                          env SLUICE_STDOUT_ROOT)
+  --stdout-layout L       pods (/var/log/pods/<ns>_<pod>_<uid>/<container>/N.log, default) or flat
+                          (a serverless pod's stdout volume, e.g. /stdlog) (env SLUICE_STDOUT_LAYOUT)
+  --host-root DIR         where the host's root is mounted, for dockerFile configs (default
+                          /logtail_host; env SLUICE_HOST_ROOT)
+  --kubelet-root DIR      kubelet's root on the host (default /var/lib/kubelet; env SLUICE_KUBELET_ROOT)
+
 Status flags:
   --addr HOST:PORT        the agent's --http-listen (default 127.0.0.1:7953)
   --json                  print the status JSON as the agent returns it
@@ -126,6 +147,11 @@ type runFlags struct {
 	configServer                                string
 	heartbeatInterval                           time.Duration
 	logFormat, logLevel, cpuProfile             string
+	// Container collection (DaemonSet, serverless stdout volume).
+	kubeNode, kubeconfig     string
+	stdoutRoot, stdoutLayout string
+	hostRoot, kubeletRoot    string
+	kubeSyncTimeout          time.Duration
 }
 
 func parseRunFlags(args []string, getenv func(string) string, stderr io.Writer) (*runFlags, error) {
@@ -153,6 +179,13 @@ func parseRunFlags(args []string, getenv func(string) string, stderr io.Writer) 
 	fs.StringVar(&f.logFormat, "log-format", "text", "")
 	fs.StringVar(&f.logLevel, "log-level", "info", "")
 	fs.StringVar(&f.cpuProfile, "cpu-profile", "", "")
+	fs.StringVar(&f.kubeNode, "kube-node", getenv("NODE_NAME"), "")
+	fs.StringVar(&f.kubeconfig, "kubeconfig", getenv("KUBECONFIG"), "")
+	fs.DurationVar(&f.kubeSyncTimeout, "kube-sync-timeout", 30*time.Second, "")
+	fs.StringVar(&f.stdoutRoot, "stdout-root", getenv("SLUICE_STDOUT_ROOT"), "")
+	fs.StringVar(&f.stdoutLayout, "stdout-layout", def("SLUICE_STDOUT_LAYOUT", container.LayoutPods), "")
+	fs.StringVar(&f.hostRoot, "host-root", getenv("SLUICE_HOST_ROOT"), "")
+	fs.StringVar(&f.kubeletRoot, "kubelet-root", getenv("SLUICE_KUBELET_ROOT"), "")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -259,8 +292,24 @@ func agentMain(f *runFlags, getenv func(string) string, stdoutW io.Writer, log *
 		}
 	}
 
+	containerOpts := agentrt.ContainerOptions{
+		StdoutRoot: f.stdoutRoot, StdoutLayout: f.stdoutLayout,
+		HostRoot: f.hostRoot, KubeletRoot: f.kubeletRoot,
+	}
+	if f.kubeNode != "" {
+		// Without API access the agent still collects (stdout tagged from log
+		// paths); only dockerFile configs need the metadata and say so.
+		if pods, err := startPodWatcher(f, log); err != nil {
+			log.Error("no pod metadata: container logs are tagged from their paths and dockerFile configs are refused", "err", err)
+		} else {
+			defer pods.Shutdown(context.Background())
+			containerOpts.Metadata = pods
+		}
+	}
+
 	hostname, _ := os.Hostname()
 	factory, err := agentrt.NewPipelineFactory(agentrt.FactoryOptions{
+		Container:    containerOpts,
 		Instance:     inst,
 		Checkpoints:  store,
 		Outputs:      outputs,
@@ -532,4 +581,41 @@ func runStatus(args []string, stdoutW, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// startPodWatcher watches the pods of this node for container metadata
+// (DaemonSet mode). A slow API server does not hold collection back: lines
+// read before the cache syncs carry what their paths tell and are not dropped.
+func startPodWatcher(f *runFlags, log *slog.Logger) (*kube.PodWatcher, error) {
+	var (
+		cfg *rest.Config
+		err error
+	)
+	if f.kubeconfig != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", f.kubeconfig)
+	} else {
+		cfg, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--kube-node %s: no Kubernetes API access (in-cluster service account or --kubeconfig): %w", f.kubeNode, err)
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	w, err := kube.NewPodWatcher(client, kube.WatcherConfig{NodeName: f.kubeNode}, kube.Settings{Logger: log.With("component", "kube")})
+	if err != nil {
+		return nil, err
+	}
+	if err := w.Start(context.Background()); err != nil {
+		return nil, fmt.Errorf("watch pods of node %s: %w", f.kubeNode, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), f.kubeSyncTimeout)
+	defer cancel()
+	if err := w.WaitForSync(ctx); err != nil {
+		log.Warn("pod metadata not synced yet; collecting anyway, tags from log paths until it is", "node", f.kubeNode, "err", err)
+	} else {
+		log.Info("watching pods", "node", f.kubeNode)
+	}
+	return w, nil
 }
