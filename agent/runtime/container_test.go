@@ -81,7 +81,7 @@ func TestStdoutPipelineEndToEnd(t *testing.T) {
 	require.Equal(t, "GET /index.html 200", ev["content"])
 	require.Equal(t, "stdout", ev["_source_"])
 	require.Equal(t, "2024-01-01T00:00:00Z", ev["_time_"])
-	require.Equal(t, "web-0", ev["__tag__:_pod_name_"])
-	require.Equal(t, "nginx", ev["__tag__:_container_name_"])
+	require.Equal(t, "web-0", ev["_pod_name_"], "container metadata are log fields, as Logtail sends them")
+	require.Equal(t, "nginx", ev["_container_name_"])
 	require.Equal(t, "node-1", ev["__tag__:__hostname__"])
 }

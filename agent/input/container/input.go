@@ -175,6 +175,7 @@ func New(cfg Config, next pipeline.Consumer, set Settings) (*Input, error) {
 	if cfg.Layout == "" {
 		cfg.Layout = LayoutPods
 	}
+	next = newMetaFields(next) // container metadata as log fields, as Logtail sends it
 	if cfg.MaxLogSize == 0 {
 		cfg.MaxLogSize = DefaultMaxLogSize
 	}

@@ -28,7 +28,10 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 type rec struct {
 	fields map[string]string
 	tags   map[string]string
-	sec    uint32
+	// meta is the container metadata: the fields other than the line and
+	// the runtime's time and stream.
+	meta map[string]string
+	sec  uint32
 }
 
 type sink struct {
@@ -43,11 +46,14 @@ func (s *sink) Consume(_ context.Context, b *pipeline.Batch) error {
 	}
 	s.mu.Lock()
 	for _, e := range b.Events {
-		f := map[string]string{}
+		f, meta := map[string]string{}, map[string]string{}
 		for _, fl := range e.Fields {
 			f[fl.Key] = strings.Clone(fl.Value)
+			if fl.Key != "content" && fl.Key != KeyTime && fl.Key != KeySource {
+				meta[fl.Key] = strings.Clone(fl.Value)
+			}
 		}
-		s.recs = append(s.recs, rec{fields: f, tags: tags, sec: e.Time})
+		s.recs = append(s.recs, rec{fields: f, tags: tags, meta: meta, sec: e.Time})
 	}
 	s.mu.Unlock()
 	b.Ack.Done(nil)
@@ -135,15 +141,16 @@ func TestStdoutCRIAndDockerJSONOverPodsTree(t *testing.T) {
 	require.Equal(t, "stdout", hello.fields[KeySource])
 	require.Equal(t, "2024-01-01T00:00:00.000000001Z", hello.fields[KeyTime])
 	require.Equal(t, uint32(1704067200), hello.sec, "event time is the runtime's timestamp")
-	require.Equal(t, map[string]string{"__path__": cri, kube.TagNamespace: "prod", kube.TagPodName: "web-1",
-		kube.TagPodUID: "uid-1", kube.TagContainerName: "nginx"}, hello.tags)
+	require.Equal(t, map[string]string{"__path__": cri}, hello.tags)
+	require.Equal(t, map[string]string{kube.TagNamespace: "prod", kube.TagPodName: "web-1",
+		kube.TagPodUID: "uid-1", kube.TagContainerName: "nginx"}, hello.meta, "container metadata are log fields, as Logtail sends them")
 	big, ok := byContent[long]
 	require.True(t, ok, "the 40,000-byte line split by the runtime into P,P,F records is one event")
 	require.Equal(t, "stderr", big.fields[KeySource])
 	require.Equal(t, "2024-01-01T00:00:01Z", big.fields[KeyTime], "a joined line has its first record's time")
 	require.Contains(t, byContent, `from docker "quoted"`)
 	require.Equal(t, "2024-01-01T00:00:05Z", byContent["partial joined"].fields[KeyTime])
-	require.Equal(t, "api", byContent["partial joined"].tags[kube.TagContainerName])
+	require.Equal(t, "api", byContent["partial joined"].meta[kube.TagContainerName])
 }
 
 func TestStdoutStreamSelectionAndMultiline(t *testing.T) {
@@ -269,7 +276,7 @@ func TestFlatLayoutServerlessStdoutVolume(t *testing.T) {
 	require.Eventually(t, func() bool { return len(s.all()) == 1 }, 10*time.Second, 10*time.Millisecond)
 	r := s.all()[0]
 	require.Equal(t, "ab", r.fields["content"])
-	require.Equal(t, "app", r.tags[kube.TagContainerName])
+	require.Equal(t, "app", r.meta[kube.TagContainerName])
 }
 
 // memMetadata is an in-memory Metadata for selection tests; the real
@@ -322,16 +329,17 @@ func TestStdoutSelectionAndLateMetadata(t *testing.T) {
 	require.Eventually(t, func() bool { return len(s.all()) == 1 }, 10*time.Second, 10*time.Millisecond)
 	time.Sleep(200 * time.Millisecond)
 	require.Equal(t, []string{"hi from on"}, s.contents(), "off is excluded; late waits for its metadata")
-	require.Equal(t, map[string]string{"__path__": filepath.Join(podDir(root, "ns", "on", "uid-on", "app"), "0.log"),
+	require.Equal(t, map[string]string{"__path__": filepath.Join(podDir(root, "ns", "on", "uid-on", "app"), "0.log")}, s.all()[0].tags)
+	require.Equal(t, map[string]string{
 		kube.TagNamespace: "ns", kube.TagPodName: "on", kube.TagPodUID: "uid-on", kube.TagContainerName: "app",
-		kube.TagImageName: "img:1", kube.TagContainerIP: "10.0.0.1", "k8s_app": "on"}, s.all()[0].tags)
+		kube.TagImageName: "img:1", kube.TagContainerIP: "10.0.0.1", "k8s_app": "on"}, s.all()[0].meta)
 
 	md.put(kube.Container{Namespace: "ns", PodName: "late", PodUID: "uid-late", Name: "app", Image: "img:late",
 		Env: map[string]string{"LOG": "yes"}})
 	require.Eventually(t, func() bool { return len(s.all()) == 2 }, 10*time.Second, 10*time.Millisecond)
 	r := s.all()[1]
 	require.Equal(t, "hi from late", r.fields["content"], "nothing written before the metadata arrived is lost")
-	require.Equal(t, "img:late", r.tags[kube.TagImageName])
+	require.Equal(t, "img:late", r.meta[kube.TagImageName])
 }
 
 func TestStdoutUnknownPodCollectedThenEnriched(t *testing.T) {
@@ -342,13 +350,13 @@ func TestStdoutUnknownPodCollectedThenEnriched(t *testing.T) {
 	s, _ := startInput(t, Config{Root: root, Stdout: true, Stderr: true}, md)
 	require.Eventually(t, func() bool { return len(s.all()) == 1 }, 10*time.Second, 10*time.Millisecond)
 	first := s.all()[0]
-	require.Equal(t, "new", first.tags[kube.TagPodName], "tags from the log path")
-	require.NotContains(t, first.tags, kube.TagImageName)
+	require.Equal(t, "new", first.meta[kube.TagPodName], "tags from the log path")
+	require.NotContains(t, first.meta, kube.TagImageName)
 
 	md.put(kube.Container{Namespace: "ns", PodName: "new", PodUID: "uid-new", Name: "app", Image: "img:2"})
 	appendFile(t, p, "2024-01-01T00:00:01Z stdout F after metadata\n")
 	require.Eventually(t, func() bool { return len(s.all()) == 2 }, 10*time.Second, 10*time.Millisecond)
-	require.Equal(t, "img:2", s.all()[1].tags[kube.TagImageName])
+	require.Equal(t, "img:2", s.all()[1].meta[kube.TagImageName])
 }
 
 func TestParsePodLogPath(t *testing.T) {
