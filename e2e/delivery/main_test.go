@@ -32,45 +32,18 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/sluicelog/sluice/e2e/e2etest"
 	"github.com/sluicelog/sluice/mocklog"
 )
 
 // Binaries built by TestMain.
 var serverBin, agentBin, mocklogBin string
 
-func TestMain(m *testing.M) { os.Exit(testMain(m)) }
-
-func testMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "sluice-delivery-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	serverBin = filepath.Join(dir, "sluice-server")
-	agentBin = filepath.Join(dir, "sluice-agent")
-	mocklogBin = filepath.Join(dir, "mocklog")
-	build := exec.Command("go", "build", "-o", dir+"/",
-		"github.com/sluicelog/sluice/cmd/sluice-server",
-		"github.com/sluicelog/sluice/cmd/sluice-agent",
-		"github.com/sluicelog/sluice/cmd/mocklog")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build binaries:", err)
-		return 1
-	}
-	code := m.Run()
-	if code == 0 {
-		if err := goleak.Find(
-			goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
-			goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
-			goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-		); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			return 1
-		}
-	}
-	return code
+func TestMain(m *testing.M) {
+	os.Exit(e2etest.Main(m, map[string]*string{"sluice-server": &serverBin, "sluice-agent": &agentBin, "mocklog": &mocklogBin},
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait")))
 }
 
 const (
