@@ -289,8 +289,12 @@ func lexSQL(s string) ([]sqlTok, error) {
 			op := s[start:i]
 			// PostgreSQL rule: a multi-char operator ends in + or - only
 			// if it contains one of ~!@#%^&|.
-			for len(op) > 1 && (op[len(op)-1] == '+' || op[len(op)-1] == '-') && !strings.ContainsAny(op, "~!@#%^&|") {
-				op = op[:len(op)-1]
+			// Trimming removes only + and -, so the test is made once: a
+			// run of n pluses must not cost n² per token.
+			if !strings.ContainsAny(op, "~!@#%^&|") {
+				for len(op) > 1 && (op[len(op)-1] == '+' || op[len(op)-1] == '-') {
+					op = op[:len(op)-1]
+				}
 			}
 			i = start + len(op)
 			if !allowedOps[op] {
