@@ -167,6 +167,15 @@ func New(cfg Config) (*Splitter, error) {
 	return s, nil
 }
 
+// Start tells a new splitter the file offset its first line begins at
+// (a checkpoint, or where first-sight reading starts). Offsets reported
+// for events cut before any whole line is emitted are that position, not
+// 0: a checkpoint taken from them must not send a restart back to the
+// beginning of the file.
+func (s *Splitter) Start(off int64) {
+	s.last, s.base = off, off
+}
+
 func (s *Splitter) endOnly() bool { return s.begin == nil && s.cont == nil && s.end != nil }
 
 // Multiline reports whether lines are joined (false: one event per line).

@@ -89,6 +89,7 @@ type Decoder struct {
 	streams [4]stream // stdout, stderr, other stream names, malformed lines
 	scratch []byte
 	lastEnd int64
+	emitted int64 // End of the last event handed on
 	fields  [2]file.Field
 	emit    func(file.Event)
 }
@@ -127,6 +128,8 @@ func (d *Decoder) Push(line []byte, end int64, emit func(file.Event)) {
 	start := d.lastEnd
 	if start < 0 || start > end {
 		start = max(0, end-int64(len(line))-1)
+		// Reading (re)starts here: what lies before was dealt with.
+		d.emitted = start
 	}
 	d.lastEnd = end
 	d.emit = emit
@@ -261,7 +264,14 @@ func (d *Decoder) out(s *stream, content, ts []byte, end int64) {
 	// Held lines of this stream were pushed after the emitted ones, so
 	// they begin at or after end; ignore them when the event is this
 	// stream's own flush.
-	ev.End = d.heldFromExcept(s, end)
+	// A stream's splitter reports offsets from that stream's own lines
+	// (0 before its first), which can lie behind what other streams have
+	// already emitted. Everything still held was pushed after, or was
+	// held at, the last emitted End, so that End stays valid: never move
+	// back (a checkpoint going back would re-read, not lose, but it is
+	// wrong all the same).
+	ev.End = max(d.heldFromExcept(s, end), d.emitted)
+	d.emitted = ev.End
 	d.emit(ev)
 }
 

@@ -161,3 +161,42 @@ func ExampleDecodeCRI() {
 	fmt.Printf("%s %s %v %q\n", r.Time, r.Stream, r.Partial, r.Content)
 	// Output: 2024-01-01T00:00:00.123456789Z stdout false "hello"
 }
+
+// A stream's first event cut by MaxEventBytes is reported by its splitter
+// as ending where that splitter last stopped (0 for a fresh one); another
+// stream has already emitted up to its own line, and End must not move
+// back (found by FuzzDecoder: "End 0 after 25").
+func TestDecoderEndNeverMovesBack(t *testing.T) {
+	d, _ := newTestDecoder(t, DecoderConfig{Stdout: true, Stderr: true,
+		Multiline: multiline.Config{BeginRegex: `\d+ .*`, MaxEventBytes: 64}})
+	lines := []string{
+		ts1 + " stdout F 1 first",
+		ts1 + " stdout F 2 second",
+		ts1 + " stderr F 3 " + strings.Repeat("x", 100),
+	}
+	evs := feed(t, d, lines, true)
+	require.GreaterOrEqual(t, len(evs), 3)
+	require.Equal(t, "1 first", evs[0].content)
+	first := int64(len(lines[0]) + 1)
+	require.Equal(t, first, evs[0].end)
+	for i := 1; i < len(evs); i++ {
+		require.GreaterOrEqual(t, evs[i].end, evs[i-1].end, "event %d (%q) ends before event %d", i, evs[i].content, i-1)
+	}
+}
+
+// Resuming at a checkpoint, a cut first event must not report an End
+// before where reading started: a checkpoint there would re-read the
+// whole file after the next restart.
+func TestDecoderEndNotBeforeResumeOffset(t *testing.T) {
+	d, _ := newTestDecoder(t, DecoderConfig{Stdout: true, Stderr: true,
+		Multiline: multiline.Config{BeginRegex: `\d+ .*`, MaxEventBytes: 64}})
+	line := ts1 + " stderr F 3 " + strings.Repeat("x", 100)
+	const resume = 10_000
+	var ends []int64
+	d.Push([]byte(line), resume+int64(len(line))+1, func(ev file.Event) { ends = append(ends, ev.End) })
+	d.Flush(func(ev file.Event) { ends = append(ends, ev.End) })
+	require.NotEmpty(t, ends)
+	for _, e := range ends {
+		require.GreaterOrEqual(t, e, int64(resume))
+	}
+}

@@ -59,6 +59,7 @@ import (
 // it; emit receives a complete event and the offset just after it, and the
 // bytes are valid only during the call.
 type Splitter interface {
+	Start(off int64) // the offset of the first line it will be given
 	Push(line []byte, end int64, emit func(event []byte, end int64))
 	Flush(emit func(event []byte, end int64))
 	Pending() bool

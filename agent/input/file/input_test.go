@@ -800,3 +800,43 @@ func TestSymlinkLoopIsWalkedOnce(t *testing.T) {
 	h := start(t, cfg, nil, nil, nil)
 	h.waitContents("once")
 }
+
+// After a restart the splitter starts at the checkpoint. An event cut by
+// the size limit before any whole line is emitted must not move the
+// checkpoint back to 0 (the next restart would send the whole file again).
+func TestCutEventAfterRestartKeepsCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	cpPath := filepath.Join(t.TempDir(), "checkpoint.json")
+	newStore := func() *checkpoint.Store {
+		s, err := checkpoint.New(checkpoint.Config{Path: cpPath, Interval: time.Hour}, checkpoint.Settings{})
+		require.NoError(t, err)
+		return s
+	}
+	newSplitter := func() (Splitter, error) {
+		return multiline.New(multiline.Config{BeginRegex: `line .*`, MaxEventBytes: 32})
+	}
+	path := filepath.Join(dir, "app.log")
+	writeFile(t, path, "line 1\nline 2\n")
+	resume := int64(len("line 1\nline 2\n"))
+	s1 := newStore()
+	h1 := start(t, testConfig(dir), s1, nil, newSplitter)
+	h1.waitContents("line 1", "line 2") // the last by the flush timeout
+	require.Eventually(t, func() bool {
+		e := s1.Entries("cfg")
+		return len(e) == 1 && e[0].Offset == resume
+	}, 5*time.Second, 5*time.Millisecond)
+	h1.stop()
+
+	cfg := testConfig(dir)
+	cfg.FlushTimeout = time.Hour // the long event stays open: only its cut pieces are sent
+
+	appendFile(t, path, "line 3 "+strings.Repeat("x", 60)+"\n")
+	s2 := newStore()
+	h2 := start(t, cfg, s2, nil, newSplitter)
+	require.Eventually(t, func() bool { return len(h2.sink.contents()) >= 2 }, 5*time.Second, 5*time.Millisecond)
+	require.Equal(t, "line 3 "+strings.Repeat("x", 25), h2.sink.contents()[0], "nothing before the checkpoint is sent again")
+	time.Sleep(100 * time.Millisecond) // the pieces' acks
+	e := s2.Entries("cfg")
+	require.Len(t, e, 1)
+	require.GreaterOrEqual(t, e[0].Offset, resume, "the checkpoint must not move back before where reading resumed")
+}

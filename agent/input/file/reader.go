@@ -267,6 +267,7 @@ func (w *worker) rewind(f *tracked, off int64) {
 	w.batch.Reset()
 	if f.splitter != nil {
 		f.splitter, _ = w.in.newSplitter() // validated in New
+		f.splitter.Start(off)
 	}
 	if f.decoder != nil {
 		w.newDecoder(f)
@@ -370,6 +371,7 @@ func (w *worker) firstSight(f *tracked) bool {
 	f.topic, f.tags = in.topic.forPath(f.pathTag)
 	if in.newSplitter != nil {
 		f.splitter, _ = in.newSplitter()
+		f.splitter.Start(start)
 	}
 	if in.hooks.newDecoder != nil {
 		w.newDecoder(f)
