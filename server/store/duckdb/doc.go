@@ -144,8 +144,8 @@
 //
 // # Limits (not done)
 //
-// Chinese segmentation (chn), key aliases and __tag__ columns in SQL are
-// not supported; a client sending logs over thousands of distinct days
+// Chinese segmentation (chn) and key aliases are not supported (tags are
+// columns in SQL only when indexed, "__tag__:name", as in the Log Service); a client sending logs over thousands of distinct days
 // creates thousands of tables (the API should enforce the Log Service's
 // time window).
 //

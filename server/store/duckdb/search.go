@@ -77,14 +77,34 @@ func (v *view) relation(days []int32) string {
 // sqlColumns is what SQL sees of a log, as in the Log Service: __time__,
 // __source__, __topic__ and the field-indexed keys. The storage columns
 // (__contents__, __line__, __tags__, __time_ns__, __receive_time__) stay
-// internal, so select * returns the log's keys.
+// internal, so select * returns the log's keys. An indexed tag
+// ("__tag__:__hostname__") is read from the group's tags, and
+// "__tag__:__receive_time__" is the receive time.
 func (v *view) sqlColumns() string {
 	var b strings.Builder
 	b.WriteString(ColTime + ", " + ColSource + ", " + ColTopic)
 	for _, f := range v.schema.fields {
-		b.WriteString(", " + quoteIdent(f.Key))
+		b.WriteString(", ")
+		name, isTag := strings.CutPrefix(f.Key, query.TagPrefix)
+		if !isTag {
+			b.WriteString(quoteIdent(f.Key))
+			continue
+		}
+		val := "json_extract_string(" + ColTags + ", " + quoteString(jsonKeyPath(name)) + ")"
+		if name == "__receive_time__" {
+			val = "CAST(" + ColReceiveTime + " AS VARCHAR)"
+		}
+		if t := f.sqlType(); t != "VARCHAR" {
+			val = "TRY_CAST(" + val + " AS " + t + ")"
+		}
+		b.WriteString(val + " AS " + quoteIdent(f.Key))
 	}
 	return b.String()
+}
+
+// quoteString is s as a SQL string literal.
+func quoteString(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
 // filter returns the WHERE clause: time range, topic and the compiled

@@ -278,3 +278,47 @@ func TestQueryCancelAndSlots(t *testing.T) {
 		return err == nil
 	}, 30*time.Second, 50*time.Millisecond)
 }
+
+// Tags with a field index ("__tag__:__hostname__" in the index, as the
+// Log Service console creates them) are columns of that name in SQL, read
+// from the group's tags; __tag__:__receive_time__ is the server's receive
+// time.
+func TestSQLReadsIndexedTags(t *testing.T) {
+	s := open(t, Config{})
+	ctx := context.Background()
+	idx := &index.Config{Line: &index.LineConfig{}, Keys: map[string]index.KeyConfig{
+		"status":                   {Type: index.TypeLong, DocValue: true},
+		"__tag__:__hostname__":     {Type: index.TypeText, DocValue: true},
+		"__tag__:shard":            {Type: index.TypeLong, DocValue: true},
+		"__tag__:__receive_time__": {Type: index.TypeText, DocValue: true},
+	}}
+	require.NoError(t, s.EnsureLogstore(ctx, store.LogstoreSpec{Project: "p", Logstore: "l", Index: idx}))
+	group := func(host, shard string, n int) protocol.LogGroup {
+		g := protocol.LogGroup{LogTags: []protocol.LogTag{{Key: "__hostname__", Value: host}, {Key: "shard", Value: shard}}}
+		for range n {
+			g.Logs = append(g.Logs, protocol.Log{Time: 1700000000, Contents: []protocol.LogContent{{Key: "status", Value: "200"}}})
+		}
+		return g
+	}
+	received := time.Unix(1700000100, 0)
+	require.NoError(t, s.Write(ctx, "p", "l", []protocol.LogGroup{group("web-1", "3", 2), group("web-2", "4", 1)}, received))
+
+	res, err := s.Search(ctx, "p", "l", store.SearchRequest{From: time.Unix(0, 0), To: time.Unix(1<<32, 0),
+		Query: `* | select "__tag__:__hostname__" as host, sum("__tag__:shard") as shards, count(*) as c, max("__tag__:__receive_time__") as r group by host order by host`})
+	require.NoError(t, err)
+	var got [][]string
+	for _, row := range res.Rows {
+		var r []string
+		for _, f := range row {
+			r = append(r, f.Value)
+		}
+		got = append(got, r)
+	}
+	require.Equal(t, [][]string{{"web-1", "6", "2", "1700000100"}, {"web-2", "4", "1", "1700000100"}}, got)
+
+	// The search side agrees.
+	res, err = s.Search(ctx, "p", "l", store.SearchRequest{From: time.Unix(0, 0), To: time.Unix(1<<32, 0),
+		Query: `__tag__:__hostname__:web-2 | select count(*) as c`})
+	require.NoError(t, err)
+	require.Equal(t, "1", res.Rows[0][0].Value)
+}
