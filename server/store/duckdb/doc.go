@@ -145,8 +145,9 @@
 // # Limits (not done)
 //
 // Chinese segmentation (chn) and key aliases are not supported (tags are
-// columns in SQL only when indexed, "__tag__:name", as in the Log Service); a client sending logs over thousands of distinct days
-// creates thousands of tables (the API should enforce the Log Service's
+// columns in SQL only when indexed, "__tag__:name", as in the Log
+// Service); a client sending logs over thousands of distinct days creates
+// thousands of tables (the API should enforce the Log Service's
 // time window).
 //
 // Ingestion is far from the 500k lines/s goal on 2 cores. BenchmarkWrite
