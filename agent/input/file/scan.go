@@ -554,6 +554,36 @@ func (in *Input) adoptRotated(path string, since time.Time) {
 	if since.IsZero() {
 		return
 	}
+	// One second of slack for file systems with coarse timestamps.
+	recent := func(st *unix.Stat_t) bool { return st.Mtim.Nano() >= since.Add(-time.Second).UnixNano() }
+	in.rotatedSiblings(path, recent, func(full string, fd *os.File, st *unix.Stat_t) bool {
+		id := fileID(st)
+		in.mu.Lock()
+		fin, done := in.finished[id]
+		in.mu.Unlock()
+		if done {
+			// Read to its end and dropped a moment ago (same identity and
+			// first bytes): not a file that was missed.
+			var buf [checkpoint.SignatureMax]byte
+			n, _ := fd.ReadAt(buf[:fin.sig.Size], 0)
+			if fin.sig.Matches(buf[:n]) {
+				_ = fd.Close()
+				return true
+			}
+		}
+		if in.adoptGone(path, fd, st, 0) {
+			in.m.rotations.WithLabelValues(rotRename).Inc()
+			in.log.Info("found a file rotated between two discovery passes; reading it from its start", "path", full)
+		}
+		return true
+	})
+}
+
+// rotatedSiblings calls fn with each file beside path whose name extends
+// path's (app.log.1, app.log-20260101): regular, not compressed, accepted
+// by keep (from stat), not tracked, and opened (fd is fn's to keep or
+// close; st is the open file's). fn returns false to stop.
+func (in *Input) rotatedSiblings(path string, keep func(st *unix.Stat_t) bool, fn func(full string, fd *os.File, st *unix.Stat_t) bool) {
 	dir, base := filepath.Split(path)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -567,8 +597,7 @@ func (in *Input) adoptRotated(path string, since time.Time) {
 			continue
 		}
 		full := filepath.Join(dir, name)
-		// One second of slack for file systems with coarse timestamps.
-		if unix.Stat(full, &st) != nil || st.Mtim.Nano() < since.Add(-time.Second).UnixNano() {
+		if unix.Stat(full, &st) != nil || !keep(&st) {
 			continue
 		}
 		id := fileID(&st)
@@ -584,32 +613,32 @@ func (in *Input) adoptRotated(path string, since time.Time) {
 		}
 		var fst unix.Stat_t
 		if unix.Fstat(int(fd.Fd()), &fst) != nil || fileID(&fst) != id {
-			_ = fd.Close()
+			_ = fd.Close() // replaced between stat and open
 			continue
 		}
-		in.mu.Lock()
-		fin, done := in.finished[id]
-		in.mu.Unlock()
-		if done {
-			// Read to its end and dropped a moment ago (same identity and
-			// first bytes): not a file that was missed.
-			var buf [checkpoint.SignatureMax]byte
-			n, _ := fd.ReadAt(buf[:fin.sig.Size], 0)
-			if fin.sig.Matches(buf[:n]) {
-				_ = fd.Close()
-				continue
-			}
+		if !fn(full, fd, &fst) {
+			return
 		}
-		f := &tracked{tagPath: path, id: id, gone: true, resume: 0, input: in, fd: fd, size: st.Size, mtime: st.Mtim.Nano()}
-		f.win.wake = make(chan struct{}, 1)
-		f.lastGrow.Store(time.Now().UnixNano())
-		in.mu.Lock()
-		in.open.Add(1)
-		in.m.openFiles.Inc()
-		in.byID[id] = f
-		in.all[f] = struct{}{}
-		in.mu.Unlock()
-		in.m.rotations.WithLabelValues(rotRename).Inc()
-		in.log.Info("found a file rotated between two discovery passes; reading it from its start", "path", full)
 	}
+}
+
+// adoptGone tracks fd, a file no longer at path (rotated away), to be read
+// from resume to its end. False (fd closed) when a discovery pass adopted
+// the same file meanwhile.
+func (in *Input) adoptGone(path string, fd *os.File, st *unix.Stat_t, resume int64) bool {
+	id := fileID(st)
+	f := &tracked{tagPath: path, id: id, gone: true, resume: resume, input: in, fd: fd, size: st.Size, mtime: st.Mtim.Nano()}
+	f.win.wake = make(chan struct{}, 1)
+	f.lastGrow.Store(time.Now().UnixNano())
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if _, known := in.byID[id]; known {
+		_ = fd.Close()
+		return false
+	}
+	in.open.Add(1)
+	in.m.openFiles.Inc()
+	in.byID[id] = f
+	in.all[f] = struct{}{}
+	return true
 }
