@@ -32,7 +32,7 @@ func TestAgentBinary(t *testing.T) {
 	root, agentDir := t.TempDir(), t.TempDir()
 	srv := startServer(t, t.TempDir())
 	c := srv.sdk
-	require.NoError(t, srv.srv.Meta().PutAccessKey(context.Background(), meta.AccessKey{
+	require.NoError(t, srv.App.Meta().PutAccessKey(context.Background(), meta.AccessKey{
 		ID: agentID, Secret: agentSecret, Projects: map[string]meta.Permission{project: meta.PermRead},
 	}))
 	_, err := c.CreateProject(project, "")
@@ -64,7 +64,7 @@ func TestAgentBinary(t *testing.T) {
 		require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 		require.NoError(t, cmd.Wait())
 	}
-	cmd := run(srv.addr)
+	cmd := run(srv.Addr())
 	defer func() {
 		if cmd != nil {
 			_ = cmd.Process.Kill()
@@ -82,9 +82,9 @@ func TestAgentBinary(t *testing.T) {
 
 	// Restart with the server gone: the cached config collects.
 	stop(cmd)
-	srv.stop(t)
+	srv.Stop()
 	appendLine(t, logFile, "bin-line-2")
-	cmd = run(srv.addr)
+	cmd = run(srv.Addr())
 	waitCollected(t, agentDir, "bin-line-2")
 	require.Equal(t, 1, collected(t, agentDir, "bin-line-1"), "resumed from the checkpoint")
 	stop(cmd)
@@ -106,7 +106,7 @@ func TestAgentBinaryShipsToServer(t *testing.T) {
 	root, agentDir := t.TempDir(), t.TempDir()
 	srv := startServer(t, t.TempDir())
 	c := srv.sdk
-	require.NoError(t, srv.srv.Meta().PutAccessKey(context.Background(), meta.AccessKey{
+	require.NoError(t, srv.App.Meta().PutAccessKey(context.Background(), meta.AccessKey{
 		ID: agentID, Secret: agentSecret, Projects: map[string]meta.Permission{project: meta.PermWrite},
 	}))
 	_, err := c.CreateProject(project, "")
@@ -124,13 +124,13 @@ func TestAgentBinaryShipsToServer(t *testing.T) {
 
 	instance := filepath.Join(agentDir, "ilogtail_config.json")
 	require.NoError(t, os.WriteFile(instance, []byte(`{
-  "data_server_list": [{"endpoint": "http://`+srv.addr+`"}],
+  "data_server_list": [{"endpoint": "http://`+srv.Addr()+`"}],
   "access_key_id": "`+agentID+`", "access_key_secret": "`+agentSecret+`",
   "user_config_file_path": "`+filepath.Join(agentDir, "user_config.json")+`",
   "check_point_filename": "`+filepath.Join(agentDir, "checkpoint")+`",
   "buffer_file_path": "`+filepath.Join(agentDir, "buffer")+`"
 }`), 0o600))
-	cmd := exec.Command(bin, "run", "--config-server", "http://"+srv.addr, "--heartbeat-interval", "200ms",
+	cmd := exec.Command(bin, "run", "--config-server", "http://"+srv.Addr(), "--heartbeat-interval", "200ms",
 		"--output", "sls", "--http-listen", "", "--stop-delay", "0", "--file-poll", "50ms")
 	cmd.Env = append(os.Environ(), "ALIYUN_LOGTAIL_CONFIG="+instance, "ALIYUN_LOGTAIL_USER_DEFINED_ID=shop-web",
 		"SLUICE_ALLOWED_LOG_ROOTS="+root)

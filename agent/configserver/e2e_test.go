@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -25,6 +24,7 @@ import (
 	"github.com/sluicelog/sluice/agent/runtime"
 	"github.com/sluicelog/sluice/protocol"
 	"github.com/sluicelog/sluice/server/app"
+	"github.com/sluicelog/sluice/server/app/apptest"
 	csrv "github.com/sluicelog/sluice/server/configserver"
 	"github.com/sluicelog/sluice/server/meta"
 )
@@ -38,9 +38,8 @@ func TestMain(m *testing.M) {
 }
 
 const (
-	baseDomain  = "sluice.localhost"
-	adminID     = "admin"
-	adminSecret = "admin-secret-0123456789"
+	adminID     = apptest.AdminID
+	adminSecret = apptest.AdminSecret
 	agentID     = "agent-key"
 	agentSecret = "agent-secret-0123456789"
 	project     = "shop"
@@ -48,38 +47,14 @@ const (
 
 // server is a real sluice-server (JSON metadata, DuckDB) on 127.0.0.1.
 type server struct {
-	srv  *app.Server
-	addr string
-	tr   *http.Transport
-	sdk  sls.ClientInterface
+	*apptest.Server
+	sdk sls.ClientInterface
 }
 
 func startServer(t *testing.T, dataDir string) *server {
 	t.Helper()
-	srv, err := app.New(app.Config{
-		Listen: "127.0.0.1:0", DataDir: dataDir, BaseDomain: baseDomain,
-		AdminKeyID: adminID, AdminKeySecret: adminSecret,
-	}, app.Settings{})
-	require.NoError(t, err)
-	require.NoError(t, srv.Start(context.Background()))
-	addr := srv.Addr()
-	// The SDK puts the project in the host name: dial the listener whatever
-	// host it asks for.
-	tr := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, network, addr)
-	}}
-	_, port, _ := net.SplitHostPort(addr)
-	sdk := sls.CreateNormalInterface(baseDomain+":"+port, adminID, adminSecret, "")
-	sdk.SetHTTPClient(&http.Client{Transport: tr, Timeout: 30 * time.Second})
-	s := &server{srv: srv, addr: addr, tr: tr, sdk: sdk}
-	t.Cleanup(func() { s.stop(t) })
-	return s
-}
-
-func (s *server) stop(t *testing.T) {
-	s.tr.CloseIdleConnections()
-	require.NoError(t, s.srv.Shutdown(context.Background()))
+	srv := apptest.Start(t, apptest.Options{Config: app.Config{DataDir: dataDir}})
+	return &server{Server: srv, sdk: srv.AdminSDK()}
 }
 
 // machines is ListMachines as the wire carries it (the SDK's Machine struct
@@ -94,7 +69,7 @@ func (s *server) machines(t *testing.T, group string) []csrv.MachineJSON {
 // listMachines is machines without require, for require.Eventually's
 // goroutine.
 func (s *server) listMachines(group string) ([]csrv.MachineJSON, error) {
-	r, err := http.NewRequest(http.MethodGet, "http://"+s.addr+"/machinegroups/"+group+"/machines", nil)
+	r, err := http.NewRequest(http.MethodGet, s.URL()+"/machinegroups/"+group+"/machines", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +79,7 @@ func (s *server) listMachines(group string) ([]csrv.MachineJSON, error) {
 	if err := signer.SignRequest(r, nil, time.Now()); err != nil {
 		return nil, err
 	}
-	resp, err := (&http.Client{Transport: s.tr}).Do(r)
+	resp, err := s.HTTPClient().Do(r)
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +223,7 @@ func TestCentralConfigEndToEnd(t *testing.T) {
 	c := srv.sdk
 
 	// An agent key that may read the project (not an admin key).
-	require.NoError(t, srv.srv.Meta().PutAccessKey(context.Background(), meta.AccessKey{
+	require.NoError(t, srv.App.Meta().PutAccessKey(context.Background(), meta.AccessKey{
 		ID: agentID, Secret: agentSecret, Projects: map[string]meta.Permission{project: meta.PermRead},
 	}))
 	_, err := c.CreateProject(project, "central config")
@@ -273,7 +248,7 @@ func TestCentralConfigEndToEnd(t *testing.T) {
 	require.NoError(t, c.CreateConfig(project, simpleConfig("not-mine", filepath.Join(root, "db"))))
 	require.NoError(t, c.ApplyConfigToMachineGroup(project, "not-mine", "others"))
 
-	a := startAgent(t, agentDir, srv.addr, []string{root})
+	a := startAgent(t, agentDir, srv.Addr(), []string{root})
 	defer func() {
 		if a != nil {
 			a.stop(t)
@@ -319,7 +294,7 @@ func TestCentralConfigEndToEnd(t *testing.T) {
 		"outputDetail": map[string]string{"projectName": project, "logstoreName": "app"}})
 	require.NoError(t, err)
 	now := time.Now()
-	require.NoError(t, srv.srv.Meta().CreateConfig(context.Background(), meta.Config{Project: project, Name: "bad", Raw: raw, CreateTime: now, LastModifyTime: now}))
+	require.NoError(t, srv.App.Meta().CreateConfig(context.Background(), meta.Config{Project: project, Name: "bad", Raw: raw, CreateTime: now, LastModifyTime: now}))
 	require.NoError(t, c.ApplyConfigToMachineGroup(project, "bad", "web"))
 	// And a config that would read /etc.
 	require.NoError(t, c.CreateConfig(project, simpleConfig("etc", "/etc")))
@@ -368,9 +343,9 @@ func TestCentralConfigEndToEnd(t *testing.T) {
 	// Restart with the server down: the cached config keeps collecting.
 	a.stop(t)
 	a = nil
-	srv.stop(t)
+	srv.Stop()
 	appendLine(t, goodLog, "good-while-server-down")
-	a = startAgent(t, agentDir, srv.addr, []string{root})
+	a = startAgent(t, agentDir, srv.Addr(), []string{root})
 	require.Equal(t, runtime.StateRunning, a.state("good").State)
 	require.False(t, a.client.Heartbeat(context.Background()), "no server, no change")
 	waitCollected(t, agentDir, "good-while-server-down")
@@ -385,7 +360,7 @@ func TestCentralConfigEndToEnd(t *testing.T) {
 	// removing the config from the group stops it.
 	srv2 := startServer(t, dataDir)
 	a.stop(t)
-	a = startAgent(t, agentDir, srv2.addr, []string{root})
+	a = startAgent(t, agentDir, srv2.Addr(), []string{root})
 	require.NoError(t, srv2.sdk.RemoveConfigFromMachineGroup(project, "good", "web"))
 	require.True(t, a.client.Heartbeat(context.Background()))
 	require.Empty(t, a.state("good").Name)

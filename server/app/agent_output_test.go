@@ -3,8 +3,6 @@ package app_test
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"strconv"
 	"sync"
 	"testing"
@@ -23,7 +21,7 @@ import (
 // batch must be acked nil and every event must be queryable.
 func TestAgentOutputToServer(t *testing.T) {
 	e := start(t)
-	c := e.client(adminID, adminSecret)
+	c := e.SDK(adminID, adminSecret)
 	_, err := c.CreateProject("agent-proj", "")
 	require.NoError(t, err)
 	require.NoError(t, c.CreateLogStore("agent-proj", "agent-logs", 7, 2, false, 0))
@@ -31,7 +29,6 @@ func TestAgentOutputToServer(t *testing.T) {
 		Line: &sls.IndexLine{Token: []string{" "}},
 		Keys: map[string]sls.IndexKey{"content": {Type: "text", DocValue: true, Token: []string{" "}}},
 	}))
-	_, port, _ := net.SplitHostPort(e.srv.Addr())
 
 	cases := []struct {
 		compression string
@@ -43,12 +40,9 @@ func TestAgentOutputToServer(t *testing.T) {
 	const batches, perBatch = 5, 40
 	for _, tc := range cases {
 		name := fmt.Sprintf("%s-v%d-header=%v", tc.compression, tc.sigVersion, tc.inHeader)
-		tr := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, e.srv.Addr())
-		}}
+		tr := e.Transport()
 		out, err := slsout.New(slsout.Config{
-			Endpoint: "http://" + baseDomain + ":" + port, Project: "agent-proj", Logstore: "agent-logs",
+			Endpoint: e.Endpoint(), Project: "agent-proj", Logstore: "agent-logs",
 			ProjectInHeader: tc.inHeader, AccessKeyID: adminID, AccessKeySecret: adminSecret,
 			SignatureVersion: tc.sigVersion, Region: "cn-sluice", Compression: tc.compression,
 			FlushInterval: 50 * time.Millisecond, DeadLetterDir: t.TempDir(), Source: "10.9.9.9",

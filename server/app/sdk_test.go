@@ -6,7 +6,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
@@ -15,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -32,6 +30,7 @@ import (
 
 	"github.com/sluicelog/sluice/protocol"
 	"github.com/sluicelog/sluice/server/app"
+	"github.com/sluicelog/sluice/server/app/apptest"
 	"github.com/sluicelog/sluice/server/meta"
 )
 
@@ -44,56 +43,29 @@ func TestMain(m *testing.M) {
 }
 
 const (
-	baseDomain  = "sluice.localhost"
-	adminID     = "admin"
-	adminSecret = "admin-secret-0123456789"
+	baseDomain  = apptest.BaseDomain
+	adminID     = apptest.AdminID
+	adminSecret = apptest.AdminSecret
 )
 
+// env is a real server (JSON metadata, DuckDB store) on 127.0.0.1:0.
 type env struct {
-	t        *testing.T
-	srv      *app.Server
-	endpoint string // what SDK clients are configured with
-	hc       *http.Client
+	*apptest.Server
+	t *testing.T
 }
 
-// start runs a real server (JSON metadata, DuckDB store) on 127.0.0.1:0.
-// The SDK puts the project in the host name, so every client dials the
-// listener whatever host it asks for.
 func start(t *testing.T) *env {
 	t.Helper()
-	srv, err := app.New(app.Config{
-		Listen: "127.0.0.1:0", DataDir: t.TempDir(), BaseDomain: baseDomain,
-		AdminKeyID: adminID, AdminKeySecret: adminSecret,
-	}, app.Settings{})
-	require.NoError(t, err)
-	require.NoError(t, srv.Start(context.Background()))
-	_, port, err := net.SplitHostPort(srv.Addr())
-	require.NoError(t, err)
-	tr := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, network, srv.Addr())
-	}}
-	e := &env{t: t, srv: srv, endpoint: baseDomain + ":" + port, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
-	t.Cleanup(func() {
-		tr.CloseIdleConnections()
-		require.NoError(t, srv.Shutdown(context.Background()))
-	})
-	return e
-}
-
-func (e *env) client(id, secret string) sls.ClientInterface {
-	c := sls.CreateNormalInterface(e.endpoint, id, secret, "")
-	c.SetHTTPClient(e.hc)
-	return c
+	return &env{Server: apptest.Start(t, apptest.Options{}), t: t}
 }
 
 // raw sends a request signed by protocol.Signer (the agent's signer), for
 // what the Go SDK cannot send (deflate, batch_group, bad bodies).
 func (e *env) raw(method, project, path string, hdr http.Header, body []byte, signer *protocol.Signer, now time.Time) (*http.Response, []byte) {
 	e.t.Helper()
-	host := e.endpoint
+	host := e.Host()
 	if project != "" {
-		host = project + "." + e.endpoint
+		host = project + "." + e.Host()
 	}
 	r, err := http.NewRequest(method, "http://"+host+path, bytes.NewReader(body))
 	require.NoError(e.t, err)
@@ -110,7 +82,7 @@ func (e *env) raw(method, project, path string, hdr http.Header, body []byte, si
 	if signer != nil {
 		require.NoError(e.t, signer.SignRequest(r, body, now))
 	}
-	resp, err := e.hc.Do(r)
+	resp, err := e.HTTPClient().Do(r)
 	require.NoError(e.t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
@@ -191,7 +163,7 @@ func setupProject(t *testing.T, c sls.ClientInterface, project, logstore string)
 
 func TestSDKEndToEnd(t *testing.T) {
 	e := start(t)
-	c := e.client(adminID, adminSecret)
+	c := e.SDK(adminID, adminSecret)
 	const project, logstore = "web-prod", "access"
 	setupProject(t, c, project, logstore)
 
@@ -358,7 +330,7 @@ func TestSDKEndToEnd(t *testing.T) {
 
 func TestMachineGroupsAndConfigs(t *testing.T) {
 	e := start(t)
-	c := e.client(adminID, adminSecret)
+	c := e.SDK(adminID, adminSecret)
 	const project = "ops-team"
 	_, err := c.CreateProject(project, "")
 	require.NoError(t, err)
@@ -433,14 +405,14 @@ func TestMachineGroupsAndConfigs(t *testing.T) {
 
 func TestAuthErrors(t *testing.T) {
 	e := start(t)
-	c := e.client(adminID, adminSecret)
+	c := e.SDK(adminID, adminSecret)
 	setupProject(t, c, "proj-a", "logs")
 
 	// Wrong secret: 401 SignatureNotMatch.
-	_, err := e.client(adminID, "wrong-secret").GetProject("proj-a")
+	_, err := e.SDK(adminID, "wrong-secret").GetProject("proj-a")
 	requireSLSError(t, err, 401, "SignatureNotMatch")
 	// Unknown key: 401 Unauthorized.
-	_, err = e.client("nobody", "x").GetProject("proj-a")
+	_, err = e.SDK("nobody", "x").GetProject("proj-a")
 	requireSLSError(t, err, 401, "Unauthorized")
 
 	// Old Date: 400 RequestTimeExpired.
@@ -462,9 +434,9 @@ func TestAuthErrors(t *testing.T) {
 	_, err = c.CreateProject("proj-b", "")
 	require.NoError(t, err)
 	require.NoError(t, c.CreateLogStore("proj-b", "logs", 7, 1, false, 0))
-	require.NoError(t, e.srv.Meta().PutAccessKey(context.Background(), meta.AccessKey{
+	require.NoError(t, e.App.Meta().PutAccessKey(context.Background(), meta.AccessKey{
 		ID: "key-a", Secret: "secret-a-0123456789", Projects: map[string]meta.Permission{"proj-a": meta.PermWrite}}))
-	ca := e.client("key-a", "secret-a-0123456789")
+	ca := e.SDK("key-a", "secret-a-0123456789")
 	require.NoError(t, ca.PutLogs("proj-a", "logs", sdkGroup("", time.Now(), []string{"k", "v"})))
 	err = ca.PutLogs("proj-b", "logs", sdkGroup("", time.Now(), []string{"k", "v"}))
 	requireSLSError(t, err, 401, "Unauthorized")
@@ -480,9 +452,9 @@ func TestAuthErrors(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"proj-a"}, names, "a project key sees only its projects")
 	// A read-only key cannot write.
-	require.NoError(t, e.srv.Meta().PutAccessKey(context.Background(), meta.AccessKey{
+	require.NoError(t, e.App.Meta().PutAccessKey(context.Background(), meta.AccessKey{
 		ID: "key-r", Secret: "secret-r-0123456789", Projects: map[string]meta.Permission{"proj-a": meta.PermRead}}))
-	cr := e.client("key-r", "secret-r-0123456789")
+	cr := e.SDK("key-r", "secret-r-0123456789")
 	_, err = cr.GetLogStore("proj-a", "logs")
 	require.NoError(t, err)
 	err = cr.PutLogs("proj-a", "logs", sdkGroup("", time.Now(), []string{"k", "v"}))
@@ -491,7 +463,7 @@ func TestAuthErrors(t *testing.T) {
 
 func TestBadBodies(t *testing.T) {
 	e := start(t)
-	c := e.client(adminID, adminSecret)
+	c := e.SDK(adminID, adminSecret)
 	setupProject(t, c, "proj-x", "logs")
 	put := func(h http.Header, body []byte) (*http.Response, []byte) {
 		return e.raw("POST", "proj-x", "/logstores/logs", h, body, admin(), time.Now())
@@ -595,7 +567,7 @@ func TestHealthAndMetrics(t *testing.T) {
 	resp, b := e.raw("GET", "", "/healthz", nil, nil, nil, time.Now())
 	require.Equal(t, 200, resp.StatusCode)
 	require.Equal(t, "ok\n", string(b))
-	_, err := e.client(adminID, adminSecret).ListProject()
+	_, err := e.SDK(adminID, adminSecret).ListProject()
 	require.NoError(t, err)
 	resp, b = e.raw("GET", "", "/metrics", nil, nil, nil, time.Now())
 	require.Equal(t, 200, resp.StatusCode)
@@ -622,24 +594,10 @@ func TestRestartKeepsEverything(t *testing.T) {
 func TestTLS(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := writeSelfSigned(t, dir)
-	srv, err := app.New(app.Config{Listen: "127.0.0.1:0", DataDir: dir, BaseDomain: baseDomain,
-		AdminKeyID: adminID, AdminKeySecret: adminSecret, TLSCert: certFile, TLSKey: keyFile}, app.Settings{})
-	require.NoError(t, err)
-	require.NoError(t, srv.Start(context.Background()))
-	defer srv.Shutdown(context.Background())
-	_, port, _ := net.SplitHostPort(srv.Addr())
 	// LoongCollector style: HTTPS with certificate checks off.
-	tr := &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // self-signed test certificate
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, srv.Addr())
-		},
-	}
-	defer tr.CloseIdleConnections()
-	c := sls.CreateNormalInterface("https://"+baseDomain+":"+port, adminID, adminSecret, "")
-	c.SetHTTPClient(&http.Client{Transport: tr})
-	_, err = c.CreateProject("tls-proj", "")
+	srv := apptest.Start(t, apptest.Options{Config: app.Config{DataDir: dir, TLSCert: certFile, TLSKey: keyFile}})
+	c := srv.AdminSDK()
+	_, err := c.CreateProject("tls-proj", "")
 	require.NoError(t, err)
 	require.NoError(t, c.CreateLogStore("tls-proj", "logs", 1, 1, false, 0))
 	require.NoError(t, c.PutLogs("tls-proj", "logs", sdkGroup("", time.Now(), []string{"k", "v"})))
@@ -674,7 +632,7 @@ func writeSelfSigned(t *testing.T, dir string) (string, string) {
 
 func TestIndexLifecycle(t *testing.T) {
 	e := start(t)
-	c := e.client(adminID, adminSecret)
+	c := e.SDK(adminID, adminSecret)
 	const project, logstore = "idx-proj", "events"
 	_, err := c.CreateProject(project, "")
 	require.NoError(t, err)

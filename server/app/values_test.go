@@ -17,7 +17,7 @@ import (
 // answered with a 5xx that clients would retry forever.
 func TestOddValuesAreStored(t *testing.T) {
 	e := start(t)
-	c := e.client(adminID, adminSecret)
+	c := e.SDK(adminID, adminSecret)
 	setupProject(t, c, "weird-proj", "logs")
 	now := time.Now()
 	for name, kv := range map[string][]string{

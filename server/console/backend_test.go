@@ -156,7 +156,7 @@ func TestCSRFAndOrigin(t *testing.T) {
 	require.Equal(t, "CSRFTokenInvalid", out["errorCode"])
 	st, _, _ = b.do("POST", "/console/api/sls/web/", map[string]string{"projectName": "web"}, map[string]string{"X-Sluice-CSRF": "guess"})
 	require.Equal(t, http.StatusForbidden, st)
-	_, err := e.srv.Meta().GetProject(context.Background(), "web")
+	_, err := e.App.Meta().GetProject(context.Background(), "web")
 	require.ErrorIs(t, err, meta.ErrNotFound, "refused requests change nothing")
 
 	b.csrf = token
@@ -164,7 +164,7 @@ func TestCSRFAndOrigin(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, st, "another origin is refused even with the token")
 	st, _, _ = b.do("POST", "/console/api/sls/web/", map[string]string{"projectName": "web"}, map[string]string{"Origin": e.base})
 	require.Equal(t, http.StatusOK, st)
-	_, err = e.srv.Meta().GetProject(context.Background(), "web")
+	_, err = e.App.Meta().GetProject(context.Background(), "web")
 	require.NoError(t, err)
 }
 
@@ -173,12 +173,12 @@ func TestCSRFAndOrigin(t *testing.T) {
 func TestProxyUsesTheKeysPermissions(t *testing.T) {
 	e := start(t)
 	ctx := context.Background()
-	adm := e.sdk(adminID, adminSecret)
+	adm := e.SDK(adminID, adminSecret)
 	for _, p := range []string{"web", "ops"} {
 		_, err := adm.CreateProject(p, "")
 		require.NoError(t, err)
 	}
-	require.NoError(t, e.srv.Meta().PutAccessKey(ctx, meta.AccessKey{ID: "reader", Secret: "reader-secret-0123456789",
+	require.NoError(t, e.App.Meta().PutAccessKey(ctx, meta.AccessKey{ID: "reader", Secret: "reader-secret-0123456789",
 		Projects: map[string]meta.Permission{"web": meta.PermRead}, CreateTime: time.Now()}))
 
 	b := e.browser()
@@ -201,7 +201,7 @@ func TestProxyUsesTheKeysPermissions(t *testing.T) {
 	require.EqualValues(t, 1, out["total"], "ListProject shows only the key's projects")
 
 	// A rotated secret ends the session at the next request.
-	require.NoError(t, e.srv.Meta().PutAccessKey(ctx, meta.AccessKey{ID: "reader", Secret: "rotated-secret-0123456789",
+	require.NoError(t, e.App.Meta().PutAccessKey(ctx, meta.AccessKey{ID: "reader", Secret: "rotated-secret-0123456789",
 		Projects: map[string]meta.Permission{"web": meta.PermRead}, CreateTime: time.Now()}))
 	st, out, _ = b.do("GET", "/console/api/sls/web/logstores", nil, nil)
 	require.Equal(t, http.StatusUnauthorized, st)

@@ -256,7 +256,7 @@ func TestBrowserConsole(t *testing.T) {
 		p.checkLabels("index editor")
 		p.do("save index", chromedp.Click("#index-form button[type=submit]"))
 		p.wait("index saved", `document.querySelector('#index-form .banner.ok')?.innerText.includes('Index saved')`)
-		idx, err := e.sdk(adminID, adminSecret).GetIndex("web", "access")
+		idx, err := e.SDK(adminID, adminSecret).GetIndex("web", "access")
 		require.NoError(t, err)
 		require.Equal(t, "long", idx.Keys["status"].Type)
 		require.True(t, idx.Keys["status"].DocValue)
@@ -420,7 +420,7 @@ func TestBrowserConsole(t *testing.T) {
 		p.do("save", chromedp.Click("#cfg-save"))
 		p.wait("config page", `location.hash === '#/p/web/configs/app-logs' && !!document.querySelector('#cg-web-nodes')`)
 		p.do("apply to group", chromedp.Click("#cg-web-nodes"))
-		c := e.sdk(adminID, adminSecret)
+		c := e.SDK(adminID, adminSecret)
 		require.Eventually(t, func() bool {
 			groups, err := c.GetAppliedMachineGroups("web", "app-logs")
 			return err == nil && len(groups) == 1 && groups[0] == "web-nodes"
@@ -430,7 +430,7 @@ func TestBrowserConsole(t *testing.T) {
 	t.Run("machine group with a real agent", func(t *testing.T) {
 		p.tb = t
 		// A second config the agent must refuse: /etc is outside its allowed roots.
-		c := e.sdk(adminID, adminSecret)
+		c := e.SDK(adminID, adminSecret)
 		bad := &sls.LogConfig{Name: "etc-secrets", InputType: "file", OutputType: "LogService",
 			InputDetail:  map[string]any{"logType": "common_reg_log", "logPath": "/etc", "filePattern": "shadow", "regex": "(.*)", "key": []string{"content"}},
 			OutputDetail: sls.OutputDetail{ProjectName: "web", LogStoreName: "access"}}
@@ -493,7 +493,7 @@ func TestBrowserConsole(t *testing.T) {
 
 	t.Run("logstore without index", func(t *testing.T) {
 		p.tb = t
-		require.NoError(t, e.sdk(adminID, adminSecret).CreateLogStore("web", "raw", 7, 1, false, 64))
+		require.NoError(t, e.SDK(adminID, adminSecret).CreateLogStore("web", "raw", 7, 1, false, 64))
 		p.goTo("/p/web/logstores/raw")
 		p.wait("teaching empty state", `document.querySelector('main').innerText.includes('This logstore has no index yet') && !!document.querySelector('main a.button.primary')`)
 		p.do("create the index", chromedp.Click("main a.button.primary"))
@@ -506,7 +506,7 @@ func TestBrowserConsole(t *testing.T) {
 
 	t.Run("read-only key", func(t *testing.T) {
 		p.tb = t
-		require.NoError(t, e.srv.Meta().PutAccessKey(context.Background(), meta.AccessKey{ID: "reader", Secret: "reader-secret-0123456789",
+		require.NoError(t, e.App.Meta().PutAccessKey(context.Background(), meta.AccessKey{ID: "reader", Secret: "reader-secret-0123456789",
 			Projects: map[string]meta.Permission{"web": meta.PermRead}, CreateTime: time.Now()}))
 		p.do("sign out", chromedp.Click("#who button"))
 		p.wait("sign-in page", `!!document.querySelector('#ak-id')`)

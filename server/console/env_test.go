@@ -1,10 +1,7 @@
 package console_test
 
 import (
-	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"testing"
 	"time"
 
@@ -12,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/sluicelog/sluice/server/app"
+	"github.com/sluicelog/sluice/server/app/apptest"
 )
 
 func TestMain(m *testing.M) {
@@ -25,50 +22,22 @@ func TestMain(m *testing.M) {
 }
 
 const (
-	baseDomain  = "sluice.localhost"
-	adminID     = "admin"
-	adminSecret = "admin-secret-0123456789"
+	adminID     = apptest.AdminID
+	adminSecret = apptest.AdminSecret
 )
 
 // env is a real sluice-server (JSON metadata, DuckDB log store, console)
 // on 127.0.0.1:0.
 type env struct {
+	*apptest.Server
 	t    testing.TB
-	srv  *app.Server
 	base string // http://127.0.0.1:port
-	hc   *http.Client
-	port string
 }
 
 func start(t testing.TB) *env {
 	t.Helper()
-	srv, err := app.New(app.Config{
-		Listen: "127.0.0.1:0", DataDir: t.TempDir(), BaseDomain: baseDomain,
-		AdminKeyID: adminID, AdminKeySecret: adminSecret,
-	}, app.Settings{})
-	require.NoError(t, err)
-	require.NoError(t, srv.Start(context.Background()))
-	_, port, err := net.SplitHostPort(srv.Addr())
-	require.NoError(t, err)
-	// The SDK puts the project in the host name: dial the listener
-	// whatever host it asks for.
-	tr := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, network, srv.Addr())
-	}}
-	e := &env{t: t, srv: srv, base: "http://" + srv.Addr(), port: port, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
-	t.Cleanup(func() {
-		tr.CloseIdleConnections()
-		require.NoError(t, srv.Shutdown(context.Background()))
-	})
-	return e
-}
-
-// sdk is a real aliyun-log-go-sdk client for the server.
-func (e *env) sdk(id, secret string) sls.ClientInterface {
-	c := sls.CreateNormalInterface(baseDomain+":"+e.port, id, secret, "")
-	c.SetHTTPClient(e.hc)
-	return c
+	srv := apptest.Start(t, apptest.Options{})
+	return &env{Server: srv, t: t, base: srv.URL()}
 }
 
 // accessLog is one synthetic web access log.
@@ -82,7 +51,7 @@ type accessLog struct {
 // agent would tag them.
 func (e *env) ingest(project, logstore string, logs []accessLog) {
 	e.t.Helper()
-	c := e.sdk(adminID, adminSecret)
+	c := e.SDK(adminID, adminSecret)
 	for len(logs) > 0 {
 		n := min(len(logs), 500)
 		g := &sls.LogGroup{Topic: ptr("web"), Source: ptr("10.0.0.5"),
@@ -139,7 +108,7 @@ func countStatus(logs []accessLog, st string) int {
 // text; all with analytics).
 func (e *env) setup(project, logstore string) {
 	e.t.Helper()
-	c := e.sdk(adminID, adminSecret)
+	c := e.SDK(adminID, adminSecret)
 	_, err := c.CreateProject(project, "")
 	require.NoError(e.t, err)
 	require.NoError(e.t, c.CreateLogStore(project, logstore, 7, 2, false, 64))

@@ -8,8 +8,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,6 +21,7 @@ import (
 	"github.com/sluicelog/sluice/agent/output/sls"
 	"github.com/sluicelog/sluice/agent/pipeline"
 	"github.com/sluicelog/sluice/server/app"
+	"github.com/sluicelog/sluice/server/app/apptest"
 )
 
 func TestMain(m *testing.M) {
@@ -33,31 +32,11 @@ func TestMain(m *testing.M) {
 }
 
 const (
-	baseDomain  = "sluice.localhost"
-	adminID     = "admin"
-	adminSecret = "admin-secret-0123456789"
+	adminID     = apptest.AdminID
+	adminSecret = apptest.AdminSecret
 	project     = "agent-e2e"
 	logstore    = "app-logs"
 )
-
-// server runs sluice-server on addr ("127.0.0.1:0" for any port) over dataDir.
-func server(t *testing.T, addr, dataDir string) *app.Server {
-	t.Helper()
-	srv, err := app.New(app.Config{Listen: addr, DataDir: dataDir, BaseDomain: baseDomain,
-		AdminKeyID: adminID, AdminKeySecret: adminSecret}, app.Settings{})
-	require.NoError(t, err)
-	require.NoError(t, srv.Start(context.Background()))
-	return srv
-}
-
-// dialer sends every connection to addr whatever host name is asked for
-// (the project is the first label of the Host).
-func dialer(addr string) *http.Transport {
-	return &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, network, addr)
-	}}
-}
 
 func setup(t *testing.T, c sdk.ClientInterface) {
 	t.Helper()
@@ -72,13 +51,6 @@ func setup(t *testing.T, c sdk.ClientInterface) {
 			"__tag__:__path__": {Type: "text", DocValue: true, Token: []string{"/"}},
 		},
 	}))
-}
-
-func sdkClient(addr string, tr *http.Transport) sdk.ClientInterface {
-	_, port, _ := net.SplitHostPort(addr)
-	c := sdk.CreateNormalInterface(baseDomain+":"+port, adminID, adminSecret, "")
-	c.SetHTTPClient(&http.Client{Transport: tr, Timeout: 30 * time.Second})
-	return c
 }
 
 type acks struct {
@@ -151,14 +123,10 @@ func count(t *testing.T, c sdk.ClientInterface, at time.Time, search string) (n,
 }
 
 func TestOutputToRealServer(t *testing.T) {
-	srv := server(t, "127.0.0.1:0", t.TempDir())
-	defer func() { require.NoError(t, srv.Shutdown(context.Background())) }()
-	tr := dialer(srv.Addr())
-	defer tr.CloseIdleConnections()
-	c := sdkClient(srv.Addr(), tr)
+	srv := apptest.Start(t, apptest.Options{})
+	c := srv.AdminSDK()
 	setup(t, c)
 
-	_, port, _ := net.SplitHostPort(srv.Addr())
 	now := time.Now()
 	for _, v := range []struct {
 		name string
@@ -167,11 +135,11 @@ func TestOutputToRealServer(t *testing.T) {
 		{"v1-lz4", func(*sls.Config) {}},
 		{"v4-zstd", func(c *sls.Config) { c.SignatureVersion, c.Region, c.Compression = 4, "cn-hangzhou", "zstd" }},
 	} {
-		cfg := sls.Config{Endpoint: "http://" + baseDomain + ":" + port, Project: project, Logstore: logstore,
+		cfg := sls.Config{Endpoint: srv.Endpoint(), Project: project, Logstore: logstore,
 			AccessKeyID: adminID, AccessKeySecret: adminSecret, Source: "10.9.8.7",
 			FlushInterval: 50 * time.Millisecond, DeadLetterDir: filepath.Join(t.TempDir(), "dead")}
 		v.mod(&cfg)
-		otr := dialer(srv.Addr())
+		otr := srv.Transport()
 		o, err := sls.New(cfg, sls.Settings{Transport: otr})
 		require.NoError(t, err)
 		require.NoError(t, o.Start(context.Background()))
@@ -205,21 +173,15 @@ func TestOutputToRealServer(t *testing.T) {
 // accepting batches into its disk buffer; the server comes back on the same
 // address and data directory and receives everything.
 func TestServerRestartWithDiskBuffer(t *testing.T) {
-	dataDir := t.TempDir()
-	srv := server(t, "127.0.0.1:0", dataDir)
-	addr := srv.Addr()
-	tr := dialer(addr)
-	defer tr.CloseIdleConnections()
-	c := sdkClient(addr, tr)
+	srv := apptest.Start(t, apptest.Options{})
+	c := srv.AdminSDK()
 	setup(t, c)
 
-	_, port, _ := net.SplitHostPort(addr)
-	cfg := sls.Config{Endpoint: "http://" + baseDomain + ":" + port, Project: project, Logstore: logstore,
+	cfg := sls.Config{Endpoint: srv.Endpoint(), Project: project, Logstore: logstore,
 		AccessKeyID: adminID, AccessKeySecret: adminSecret, FlushInterval: 20 * time.Millisecond,
 		RetryInitial: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond, AttemptsBeforeBuffer: 1,
 		BufferDir: filepath.Join(t.TempDir(), "buffer")}
-	otr := dialer(addr)
-	defer otr.CloseIdleConnections()
+	otr := srv.Transport()
 	o, err := sls.New(cfg, sls.Settings{Transport: otr, Logger: slog.New(slog.NewTextHandler(tlog{t}, nil))})
 	require.NoError(t, err)
 	require.NoError(t, o.Start(context.Background()))
@@ -229,16 +191,15 @@ func TestServerRestartWithDiskBuffer(t *testing.T) {
 	consume(t, o, a, "/before.log", 0, 100, now)
 	a.wait(t, 1)
 
-	require.NoError(t, srv.Shutdown(context.Background()))
-	tr.CloseIdleConnections()
+	srv.Stop()
 	otr.CloseIdleConnections()
 	for i := range 5 {
 		consume(t, o, a, "/during.log", i*100, 100, now)
 	}
 	a.wait(t, 6) // buffered on disk while the server is down
 
-	srv = server(t, addr, dataDir)
-	defer func() { require.NoError(t, srv.Shutdown(context.Background())) }()
+	// Clients made before reach the new server: same address.
+	apptest.Start(t, apptest.Options{Config: app.Config{Listen: srv.Addr(), DataDir: srv.DataDir()}})
 	require.Eventually(t, func() bool {
 		n, _ := count(t, c, now, `__tag__:__path__:"/during.log"`)
 		return n == "500"
