@@ -13,14 +13,11 @@ import (
 	"time"
 
 	sls "github.com/aliyun/aliyun-log-go-sdk"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/sluicelog/sluice/agent/checkpoint"
+	"github.com/sluicelog/sluice/agent/agenttest"
 	"github.com/sluicelog/sluice/agent/configserver"
-	"github.com/sluicelog/sluice/agent/input/file"
-	outfile "github.com/sluicelog/sluice/agent/output/file"
 	"github.com/sluicelog/sluice/agent/runtime"
 	"github.com/sluicelog/sluice/protocol"
 	"github.com/sluicelog/sluice/server/app"
@@ -105,63 +102,13 @@ func (s *server) listMachines(group string) ([]csrv.MachineJSON, error) {
 	return out.Machines, nil
 }
 
-// agent is an in-process sluice-agent: checkpoints, the real pipeline
-// factory, a JSON-lines file output, the runtime and the config client.
-type agent struct {
-	rt     *runtime.Agent
-	client *configserver.Client
-	cp     *checkpoint.Store
-	out    *outfile.Output
-	cancel context.CancelFunc
-	done   chan error
-}
-
-func startAgent(t *testing.T, dir, endpoint string, roots []string) *agent {
+// startAgent runs an in-process agent with the agent key.
+func startAgent(t *testing.T, dir, endpoint string, roots []string) *agenttest.Agent {
 	t.Helper()
-	reg := prometheus.NewRegistry()
-	cp, err := checkpoint.New(checkpoint.Config{Path: filepath.Join(dir, "checkpoint"), Interval: 100 * time.Millisecond}, checkpoint.Settings{Registerer: reg})
-	require.NoError(t, err)
-	require.NoError(t, cp.Start(context.Background()))
-	out, err := outfile.New(outfile.Config{Path: filepath.Join(dir, "out.jsonl"), Source: "10.1.2.3"}, outfile.Settings{Registerer: reg})
-	require.NoError(t, err)
-	require.NoError(t, out.Start(context.Background()))
-	factory, err := runtime.NewPipelineFactory(runtime.FactoryOptions{
-		Checkpoints: cp, Outputs: runtime.SharedOutput{Out: out}, Hostname: "web-host",
-		FileTuning: file.Config{PollInterval: 20 * time.Millisecond}, Registerer: reg,
+	return agenttest.Start(t, agenttest.Options{
+		Dir: dir, Endpoint: endpoint, AccessKeyID: agentID, AccessKeySecret: agentSecret,
+		AllowedRoots: roots, UserDefinedIDs: []string{"web-1", "edge"},
 	})
-	require.NoError(t, err)
-	rt, err := runtime.New(runtime.Options{Factory: factory, Registerer: reg})
-	require.NoError(t, err)
-	client, err := configserver.New(configserver.Config{
-		Endpoint: endpoint, AccessKeyID: agentID, AccessKeySecret: agentSecret,
-		Interval:  time.Hour, // heartbeats are driven by the test
-		Timeout:   5 * time.Second,
-		CachePath: filepath.Join(dir, "user_config.json"),
-		IP:        "10.1.2.3", Hostname: "web-host", UserDefinedIDs: []string{"web-1", "edge"},
-		Version: "test", AllowedRoots: roots,
-	}, configserver.Settings{Registerer: reg}, rt)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	a := &agent{rt: rt, client: client, cp: cp, out: out, cancel: cancel, done: make(chan error, 1)}
-	require.NoError(t, client.Start(ctx))
-	go func() { a.done <- rt.Run(ctx, context.Background()) }()
-	return a
-}
-
-func (a *agent) stop(t *testing.T) {
-	a.cancel()
-	require.NoError(t, <-a.done)
-	require.NoError(t, a.out.Shutdown(context.Background()))
-	require.NoError(t, a.cp.Shutdown(context.Background()))
-}
-
-func (a *agent) state(name string) runtime.ConfigStatus {
-	for _, c := range a.rt.Status().Configs {
-		if c.Name == name {
-			return c
-		}
-	}
-	return runtime.ConfigStatus{}
 }
 
 func appendLine(t *testing.T, path, line string) {
@@ -182,7 +129,7 @@ func collected(t *testing.T, dir, marker string) int {
 }
 
 func count(dir, marker string) (int, error) {
-	data, err := os.ReadFile(filepath.Join(dir, "out.jsonl"))
+	data, err := os.ReadFile(filepath.Join(dir, agenttest.OutputFile))
 	if os.IsNotExist(err) {
 		return 0, nil
 	}
@@ -249,28 +196,23 @@ func TestCentralConfigEndToEnd(t *testing.T) {
 	require.NoError(t, c.ApplyConfigToMachineGroup(project, "not-mine", "others"))
 
 	a := startAgent(t, agentDir, srv.Addr(), []string{root})
-	defer func() {
-		if a != nil {
-			a.stop(t)
-		}
-	}()
 
 	// First heartbeat: the configs of the agent's groups arrive and run.
-	require.True(t, a.client.Heartbeat(context.Background()), "the first heartbeat brings configs")
-	require.Equal(t, runtime.StateRunning, a.state("good").State)
-	require.Equal(t, runtime.StateRunning, a.state("by-ip").State)
-	require.Empty(t, a.state("not-mine").Name, "a group the agent is not in gives it nothing")
+	require.True(t, a.Client.Heartbeat(context.Background()), "the first heartbeat brings configs")
+	require.Equal(t, runtime.StateRunning, a.State("good").State)
+	require.Equal(t, runtime.StateRunning, a.State("by-ip").State)
+	require.Empty(t, a.State("not-mine").Name, "a group the agent is not in gives it nothing")
 	waitCollected(t, agentDir, "good-before-start")
 	waitCollected(t, agentDir, "ip-line-1")
 
 	// Second heartbeat reports the statuses; ListMachines shows them.
-	require.False(t, a.client.Heartbeat(context.Background()))
+	require.False(t, a.Client.Heartbeat(context.Background()))
 	ms, total, err := c.ListMachines(project, "web")
 	require.NoError(t, err)
 	require.Equal(t, 1, total)
 	require.Len(t, ms, 1)
 	require.Equal(t, "10.1.2.3", ms[0].IP)
-	require.Equal(t, a.client.InstanceID(), ms[0].UniqueID)
+	require.Equal(t, a.Client.InstanceID(), ms[0].UniqueID)
 	require.Equal(t, "web-1,edge", ms[0].UserdefinedID)
 	require.InDelta(t, time.Now().Unix(), ms[0].LastHeartBeatTime, 60)
 	view := srv.machines(t, "web")
@@ -300,8 +242,8 @@ func TestCentralConfigEndToEnd(t *testing.T) {
 	require.NoError(t, c.CreateConfig(project, simpleConfig("etc", "/etc")))
 	require.NoError(t, c.ApplyConfigToMachineGroup(project, "etc", "web"))
 
-	require.True(t, a.client.Heartbeat(context.Background()))
-	require.False(t, a.client.Heartbeat(context.Background()))
+	require.True(t, a.Client.Heartbeat(context.Background()))
+	require.False(t, a.Client.Heartbeat(context.Background()))
 	view = srv.machines(t, "web")
 	st := configState(view, "bad")
 	require.Equal(t, "FAILED", st.Status)
@@ -318,11 +260,11 @@ func TestCentralConfigEndToEnd(t *testing.T) {
 	require.NoError(t, c.DeleteConfig(project, "bad"))
 	require.NoError(t, c.RemoveConfigFromMachineGroup(project, "etc", "web"))
 	require.NoError(t, c.RemoveConfigFromMachineGroup(project, "by-ip", "by-ip"))
-	require.True(t, a.client.Heartbeat(context.Background()))
-	require.False(t, a.client.Heartbeat(context.Background()))
-	require.Empty(t, a.state("bad").Name)
-	require.Empty(t, a.state("etc").Name)
-	require.Empty(t, a.state("by-ip").Name)
+	require.True(t, a.Client.Heartbeat(context.Background()))
+	require.False(t, a.Client.Heartbeat(context.Background()))
+	require.Empty(t, a.State("bad").Name)
+	require.Empty(t, a.State("etc").Name)
+	require.Empty(t, a.State("by-ip").Name)
 	view = srv.machines(t, "web")
 	require.Len(t, view[0].Configs, 1)
 	require.Equal(t, "good", view[0].Configs[0].Name)
@@ -335,23 +277,22 @@ func TestCentralConfigEndToEnd(t *testing.T) {
 	b, err := json.Marshal(changedRaw)
 	require.NoError(t, err)
 	require.NoError(t, c.UpdateConfigString(project, "good", string(b)))
-	require.True(t, a.client.Heartbeat(context.Background()))
+	require.True(t, a.Client.Heartbeat(context.Background()))
 	appendLine(t, goodLog, "good-after-change")
 	waitCollected(t, agentDir, "good-after-change")
 	require.Equal(t, 1, collected(t, agentDir, "good-before-start"), "the changed config resumed; nothing read twice")
 
 	// Restart with the server down: the cached config keeps collecting.
-	a.stop(t)
-	a = nil
+	a.Stop()
 	srv.Stop()
 	appendLine(t, goodLog, "good-while-server-down")
 	a = startAgent(t, agentDir, srv.Addr(), []string{root})
-	require.Equal(t, runtime.StateRunning, a.state("good").State)
-	require.False(t, a.client.Heartbeat(context.Background()), "no server, no change")
+	require.Equal(t, runtime.StateRunning, a.State("good").State)
+	require.False(t, a.Client.Heartbeat(context.Background()), "no server, no change")
 	waitCollected(t, agentDir, "good-while-server-down")
 	require.Equal(t, 1, collected(t, agentDir, "good-while-bad"), "resumed from checkpoints after restart")
 	require.Zero(t, collected(t, agentDir, "ip-after-remove"), "a removed config collects nothing")
-	cst := a.client.Status()
+	cst := a.Client.Status()
 	require.Contains(t, cst.LastError, "connection refused")
 	require.Len(t, cst.Configs, 1)
 	require.Equal(t, configserver.ConfigStatus{Name: "good", Version: cst.Configs[0].Version, Status: "APPLIED"}, cst.Configs[0])
@@ -359,11 +300,11 @@ func TestCentralConfigEndToEnd(t *testing.T) {
 	// The server comes back (same data): the agent keeps its identity, and
 	// removing the config from the group stops it.
 	srv2 := startServer(t, dataDir)
-	a.stop(t)
+	a.Stop()
 	a = startAgent(t, agentDir, srv2.Addr(), []string{root})
 	require.NoError(t, srv2.sdk.RemoveConfigFromMachineGroup(project, "good", "web"))
-	require.True(t, a.client.Heartbeat(context.Background()))
-	require.Empty(t, a.state("good").Name)
+	require.True(t, a.Client.Heartbeat(context.Background()))
+	require.Empty(t, a.State("good").Name)
 	appendLine(t, goodLog, "good-after-remove")
 	time.Sleep(300 * time.Millisecond) // many file polls
 	require.Zero(t, collected(t, agentDir, "good-after-remove"))

@@ -17,14 +17,9 @@ import (
 	sls "github.com/aliyun/aliyun-log-go-sdk"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
-	"github.com/sluicelog/sluice/agent/checkpoint"
-	agentcs "github.com/sluicelog/sluice/agent/configserver"
-	"github.com/sluicelog/sluice/agent/input/file"
-	outfile "github.com/sluicelog/sluice/agent/output/file"
-	agentrt "github.com/sluicelog/sluice/agent/runtime"
+	"github.com/sluicelog/sluice/agent/agenttest"
 	"github.com/sluicelog/sluice/server/meta"
 )
 
@@ -437,10 +432,13 @@ func TestBrowserConsole(t *testing.T) {
 		require.NoError(t, c.CreateConfig("web", bad))
 		require.NoError(t, c.ApplyConfigToMachineGroup("web", "etc-secrets", "web-nodes"))
 
-		a := startAgent(t, agentDir, e.base, []string{agentDir})
-		a.client.Heartbeat(context.Background()) // receives both configs
+		// Heartbeats are driven by the test.
+		a := agenttest.Start(t, agenttest.Options{Dir: agentDir, Endpoint: e.base,
+			AccessKeyID: adminID, AccessKeySecret: adminSecret, AllowedRoots: []string{agentDir}, Version: "console-test",
+			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		a.Client.Heartbeat(context.Background()) // receives both configs
 		require.Eventually(t, func() bool {
-			a.client.Heartbeat(context.Background()) // reports their states
+			a.Client.Heartbeat(context.Background()) // reports their states
 			m, _, err := c.ListMachines("web", "web-nodes")
 			if err != nil || len(m) != 1 {
 				return false
@@ -550,50 +548,4 @@ func jsURLEncode(s string) string {
 		}
 	}
 	return b.String()
-}
-
-type agent struct {
-	client *agentcs.Client
-	cancel context.CancelFunc
-	done   chan error
-	out    *outfile.Output
-	cp     *checkpoint.Store
-}
-
-// startAgent runs the real agent runtime with its config-server client;
-// heartbeats are driven by the test.
-func startAgent(t *testing.T, dir, endpoint string, roots []string) *agent {
-	t.Helper()
-	reg := prometheus.NewRegistry()
-	cp, err := checkpoint.New(checkpoint.Config{Path: filepath.Join(dir, "checkpoint"), Interval: 100 * time.Millisecond}, checkpoint.Settings{Registerer: reg})
-	require.NoError(t, err)
-	require.NoError(t, cp.Start(context.Background()))
-	out, err := outfile.New(outfile.Config{Path: filepath.Join(dir, "out.jsonl"), Source: "10.1.2.3"}, outfile.Settings{Registerer: reg})
-	require.NoError(t, err)
-	require.NoError(t, out.Start(context.Background()))
-	factory, err := agentrt.NewPipelineFactory(agentrt.FactoryOptions{
-		Checkpoints: cp, Outputs: agentrt.SharedOutput{Out: out}, Hostname: "web-host",
-		FileTuning: file.Config{PollInterval: 20 * time.Millisecond}, Registerer: reg,
-	})
-	require.NoError(t, err)
-	rt, err := agentrt.New(agentrt.Options{Factory: factory, Registerer: reg})
-	require.NoError(t, err)
-	client, err := agentcs.New(agentcs.Config{
-		Endpoint: endpoint, AccessKeyID: adminID, AccessKeySecret: adminSecret,
-		Interval: time.Hour, Timeout: 5 * time.Second,
-		CachePath: filepath.Join(dir, "user_config.json"),
-		IP:        "10.1.2.3", Hostname: "web-host", Version: "console-test", AllowedRoots: roots,
-	}, agentcs.Settings{Registerer: reg, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}, rt)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	a := &agent{client: client, cancel: cancel, done: make(chan error, 1), out: out, cp: cp}
-	require.NoError(t, client.Start(ctx))
-	go func() { a.done <- rt.Run(ctx, context.Background()) }()
-	t.Cleanup(func() {
-		a.cancel()
-		require.NoError(t, <-a.done)
-		require.NoError(t, a.out.Shutdown(context.Background()))
-		require.NoError(t, a.cp.Shutdown(context.Background()))
-	})
-	return a
 }
