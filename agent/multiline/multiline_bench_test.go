@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"testing"
+
+	"github.com/sluicelog/sluice/internal/cputime"
 )
 
 // javaLog returns about n bytes of Java application log: one-line entries
@@ -52,14 +54,14 @@ func BenchmarkSplitterJava(b *testing.B) {
 			emit := func(ev []byte, _ int64) { events++; size += len(ev) }
 			b.SetBytes(int64(len(data)))
 			b.ReportAllocs()
-			start := cpuTime()
+			start := cputime.Now()
 			for b.Loop() {
 				for i, l := range lines {
 					s.Push(l, ends[i], emit)
 				}
 				s.Flush(emit)
 			}
-			reportCPUThroughput(b, start, int64(len(data)))
+			cputime.ReportThroughput(b, start, int64(len(data)))
 			if s.Stats().UnmatchedLines != 0 || events == 0 {
 				b.Fatalf("unmatched %d, events %d", s.Stats().UnmatchedLines, events)
 			}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluicelog/sluice/agent/multiline"
 	"github.com/sluicelog/sluice/agent/pipeline"
+	"github.com/sluicelog/sluice/internal/cputime"
 )
 
 // javaLog is a Java application log: one-line entries and exceptions with
@@ -66,7 +67,7 @@ func BenchmarkJavaMultilineParse(b *testing.B) {
 	}
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
-	start := cpuTime()
+	start := cputime.Now()
 	for b.Loop() {
 		var off int64
 		for _, l := range lines {
@@ -75,7 +76,7 @@ func BenchmarkJavaMultilineParse(b *testing.B) {
 		}
 		sp.Flush(emit)
 	}
-	reportCPUThroughput(b, start, int64(len(data)))
+	cputime.ReportThroughput(b, start, int64(len(data)))
 	if events == 0 || testingFailures(st) != 0 {
 		b.Fatalf("events %d failures %v", events, testingFailures(st))
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluicelog/sluice/agent/parse/anchored"
 	"github.com/sluicelog/sluice/agent/pipeline"
+	"github.com/sluicelog/sluice/internal/cputime"
 )
 
 func nginxLines(n int) []string {
@@ -43,7 +44,7 @@ func benchStage(b *testing.B, cfg Config, lines []string) {
 	ctx := context.Background()
 	b.SetBytes(size)
 	b.ReportAllocs()
-	start := cpuTime()
+	start := cputime.Now()
 	for b.Loop() {
 		in.Reset()
 		for _, l := range lines {
@@ -55,7 +56,7 @@ func benchStage(b *testing.B, cfg Config, lines []string) {
 			b.Fatal(err)
 		}
 	}
-	reportCPUThroughput(b, start, size)
+	cputime.ReportThroughput(b, start, size)
 	if n == 0 || testingFailures(s) != 0 {
 		b.Fatalf("events %d, failures %v", n, testingFailures(s))
 	}
@@ -84,7 +85,7 @@ func BenchmarkNginx(b *testing.B) {
 		}
 		b.SetBytes(size)
 		b.ReportAllocs()
-		start := cpuTime()
+		start := cputime.Now()
 		for b.Loop() {
 			for _, l := range lines {
 				if re.FindStringSubmatchIndex(l) == nil {
@@ -92,7 +93,7 @@ func BenchmarkNginx(b *testing.B) {
 				}
 			}
 		}
-		reportCPUThroughput(b, start, size)
+		cputime.ReportThroughput(b, start, size)
 	})
 }
 

@@ -17,21 +17,15 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sluicelog/sluice/agent/output/sls"
 	"github.com/sluicelog/sluice/agent/pipeline"
+	"github.com/sluicelog/sluice/internal/cputime"
 	"github.com/sluicelog/sluice/protocol"
 	"github.com/sluicelog/sluice/protocol/protocoltest"
 )
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 func BenchmarkSendPath(b *testing.B) {
 	for _, bc := range []struct {
@@ -87,7 +81,7 @@ func BenchmarkSendPath(b *testing.B) {
 
 			b.SetBytes(int64(raw))
 			b.ReportAllocs()
-			cpu0 := cpuTime()
+			cpu0 := cputime.Now()
 			n := int64(0)
 			for b.Loop() {
 				if err := o.Consume(context.Background(), batch); err != nil {
@@ -100,7 +94,7 @@ func BenchmarkSendPath(b *testing.B) {
 			if err := o.Shutdown(ctx); err != nil {
 				b.Fatal(err)
 			}
-			cpu := cpuTime() - cpu0
+			cpu := cputime.Now() - cpu0
 			if acked.Load() != n || failed.Load() != 0 {
 				b.Fatalf("acked %d of %d, %d failed", acked.Load(), n, failed.Load())
 			}
