@@ -13,12 +13,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
-		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
-		// The SDK's retry helper and DuckDB keep background goroutines.
-		goleak.IgnoreAnyFunction("github.com/aliyun/aliyun-log-go-sdk.(*defaultSignerV1).Sign"),
-	)
+	goleak.VerifyTestMain(m, append(apptest.IdleConns(),
+		// The SDK's retry helper keeps background goroutines.
+		goleak.IgnoreAnyFunction("github.com/aliyun/aliyun-log-go-sdk.(*defaultSignerV1).Sign"))...)
 }
 
 const (

@@ -19,6 +19,7 @@ import (
 
 	sls "github.com/aliyun/aliyun-log-go-sdk"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/sluicelog/sluice/server/app"
 )
@@ -35,6 +36,16 @@ const (
 // clientTimeout bounds one request of the clients made here, so that a
 // hung server fails the test instead of the test binary's deadline.
 const clientTimeout = 30 * time.Second
+
+// IdleConns are the goroutines a test binary that uses Start may leave
+// when it exits, for goleak.VerifyTestMain: the keep-alive loops of idle
+// HTTP connections (the SDK's own transport keeps some).
+func IdleConns() []goleak.Option {
+	return []goleak.Option{
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+	}
+}
 
 // Options configures Start.
 type Options struct {
