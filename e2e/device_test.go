@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sluicelog/sluice/e2e/e2etest"
 	"github.com/sluicelog/sluice/mocklog"
 )
 
@@ -98,16 +99,16 @@ func deviceChange(t *testing.T, ignore bool) {
 	if ignore {
 		args = []string{"--ignore-device"}
 	}
-	gen := startGenerator(t, mocklog.Options{Path: filepath.Join(data, "app.log"), LogsPerSec: 2000})
+	gen := e2etest.StartGenerator(t, mocklog.Options{Path: filepath.Join(data, "app.log"), LogsPerSec: 2000})
 
 	// Node 1: the volume through a bind mount.
 	a := startAgent(t, agentOpts{configDir: confDir, output: out, checkpoint: cp, args: args,
 		wrap: inNamespace(fmt.Sprintf("mount --bind %s %s", data, view))})
-	require.Eventually(t, func() bool { return trackOutput(t, out).Count() > 2000 }, 15*time.Second, 50*time.Millisecond, agentLog(root))
-	a.signal(syscall.SIGTERM)
-	_, ok := a.wait(15 * time.Second)
+	require.Eventually(t, func() bool { return e2etest.TrackOutput(t, out).Count() > 2000 }, 15*time.Second, 50*time.Millisecond, agentLog(root))
+	a.Signal(syscall.SIGTERM)
+	ok := a.Exited(15 * time.Second)
 	require.True(t, ok)
-	require.NoError(t, a.err, agentLog(root))
+	require.NoError(t, a.Err(), agentLog(root))
 	devBefore := checkpointDevs(t, cp)
 	require.Len(t, devBefore, 1)
 
@@ -115,19 +116,19 @@ func deviceChange(t *testing.T, ignore bool) {
 	b := startAgent(t, agentOpts{configDir: confDir, output: out, checkpoint: cp, args: args,
 		wrap: inNamespace("mount -t overlay overlay -o " + overlayOpts(data, upper, work) + " " + view)})
 	time.Sleep(time.Second)
-	last := gen.stop()
-	tr := trackOutput(t, out)
+	last := gen.Stop()
+	tr := e2etest.TrackOutput(t, out)
 	for deadline := time.Now().Add(15 * time.Second); tr.CountIn(1, last) < last && time.Now().Before(deadline); {
 		time.Sleep(100 * time.Millisecond)
-		tr = trackOutput(t, out)
+		tr = e2etest.TrackOutput(t, out)
 	}
-	b.signal(syscall.SIGTERM)
-	_, ok = b.wait(15 * time.Second)
+	b.Signal(syscall.SIGTERM)
+	ok = b.Exited(15 * time.Second)
 	require.True(t, ok)
 	devAfter := checkpointDevs(t, cp)
 	require.NotEqual(t, devBefore, devAfter, "the simulation did not change the device id")
 
-	tr = trackOutput(t, out)
+	tr = e2etest.TrackOutput(t, out)
 	require.Empty(t, tr.Missing(1, last), tr.Summary(1, last))
 	t.Logf("ignore-device=%v: device %v → %v: %s", ignore, devBefore, devAfter, tr.Summary(1, last))
 	if ignore {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sluicelog/sluice/e2e/e2etest"
 	"github.com/sluicelog/sluice/mocklog"
 )
 
@@ -90,7 +91,7 @@ func crashTest(t *testing.T, mode string) {
 	if v, err := strconv.Atoi(os.Getenv("SLUICE_E2E_KILLS")); err == nil {
 		kills = v // for narrowing down a failure
 	}
-	root := testDir(t)
+	root := e2etest.Dir(t)
 	confDir, logDir := filepath.Join(root, "conf"), filepath.Join(root, "logs")
 	require.NoError(t, os.MkdirAll(confDir, 0o755))
 	require.NoError(t, os.MkdirAll(logDir, 0o755))
@@ -98,7 +99,7 @@ func crashTest(t *testing.T, mode string) {
 	writeConfig(t, confDir, "app.json", fileConfig("app", logDir, "app.log", nil))
 	opts := agentOpts{configDir: confDir, output: out, checkpoint: filepath.Join(root, "cp.json")}
 
-	gen := startGenerator(t, mocklog.Options{
+	gen := e2etest.StartGenerator(t, mocklog.Options{
 		Path: filepath.Join(logDir, "app.log"), LogsPerSec: rate,
 		RotateBytes: rotateBytes, RotateMode: mode, RotateKeep: rotateKeep,
 	})
@@ -118,7 +119,7 @@ func crashTest(t *testing.T, mode string) {
 			require.Eventually(t, func() bool { _, err := os.Stat(opts.checkpoint); return err == nil }, 10*time.Second, 10*time.Millisecond)
 		}
 		time.Sleep(time.Duration(rng.Int64N(int64(maxRun))))
-		a.kill()
+		a.Kill()
 		killed := time.Now()
 		close(stop)
 		s := <-samples
@@ -136,18 +137,18 @@ func crashTest(t *testing.T, mode string) {
 		time.Sleep(15 * time.Second)
 	}
 	time.Sleep(time.Second)
-	last := gen.stop()
+	last := gen.Stop()
 
-	tr := trackOutput(t, out)
+	tr := e2etest.TrackOutput(t, out)
 	for deadline := time.Now().Add(60 * time.Second); tr.CountIn(1, last) < last && time.Now().Before(deadline); {
 		time.Sleep(500 * time.Millisecond)
-		tr = trackOutput(t, out)
+		tr = e2etest.TrackOutput(t, out)
 	}
 	require.Equal(t, last, tr.CountIn(1, last), "lines lost (%s): %s\nagent warnings:\n%s", mode, tr.Summary(1, last), agentWarnings(root))
-	a.signal(os.Interrupt)
-	_, ok := a.wait(20 * time.Second)
+	a.Signal(os.Interrupt)
+	ok := a.Exited(20 * time.Second)
 	require.True(t, ok)
-	tr = trackOutput(t, out)
+	tr = e2etest.TrackOutput(t, out)
 	require.Empty(t, tr.Missing(1, last), tr.Summary(1, last))
 
 	var bound uint64
@@ -171,5 +172,5 @@ func countRecords(t *testing.T, path string, from, to int64) uint64 {
 	buf := make([]byte, to-from)
 	n, err := f.ReadAt(buf, from)
 	require.True(t, err == nil || n == len(buf), "read output: %v", err)
-	return uint64(bytes.Count(buf[:n], recordStart))
+	return uint64(bytes.Count(buf[:n], e2etest.RecordStart))
 }

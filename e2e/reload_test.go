@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	agentrt "github.com/sluicelog/sluice/agent/runtime"
+	"github.com/sluicelog/sluice/e2e/e2etest"
 	"github.com/sluicelog/sluice/mocklog"
 )
 
@@ -27,11 +28,11 @@ func TestConfigHotReload(t *testing.T) {
 	}
 	out := filepath.Join(root, "out.jsonl")
 	a := startAgent(t, agentOpts{configDir: confDir, output: out, checkpoint: filepath.Join(root, "cp.json")})
-	a.waitHealthy()
+	a.WaitHealthy(15 * time.Second)
 
 	const seqB = 10_000_000 // B's sequence numbers start here, A's at 1
-	genA := startGenerator(t, mocklog.Options{Path: filepath.Join(dirA, "app.log"), LogsPerSec: 2000})
-	genB := startGenerator(t, mocklog.Options{Path: filepath.Join(dirB, "app.log"), LogsPerSec: 500, FirstSeq: seqB})
+	genA := e2etest.StartGenerator(t, mocklog.Options{Path: filepath.Join(dirA, "app.log"), LogsPerSec: 2000})
+	genB := e2etest.StartGenerator(t, mocklog.Options{Path: filepath.Join(dirB, "app.log"), LogsPerSec: 500, FirstSeq: seqB})
 
 	countWhere := func(keep func(outputLine) bool) int {
 		n := 0
@@ -53,7 +54,7 @@ func TestConfigHotReload(t *testing.T) {
 	// Add.
 	writeConfig(t, confDir, "a.json", fileConfig("a", dirA, "*.log", nil))
 	grows(fromA, "config a added but its file is not collected")
-	require.Equal(t, agentrt.StateRunning, a.configStatus("a").State)
+	require.Equal(t, agentrt.StateRunning, a.ConfigStatus("a").State)
 
 	// Change: a new topic shows when the new version took over.
 	writeConfig(t, confDir, "a.json", fileConfig("a", dirA, "*.log", map[string]any{"topicFormat": "customized://v2"}))
@@ -63,25 +64,25 @@ func TestConfigHotReload(t *testing.T) {
 	writeConfig(t, confDir, "b.json", fileConfig("b", dirB, "*.log", nil))
 	grows(fromB, "config b added but its file is not collected")
 	writeConfig(t, confDir, "b.json", fileConfig("b", dirB, "*.log", map[string]any{"regex": "(unclosed", "key": []string{"x"}}))
-	require.Eventually(t, func() bool { return a.configStatus("b").State == agentrt.StateFailed }, 10*time.Second, 50*time.Millisecond)
-	st := a.configStatus("b")
+	require.Eventually(t, func() bool { return a.ConfigStatus("b").State == agentrt.StateFailed }, 10*time.Second, 50*time.Millisecond)
+	st := a.ConfigStatus("b")
 	require.Contains(t, st.Message, `inputDetail.regex: invalid regular expression "(unclosed": missing closing )`)
 	require.Contains(t, st.Message, "previous version of this config keeps collecting")
 	// The status command (the liveness probe) prints the failure and still
 	// exits 0: the agent is healthy, one config is not.
-	cli, err := exec.Command(agentBin, "status", "--addr", a.addr).CombinedOutput()
+	cli, err := exec.Command(agentBin, "status", "--addr", a.Addr).CombinedOutput()
 	require.NoError(t, err, "sluice-agent status: %s", cli)
 	require.Contains(t, string(cli), "failed   b")
 	require.Contains(t, string(cli), "missing closing )")
 	require.Contains(t, string(cli), "running  a")
 	grows(fromA, "config a stopped collecting when b broke")
 	grows(fromB, "the previous version of b stopped collecting when its edit broke")
-	require.Equal(t, agentrt.StateRunning, a.configStatus("a").State)
+	require.Equal(t, agentrt.StateRunning, a.ConfigStatus("a").State)
 
 	// A's lines so far: every one exactly once across add and change.
-	lastA := genA.stop()
+	lastA := genA.Stop()
 	require.Eventually(t, func() bool {
-		tr := trackOutput(t, out)
+		tr := e2etest.TrackOutput(t, out)
 		return tr.CountIn(1, lastA) == lastA
 	}, 15*time.Second, 100*time.Millisecond, "config a lost lines across its change")
 	trA := &mocklog.SeqTracker{}
@@ -95,21 +96,21 @@ func TestConfigHotReload(t *testing.T) {
 
 	// Delete: a's file is no longer read; b keeps going.
 	require.NoError(t, os.Remove(filepath.Join(confDir, "a.json")))
-	require.Eventually(t, func() bool { return a.configStatus("a").Name == "" }, 10*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool { return a.ConfigStatus("a").Name == "" }, 10*time.Second, 50*time.Millisecond)
 	nA := countWhere(fromA)
-	genA2 := startGenerator(t, mocklog.Options{Path: filepath.Join(dirA, "app.log"), LogsPerSec: 2000, FirstSeq: 5_000_000})
+	genA2 := e2etest.StartGenerator(t, mocklog.Options{Path: filepath.Join(dirA, "app.log"), LogsPerSec: 2000, FirstSeq: 5_000_000})
 	grows(fromB, "config b stopped collecting when a was deleted")
-	genA2.stop()
+	genA2.Stop()
 	time.Sleep(500 * time.Millisecond) // several file polls
 	require.Equal(t, nA, countWhere(fromA), "a deleted config must not collect")
-	genB.stop()
+	genB.Stop()
 
-	a.signal(os.Interrupt)
-	_, ok := a.wait(30 * time.Second)
+	a.Signal(os.Interrupt)
+	ok := a.Exited(30 * time.Second)
 	require.True(t, ok, "agent did not stop")
 
 	// No agent: the probe fails.
-	cmd := exec.Command(agentBin, "status", "--addr", a.addr, "--timeout", "1s")
+	cmd := exec.Command(agentBin, "status", "--addr", a.Addr, "--timeout", "1s")
 	cli, err = cmd.CombinedOutput()
 	require.Error(t, err, "%s", cli)
 	require.Equal(t, 1, cmd.ProcessState.ExitCode())

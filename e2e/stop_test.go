@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sluicelog/sluice/e2e/e2etest"
 	"github.com/sluicelog/sluice/mocklog"
 )
 
@@ -26,34 +27,34 @@ func TestStopDelay(t *testing.T) {
 	opts := agentOpts{configDir: confDir, output: out, checkpoint: filepath.Join(root, "cp.json"),
 		args: []string{"--stop-delay", stopDelay.String(), "--shutdown-timeout", shutdownTimeout.String()}}
 	a := startAgent(t, opts)
-	a.waitHealthy()
+	a.WaitHealthy(15 * time.Second)
 
-	gen := startGenerator(t, mocklog.Options{Path: filepath.Join(logDir, "app.log"), LogsPerSec: 5000})
-	require.Eventually(t, func() bool { return trackOutput(t, out).Count() > 1000 }, 10*time.Second, 50*time.Millisecond)
-	a.signal(syscall.SIGTERM)
+	gen := e2etest.StartGenerator(t, mocklog.Options{Path: filepath.Join(logDir, "app.log"), LogsPerSec: 5000})
+	require.Eventually(t, func() bool { return e2etest.TrackOutput(t, out).Count() > 1000 }, 10*time.Second, 50*time.Millisecond)
+	a.Signal(syscall.SIGTERM)
 	termAt := time.Now()
 	// The app keeps writing for most of the stop delay.
 	time.Sleep(stopDelay - 500*time.Millisecond)
-	last := gen.stop()
-	_, exited := a.wait(stopDelay + shutdownTimeout + 2*time.Second)
+	last := gen.Stop()
+	exited := a.Exited(stopDelay + shutdownTimeout + 2*time.Second)
 	took := time.Since(termAt)
 	require.True(t, exited, "agent did not exit within stop delay + shutdown timeout\n%s", agentLog(root))
-	require.NoError(t, a.err, "a clean stop exits 0\n%s", agentLog(root))
+	require.NoError(t, a.Err(), "a clean stop exits 0\n%s", agentLog(root))
 	require.GreaterOrEqual(t, took, stopDelay, "the agent stopped before its stop delay")
 	require.Less(t, took, stopDelay+shutdownTimeout)
 
-	tr := trackOutput(t, out)
+	tr := e2etest.TrackOutput(t, out)
 	require.Empty(t, tr.Missing(1, last), "lines written during the stop delay were not collected: %s", tr.Summary(1, last))
 	require.Zero(t, tr.Duplicates())
 
 	// Positions were saved on the way out: a restart repeats nothing.
 	b := startAgent(t, opts)
-	b.waitHealthy()
+	b.WaitHealthy(15 * time.Second)
 	time.Sleep(time.Second) // several file polls
-	b.signal(syscall.SIGTERM)
-	b.signal(syscall.SIGTERM) // a second signal skips the delay
-	_, exited = b.wait(3 * time.Second)
+	b.Signal(syscall.SIGTERM)
+	b.Signal(syscall.SIGTERM) // a second signal skips the delay
+	exited = b.Exited(3 * time.Second)
 	require.True(t, exited, "a second signal must stop the agent at once")
-	tr = trackOutput(t, out)
+	tr = e2etest.TrackOutput(t, out)
 	require.Zero(t, tr.Duplicates(), "restart after a clean stop re-read lines: %s", tr.Summary(1, last))
 }

@@ -118,7 +118,7 @@ func TestBenchE2E(t *testing.T) {
 	cfgJSON, err := json.Marshal(cfg)
 	require.NoError(t, err)
 
-	srvPid := srv.cmd.Process.Pid
+	srvPid := srv.Cmd.Process.Pid
 	srvCPU0, err := procCPU(srvPid)
 	require.NoError(t, err)
 	start := time.Now()
@@ -127,7 +127,7 @@ func TestBenchE2E(t *testing.T) {
 		o.args = []string{"--cpu-profile", p}
 	}
 	ag := e.startAgent(o)
-	agPid := ag.cmd.Process.Pid
+	agPid := ag.Cmd.Process.Pid
 
 	// Done when the agent has had every line accepted by the server (its
 	// own counter: polling the server with SQL would cost server CPU).
@@ -136,9 +136,9 @@ func TestBenchE2E(t *testing.T) {
 	lastLog := time.Now()
 	for sent < float64(lines) {
 		require.True(t, time.Now().Before(deadline), "timed out with %.0f/%d lines sent\n%s", sent, lines, e.tail("agent"))
-		require.True(t, srv.running() && ag.running(), "%s\n%s", e.tail("agent"), e.tail("server"))
+		require.True(t, srv.Running() && ag.Running(), "%s\n%s", e.tail("agent"), e.tail("server"))
 		time.Sleep(time.Second) // each scrape costs the agent a little CPU (process collector)
-		if v, err := ag.metric("sluice_output_sls_logs_sent_total"); err == nil {
+		if v, err := ag.Metric("sluice_output_sls_logs_sent_total"); err == nil {
 			sent = v
 		}
 		if time.Since(lastLog) > 15*time.Second {
@@ -155,9 +155,9 @@ func TestBenchE2E(t *testing.T) {
 	require.NoError(t, err)
 	srvHWM, err := procHWM(srvPid)
 	require.NoError(t, err)
-	retries, _ := ag.metric("sluice_output_sls_retries_total")
-	buffered, _ := ag.metric("sluice_output_sls_buffered_groups_total")
-	wire, _ := ag.metric("sluice_output_sls_wire_bytes_sent_total")
+	retries, _ := ag.Metric("sluice_output_sls_retries_total")
+	buffered, _ := ag.Metric("sluice_output_sls_buffered_groups_total")
+	wire, _ := ag.Metric("sluice_output_sls_wire_bytes_sent_total")
 
 	gib := float64(size) / (1 << 30)
 	mib := float64(size) / (1 << 20)
@@ -195,8 +195,8 @@ func TestBenchE2E(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(out, b, 0o644))
 	}
-	require.NoError(t, ag.stop(60*time.Second), e.tail("agent"))
-	require.NoError(t, srv.stop(120*time.Second), e.tail("server"))
+	require.NoError(t, ag.Stop(60*time.Second), e.tail("agent"))
+	require.NoError(t, srv.Stop(120*time.Second), e.tail("server"))
 }
 
 func copyFile(t *testing.T, src, dst string) {

@@ -33,8 +33,8 @@ func TestDelivery(t *testing.T) {
 	)
 	web := e.startMocklog(mocklogOpts{service: "web", firstSeq: webFirst, total: webTotal, rate: 5000, rotateBytes: "1MB"})
 	api := e.startMocklog(mocklogOpts{service: "api", firstSeq: apiFirst, total: apiTotal, rate: 1000})
-	require.NoError(t, web.wait(60*time.Second), e.tail("mocklog-web"))
-	require.NoError(t, api.wait(60*time.Second), e.tail("mocklog-api"))
+	require.NoError(t, web.Wait(60*time.Second), e.tail("mocklog-web"))
+	require.NoError(t, api.Wait(60*time.Second), e.tail("mocklog-api"))
 
 	n := e.waitCount(webTotal+apiTotal, 90*time.Second, 3*time.Second)
 	tr, noSeq := e.seqs()
@@ -101,12 +101,12 @@ func TestDelivery(t *testing.T) {
 	}
 
 	for _, what := range []string{"sluice_output_sls_dead_lettered_logs_total", "sluice_buffer_corrupt_bytes_total"} {
-		v, err := ag.metric(what)
+		v, err := ag.Metric(what)
 		require.NoError(t, err)
 		require.Zero(t, v, what)
 	}
-	require.NoError(t, ag.stop(30*time.Second), e.tail("agent"))
-	require.NoError(t, srv.stop(30*time.Second), e.tail("server"))
+	require.NoError(t, ag.Stop(30*time.Second), e.tail("agent"))
+	require.NoError(t, srv.Stop(30*time.Second), e.tail("server"))
 }
 
 // linesBySeq finds the lines carrying the wanted sequence numbers in the

@@ -11,7 +11,6 @@
 package delivery
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,11 +19,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -65,28 +61,13 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	dir := t.TempDir()
-	if os.Getenv("SLUICE_E2E_KEEP") != "" {
-		var err error
-		dir, err = os.MkdirTemp("", "sluice-delivery-")
-		require.NoError(t, err)
-		t.Logf("keeping %s", dir)
-	}
+	dir := e2etest.Dir(t)
 	for _, d := range []string{"server", "agent/configs", "agent/state", "logs"} {
 		require.NoError(t, os.MkdirAll(filepath.Join(dir, d), 0o755))
 	}
-	e := &env{t: t, dir: dir, listen: freeAddr(t)}
+	e := &env{t: t, dir: dir, listen: e2etest.FreeAddr(t)}
 	e.client = newClient(e.listen)
 	return e
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
 }
 
 // newClient is an SDK client for the local server. The SDK addresses a
@@ -103,110 +84,39 @@ func newClient(listen string) *sdk.Client {
 	return c
 }
 
-// proc is one child process; its output goes to DIR/NAME.log (appended
-// across restarts).
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-}
-
 func (e *env) logPath(name string) string { return filepath.Join(e.dir, name+".log") }
 
-func (e *env) start(name, bin string, args []string, extraEnv ...string) *proc {
+// start runs bin; its output goes to DIR/NAME.log (appended across
+// restarts).
+func (e *env) start(name, bin string, args []string, extraEnv ...string) *e2etest.Process {
 	e.t.Helper()
-	f, err := os.OpenFile(e.logPath(name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	require.NoError(e.t, err)
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = append(os.Environ(), extraEnv...)
-	require.NoError(e.t, cmd.Start())
-	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		_ = f.Close()
-		close(p.done)
-	}()
-	e.t.Cleanup(func() { p.kill() })
-	return p
-}
-
-func (p *proc) running() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// kill SIGKILLs p and waits for it.
-func (p *proc) kill() {
-	if p.running() {
-		_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	}
-	<-p.done
-}
-
-// stop sends SIGTERM and waits up to timeout, then kills.
-func (p *proc) stop(timeout time.Duration) error {
-	if p.running() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	}
-	select {
-	case <-p.done:
-		return p.err
-	case <-time.After(timeout):
-		p.kill()
-		return fmt.Errorf("%s did not stop within %s", p.name, timeout)
-	}
-}
-
-// wait waits for p to exit by itself.
-func (p *proc) wait(timeout time.Duration) error {
-	select {
-	case <-p.done:
-		return p.err
-	case <-time.After(timeout):
-		return fmt.Errorf("%s still running after %s", p.name, timeout)
-	}
+	return e2etest.Start(e.t, e.logPath(name), append([]string{bin}, args...), extraEnv...)
 }
 
 // tail is the end of a process log, for failure messages.
 func (e *env) tail(name string) string {
-	b, _ := os.ReadFile(e.logPath(name))
-	s := strings.TrimSpace(string(b))
-	if len(s) > 4000 {
-		s = "…" + s[len(s)-4000:]
-	}
-	return name + " log:\n" + s
+	return name + " log:\n" + e2etest.Tail(e.logPath(name))
 }
 
 // startServer runs sluice-server over DIR/server on e.listen. The base
 // domain makes the agent's Host {project}.127.0.0.1:port name the project.
-func (e *env) startServer() *proc {
+func (e *env) startServer() *e2etest.Process {
 	e.t.Helper()
 	p := e.start("server", serverBin, []string{"serve", "--listen", e.listen,
 		"--data-dir", filepath.Join(e.dir, "server"), "--base-domain", "127.0.0.1", "--log-level", "warn"},
 		"SLUICE_ADMIN_KEY_ID="+adminID, "SLUICE_ADMIN_KEY_SECRET="+adminSecret)
-	waitHTTP(e.t, "http://"+e.listen+"/healthz", 60*time.Second, p, func() string { return e.tail("server") })
-	return p
-}
-
-func waitHTTP(t *testing.T, url string, timeout time.Duration, p *proc, why func() string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
+	url := "http://" + e.listen + "/healthz"
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := http.Get(url)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return p
 			}
 		}
-		if !p.running() || time.Now().After(deadline) {
-			t.Fatalf("%s not healthy at %s (running=%v): %v\n%s", p.name, url, p.running(), err, why())
+		if !p.Running() || time.Now().After(deadline) {
+			e.t.Fatalf("server not healthy at %s (running=%v): %v\n%s", url, p.Running(), err, e.tail("server"))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -275,15 +185,9 @@ type agentOpts struct {
 	args []string
 }
 
-// agent is one run of sluice-agent.
-type agent struct {
-	*proc
-	http string
-}
-
 // startAgent writes the config and instance files (idempotent) and starts
 // sluice-agent with --output sls on a fresh status port.
-func (e *env) startAgent(o agentOpts) *agent {
+func (e *env) startAgent(o agentOpts) *e2etest.Agent {
 	e.t.Helper()
 	if o.logstore == "" {
 		o.logstore = logstore
@@ -308,47 +212,18 @@ func (e *env) startAgent(o agentOpts) *agent {
 		require.NoError(e.t, os.WriteFile(filepath.Join(e.dir, "agent/configs", name), data, 0o644))
 	}
 
-	addr := freeAddr(e.t)
-	envv := append([]string{
-		"ALIYUN_LOGTAIL_USER_DEFINED_ID=" + agentUserID,
-		"ALIYUN_LOG_ENV_TAGS=e2e_cluster|e2e_unset",
-		"e2e_cluster=blue",
-	}, o.env...)
-	args := []string{"run", "--config-dir", filepath.Join(e.dir, "agent/configs"),
-		"--output", "sls", "--instance-config", instPath, "--http-listen", addr,
-		"--stop-delay", "0s", "--shutdown-timeout", "20s", "--file-poll", "100ms", "--config-poll", "500ms"}
-	p := e.start("agent", agentBin, append(args, o.args...), envv...)
-	waitHTTP(e.t, "http://"+addr+"/healthz", 30*time.Second, p, func() string { return e.tail("agent") })
-	return &agent{proc: p, http: addr}
-}
-
-// metric sums every sample of the named metric family on the agent's
-// /metrics (0 when absent).
-func (a *agent) metric(name string) (float64, error) {
-	resp, err := http.Get("http://" + a.http + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	var sum float64
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		l := sc.Text()
-		if !strings.HasPrefix(l, name) {
-			continue
-		}
-		rest := l[len(name):]
-		if rest == "" || (rest[0] != ' ' && rest[0] != '{') {
-			continue
-		}
-		f := strings.Fields(l)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err == nil {
-			sum += v
-		}
-	}
-	return sum, sc.Err()
+	a := e2etest.StartAgent(e.t, e2etest.AgentOptions{
+		Bin: agentBin, ConfigDir: filepath.Join(e.dir, "agent/configs"), Output: "sls",
+		LogPath: e.logPath("agent"), ConfigPoll: 500 * time.Millisecond, ShutdownTimeout: 20 * time.Second,
+		Args: append([]string{"--instance-config", instPath}, o.args...),
+		Env: append([]string{
+			"ALIYUN_LOGTAIL_USER_DEFINED_ID=" + agentUserID,
+			"ALIYUN_LOG_ENV_TAGS=e2e_cluster|e2e_unset",
+			"e2e_cluster=blue",
+		}, o.env...),
+	})
+	a.WaitHealthy(30 * time.Second)
+	return a
 }
 
 // mocklogOpts are mocklog's flags for one service's file.
@@ -369,7 +244,7 @@ func (e *env) logFile(root, service string) string {
 }
 
 // startMocklog runs the mocklog binary; it exits after o.total lines.
-func (e *env) startMocklog(o mocklogOpts) *proc {
+func (e *env) startMocklog(o mocklogOpts) *e2etest.Process {
 	e.t.Helper()
 	path := e.logFile(o.root, o.service)
 	require.NoError(e.t, os.MkdirAll(filepath.Dir(path), 0o755))

@@ -85,7 +85,7 @@ func TestServerKilled(t *testing.T) {
 	time.Sleep(pre)
 	before, err := e.count()
 	require.NoError(t, err)
-	srv.kill()
+	srv.Kill()
 	t.Logf("server killed with %d logs stored; down for %s", before, down)
 
 	bufDir := filepath.Join(e.dir, "agent/state/buffer", project, logstore)
@@ -94,10 +94,10 @@ func TestServerKilled(t *testing.T) {
 	var files int64
 	for time.Now().Before(downUntil) {
 		time.Sleep(500 * time.Millisecond)
-		if v, err := ag.metric("sluice_buffer_pending_bytes"); err == nil {
+		if v, err := ag.Metric("sluice_buffer_pending_bytes"); err == nil {
 			pending = max(pending, v)
 		}
-		if v, err := ag.metric("sluice_output_sls_buffered_groups_total"); err == nil {
+		if v, err := ag.Metric("sluice_output_sls_buffered_groups_total"); err == nil {
 			buffered = v
 		}
 		files = max(files, dirBytes(bufDir))
@@ -106,28 +106,28 @@ func TestServerKilled(t *testing.T) {
 	require.Positive(t, buffered, "groups written to the disk buffer while the server was down\n%s", e.tail("agent"))
 	require.Positive(t, pending, "sluice_buffer_pending_bytes while the server was down")
 	require.Positive(t, files, "buffer files under %s", bufDir)
-	require.True(t, gen.running(), "mocklog stopped before the server came back: the outage test needs lines written after the restart")
+	require.True(t, gen.Running(), "mocklog stopped before the server came back: the outage test needs lines written after the restart")
 
 	srv = e.startServer()
-	require.NoError(t, gen.wait(2*(down+pre+post)), e.tail("mocklog-web"))
+	require.NoError(t, gen.Wait(2*(down+pre+post)), e.tail("mocklog-web"))
 	e.waitCount(int64(total), 120*time.Second, 3*time.Second)
 	require.Eventually(t, func() bool {
-		v, err := ag.metric("sluice_buffer_pending_bytes")
+		v, err := ag.Metric("sluice_buffer_pending_bytes")
 		return err == nil && v == 0
 	}, 60*time.Second, 500*time.Millisecond, "disk buffer drained")
 
 	tr, noSeq := e.seqs()
 	require.Zero(t, noSeq)
 	e.requireComplete(tr, 1, total)
-	replayed, err := ag.metric("sluice_output_sls_replayed_groups_total")
+	replayed, err := ag.Metric("sluice_output_sls_replayed_groups_total")
 	require.NoError(t, err)
 	bound := uint64(8 * rate)
 	t.Logf("server down %s: %d lines, all stored; %.0f groups replayed from the disk buffer; %d duplicates (bound %d)",
 		down, total, replayed, tr.Duplicates(), bound)
 	require.Positive(t, replayed)
 	require.LessOrEqual(t, tr.Duplicates(), bound)
-	require.NoError(t, ag.stop(30*time.Second), e.tail("agent"))
-	require.NoError(t, srv.stop(30*time.Second), e.tail("server"))
+	require.NoError(t, ag.Stop(30*time.Second), e.tail("agent"))
+	require.NoError(t, srv.Stop(30*time.Second), e.tail("server"))
 }
 
 // TestAgentKilled: the agent is SIGKILLed at SLUICE_E2E_AGENT_KILLS (20)
@@ -159,7 +159,7 @@ func TestAgentKilled(t *testing.T) {
 	for i := range kills {
 		ag := e.startAgent(agentOpts{})
 		time.Sleep(time.Duration(300+rng.IntN(2700)) * time.Millisecond)
-		ag.kill()
+		ag.Kill()
 		w := e.rereadWindow()
 		window += w
 		if i < 3 || i == kills-1 {
@@ -168,7 +168,7 @@ func TestAgentKilled(t *testing.T) {
 	}
 	ag := e.startAgent(agentOpts{})
 	time.Sleep(2 * time.Second)
-	require.NoError(t, gen.stop(10*time.Second))
+	require.NoError(t, gen.Stop(10*time.Second))
 	last := e.lastSeq("mocklog-web")
 	e.waitCount(int64(last), 120*time.Second, 3*time.Second)
 
@@ -179,8 +179,8 @@ func TestAgentKilled(t *testing.T) {
 	t.Logf("%d agent kills: %d lines, all stored; %d duplicates (%.2f s of production per kill); re-read window bound %d",
 		kills, last, dups, float64(dups)/float64(kills)/rate, window)
 	require.LessOrEqual(t, dups, window, "duplicates beyond what the checkpoints allow")
-	require.NoError(t, ag.stop(30*time.Second), e.tail("agent"))
-	require.NoError(t, srv.stop(30*time.Second), e.tail("server"))
+	require.NoError(t, ag.Stop(30*time.Second), e.tail("agent"))
+	require.NoError(t, srv.Stop(30*time.Second), e.tail("server"))
 }
 
 // rereadWindow counts the lines a restarted agent may read again: those
@@ -238,15 +238,15 @@ func TestPermanentRejection(t *testing.T) {
 	}})
 	good := e.startMocklog(mocklogOpts{service: "web", firstSeq: 1, total: goodTotal, rate: 2000})
 	bad := e.startMocklog(mocklogOpts{root: "other", service: "web", firstSeq: 1_000_001, total: total, rate: 2000})
-	require.NoError(t, good.wait(30*time.Second))
-	require.NoError(t, bad.wait(30*time.Second))
+	require.NoError(t, good.Wait(30*time.Second))
+	require.NoError(t, bad.Wait(30*time.Second))
 
 	e.waitCount(goodTotal, 60*time.Second, 2*time.Second)
 	require.Eventually(t, func() bool {
-		v, err := ag.metric("sluice_output_sls_dead_lettered_logs_total")
+		v, err := ag.Metric("sluice_output_sls_dead_lettered_logs_total")
 		return err == nil && v >= total
 	}, 60*time.Second, 500*time.Millisecond, "dead-lettered logs\n%s", e.tail("agent"))
-	v, err := ag.metric("sluice_output_sls_dead_lettered_logs_total")
+	v, err := ag.Metric("sluice_output_sls_dead_lettered_logs_total")
 	require.NoError(t, err)
 	require.EqualValues(t, total, v, "dead-lettered logs")
 
@@ -299,6 +299,6 @@ func TestPermanentRejection(t *testing.T) {
 		}
 	}
 	require.True(t, found, "an error about the dead-letter directory in the agent log")
-	require.NoError(t, ag.stop(30*time.Second), e.tail("agent"))
-	require.NoError(t, srv.stop(30*time.Second), e.tail("server"))
+	require.NoError(t, ag.Stop(30*time.Second), e.tail("agent"))
+	require.NoError(t, srv.Stop(30*time.Second), e.tail("server"))
 }

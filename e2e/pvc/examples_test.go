@@ -1,6 +1,7 @@
 package pvc
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
 
+	"github.com/sluicelog/sluice/e2e/e2etest"
 	"github.com/sluicelog/sluice/logconfig"
 	"github.com/sluicelog/sluice/mocklog"
 )
@@ -80,21 +82,20 @@ func TestSidecarExampleConfigsParse(t *testing.T) {
 			// from the collection time.
 			eventTime := time.Now().Add(-time.Hour).Truncate(time.Second)
 			const n = 200
-			g := startGenerator(t, mocklog.Options{LogType: tc.logType, Path: filepath.Join(logDir, tc.file),
+			g := e2etest.StartGenerator(t, mocklog.Options{LogType: tc.logType, Path: filepath.Join(logDir, tc.file),
 				TotalCount: n, FirstSeq: 1, Now: func() time.Time { return eventTime }})
-			require.Equal(t, uint64(n), g.wait())
+			require.Equal(t, uint64(n), g.Wait())
 
 			output := filepath.Join(work, "out.jsonl")
 			a := startAgent(t, work, work, configDir, output)
-			a.waitHealthy()
+			a.WaitHealthy(20 * time.Second)
 			var recs []map[string]any
 			require.Eventually(t, func() bool {
 				recs = readRecords(t, output)
 				return len(recs) >= n
-			}, 30*time.Second, 100*time.Millisecond, "agent log:\n%s", a.log())
-			a.signal(os.Interrupt)
-			_, ok := a.wait(30 * time.Second)
-			require.True(t, ok)
+			}, 30*time.Second, 100*time.Millisecond, "agent log:\n%s", a.LogTail())
+			a.Signal(os.Interrupt)
+			require.True(t, a.Exited(30*time.Second))
 
 			require.Len(t, recs, n)
 			tr := &mocklog.SeqTracker{}
@@ -120,21 +121,18 @@ func TestSidecarExampleConfigsParse(t *testing.T) {
 	}
 }
 
+// readRecords decodes the file output; every record must be whole JSON
+// (the agent is not killed here).
 func readRecords(t *testing.T, path string) []map[string]any {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	require.NoError(t, err)
 	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		if line == "" {
-			continue
+	e2etest.ScanOutput(t, path, func(rec []byte) {
+		if len(bytes.TrimSpace(rec)) == 0 {
+			return
 		}
 		var m map[string]any
-		require.NoError(t, json.Unmarshal([]byte(line), &m), "output line %q", line)
+		require.NoError(t, json.Unmarshal(rec, &m), "output line %q", rec)
 		out = append(out, m)
-	}
+	})
 	return out
 }

@@ -1,14 +1,9 @@
 package pvc
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -20,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
 
-	agentrt "github.com/sluicelog/sluice/agent/runtime"
+	"github.com/sluicelog/sluice/e2e/e2etest"
 	"github.com/sluicelog/sluice/logconfig"
 	"github.com/sluicelog/sluice/mocklog"
 )
@@ -95,30 +90,29 @@ func TestSharedPVC(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(configDir, "pvc-access.json"), exampleConfig(t, volume), 0o644))
 	output := filepath.Join(work, "out.jsonl")
 
-	var gens []*generator
+	var gens []*e2etest.Generator
 	for _, p := range pods {
 		dir := filepath.Join(volume, p.dir())
 		require.NoError(t, os.MkdirAll(dir, 0o755))
-		gens = append(gens, startGenerator(t, mocklog.Options{
+		gens = append(gens, e2etest.StartGenerator(t, mocklog.Options{
 			LogType: mocklog.LogTypeNginx, Path: filepath.Join(dir, "access.log"),
 			LogsPerSec: 400, FirstSeq: 1, Seed: uint64(len(gens) + 1),
 		}))
 	}
 
-	run := func(stop func(*agent)) {
+	run := func(stop func(*e2etest.Agent)) {
 		a := startAgent(t, work, volume, configDir, output)
-		a.waitHealthy()
+		a.WaitHealthy(20 * time.Second)
 		waitGrowing(t, output)
 		time.Sleep(time.Second)
 		stop(a)
 	}
-	clean := func(a *agent) {
-		a.signal(syscall.SIGTERM)
-		_, ok := a.wait(30 * time.Second)
-		require.True(t, ok, "agent did not stop within 30 s of SIGTERM\n%s", a.log())
-		require.NoError(t, a.err, "agent exit\n%s", a.log())
+	clean := func(a *e2etest.Agent) {
+		a.Signal(syscall.SIGTERM)
+		require.True(t, a.Exited(30*time.Second), "agent did not stop within 30 s of SIGTERM\n%s", a.LogTail())
+		require.NoError(t, a.Err(), "agent exit\n%s", a.LogTail())
 	}
-	crash := func(a *agent) { a.kill() }
+	crash := func(a *e2etest.Agent) { a.Kill() }
 
 	run(clean)
 	// The checkpoint lives on the shared volume, so it follows the agent.
@@ -134,10 +128,10 @@ func TestSharedPVC(t *testing.T) {
 
 	run(crash)
 	final := startAgent(t, work, volume, configDir, output)
-	final.waitHealthy()
+	final.WaitHealthy(20 * time.Second)
 	var last []uint64
 	for _, g := range gens {
-		last = append(last, g.stop())
+		last = append(last, g.Stop())
 	}
 	require.Eventually(t, func() bool {
 		got := readOutput(t, output, volume)
@@ -147,7 +141,7 @@ func TestSharedPVC(t *testing.T) {
 			}
 		}
 		return true
-	}, 60*time.Second, 200*time.Millisecond, "not every line arrived\n%s", final.log())
+	}, 60*time.Second, 200*time.Millisecond, "not every line arrived\n%s", final.LogTail())
 	clean(final)
 
 	got := readOutput(t, output, volume)
@@ -181,66 +175,40 @@ func readOutput(t *testing.T, path, volume string) collected {
 		byName[p.name] = p
 	}
 	res := collected{trackers: map[string]*mocklog.SeqTracker{}}
-	f, err := os.Open(path)
-	if os.IsNotExist(err) {
-		return res
-	}
-	require.NoError(t, err)
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
-		for _, rec := range splitRecords(sc.Bytes()) {
-			var m map[string]any
-			if json.Unmarshal(rec, &m) != nil {
-				continue // torn by SIGKILL
-			}
-			str := func(k string) string { s, _ := m[k].(string); return s }
-			p, ok := byName[str("__tag__:podname")]
-			if !ok {
-				res.problems = append(res.problems, fmt.Sprintf("line without a known podname tag: %s", rec))
-				continue
-			}
-			want := map[string]string{"namespace": p.namespace, "podname": p.name, "podip": p.ip,
-				"nodeip": p.nodeIP, "nodename": p.node, "app": "app"}
-			for k, v := range want {
-				if got := str("__tag__:" + k); got != v {
-					res.problems = append(res.problems, fmt.Sprintf("%s: tag %s = %q, want %q", p.name, k, got, v))
-				}
-			}
-			if got, want := str("__tag__:__path__"), filepath.Join(volume, p.dir(), "access.log"); got != want {
-				res.problems = append(res.problems, fmt.Sprintf("%s: __path__ %q, want %q", p.name, got, want))
-			}
-			tr := res.trackers[p.name]
-			if tr == nil {
-				tr = &mocklog.SeqTracker{}
-				res.trackers[p.name] = tr
-			}
-			if !tr.AddLine([]byte(str("content"))) {
-				res.problems = append(res.problems, fmt.Sprintf("%s: content without a sequence number: %q", p.name, str("content")))
+	e2etest.ScanOutput(t, path, func(rec []byte) {
+		var m map[string]any
+		if json.Unmarshal(rec, &m) != nil {
+			return // torn by SIGKILL
+		}
+		str := func(k string) string { s, _ := m[k].(string); return s }
+		p, ok := byName[str("__tag__:podname")]
+		if !ok {
+			res.problems = append(res.problems, fmt.Sprintf("line without a known podname tag: %s", rec))
+			return
+		}
+		want := map[string]string{"namespace": p.namespace, "podname": p.name, "podip": p.ip,
+			"nodeip": p.nodeIP, "nodename": p.node, "app": "app"}
+		for k, v := range want {
+			if got := str("__tag__:" + k); got != v {
+				res.problems = append(res.problems, fmt.Sprintf("%s: tag %s = %q, want %q", p.name, k, got, v))
 			}
 		}
-	}
-	require.NoError(t, sc.Err())
+		if got, want := str("__tag__:__path__"), filepath.Join(volume, p.dir(), "access.log"); got != want {
+			res.problems = append(res.problems, fmt.Sprintf("%s: __path__ %q, want %q", p.name, got, want))
+		}
+		tr := res.trackers[p.name]
+		if tr == nil {
+			tr = &mocklog.SeqTracker{}
+			res.trackers[p.name] = tr
+		}
+		if !tr.AddLine([]byte(str("content"))) {
+			res.problems = append(res.problems, fmt.Sprintf("%s: content without a sequence number: %q", p.name, str("content")))
+		}
+	})
 	if len(res.problems) > 10 {
 		res.problems = append(res.problems[:10], fmt.Sprintf("… %d more", len(res.problems)-10))
 	}
 	return res
-}
-
-var recordStart = []byte(`{"__time__":`)
-
-func splitRecords(line []byte) [][]byte {
-	var parts [][]byte
-	for len(line) > 1 {
-		i := bytes.Index(line[1:], recordStart)
-		if i < 0 {
-			break
-		}
-		parts = append(parts, line[:i+1])
-		line = line[i+1:]
-	}
-	return append(parts, line)
 }
 
 func waitGrowing(t *testing.T, path string) {
@@ -257,119 +225,17 @@ func waitGrowing(t *testing.T, path string) {
 		"the agent delivers nothing")
 }
 
-// agent is one run of the sluice-agent binary as the example's Deployment
-// runs it: --ignore-device, checkpoint and buffer on the shared volume.
-type agent struct {
-	t        *testing.T
-	cmd      *exec.Cmd
-	addr     string
-	logPath  string
-	done     chan struct{}
-	err      error
-	finished bool
-}
-
-func startAgent(t *testing.T, work, volume, configDir, output string) *agent {
+// startAgent runs the agent as the example's Deployment runs it:
+// --ignore-device, checkpoint and buffer on the shared volume.
+func startAgent(t *testing.T, work, volume, configDir, output string) *e2etest.Agent {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	logPath := filepath.Join(work, "agent.log")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	require.NoError(t, err)
-	cmd := exec.Command(agentBin, "run", "--config-dir", configDir, "--output", "file:"+output,
-		"--ignore-device", "--http-listen", addr, "--stop-delay", "0s", "--shutdown-timeout", "20s",
-		"--config-poll", "200ms", "--file-poll", "100ms")
-	cmd.Env = append(os.Environ(),
-		"check_point_filename="+filepath.Join(volume, ".sluice-agent", "checkpoint"),
-		"check_point_dump_interval=1",
-		"buffer_file_path="+filepath.Join(volume, ".sluice-agent", "buffer"))
-	cmd.Stderr = logf
-	require.NoError(t, cmd.Start())
-	a := &agent{t: t, cmd: cmd, addr: addr, logPath: logPath, done: make(chan struct{})}
-	go func() {
-		a.err = cmd.Wait()
-		_ = logf.Close()
-		close(a.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-a.done:
-		default:
-			_ = cmd.Process.Kill()
-			<-a.done
-		}
+	return e2etest.StartAgent(t, e2etest.AgentOptions{
+		Bin: agentBin, ConfigDir: configDir, Output: "file:" + output,
+		LogPath: filepath.Join(work, "agent.log"), ShutdownTimeout: 20 * time.Second,
+		Args: []string{"--ignore-device"},
+		Env: []string{
+			"check_point_filename=" + filepath.Join(volume, ".sluice-agent", "checkpoint"),
+			"check_point_dump_interval=1",
+			"buffer_file_path=" + filepath.Join(volume, ".sluice-agent", "buffer")},
 	})
-	return a
-}
-
-func (a *agent) signal(sig os.Signal) { require.NoError(a.t, a.cmd.Process.Signal(sig)) }
-
-func (a *agent) kill() {
-	_ = a.cmd.Process.Signal(syscall.SIGKILL)
-	<-a.done
-}
-
-func (a *agent) wait(timeout time.Duration) (time.Duration, bool) {
-	start := time.Now()
-	select {
-	case <-a.done:
-		return time.Since(start), true
-	case <-time.After(timeout):
-		return time.Since(start), false
-	}
-}
-
-func (a *agent) waitHealthy() {
-	a.t.Helper()
-	require.Eventually(a.t, func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		st, err := agentrt.FetchStatus(ctx, a.addr)
-		return err == nil && st.Healthy
-	}, 20*time.Second, 50*time.Millisecond, "agent never became healthy\n%s", a.log())
-}
-
-func (a *agent) log() string {
-	b, _ := os.ReadFile(a.logPath)
-	s := string(b)
-	if len(s) > 6000 {
-		s = "…" + s[len(s)-6000:]
-	}
-	return s
-}
-
-// generator is one pod's app: mocklog appending nginx lines.
-type generator struct {
-	g      *mocklog.Generator
-	cancel context.CancelFunc
-	done   chan error
-}
-
-func startGenerator(t *testing.T, opts mocklog.Options) *generator {
-	t.Helper()
-	g, err := mocklog.New(opts)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	gen := &generator{g: g, cancel: cancel, done: make(chan error, 1)}
-	go func() { gen.done <- g.Run(ctx) }()
-	t.Cleanup(func() { gen.stop() })
-	return gen
-}
-
-// wait waits until the generator stops by itself (TotalCount) and returns
-// the last sequence number written.
-func (g *generator) wait() uint64 {
-	err := <-g.done
-	g.done <- err
-	return g.g.Stats().NextSeq - 1
-}
-
-// stop ends writing and returns the last sequence number written.
-func (g *generator) stop() uint64 {
-	g.cancel()
-	<-g.done
-	g.done <- nil // later stops return at once
-	return g.g.Stats().NextSeq - 1
 }
