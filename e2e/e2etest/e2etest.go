@@ -1,6 +1,9 @@
 // Package e2etest is what the end-to-end test packages share: building the
 // real binaries once per package and checking for leaked goroutines after
-// the tests, so every TestMain is one line.
+// the tests (Main, so every TestMain is one line); running them as child
+// processes with their logs in files (Start, StartAgent); mocklog writing
+// in the background (StartGenerator); and reading the agent's file output,
+// lines torn by SIGKILL included (ScanOutput, TrackOutput).
 package e2etest
 
 import (

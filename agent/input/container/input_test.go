@@ -19,59 +19,20 @@ import (
 	"github.com/sluicelog/sluice/agent/checkpoint"
 	"github.com/sluicelog/sluice/agent/input/file"
 	"github.com/sluicelog/sluice/agent/kube"
-	"github.com/sluicelog/sluice/agent/pipeline"
+	"github.com/sluicelog/sluice/agent/pipeline/pipelinetest"
 	"github.com/sluicelog/sluice/mocklog"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-type rec struct {
-	fields map[string]string
-	tags   map[string]string
-	// meta is the container metadata: the fields other than the line and
-	// the runtime's time and stream.
-	meta map[string]string
-	sec  uint32
-}
-
-type sink struct {
-	mu   sync.Mutex
-	recs []rec
-}
-
-func (s *sink) Consume(_ context.Context, b *pipeline.Batch) error {
-	tags := map[string]string{}
-	for _, t := range b.Tags {
-		tags[t.Key] = strings.Clone(t.Value)
-	}
-	s.mu.Lock()
-	for _, e := range b.Events {
-		f, meta := map[string]string{}, map[string]string{}
-		for _, fl := range e.Fields {
-			f[fl.Key] = strings.Clone(fl.Value)
-			if fl.Key != "content" && fl.Key != KeyTime && fl.Key != KeySource {
-				meta[fl.Key] = strings.Clone(fl.Value)
-			}
-		}
-		s.recs = append(s.recs, rec{fields: f, tags: tags, meta: meta, sec: e.Time})
-	}
-	s.mu.Unlock()
-	b.Ack.Done(nil)
-	return nil
-}
-
-func (s *sink) all() []rec {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]rec(nil), s.recs...)
-}
-
-func (s *sink) contents() []string {
-	var out []string
-	for _, r := range s.all() {
-		out = append(out, r.fields["content"])
-	}
-	return out
+// meta is an event's container metadata: the fields other than the line
+// and the runtime's time and stream.
+func meta(e pipelinetest.Event) map[string]string {
+	m := e.FieldMap()
+	delete(m, "content")
+	delete(m, KeyTime)
+	delete(m, KeySource)
+	return m
 }
 
 func podDir(root, ns, pod, uid, ctr string) string {
@@ -89,11 +50,11 @@ func appendFile(t *testing.T, path string, data string) {
 	require.NoError(t, f.Close())
 }
 
-func startInput(t *testing.T, cfg Config, md Metadata) (*sink, *Input) {
+func startInput(t *testing.T, cfg Config, md Metadata) (*pipelinetest.Recorder, *Input) {
 	t.Helper()
 	store, err := checkpoint.New(checkpoint.Config{}, checkpoint.Settings{})
 	require.NoError(t, err)
-	s := &sink{}
+	s := &pipelinetest.Recorder{}
 	if cfg.Name == "" {
 		cfg.Name = "stdout"
 	}
@@ -132,25 +93,25 @@ func TestStdoutCRIAndDockerJSONOverPodsTree(t *testing.T) {
 	appendFile(t, filepath.Join(root, "stray.log"), "not in a container directory\n")
 
 	s, _ := startInput(t, Config{Root: root, Stdout: true, Stderr: true}, nil)
-	require.Eventually(t, func() bool { return len(s.all()) == 4 }, 10*time.Second, 20*time.Millisecond)
-	byContent := map[string]rec{}
-	for _, r := range s.all() {
-		byContent[r.fields["content"]] = r
+	require.Eventually(t, func() bool { return len(s.Events()) == 4 }, 10*time.Second, 20*time.Millisecond)
+	byContent := map[string]pipelinetest.Event{}
+	for _, r := range s.Events() {
+		byContent[r.Content()] = r
 	}
 	hello := byContent["hello"]
-	require.Equal(t, "stdout", hello.fields[KeySource])
-	require.Equal(t, "2024-01-01T00:00:00.000000001Z", hello.fields[KeyTime])
-	require.Equal(t, uint32(1704067200), hello.sec, "event time is the runtime's timestamp")
-	require.Equal(t, map[string]string{"__path__": cri}, hello.tags)
+	require.Equal(t, "stdout", hello.Field(KeySource))
+	require.Equal(t, "2024-01-01T00:00:00.000000001Z", hello.Field(KeyTime))
+	require.Equal(t, uint32(1704067200), hello.Time, "event time is the runtime's timestamp")
+	require.Equal(t, map[string]string{"__path__": cri}, hello.TagMap())
 	require.Equal(t, map[string]string{kube.TagNamespace: "prod", kube.TagPodName: "web-1",
-		kube.TagPodUID: "uid-1", kube.TagContainerName: "nginx"}, hello.meta, "container metadata are log fields, as Logtail sends them")
+		kube.TagPodUID: "uid-1", kube.TagContainerName: "nginx"}, meta(hello), "container metadata are log fields, as Logtail sends them")
 	big, ok := byContent[long]
 	require.True(t, ok, "the 40,000-byte line split by the runtime into P,P,F records is one event")
-	require.Equal(t, "stderr", big.fields[KeySource])
-	require.Equal(t, "2024-01-01T00:00:01Z", big.fields[KeyTime], "a joined line has its first record's time")
+	require.Equal(t, "stderr", big.Field(KeySource))
+	require.Equal(t, "2024-01-01T00:00:01Z", big.Field(KeyTime), "a joined line has its first record's time")
 	require.Contains(t, byContent, `from docker "quoted"`)
-	require.Equal(t, "2024-01-01T00:00:05Z", byContent["partial joined"].fields[KeyTime])
-	require.Equal(t, "api", byContent["partial joined"].meta[kube.TagContainerName])
+	require.Equal(t, "2024-01-01T00:00:05Z", byContent["partial joined"].Field(KeyTime))
+	require.Equal(t, "api", meta(byContent["partial joined"])[kube.TagContainerName])
 }
 
 func TestStdoutStreamSelectionAndMultiline(t *testing.T) {
@@ -163,9 +124,9 @@ func TestStdoutStreamSelectionAndMultiline(t *testing.T) {
 		"2024-01-01T00:00:01Z stdout F 2024-01-01 INFO next\n")
 	s, _ := startInput(t, Config{Root: p[:len(root)], Stdout: true, Stderr: false,
 		BeginLineRegex: `\d{4}-\d\d-\d\d .*`, BeginLineTimeout: 200 * time.Millisecond}, nil)
-	require.Eventually(t, func() bool { return len(s.all()) == 2 }, 10*time.Second, 20*time.Millisecond,
+	require.Eventually(t, func() bool { return len(s.Events()) == 2 }, 10*time.Second, 20*time.Millisecond,
 		"the last event is flushed after BeginLineTimeout")
-	require.Equal(t, []string{"2024-01-01 ERROR boom\n\tat a.go:1", "2024-01-01 INFO next"}, s.contents())
+	require.Equal(t, []string{"2024-01-01 ERROR boom\n\tat a.go:1", "2024-01-01 INFO next"}, s.Contents())
 }
 
 // kubeletRotate does what the kubelet does: rename 0.log to
@@ -205,7 +166,7 @@ func TestStdoutKubeletRotationLosesNothing(t *testing.T) {
 			s, _ := startInput(t, Config{Root: root, Stdout: true, Stderr: true}, nil)
 			// Files present when the agent starts are read from their last
 			// StartLogMaxOffset bytes; what is written after is all read.
-			require.Eventually(t, func() bool { return len(s.all()) == 1 }, 10*time.Second, 10*time.Millisecond)
+			require.Eventually(t, func() bool { return len(s.Events()) == 1 }, 10*time.Second, 10*time.Millisecond)
 
 			const rounds, perRound = 12, 500
 			type rotatedFile struct {
@@ -235,7 +196,7 @@ func TestStdoutKubeletRotationLosesNothing(t *testing.T) {
 			deadline := time.Now().Add(30 * time.Second)
 			for {
 				tr = mocklog.SeqTracker{}
-				for _, c := range s.contents() {
+				for _, c := range s.Contents() {
 					tr.AddLine([]byte(c))
 				}
 				if tr.CountIn(1, rounds*perRound) == rounds*perRound || time.Now().After(deadline) {
@@ -255,7 +216,7 @@ func TestStdoutTerminatedContainerReadToEnd(t *testing.T) {
 	p := filepath.Join(podRoot, "job", "0.log")
 	appendFile(t, p, "2024-01-01T00:00:00Z stdout F first\n")
 	s, _ := startInput(t, Config{Root: root, Stdout: true, Stderr: true}, nil)
-	require.Eventually(t, func() bool { return len(s.all()) == 1 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return len(s.Events()) == 1 }, 10*time.Second, 10*time.Millisecond)
 
 	// The container writes its last lines and exits; the pod is deleted
 	// and the kubelet removes its log directory at once.
@@ -265,18 +226,18 @@ func TestStdoutTerminatedContainerReadToEnd(t *testing.T) {
 	}
 	appendFile(t, p, last.String())
 	require.NoError(t, os.RemoveAll(podRoot))
-	require.Eventually(t, func() bool { return len(s.all()) == 2001 }, 10*time.Second, 10*time.Millisecond)
-	require.Equal(t, "last 1999", s.contents()[2000])
+	require.Eventually(t, func() bool { return len(s.Events()) == 2001 }, 10*time.Second, 10*time.Millisecond)
+	require.Equal(t, "last 1999", s.Contents()[2000])
 }
 
 func TestFlatLayoutServerlessStdoutVolume(t *testing.T) {
 	root := t.TempDir() // e.g. /stdlog
 	appendFile(t, filepath.Join(root, "app", "0.log"), "2024-01-01T00:00:00Z stdout P a\n2024-01-01T00:00:00Z stdout F b\n")
 	s, _ := startInput(t, Config{Root: root, Layout: LayoutFlat, Stdout: true, Stderr: true}, nil)
-	require.Eventually(t, func() bool { return len(s.all()) == 1 }, 10*time.Second, 10*time.Millisecond)
-	r := s.all()[0]
-	require.Equal(t, "ab", r.fields["content"])
-	require.Equal(t, "app", r.meta[kube.TagContainerName])
+	require.Eventually(t, func() bool { return len(s.Events()) == 1 }, 10*time.Second, 10*time.Millisecond)
+	r := s.Events()[0]
+	require.Equal(t, "ab", r.Content())
+	require.Equal(t, "app", meta(r)[kube.TagContainerName])
 }
 
 // memMetadata is an in-memory Metadata for selection tests; the real
@@ -326,20 +287,20 @@ func TestStdoutSelectionAndLateMetadata(t *testing.T) {
 	s, _ := startInput(t, Config{Root: root, Stdout: true, Stderr: true, MetadataWait: time.Minute,
 		Selector:            kube.SelectorConfig{IncludeEnv: map[string]string{"LOG": "yes"}},
 		ExternalK8sLabelTag: map[string]string{"app": "k8s_app"}}, md)
-	require.Eventually(t, func() bool { return len(s.all()) == 1 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return len(s.Events()) == 1 }, 10*time.Second, 10*time.Millisecond)
 	time.Sleep(200 * time.Millisecond)
-	require.Equal(t, []string{"hi from on"}, s.contents(), "off is excluded; late waits for its metadata")
-	require.Equal(t, map[string]string{"__path__": filepath.Join(podDir(root, "ns", "on", "uid-on", "app"), "0.log")}, s.all()[0].tags)
+	require.Equal(t, []string{"hi from on"}, s.Contents(), "off is excluded; late waits for its metadata")
+	require.Equal(t, map[string]string{"__path__": filepath.Join(podDir(root, "ns", "on", "uid-on", "app"), "0.log")}, s.Events()[0].TagMap())
 	require.Equal(t, map[string]string{
 		kube.TagNamespace: "ns", kube.TagPodName: "on", kube.TagPodUID: "uid-on", kube.TagContainerName: "app",
-		kube.TagImageName: "img:1", kube.TagContainerIP: "10.0.0.1", "k8s_app": "on"}, s.all()[0].meta)
+		kube.TagImageName: "img:1", kube.TagContainerIP: "10.0.0.1", "k8s_app": "on"}, meta(s.Events()[0]))
 
 	md.put(kube.Container{Namespace: "ns", PodName: "late", PodUID: "uid-late", Name: "app", Image: "img:late",
 		Env: map[string]string{"LOG": "yes"}})
-	require.Eventually(t, func() bool { return len(s.all()) == 2 }, 10*time.Second, 10*time.Millisecond)
-	r := s.all()[1]
-	require.Equal(t, "hi from late", r.fields["content"], "nothing written before the metadata arrived is lost")
-	require.Equal(t, "img:late", r.meta[kube.TagImageName])
+	require.Eventually(t, func() bool { return len(s.Events()) == 2 }, 10*time.Second, 10*time.Millisecond)
+	r := s.Events()[1]
+	require.Equal(t, "hi from late", r.Content(), "nothing written before the metadata arrived is lost")
+	require.Equal(t, "img:late", meta(r)[kube.TagImageName])
 }
 
 func TestStdoutUnknownPodCollectedThenEnriched(t *testing.T) {
@@ -348,15 +309,15 @@ func TestStdoutUnknownPodCollectedThenEnriched(t *testing.T) {
 	appendFile(t, p, "2024-01-01T00:00:00Z stdout F before metadata\n")
 	md := &memMetadata{byUID: map[string][]kube.Container{}}
 	s, _ := startInput(t, Config{Root: root, Stdout: true, Stderr: true}, md)
-	require.Eventually(t, func() bool { return len(s.all()) == 1 }, 10*time.Second, 10*time.Millisecond)
-	first := s.all()[0]
-	require.Equal(t, "new", first.meta[kube.TagPodName], "tags from the log path")
-	require.NotContains(t, first.meta, kube.TagImageName)
+	require.Eventually(t, func() bool { return len(s.Events()) == 1 }, 10*time.Second, 10*time.Millisecond)
+	first := s.Events()[0]
+	require.Equal(t, "new", meta(first)[kube.TagPodName], "tags from the log path")
+	require.NotContains(t, meta(first), kube.TagImageName)
 
 	md.put(kube.Container{Namespace: "ns", PodName: "new", PodUID: "uid-new", Name: "app", Image: "img:2"})
 	appendFile(t, p, "2024-01-01T00:00:01Z stdout F after metadata\n")
-	require.Eventually(t, func() bool { return len(s.all()) == 2 }, 10*time.Second, 10*time.Millisecond)
-	require.Equal(t, "img:2", s.all()[1].meta[kube.TagImageName])
+	require.Eventually(t, func() bool { return len(s.Events()) == 2 }, 10*time.Second, 10*time.Millisecond)
+	require.Equal(t, "img:2", meta(s.Events()[1])[kube.TagImageName])
 }
 
 func TestParsePodLogPath(t *testing.T) {

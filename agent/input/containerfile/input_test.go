@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,7 +18,7 @@ import (
 	"github.com/sluicelog/sluice/agent/checkpoint"
 	"github.com/sluicelog/sluice/agent/input/file"
 	"github.com/sluicelog/sluice/agent/kube"
-	"github.com/sluicelog/sluice/agent/pipeline"
+	"github.com/sluicelog/sluice/agent/pipeline/pipelinetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -49,36 +48,6 @@ func (m *memContainers) set(pods ...*corev1.Pod) {
 	defer m.mu.Unlock()
 	m.pods = pods
 	m.gen++
-}
-
-type rec struct {
-	content string
-	tags    map[string]string
-}
-
-type sink struct {
-	mu   sync.Mutex
-	recs []rec
-}
-
-func (s *sink) Consume(_ context.Context, b *pipeline.Batch) error {
-	tags := map[string]string{}
-	for _, t := range b.Tags {
-		tags[t.Key] = strings.Clone(t.Value)
-	}
-	s.mu.Lock()
-	for _, e := range b.Events {
-		s.recs = append(s.recs, rec{content: strings.Clone(e.Fields[0].Value), tags: tags})
-	}
-	s.mu.Unlock()
-	b.Ack.Done(nil)
-	return nil
-}
-
-func (s *sink) all() []rec {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]rec(nil), s.recs...)
 }
 
 func podNamed(name, uid string, env string) *corev1.Pod {
@@ -112,7 +81,7 @@ func TestDockerFileCollectsSelectedContainersThroughHostRoot(t *testing.T) {
 
 	store, err := checkpoint.New(checkpoint.Config{}, checkpoint.Settings{})
 	require.NoError(t, err)
-	s := &sink{}
+	s := &pipelinetest.Recorder{}
 	in, err := New(Config{
 		File: file.Config{Name: "df", LogPath: "/var/log/app", FilePattern: "*.log", TailSizeKB: 1024, TailExisted: true,
 			PollInterval: 20 * time.Millisecond, CloseRemovedAfter: 100 * time.Millisecond},
@@ -124,20 +93,20 @@ func TestDockerFileCollectsSelectedContainersThroughHostRoot(t *testing.T) {
 	require.NoError(t, in.Start(context.Background()))
 	defer func() { require.NoError(t, in.Shutdown(context.Background())) }()
 
-	require.Eventually(t, func() bool { return len(s.all()) == 1 }, 10*time.Second, 10*time.Millisecond)
-	r := s.all()[0]
-	require.Equal(t, "a1", r.content)
+	require.Eventually(t, func() bool { return len(s.Events()) == 1 }, 10*time.Second, 10*time.Millisecond)
+	r := s.Events()[0]
+	require.Equal(t, "a1", r.Content())
 	require.Equal(t, map[string]string{"__path__": "/var/log/app/app.log", kube.TagNamespace: "prod", kube.TagPodName: "web-a",
 		kube.TagPodUID: "uid-a", kube.TagContainerName: "app", kube.TagImageName: "web:1", kube.TagContainerIP: "",
-		"app_label": "web"}, r.tags)
+		"app_label": "web"}, r.TagMap())
 
 	// A pod that starts later is picked up (maxDepth 0: sub/ is not watched).
 	writeLines(t, filepath.Join(emptyDir("uid-b"), "sub", "deep.log"), "b1")
 	node.set(podNamed("web-a", "uid-a", "yes"), podNamed("web-off", "uid-off", "no"), podNamed("web-b", "uid-b", "yes"))
 	writeLines(t, filepath.Join(emptyDir("uid-b"), "b.log"), "b2")
-	require.Eventually(t, func() bool { return len(s.all()) == 2 }, 10*time.Second, 10*time.Millisecond)
-	require.Equal(t, "b2", s.all()[1].content)
-	require.Equal(t, "web-b", s.all()[1].tags[kube.TagPodName])
+	require.Eventually(t, func() bool { return len(s.Events()) == 2 }, 10*time.Second, 10*time.Millisecond)
+	require.Equal(t, "b2", s.Events()[1].Content())
+	require.Equal(t, "web-b", s.Events()[1].Tag(kube.TagPodName))
 
 	// Pod a ends: its last lines are written, the pod leaves the node and
 	// the kubelet removes its emptyDir; everything written is collected.
@@ -148,14 +117,14 @@ func TestDockerFileCollectsSelectedContainersThroughHostRoot(t *testing.T) {
 	writeLines(t, filepath.Join(emptyDir("uid-a"), "app.log"), last...)
 	node.set(podNamed("web-off", "uid-off", "no"), podNamed("web-b", "uid-b", "yes"))
 	require.NoError(t, os.RemoveAll(emptyDir("uid-a")))
-	require.Eventually(t, func() bool { return len(s.all()) == 1002 }, 10*time.Second, 10*time.Millisecond)
-	for _, r := range s.all() {
-		require.NotEqual(t, "excluded", r.content)
+	require.Eventually(t, func() bool { return len(s.Events()) == 1002 }, 10*time.Second, 10*time.Millisecond)
+	for _, r := range s.Events() {
+		require.NotEqual(t, "excluded", r.Content())
 	}
-	require.Equal(t, "a-last-999", s.all()[1001].content)
+	require.Equal(t, "a-last-999", s.Events()[1001].Content())
 }
 
 func TestDockerFileNeedsContainers(t *testing.T) {
-	_, err := New(Config{File: file.Config{Name: "x", LogPath: "/var/log"}}, &sink{}, Settings{})
+	_, err := New(Config{File: file.Config{Name: "x", LogPath: "/var/log"}}, &pipelinetest.Recorder{}, Settings{})
 	require.ErrorContains(t, err, "DaemonSet")
 }

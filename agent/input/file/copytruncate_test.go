@@ -23,11 +23,11 @@ func copyTruncate(t *testing.T, path string) {
 
 func waitSet(t *testing.T, h *harness, want ...string) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); len(h.sink.contents()) < len(want) && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(5 * time.Second); len(h.sink.Contents()) < len(want) && time.Now().Before(deadline); {
 		time.Sleep(5 * time.Millisecond)
 	}
 	time.Sleep(100 * time.Millisecond) // nothing more may arrive
-	require.ElementsMatch(t, want, h.sink.contents())
+	require.ElementsMatch(t, want, h.sink.Contents())
 }
 
 func TestCopyTruncateWhileRunningReadsUnreadLinesFromCopy(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sluicelog/sluice/agent/checkpoint"
-	"github.com/sluicelog/sluice/agent/pipeline"
+	"github.com/sluicelog/sluice/agent/pipeline/pipelinetest"
 )
 
 // upperDecoder joins lines ending in '\' with the next one and upper-cases
@@ -44,33 +44,22 @@ func (d *upperDecoder) Flush(emit func(Event)) {
 
 func (d *upperDecoder) Pending() bool { return d.lines > 0 }
 
-type hookSink struct {
-	mu     sync.Mutex
-	events []string // content|time|fields...|tags
-}
-
-func (s *hookSink) Consume(_ context.Context, b *pipeline.Batch) error {
-	s.mu.Lock()
-	for _, e := range b.Events {
+// hookEvents are the recorded events as "content|time|fields...|tags"
+// lines, every field and tag in the order the input added them.
+func hookEvents(r *pipelinetest.Recorder) []string {
+	var out []string
+	for _, e := range r.Events() {
 		parts := []string{}
 		for _, f := range e.Fields {
 			parts = append(parts, f.Key+"="+f.Value)
 		}
 		parts = append(parts, "t="+time.Unix(int64(e.Time), 0).UTC().Format("2006"))
-		for _, t := range b.Tags {
+		for _, t := range e.Tags {
 			parts = append(parts, "tag:"+t.Key+"="+t.Value)
 		}
-		s.events = append(s.events, strings.Join(parts, " "))
+		out = append(out, strings.Join(parts, " "))
 	}
-	s.mu.Unlock()
-	b.Ack.Done(nil)
-	return nil
-}
-
-func (s *hookSink) get() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.events...)
+	return out
 }
 
 func TestHooksDecoderDirsAcceptTags(t *testing.T) {
@@ -85,7 +74,7 @@ func TestHooksDecoderDirsAcceptTags(t *testing.T) {
 	require.NoError(t, err)
 	var mu sync.Mutex
 	acceptB := false
-	s := &hookSink{}
+	s := &pipelinetest.Recorder{}
 	cfg := Config{Name: "hooks", LogPath: "/nonexistent/in/container", FilePattern: "*.log",
 		PollInterval: 20 * time.Millisecond, TailExisted: true, TailSizeKB: 1024, FlushTimeout: 200 * time.Millisecond}
 	in, err := New(cfg, s, Settings{
@@ -108,15 +97,15 @@ func TestHooksDecoderDirsAcceptTags(t *testing.T) {
 		"content=ONETWO lines=2 t=2023 tag:__path__=/in/container/x.log tag:dir=a",
 		"content=THREE lines=1 t=2023 tag:__path__=/in/container/x.log tag:dir=a",
 	}
-	require.Eventually(t, func() bool { return len(s.get()) >= 2 }, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return len(hookEvents(s)) >= 2 }, 5*time.Second, 10*time.Millisecond)
 	time.Sleep(100 * time.Millisecond) // b/x.log must stay unread while refused
-	require.Equal(t, want, s.get())
+	require.Equal(t, want, hookEvents(s))
 
 	mu.Lock()
 	acceptB = true
 	mu.Unlock()
-	require.Eventually(t, func() bool { return len(s.get()) == 3 }, 5*time.Second, 10*time.Millisecond)
-	require.Equal(t, "content=HIDDEN lines=1 t=2023 tag:__path__=/in/container/x.log tag:dir=b", s.get()[2])
+	require.Eventually(t, func() bool { return len(hookEvents(s)) == 3 }, 5*time.Second, 10*time.Millisecond)
+	require.Equal(t, "content=HIDDEN lines=1 t=2023 tag:__path__=/in/container/x.log tag:dir=b", hookEvents(s)[2])
 
 	// A held line is flushed by the idle timeout, not lost.
 	f, err := os.OpenFile(filepath.Join(a, "x.log"), os.O_APPEND|os.O_WRONLY, 0)
@@ -124,6 +113,6 @@ func TestHooksDecoderDirsAcceptTags(t *testing.T) {
 	_, err = f.WriteString("held\\\n")
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
-	require.Eventually(t, func() bool { return len(s.get()) == 4 }, 10*time.Second, 20*time.Millisecond)
-	require.Equal(t, "content=HELD lines=1 t=2023 tag:__path__=/in/container/x.log tag:dir=a", s.get()[3])
+	require.Eventually(t, func() bool { return len(hookEvents(s)) == 4 }, 10*time.Second, 20*time.Millisecond)
+	require.Equal(t, "content=HELD lines=1 t=2023 tag:__path__=/in/container/x.log tag:dir=a", hookEvents(s)[3])
 }

@@ -18,79 +18,10 @@ import (
 	"github.com/sluicelog/sluice/agent/checkpoint"
 	"github.com/sluicelog/sluice/agent/multiline"
 	"github.com/sluicelog/sluice/agent/pipeline"
+	"github.com/sluicelog/sluice/agent/pipeline/pipelinetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// event is one received event with its batch's path tag and topic.
-type event struct {
-	content string
-	path    string
-	topic   string
-	tags    map[string]string
-}
-
-// sink records what it receives and acks each batch with ackErr (nil by
-// default) once gate lets it through.
-type sink struct {
-	mu      sync.Mutex
-	events  []event
-	batches int
-	gate    chan struct{} // non-nil: Consume waits for a token per batch
-	ackErr  func(batch int) error
-}
-
-func (s *sink) Consume(ctx context.Context, b *pipeline.Batch) error {
-	if s.gate != nil {
-		select {
-		case <-s.gate:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	s.mu.Lock()
-	s.batches++
-	n := s.batches
-	var path string
-	tags := map[string]string{}
-	for _, t := range b.Tags {
-		if t.Key == "__path__" {
-			path = t.Value
-		} else {
-			tags[t.Key] = t.Value
-		}
-	}
-	var err error
-	if s.ackErr != nil {
-		err = s.ackErr(n)
-	}
-	if err == nil {
-		for _, e := range b.Events {
-			require.Len(nil, e.Fields, 1)
-			s.events = append(s.events, event{content: strings.Clone(e.Fields[0].Value), path: strings.Clone(path),
-				topic: strings.Clone(b.Topic), tags: tags})
-		}
-	}
-	s.mu.Unlock()
-	b.Ack.Done(err)
-	return nil
-}
-
-func (s *sink) contents() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]string, len(s.events))
-	for i, e := range s.events {
-		out[i] = e.content
-	}
-	return out
-}
-
-func (s *sink) snapshot() []event {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]event(nil), s.events...)
-}
 
 // testConfig polls fast so tests observe behaviour within well under a second.
 func testConfig(dir string) Config {
@@ -108,12 +39,12 @@ func testConfig(dir string) Config {
 type harness struct {
 	t     *testing.T
 	in    *Input
-	sink  *sink
+	sink  *pipelinetest.Recorder
 	store *checkpoint.Store
 	reg   *prometheus.Registry
 }
 
-func start(t *testing.T, cfg Config, store *checkpoint.Store, s *sink, newSplitter func() (Splitter, error)) *harness {
+func start(t *testing.T, cfg Config, store *checkpoint.Store, s *pipelinetest.Recorder, newSplitter func() (Splitter, error)) *harness {
 	t.Helper()
 	if store == nil {
 		var err error
@@ -121,14 +52,19 @@ func start(t *testing.T, cfg Config, store *checkpoint.Store, s *sink, newSplitt
 		require.NoError(t, err)
 	}
 	if s == nil {
-		s = &sink{}
+		s = &pipelinetest.Recorder{}
 	}
 	reg := prometheus.NewRegistry()
 	in, err := New(cfg, s, Settings{Registerer: reg, Checkpoints: store, NewSplitter: newSplitter})
 	require.NoError(t, err)
 	require.NoError(t, in.Start(context.Background()))
 	h := &harness{t: t, in: in, sink: s, store: store, reg: reg}
-	t.Cleanup(func() { h.stop() })
+	t.Cleanup(func() {
+		h.stop()
+		for _, e := range s.Events() {
+			require.Len(t, e.Fields, 1, "without a decoder the line is the one field: %v", e.Fields)
+		}
+	})
 	return h
 }
 
@@ -142,10 +78,10 @@ func (h *harness) stop() {
 // across files, in order within the list) and fails on extra events.
 func (h *harness) waitContents(want ...string) {
 	h.t.Helper()
-	require.Eventually(h.t, func() bool { return len(h.sink.contents()) >= len(want) }, 5*time.Second, 5*time.Millisecond,
-		"got %q, want %q", h.sink.contents(), want)
+	require.Eventually(h.t, func() bool { return len(h.sink.Contents()) >= len(want) }, 5*time.Second, 5*time.Millisecond,
+		"got %q, want %q", h.sink.Contents(), want)
 	time.Sleep(100 * time.Millisecond) // nothing more may arrive
-	require.Equal(h.t, want, h.sink.contents())
+	require.Equal(h.t, want, h.sink.Contents())
 }
 
 func writeFile(t *testing.T, path, data string) {
@@ -184,8 +120,8 @@ func TestDiscoversNewFilesAndDirectoriesWithinMaxDepth(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "sub", "deeper", "c.log"), "too deep\n")
 	appendFile(t, filepath.Join(dir, "a.log"), "a2\n")
 	h.waitContents("a1", "b1", "a2")
-	ev := h.sink.snapshot()
-	require.Equal(t, filepath.Join(dir, "sub", "b.log"), ev[1].path)
+	ev := h.sink.Events()
+	require.Equal(t, filepath.Join(dir, "sub", "b.log"), ev[1].Path())
 }
 
 func TestLogPathWithGlobComponent(t *testing.T) {
@@ -230,15 +166,15 @@ func TestRenameRotationReadsOldFileToEnd(t *testing.T) {
 	_, _ = w.WriteString("3\n")                    // the app still writes to the old file
 	writeFile(t, path, "new1\n")
 	_, _ = w.WriteString("4\n")
-	require.Eventually(t, func() bool { return len(h.sink.contents()) == 5 }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return len(h.sink.Contents()) == 5 }, 5*time.Second, 5*time.Millisecond)
 	time.Sleep(100 * time.Millisecond)
-	got := h.sink.snapshot()
+	got := h.sink.Events()
 	var old, cur []string
 	for _, e := range got {
-		if e.path == path && e.content != "new1" {
-			old = append(old, e.content)
+		if e.Path() == path && e.Content() != "new1" {
+			old = append(old, e.Content())
 		} else {
-			cur = append(cur, e.content)
+			cur = append(cur, e.Content())
 		}
 	}
 	require.Equal(t, []string{"1", "2", "3", "4"}, old)
@@ -346,11 +282,11 @@ func TestRestartResumesWithoutLossOrDuplicates(t *testing.T) {
 	writeFile(t, path, "fresh 1\n")
 
 	h2 := start(t, cfg, newStore(), nil, nil)
-	require.Eventually(t, func() bool { return len(h2.sink.contents()) >= 3 }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return len(h2.sink.Contents()) >= 3 }, 5*time.Second, 5*time.Millisecond)
 	time.Sleep(150 * time.Millisecond)
-	require.ElementsMatch(t, []string{"down 1", "down 2", "fresh 1"}, h2.sink.contents())
+	require.ElementsMatch(t, []string{"down 1", "down 2", "fresh 1"}, h2.sink.Contents())
 	appendFile(t, path, "fresh 2\n")
-	require.Eventually(t, func() bool { return len(h2.sink.contents()) == 4 }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return len(h2.sink.Contents()) == 4 }, 5*time.Second, 5*time.Millisecond)
 }
 
 func TestIgnoreDeviceResumesAfterDeviceChange(t *testing.T) {
@@ -442,8 +378,8 @@ func TestIdleFlushOfUnterminatedLastLine(t *testing.T) {
 	path := filepath.Join(dir, "a.log")
 	writeFile(t, path, "done\npartial")
 	h.waitContents("done")
-	require.Eventually(t, func() bool { return len(h.sink.contents()) == 2 }, 3*time.Second, 10*time.Millisecond)
-	require.Equal(t, []string{"done", "partial"}, h.sink.contents())
+	require.Eventually(t, func() bool { return len(h.sink.Contents()) == 2 }, 3*time.Second, 10*time.Millisecond)
+	require.Equal(t, []string{"done", "partial"}, h.sink.Contents())
 	appendFile(t, path, "\nnext\n")
 	// "partial" was already sent; the newline that ends it makes no empty event.
 	h.waitContents("done", "partial", "next")
@@ -501,9 +437,10 @@ func TestTopicRegexGivesTopicAndTags(t *testing.T) {
 	h := start(t, cfg, nil, nil, nil)
 	writeFile(t, filepath.Join(dir, "app", "prod_web-1", "access.log"), "GET /\n")
 	h.waitContents("GET /")
-	e := h.sink.snapshot()[0]
-	require.Equal(t, "prod", e.topic)
-	require.Equal(t, map[string]string{"namespace": "prod", "pod": "web-1"}, e.tags)
+	e := h.sink.Events()[0]
+	require.Equal(t, "prod", e.Topic)
+	require.Equal(t, map[string]string{"__path__": filepath.Join(dir, "app", "prod_web-1", "access.log"),
+		"namespace": "prod", "pod": "web-1"}, e.TagMap())
 }
 
 func TestBackPressurePausesReading(t *testing.T) {
@@ -513,7 +450,7 @@ func TestBackPressurePausesReading(t *testing.T) {
 	cfg.MaxInflightBatches = 2
 	cfg.MaxReadBufferSize = 4096
 	cfg.Readers = 1
-	s := &sink{gate: make(chan struct{})}
+	s := &pipelinetest.Recorder{Gate: make(chan struct{})}
 	h := start(t, cfg, nil, s, nil)
 	var want []string
 	var sb strings.Builder
@@ -522,13 +459,13 @@ func TestBackPressurePausesReading(t *testing.T) {
 		want = append(want, fmt.Sprintf("line %05d", i))
 	}
 	writeFile(t, filepath.Join(dir, "a.log"), sb.String())
-	s.gate <- struct{}{} // let one batch through: reading has started
+	s.Gate <- struct{}{} // let one batch through: reading has started
 	time.Sleep(200 * time.Millisecond)
 	read := counter(t, h.in.m.bytesRead)
 	require.Less(t, read, float64(2*cfg.MaxReadBufferSize), "reading must pause while the consumer blocks")
 	lag := testutil.ToFloat64(h.in.m.lag.WithLabelValues(filepath.Join(dir, "a.log")))
 	require.Greater(t, lag, float64(sb.Len()-2*cfg.MaxReadBufferSize), "the unread bytes show as lag")
-	close(s.gate) // unblock: everything arrives, once, in order
+	close(s.Gate) // unblock: everything arrives, once, in order
 	h.waitContents(want...)
 }
 
@@ -536,7 +473,7 @@ func TestFailedBatchIsReadAgain(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(dir)
 	cfg.MaxBatchEvents = 1
-	s := &sink{ackErr: func(n int) error {
+	s := &pipelinetest.Recorder{AckErr: func(n int) error {
 		if n == 2 {
 			return fmt.Errorf("backend rejected")
 		}
@@ -547,10 +484,10 @@ func TestFailedBatchIsReadAgain(t *testing.T) {
 	// "b" failed: the file is read again from its last acked offset, so "b"
 	// arrives (and "c" may arrive twice); nothing is lost.
 	require.Eventually(t, func() bool {
-		got := h.sink.contents()
+		got := h.sink.Contents()
 		return len(got) >= 3 && got[len(got)-1] == "c" && contains(got, "b")
 	}, 5*time.Second, 10*time.Millisecond)
-	require.Equal(t, "a", h.sink.contents()[0])
+	require.Equal(t, "a", h.sink.Contents()[0])
 	require.Equal(t, 1.0, counter(t, h.in.m.batchFailures))
 	require.Eventually(t, func() bool {
 		es := h.store.Entries("cfg")
@@ -596,7 +533,7 @@ func TestConfigValidateNamesKeys(t *testing.T) {
 func TestShutdownWithoutStartAndTwice(t *testing.T) {
 	store, err := checkpoint.New(checkpoint.Config{}, checkpoint.Settings{})
 	require.NoError(t, err)
-	in, err := New(testConfig(t.TempDir()), &sink{}, Settings{Checkpoints: store})
+	in, err := New(testConfig(t.TempDir()), &pipelinetest.Recorder{}, Settings{Checkpoints: store})
 	require.NoError(t, err)
 	require.NoError(t, in.Shutdown(context.Background()))
 	require.NoError(t, in.Shutdown(context.Background()))
@@ -614,12 +551,12 @@ func TestMoreFilesThanOpenDescriptors(t *testing.T) {
 		writeFile(t, filepath.Join(dir, fmt.Sprintf("f%d.log", i)), fmt.Sprintf("file %d\n", i))
 		want = append(want, fmt.Sprintf("file %d", i))
 	}
-	require.Eventually(t, func() bool { return len(h.sink.contents()) == 8 }, 10*time.Second, 10*time.Millisecond)
-	require.ElementsMatch(t, want, h.sink.contents())
+	require.Eventually(t, func() bool { return len(h.sink.Contents()) == 8 }, 10*time.Second, 10*time.Millisecond)
+	require.ElementsMatch(t, want, h.sink.Contents())
 	require.LessOrEqual(t, counter(t, h.in.m.openFiles), 3.0)
 	// Files closed while idle are reopened by identity when they grow.
 	appendFile(t, filepath.Join(dir, "f0.log"), "again\n")
-	require.Eventually(t, func() bool { return contains(h.sink.contents(), "again") }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return contains(h.sink.Contents(), "again") }, 10*time.Second, 10*time.Millisecond)
 }
 
 func TestRewrittenToSameSizeIsReadAgain(t *testing.T) {
@@ -725,9 +662,9 @@ func TestFastRotationLosesNothing(t *testing.T) {
 	}
 	writeFile(t, path, "last\n")
 	want["last"] = true
-	require.Eventually(t, func() bool { return len(h.sink.contents()) >= len(want) }, 20*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return len(h.sink.Contents()) >= len(want) }, 20*time.Second, 10*time.Millisecond)
 	time.Sleep(200 * time.Millisecond)
-	got := h.sink.contents()
+	got := h.sink.Contents()
 	seen := map[string]bool{}
 	for _, l := range got {
 		require.False(t, seen[l], "duplicate %q", l)
@@ -833,8 +770,8 @@ func TestCutEventAfterRestartKeepsCheckpoint(t *testing.T) {
 	appendFile(t, path, "line 3 "+strings.Repeat("x", 60)+"\n")
 	s2 := newStore()
 	h2 := start(t, cfg, s2, nil, newSplitter)
-	require.Eventually(t, func() bool { return len(h2.sink.contents()) >= 2 }, 5*time.Second, 5*time.Millisecond)
-	require.Equal(t, "line 3 "+strings.Repeat("x", 25), h2.sink.contents()[0], "nothing before the checkpoint is sent again")
+	require.Eventually(t, func() bool { return len(h2.sink.Contents()) >= 2 }, 5*time.Second, 5*time.Millisecond)
+	require.Equal(t, "line 3 "+strings.Repeat("x", 25), h2.sink.Contents()[0], "nothing before the checkpoint is sent again")
 	time.Sleep(100 * time.Millisecond) // the pieces' acks
 	e := s2.Entries("cfg")
 	require.Len(t, e, 1)
