@@ -12,8 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -39,11 +39,11 @@ type Settings struct {
 // PodWatcher keeps the metadata of the pods on one node, from a shared
 // informer with a spec.nodeName field selector.
 type PodWatcher struct {
-	cfg     WatcherConfig
-	client  kubernetes.Interface
-	log     *slog.Logger
-	factory informers.SharedInformerFactory
-	inf     cache.SharedIndexInformer
+	cfg    WatcherConfig
+	client API
+	log    *slog.Logger
+	inf    cache.SharedIndexInformer
+	done   chan struct{} // closed when the informer's Run returns
 
 	mu   sync.RWMutex
 	pods map[string]*podEntry // by UID
@@ -63,8 +63,9 @@ type podEntry struct {
 	deletedAt  time.Time // zero while the pod exists
 }
 
-// NewPodWatcher returns a watcher of cfg.NodeName's pods through client.
-func NewPodWatcher(client kubernetes.Interface, cfg WatcherConfig, set Settings) (*PodWatcher, error) {
+// NewPodWatcher returns a watcher of cfg.NodeName's pods through client
+// (a CoreClient, or anything else that lists and watches pods).
+func NewPodWatcher(client API, cfg WatcherConfig, set Settings) (*PodWatcher, error) {
 	if client == nil {
 		return nil, errors.New("kube: pod watcher: client is nil")
 	}
@@ -80,9 +81,18 @@ func NewPodWatcher(client kubernetes.Interface, cfg WatcherConfig, set Settings)
 		w.log = slog.New(slog.DiscardHandler)
 	}
 	sel := fields.OneTermEqualSelector("spec.nodeName", cfg.NodeName).String()
-	w.factory = informers.NewSharedInformerFactoryWithOptions(client, cfg.Resync,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = sel }))
-	w.inf = w.factory.Core().V1().Pods().Informer()
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = sel
+			return client.ListPods(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = sel
+			return client.WatchPods(ctx, o)
+		},
+	}
+	w.inf = cache.NewSharedIndexInformer(lw, &corev1.Pod{}, cfg.Resync, cache.Indexers{})
+	w.done = make(chan struct{})
 	// Managed fields are most of a pod object's size and never used here.
 	if err := w.inf.SetTransform(func(obj any) (any, error) {
 		if p, ok := obj.(*corev1.Pod); ok {
@@ -145,7 +155,10 @@ func (w *PodWatcher) Start(_ context.Context) error {
 		return nil
 	}
 	w.started = true
-	w.factory.Start(w.stop)
+	go func() {
+		defer close(w.done)
+		w.inf.Run(w.stop)
+	}()
 	return nil
 }
 
@@ -159,7 +172,9 @@ func (w *PodWatcher) Shutdown(_ context.Context) error {
 	}
 	w.stopped = true
 	close(w.stop)
-	w.factory.Shutdown()
+	if w.started {
+		<-w.done
+	}
 	return nil
 }
 
@@ -221,7 +236,7 @@ func (w *PodWatcher) VolumeName(ctx context.Context, namespace, claim string) (s
 	if ok {
 		return v, nil
 	}
-	pvc, err := w.client.CoreV1().PersistentVolumeClaims(namespace).Get(ctx, claim, metav1.GetOptions{})
+	pvc, err := w.client.GetPersistentVolumeClaim(ctx, namespace, claim)
 	if err != nil {
 		return "", fmt.Errorf("get persistentvolumeclaim %s: %w", key, err)
 	}

@@ -21,8 +21,9 @@ import (
 // binaries built by hack/ensure-envtest.sh into $SLUICE_CACHE/envtest).
 
 var (
-	apiClient kubernetes.Interface
-	skipWhy   string
+	apiClient  kubernetes.Interface // the test's own hands on the API
+	coreClient *CoreClient          // what the watcher uses, as in the agent
+	skipWhy    string
 )
 
 func TestMain(m *testing.M) {
@@ -79,6 +80,10 @@ func startEnv() (*envtest.Environment, error) {
 		_ = env.Stop()
 		return nil, err
 	}
+	if coreClient, err = NewCoreClient(cfg); err != nil {
+		_ = env.Stop()
+		return nil, err
+	}
 	return env, nil
 }
 
@@ -123,7 +128,7 @@ func TestPodWatcherAgainstAPIServer(t *testing.T) {
 	_, err = apiClient.CoreV1().Pods("watch").Create(ctx, testPod("watch", "elsewhere", "node-b"), metav1.CreateOptions{})
 	require.NoError(t, err)
 
-	w, err := NewPodWatcher(apiClient, WatcherConfig{NodeName: "node-a", Grace: 200 * time.Millisecond}, Settings{})
+	w, err := NewPodWatcher(coreClient, WatcherConfig{NodeName: "node-a", Grace: 200 * time.Millisecond}, Settings{})
 	require.NoError(t, err)
 	require.NoError(t, w.Start(ctx))
 	defer func() { require.NoError(t, w.Shutdown(ctx)) }()

@@ -34,7 +34,6 @@ import (
 	"github.com/sluicelog/sluice/agent/output/stdout"
 	agentrt "github.com/sluicelog/sluice/agent/runtime"
 	"github.com/sluicelog/sluice/logconfig"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -599,9 +598,9 @@ func startPodWatcher(f *runFlags, log *slog.Logger) (*kube.PodWatcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--kube-node %s: no Kubernetes API access (in-cluster service account or --kubeconfig): %w", f.kubeNode, err)
 	}
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := kube.NewCoreClient(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
+		return nil, err
 	}
 	w, err := kube.NewPodWatcher(client, kube.WatcherConfig{NodeName: f.kubeNode}, kube.Settings{Logger: log.With("component", "kube")})
 	if err != nil {
