@@ -777,3 +777,31 @@ func TestCutEventAfterRestartKeepsCheckpoint(t *testing.T) {
 	require.Len(t, e, 1)
 	require.GreaterOrEqual(t, e[0].Offset, resume, "the checkpoint must not move back before where reading resumed")
 }
+
+// A file matched under two paths (a symlink beside it, or a hard link) is
+// one file: collected once, under the path seen first, and not taken for a
+// rename back and forth on every pass.
+func TestFileUnderTwoPathsIsCollectedOnce(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.log")
+	writeFile(t, path, "one\n")
+	require.NoError(t, os.Symlink(path, filepath.Join(dir, "b.log")))
+	h := start(t, testConfig(dir), nil, nil, nil)
+	h.waitContents("one")
+	e := h.store.Entries("cfg")
+	require.Len(t, e, 1)
+	first := e[0].Path
+	appendFile(t, path, "two\n")
+	h.waitContents("one", "two")
+	// More names in the directory change the order a pass lists them in.
+	for i := range 5 {
+		writeFile(t, filepath.Join(dir, fmt.Sprintf("z%d.txt", i)), "")
+	}
+	time.Sleep(10 * testConfig(dir).PollInterval) // several passes
+	appendFile(t, path, "three\n")
+	h.waitContents("one", "two", "three")
+	require.Equal(t, 0.0, counter(t, h.in.m.rotations.WithLabelValues(rotRename)), "an alias is not a rename")
+	e = h.store.Entries("cfg")
+	require.Len(t, e, 1)
+	require.Equal(t, first, e[0].Path, "kept under the path it was found at")
+}

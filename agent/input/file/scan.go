@@ -293,6 +293,13 @@ func (in *Input) observe(path string, st *unix.Stat_t, first bool, now time.Time
 		in.replaced = append(in.replaced, rotCheck{path, in.prevPass})
 	}
 	if f == nil {
+		if g := in.byID[id]; g != nil && !g.removed && g.path != "" && g.path != path && in.byPath[g.path] == g && namesFile(g.path, id) {
+			// Still at its own path too: the same file under a second name
+			// (a symlink or hard link beside it), not a rename. It stays
+			// under the path it was found at, whatever order a pass lists
+			// the two in.
+			return
+		}
 		if g := in.byID[id]; g != nil && !g.removed {
 			// Renamed to this (also matched) path: same file, keep going.
 			if g.path != "" && in.byPath[g.path] == g {
@@ -325,6 +332,12 @@ func (in *Input) observe(path string, st *unix.Stat_t, first bool, now time.Time
 		f.changed = true
 		f.lastGrow.Store(now.UnixNano())
 	}
+}
+
+// namesFile reports whether path (symlinks followed) is the file id now.
+func namesFile(path string, id checkpoint.FileID) bool {
+	var st unix.Stat_t
+	return unix.Stat(path, &st) == nil && fileID(&st) == id
 }
 
 // detach marks f as no longer at a matched path; in.mu is held.
