@@ -29,7 +29,10 @@ type Config struct {
 	// QueueBytes bounds acknowledged writes not yet loaded into DuckDB
 	// (their rows in memory, their records in the WAL; approximate,
 	// counted as raw log bytes). Writes beyond it fail with
-	// store.ErrOverloaded. Default 64 MiB.
+	// store.ErrOverloaded. Default 128 MiB: half of it starts a load, and
+	// that must be more than a row group (LoadRows) of typical logs or
+	// loads stay below a row group, which costs twice the CPU per line
+	// (see the package documentation).
 	QueueBytes int64
 	// MaxBatchRows caps the rows the loader commits in one transaction.
 	// Default 256k.
@@ -39,8 +42,10 @@ type Config struct {
 	LoadRows int
 	// FlushInterval bounds how long an acknowledged write waits for the
 	// loader when fewer than LoadRows rows are queued, i.e. the visibility
-	// lag for queries that do not ask for it to be flushed (default 500ms;
-	// Search and Histogram flush the logstore's pending writes first).
+	// lag for queries that do not ask for it to be flushed (default 5s;
+	// Search and Histogram flush the logstore's pending writes first, so
+	// only readers of the database file itself see the lag). Longer lets
+	// loads fill row groups at modest ingestion rates.
 	FlushInterval time.Duration
 	// MemoryLimit is DuckDB's memory_limit (default "2GB", "" = that
 	// default; DuckDB's own default is 80% of RAM, too much for a server
@@ -80,7 +85,7 @@ func (c *Config) Validate() error {
 
 func (c Config) withDefaults() Config {
 	if c.QueueBytes == 0 {
-		c.QueueBytes = 64 << 20
+		c.QueueBytes = 128 << 20
 	}
 	if c.MaxBatchRows == 0 {
 		c.MaxBatchRows = 256 << 10
@@ -90,7 +95,7 @@ func (c Config) withDefaults() Config {
 	}
 	c.LoadRows = min(c.LoadRows, c.MaxBatchRows)
 	if c.FlushInterval == 0 {
-		c.FlushInterval = 500 * time.Millisecond
+		c.FlushInterval = 5 * time.Second
 	}
 	if c.RetentionInterval == 0 {
 		c.RetentionInterval = time.Hour

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sluicelog/sluice/protocol"
@@ -77,12 +78,16 @@ func BenchmarkWrite(b *testing.B) {
 			ls := s.logstores[lsKey{"p", "l"}]
 			s.mu.RUnlock()
 			require.NoError(b, s.waitLoaded(ctx, ls))
-			b.ReportMetric(float64(lines.Load())/time.Since(start).Seconds(), "lines/s")
+			wall, cpu := time.Since(start), cpuTime()-cpu0
+			b.ReportMetric(float64(lines.Load())/wall.Seconds(), "lines/s")
 			// The machine is shared: CPU time per line is the steadier figure.
-			b.ReportMetric(float64(cpuTime()-cpu0)/float64(lines.Load()), "cpu-ns/line")
+			b.ReportMetric(float64(cpu)/float64(lines.Load()), "cpu-ns/line")
 			// Acknowledgement alone (WAL): what a burst costs before loading.
 			b.ReportMetric(float64(lines.Load())/ackWall.Seconds(), "ack-lines/s")
 			b.ReportMetric(float64(ackCPU)/float64(lines.Load()), "ack-cpu-ns/line")
+			// Loads below a row group cost about twice as much per line.
+			b.ReportMetric(float64(lines.Load())/testutil.ToFloat64(s.m.commits), "lines/load")
+			b.ReportMetric(float64(diskBytes(b, s))/float64(lines.Load()), "disk-B/line")
 		})
 	}
 }
@@ -209,4 +214,61 @@ func BenchmarkSearch(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkLoad measures the loader alone: rows already built and
+// acknowledged are appended into DuckDB and committed in one transaction
+// (WAL position included) per op, as the loader does. rows=122880 is a
+// full load (LoadRows, one row group); rows=20000 is what small loads
+// cost (a query forcing a load, or a short FlushInterval at a modest
+// ingestion rate). CPU per line counts every DuckDB thread.
+func BenchmarkLoad(b *testing.B) {
+	for _, n := range []int{20_000, 122_880} {
+		b.Run(fmt.Sprintf("rows=%d", n), func(b *testing.B) {
+			threads, _ := strconv.Atoi(os.Getenv("SLUICE_BENCH_THREADS"))
+			s, err := Open(Config{DataDir: b.TempDir(), Threads: threads}, Settings{})
+			require.NoError(b, err)
+			defer s.Close()
+			ctx := context.Background()
+			require.NoError(b, s.EnsureLogstore(ctx, store.LogstoreSpec{Project: "p", Logstore: "l", Index: benchIndex()}))
+			s.mu.RLock()
+			ls := s.logstores[lsKey{"p", "l"}]
+			s.mu.RUnlock()
+			g := protocoltest.NginxLogGroup(1 << 20)
+			var (
+				reqs        []*writeReq
+				rows, bytes int
+			)
+			for rows < n {
+				gg := *g
+				gg.Logs = g.Logs[:min(len(g.Logs), n-rows)]
+				parts, _, _ := buildRows(ls, ls.schema, math.MinInt32, []protocol.LogGroup{gg}, time.Now())
+				r := &writeReq{parts: parts}
+				r.nrows = r.rows()
+				rows += r.nrows
+				bytes += protocol.LogGroupSize(&gg)
+				reqs = append(reqs, r)
+			}
+			c, err := s.db.Conn(ctx)
+			require.NoError(b, err)
+			defer c.Close()
+			b.SetBytes(int64(bytes))
+			b.ReportAllocs()
+			cpu0 := cpuTime()
+			for b.Loop() {
+				require.NoError(b, s.appendTx(ctx, c, reqs, 0))
+			}
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N*rows), "cpu-ns/line")
+			b.ReportMetric(float64(diskBytes(b, s))/float64(b.N*rows), "disk-B/line")
+		})
+	}
+}
+
+// diskBytes checkpoints s and returns the size of its database file.
+func diskBytes(b *testing.B, s *Store) int64 {
+	_, err := s.db.Exec("CHECKPOINT")
+	require.NoError(b, err)
+	fi, err := os.Stat(filepath.Join(s.cfg.DataDir, "sluice-logs.duckdb"))
+	require.NoError(b, err)
+	return fi.Size()
 }
