@@ -22,6 +22,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/time/rate"
 
 	"github.com/sluicelog/sluice/agent/checkpoint"
 	"github.com/sluicelog/sluice/agent/configserver"
@@ -497,6 +498,9 @@ func slsOutputs(inst *logconfig.Instance, reg prometheus.Registerer, log *slog.L
 		}
 		return "", errors.New("no Log Service endpoint: set data_server_list or config_server_address in the instance config (--instance-config), or outputDetail.endpoint")
 	}
+	// max_bytes_per_sec bounds what the whole agent sends (raw bytes),
+	// across every logstore, as in Logtail.
+	sendRate := rate.NewLimiter(rate.Limit(inst.MaxBytesPerSec), int(inst.MaxBytesPerSec))
 	return &agentrt.OutputsByKey{
 		Key: func(c *logconfig.Config) (string, error) {
 			ep, err := endpoint(c)
@@ -529,7 +533,7 @@ func slsOutputs(inst *logconfig.Instance, reg prometheus.Registerer, log *slog.L
 				cfg.BufferMaxFiles = inst.BufferFileNum
 				cfg.BufferMaxFileSize = inst.BufferFileSize
 			}
-			return sls.New(cfg, sls.Settings{Logger: log.With("component", "output", "logstore", d.ProjectName+"/"+d.LogstoreName), Registerer: reg})
+			return sls.New(cfg, sls.Settings{Logger: log.With("component", "output", "logstore", d.ProjectName+"/"+d.LogstoreName), Registerer: reg, SendRate: sendRate})
 		},
 	}
 }

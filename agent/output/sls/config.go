@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
 	"github.com/sluicelog/sluice/protocol"
 )
@@ -216,4 +217,8 @@ type Settings struct {
 	Transport http.RoundTripper
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// SendRate, when set, paces every PutLogs attempt by its raw
+	// (uncompressed) bytes: the instance's max_bytes_per_sec, one limiter
+	// shared by all the agent's outputs (burst: a second's worth).
+	SendRate *rate.Limiter
 }

@@ -22,6 +22,7 @@ type metrics struct {
 	replayed   prometheus.Counter
 	splits     prometheus.Counter
 	latency    prometheus.Histogram
+	rateWait   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, project, logstore string) *metrics {
@@ -51,6 +52,7 @@ func newMetrics(reg prometheus.Registerer, project, logstore string) *metrics {
 		buffered: counter("sluice_output_sls_buffered_groups_total", "LogGroups written to the disk buffer because the service could not take them."),
 		replayed: counter("sluice_output_sls_replayed_groups_total", "LogGroups sent from the disk buffer."),
 		splits:   counter("sluice_output_sls_split_groups_total", "LogGroups split in two because the service refused them as too large."),
+		rateWait: counter("sluice_output_sls_rate_limited_seconds_total", "Time PutLogs attempts waited for the agent's send rate limit (max_bytes_per_sec)."),
 		latency: promreg.Register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "sluice_output_sls_request_duration_seconds", Help: "PutLogs request latency.", ConstLabels: l,
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)})),

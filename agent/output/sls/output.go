@@ -161,7 +161,7 @@ func New(cfg Config, set Settings) (*Output, error) {
 	var prefix [8]byte
 	_, _ = rand.Read(prefix[:]) // crypto/rand.Read never fails on supported platforms
 	m := newMetrics(set.Registerer, cfg.Project, cfg.Logstore)
-	snd, err := newSender(&cfg, set.Transport, now, log, m)
+	snd, err := newSender(&cfg, set.Transport, set.SendRate, now, log, m)
 	if err != nil {
 		return nil, err
 	}

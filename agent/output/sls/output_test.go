@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+	"golang.org/x/time/rate"
 
 	"github.com/sluicelog/sluice/agent/output/sls"
 	"github.com/sluicelog/sluice/agent/pipeline"
@@ -445,4 +446,45 @@ func TestTooLargeIsSplit(t *testing.T) {
 		require.False(t, ids[id], "pack id %s reused by a split half", id)
 		ids[id] = true
 	}
+}
+
+// TestSendRateIsShared: max_bytes_per_sec is one limit for the whole
+// agent. Two outputs sharing a limiter of 64 KiB/s (burst 64 KiB) deliver
+// everything, and together they cannot send faster than the limit: the
+// first second's burst, then 64 KiB per second (a lower bound on time,
+// which a slow machine only makes longer).
+func TestSendRateIsShared(t *testing.T) {
+	const limit = 64 << 10
+	shared := rate.NewLimiter(limit, limit)
+	srv := newLogServer(t)
+	reg := prometheus.NewRegistry()
+	var outs []*sls.Output
+	for _, ls := range []string{"store-a", "store-b"} {
+		cfg := baseConfig(srv, t)
+		cfg.Logstore = ls
+		o, err := sls.New(cfg, sls.Settings{Registerer: reg, SendRate: shared})
+		require.NoError(t, err)
+		require.NoError(t, o.Start(context.Background()))
+		outs = append(outs, o)
+	}
+	a := newAcks()
+	b := pipeline.NewBatch()
+	start := time.Now()
+	for i := range 20 {
+		fill(b, fmt.Sprintf("/var/log/app%d.log", i%2), (i/2)*200, 200, a.ack(i))
+		require.NoError(t, outs[i%2].Consume(context.Background(), b))
+	}
+	a.waitAll(t, 20)
+	elapsed := time.Since(start)
+	for _, o := range outs {
+		shutdown(t, o)
+	}
+	raw := metric(t, reg, "sluice_output_sls_raw_bytes_sent_total", "", "")
+	require.Greater(t, raw, 3.0*limit, "the test must send several seconds' worth")
+	minimum := time.Duration((raw - limit) / limit * float64(time.Second))
+	require.GreaterOrEqual(t, elapsed, minimum*9/10, "sent %.0f raw bytes in %s at a shared limit of %d B/s", raw, elapsed, limit)
+	require.Positive(t, metric(t, reg, "sluice_output_sls_rate_limited_seconds_total", "", ""))
+	got := lines(srv.received())
+	require.Len(t, got["/var/log/app0.log"], 2000)
+	require.Len(t, got["/var/log/app1.log"], 2000)
 }

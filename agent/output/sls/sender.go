@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/sluicelog/sluice/protocol"
 )
 
@@ -101,11 +103,12 @@ type sender struct {
 	host     string
 	signer   protocol.Signer
 	lim      *limiter
-	offset   atomic.Int64 // server clock - local clock, seconds
+	rate     *rate.Limiter // max_bytes_per_sec, shared; nil: unlimited
+	offset   atomic.Int64  // server clock - local clock, seconds
 	closeIdl func()
 }
 
-func newSender(cfg *Config, rt http.RoundTripper, now func() time.Time, log *slog.Logger, m *metrics) (*sender, error) {
+func newSender(cfg *Config, rt http.RoundTripper, sendRate *rate.Limiter, now func() time.Time, log *slog.Logger, m *metrics) (*sender, error) {
 	base, host, err := cfg.baseURL()
 	if err != nil {
 		return nil, err
@@ -116,7 +119,8 @@ func newSender(cfg *Config, rt http.RoundTripper, now func() time.Time, log *slo
 		host: cfg.Project + "." + host,
 		signer: protocol.Signer{Version: protocol.SignatureVersion(max(cfg.SignatureVersion, 1)), Region: cfg.Region,
 			Credentials: protocol.Credentials{AccessKeyID: cfg.AccessKeyID, AccessKeySecret: cfg.AccessKeySecret, SecurityToken: cfg.SecurityToken}},
-		lim: newLimiter(cfg.MaxConcurrency, m),
+		lim:  newLimiter(cfg.MaxConcurrency, m),
+		rate: sendRate,
 	}
 	if cfg.ProjectInHeader {
 		s.host = host
@@ -148,6 +152,17 @@ func (s *sender) close() {
 
 // send makes one PutLogs attempt; nil is success.
 func (s *sender) send(ctx context.Context, p *payload) *sendError {
+	if s.rate != nil {
+		start := time.Now()
+		// WaitN refuses more than the burst at once: a larger group takes
+		// its bytes in burst-sized pieces.
+		for n := p.rawSize; n > 0; n -= s.rate.Burst() {
+			if err := s.rate.WaitN(ctx, min(n, s.rate.Burst())); err != nil {
+				return &sendError{reason: "shutdown", err: err}
+			}
+		}
+		s.m.rateWait.Add(time.Since(start).Seconds())
+	}
 	if err := s.lim.acquire(ctx); err != nil {
 		return &sendError{reason: "shutdown", err: err}
 	}
