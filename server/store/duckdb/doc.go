@@ -73,7 +73,7 @@
 // The acknowledged rows wait in memory for the loader (the writer
 // goroutine), which appends them with the DuckDB Appender in one
 // transaction once LoadRows (122,880 = one DuckDB row group) are queued,
-// the oldest has waited FlushInterval (500ms), a query asks, or the queue
+// the oldest has waited FlushInterval (5s), a query asks, or the queue
 // is half full. The same transaction stores the WAL position loaded so far
 // (table sluice_wal); Open replays records after it, and segments (64 MiB)
 // wholly below it are deleted. Why: a DuckDB commit costs about a
@@ -85,6 +85,17 @@
 // concurrent writes. The rows in memory are reused by the loader, so the
 // WAL is only read at Open.
 //
+// Load size matters (BenchmarkLoad): a load of at least a row group per
+// day table takes DuckDB's bulk path (full row groups are compressed and
+// written once, the commit only links them), a smaller one is appended
+// into the table, written to DuckDB's WAL and compressed again at its
+// checkpoint. Measured with DuckDB's default threads (2 here): 8-16 µs
+// CPU per line for 122,880-row loads against 21-33 µs for 20,000-row
+// loads, so FlushInterval (5s) and QueueBytes
+// (half of 128 MiB starts a load, ~180k nginx lines) leave room for a
+// full row group at modest ingestion rates; with 500ms and 64 MiB they
+// did not.
+//
 // Visibility: a query first makes its logstore's acknowledged writes
 // visible (waitLoaded: if any are pending it asks the loader for a load and
 // waits for it), so read-after-write holds for Search and Histogram. A
@@ -93,7 +104,7 @@
 // frequent queries make loads smaller (each query of a logstore with
 // pending writes triggers one).
 //
-// Bounds: QueueBytes (64 MiB of raw log bytes) bounds acknowledged but
+// Bounds: QueueBytes (128 MiB of raw log bytes) bounds acknowledged but
 // unloaded data, in memory and in the WAL; beyond it Write fails fast with
 // store.ErrOverloaded (retryable 503). If a multi-write load fails, each
 // write is loaded alone; a write that still fails (or whose logstore was
@@ -140,7 +151,10 @@
 // run included): full text without match (full scan) 528 ms, rare match
 // 154 ms, common term 87 ms (newest partitions only), status:404 63 ms,
 // "* | select status, count(*) group by status" 86 ms, a filtered
-// group-by 396 ms. Ingestion: see Limits.
+// group-by 396 ms. Re-measured 2026-11-23 after the load-size change
+// (load average ~1.5, same cached fixture): full text without match 512
+// CPU-ms (369 ms wall), group-by status 91 CPU-ms (107 ms wall).
+// Ingestion: see Limits.
 //
 // # Limits (not done)
 //
@@ -150,26 +164,52 @@
 // thousands of tables (the API should enforce the Log Service's
 // time window).
 //
-// Ingestion is far from the 500k lines/s goal on 2 cores. BenchmarkWrite
-// (nginx LogGroups, 10 keys, 8 concurrent writers, CPU per line including
-// the loader's work until everything is in DuckDB; the shared box was at
-// load average ~25, so figures moved by up to 2x between runs): before
-// the own WAL 4 KiB groups cost 186 µs per line, 64 KiB 30 µs, 1 MiB
-// 27 µs, 32 x 1 MiB 19 µs; with it 26 µs, 20 µs, 14-25 µs and 28 µs.
-// Acknowledging alone (row building, WAL append, fsync) costs 2.5-7 µs
-// per line, so bursts are taken at 50-240k lines/s per process and loaded
-// afterwards, up to QueueBytes. Over HTTP (server/app
-// BenchmarkPutLogsE2E, 1000-line requests, acknowledged logs/s, wall):
-// 16 senders 32.8k before, 58.6k after; one sender 43k both, bound by
-// this disk's fsync latency (~16 ms wall, ~0.3 ms CPU each). Query
-// figures above were re-measured after the change and did not move
-// (full text without match 561 ms CPU, group-by 100 ms). What remains is DuckDB's per-row work in
-// the loader, ~10 µs per line unloaded and ~20 µs under this load: the
-// Appender sets every value through the Go driver (a cgo call per
-// string) and the commit compresses (forcing uncompressed or dictionary
-// compression, or dropping __line__, was not measurably cheaper under
-// this load). Next steps, not done: Arrow record batches (duckdb-go's
-// duckdb_arrow build tag plus arrow-go: columnar building without
-// per-value cgo, but it must not become the default build) and a loader
-// that decodes WAL records itself so Write only appends bytes.
+// Ingestion is far from the 500k lines/s goal (4 µs CPU per line on 2
+// cores). BenchmarkWrite (nginx LogGroups, 10 keys, 8 concurrent writers,
+// CPU per line including the loader's work until everything is in
+// DuckDB; shared box, figures move by up to 2x between runs), 2026-11-23
+// at load average ~1-2: 4 KiB groups 19-22 µs per line, 64 KiB 15-20 µs,
+// 1 MiB 13-17 µs, 32 x 1 MiB 24-34 µs, i.e. 40-75k lines/s wall on the
+// whole box (the same figures before the FlushInterval/QueueBytes change
+// within noise: this benchmark's bursts already filled row groups; the
+// defaults matter for the server's own config). Acknowledging (row
+// building, WAL append, fsync) costs 5-7 µs per line for 64 KiB-1 MiB
+// groups, so bursts are taken at 140-330k lines/s and loaded afterwards,
+// up to QueueBytes (over HTTP, server/app BenchmarkPutLogsE2E, earlier:
+// 58.6k acknowledged lines/s wall with 16 senders, 43k with one, bound
+// by this disk's fsync latency). The loader alone (BenchmarkLoad, rows prebuilt) costs
+// 8-16 µs per line for full loads; disk ~140-180 bytes per line for these
+// (synthetic, repetitive) lines.
+//
+// Where the loader's time goes (perf with DWARF call graphs, BenchmarkLoad):
+// ~35% compressing row groups (analysis: dictionary hashing of long unique
+// strings and FSST training ~21%; FSST compression ~10%), ~18% copying
+// strings into DuckDB's transaction-local storage, ~11% the Appender's own
+// buffer (a ColumnDataCollection copy of every value), ~7% setting values
+// through the Go driver (one cgo call per string), and ~20% page faults on
+// freshly allocated memory under all of it. What was tried:
+//   - threads=1 (Config.Threads) cuts the loader's CPU by ~20% for full
+//     loads and most of the small-load penalty (20k-row loads 8.5 µs
+//     against 23 µs with 2 threads): with 2 threads the calling thread
+//     spins on DuckDB's task queue (pthread mutex lock/unlock were 21% of
+//     cycles) while the worker compresses. Not the default: queries then
+//     take ~1.6x the wall time (full text without match 0.38 s, group-by
+//     48 ms over 10M lines, still within targets).
+//   - disabled_compression_methods='fsst': ~2 µs less per line, 2.3x the
+//     disk (410 against 180 bytes per line). Not taken.
+//   - USING COMPRESSION fsst for __contents__/__line__ (skip analysis):
+//     slower on this data, where __line__ compresses best as dictionary.
+//   - allocator_flush_threshold, Appender.Flush every 8k rows,
+//     preserve_insertion_order=false: no effect beyond noise.
+//   - JE_MALLOC_CONF=dirty_decay_ms:60000,muzzy_decay_ms:60000 in the
+//     environment (DuckDB's jemalloc) cut page faults by ~30% and the
+//     loader by ~10-15% in one run; a deployment knob, not set here.
+//
+// Next steps, not done: append through a chunk table function (INSERT ...
+// SELECT) or Arrow (duckdb_arrow build tag; arrow-go v18.4.1 is already in
+// go.sum) to drop the Appender's buffer copy and per-value cgo; loads cut
+// at row-group multiples per day table so no small trailing row group is
+// re-compressed at checkpoint; and rows kept as typed columns rather than
+// []driver.Value (fewer allocations, less GC and fewer page faults on the
+// Go side, ~3 µs per line with the tokenizer at ~1.2 µs).
 package duckdb
