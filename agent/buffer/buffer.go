@@ -95,6 +95,10 @@ func (c *Config) Validate() error {
 type Settings struct {
 	Logger     *slog.Logger          // nil discards
 	Registerer prometheus.Registerer // nil registers nothing
+	// Quota, when set, bounds this buffer's segment files together with
+	// the other buffers sharing it (the agent's buffer_file_num); nil: a
+	// quota of Config.MaxFiles of its own.
+	Quota *Quota
 }
 
 // Record is a record returned by Next. Data is the caller's.
@@ -119,8 +123,9 @@ var ErrClosed = errors.New("disk buffer closed")
 // Buffer is a disk buffer. Append is safe for concurrent use; Next and
 // Commit must be called by one consumer.
 type Buffer struct {
-	cfg Config
-	log *slog.Logger
+	cfg   Config
+	log   *slog.Logger
+	quota *Quota
 
 	mu        sync.Mutex
 	changed   chan struct{} // closed and replaced on every state change
@@ -159,8 +164,13 @@ func Open(cfg Config, set Settings) (*Buffer, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	labels := prometheus.Labels{"dir": cfg.Dir}
+	quota := set.Quota
+	if quota == nil {
+		quota = NewQuota(cfg.MaxFiles)
+	}
 	b := &Buffer{
 		cfg:     cfg,
+		quota:   quota,
 		log:     log.With("component", "disk-buffer", "dir", cfg.Dir),
 		changed: make(chan struct{}),
 		mPending: register(set.Registerer, prometheus.NewGauge(prometheus.GaugeOpts{
@@ -186,6 +196,7 @@ func Open(cfg Config, set Settings) (*Buffer, error) {
 		b.closeFiles()
 		return nil, err
 	}
+	b.quota.take(len(b.segs))
 	return b, nil
 }
 
@@ -358,12 +369,15 @@ func (b *Buffer) broadcast() {
 }
 
 // wait releases b.mu until the state changes or ctx ends, then retakes it.
-func (b *Buffer) wait(ctx context.Context) error {
+// quota, when not nil, also ends the wait (another buffer freed a file).
+func (b *Buffer) wait(ctx context.Context, quota <-chan struct{}) error {
 	ch := b.changed
 	b.mu.Unlock()
 	defer b.mu.Lock()
 	select {
 	case <-ch:
+		return nil
+	case <-quota:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -387,23 +401,30 @@ func (b *Buffer) Append(ctx context.Context, rec []byte) error {
 		if b.wpos.off == 0 || b.wpos.off+framed <= b.cfg.MaxFileSize {
 			break
 		}
-		// The newest segment is full: roll over if a file may be added, or
-		// if the newest segment is entirely delivered (it can go).
-		if len(b.segs) < b.cfg.MaxFiles || b.committed == b.wpos {
-			if err := b.rollover(); err != nil {
+		// The newest segment is full: roll over if the newest segment is
+		// entirely delivered (it goes, so the file count stays), or if a
+		// file may be added, here and in the agent-wide quota.
+		quotaCh := b.quota.waitCh() // before tryTake: a release in between must wake us
+		if b.committed == b.wpos {
+			b.quota.take(1)
+		} else if len(b.segs) >= b.cfg.MaxFiles || !b.quota.tryTake() {
+			if !waited {
+				waited = true
+				b.mFull.Inc()
+				b.log.Warn("disk buffer full; writers wait until the server takes data again",
+					"max_files", b.cfg.MaxFiles, "max_file_size", b.cfg.MaxFileSize,
+					"agent_buffer_files", b.quota.Used())
+			}
+			if err := b.wait(ctx, quotaCh); err != nil {
 				return err
 			}
-			break
+			continue
 		}
-		if !waited {
-			waited = true
-			b.mFull.Inc()
-			b.log.Warn("disk buffer full; writers wait until the server takes data again",
-				"max_files", b.cfg.MaxFiles, "max_file_size", b.cfg.MaxFileSize)
-		}
-		if err := b.wait(ctx); err != nil {
+		if err := b.rollover(); err != nil {
+			b.quota.release(1)
 			return err
 		}
+		break
 	}
 	binary.LittleEndian.PutUint32(b.hdr[0:4], uint32(len(rec)))
 	binary.LittleEndian.PutUint32(b.hdr[4:8], crc32.Checksum(rec, crcTable))
@@ -477,6 +498,7 @@ func (b *Buffer) removeDelivered() {
 			b.log.Warn("cannot remove a delivered buffer segment", "err", err)
 		}
 		b.segs = b.segs[1:]
+		b.quota.release(1)
 	}
 }
 
@@ -510,7 +532,7 @@ func (b *Buffer) Next(ctx context.Context) (Record, error) {
 			}
 			continue // moved to the next segment
 		}
-		if err := b.wait(ctx); err != nil {
+		if err := b.wait(ctx, nil); err != nil {
 			return Record{}, err
 		}
 	}
@@ -643,6 +665,8 @@ func (b *Buffer) Close() error {
 	}
 	b.closed = true
 	b.broadcast()
+	// Segments left for the next Open stop counting until then.
+	b.quota.release(len(b.segs))
 	return b.closeFiles()
 }
 

@@ -168,6 +168,57 @@ func TestFullBufferBlocksUntilDelivered(t *testing.T) {
 	require.Equal(t, []byte("after"), next(t, b).Data)
 }
 
+// Buffers sharing a quota (one per logstore, buffer_file_num for the
+// agent) together never hold more files than it allows beyond the one each
+// appends to; a buffer waits for a file another one frees.
+func TestSharedQuotaBoundsBuffersTogether(t *testing.T) {
+	q := buffer.NewQuota(3)
+	cfg := func(dir string) buffer.Config { return buffer.Config{Dir: dir, MaxFiles: 25, MaxFileSize: 100} }
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a, err := buffer.Open(cfg(dirA), buffer.Settings{Quota: q})
+	require.NoError(t, err)
+	defer a.Close()
+	b, err := buffer.Open(cfg(dirB), buffer.Settings{Quota: q})
+	require.NoError(t, err)
+	defer b.Close()
+	require.Equal(t, 2, q.Used(), "each open buffer holds its newest segment")
+	payload := make([]byte, 40) // 48 framed: two per segment
+	for range 4 {
+		require.NoError(t, a.Append(context.Background(), payload)) // A's second segment: the quota's third file
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	err = a.Append(ctx, payload)
+	cancel()
+	require.ErrorIs(t, err, context.DeadlineExceeded, "A may not take a fourth file, though its own MaxFiles allows 25")
+	for range 2 {
+		require.NoError(t, b.Append(context.Background(), payload)) // fills B's only segment
+	}
+	done := make(chan error, 1)
+	go func() { done <- b.Append(context.Background(), []byte("b-after")) }()
+	select {
+	case err := <-done:
+		t.Fatalf("B's Append returned %v with the agent's quota used up", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	require.Len(t, segments(t, dirA), 2)
+	require.Len(t, segments(t, dirB), 1)
+	// A delivers its first segment (and one record of the second): the
+	// file it deletes is B's to take.
+	for range 3 {
+		require.NoError(t, a.Commit(next(t, a)))
+	}
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("B still blocked after A freed a file")
+	}
+	require.Equal(t, 3, q.Used())
+	require.Len(t, segments(t, dirB), 2)
+	require.NoError(t, a.Close())
+	require.Equal(t, 2, q.Used(), "a closed buffer's files stop counting")
+}
+
 func TestCorruptOlderSegmentSkipped(t *testing.T) {
 	dir := t.TempDir()
 	cfg := buffer.Config{Dir: dir, MaxFileSize: 100}

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/time/rate"
 
+	"github.com/sluicelog/sluice/agent/buffer"
 	"github.com/sluicelog/sluice/agent/checkpoint"
 	"github.com/sluicelog/sluice/agent/configserver"
 	"github.com/sluicelog/sluice/agent/input/container"
@@ -501,6 +502,8 @@ func slsOutputs(inst *logconfig.Instance, reg prometheus.Registerer, log *slog.L
 	// max_bytes_per_sec bounds what the whole agent sends (raw bytes),
 	// across every logstore, as in Logtail.
 	sendRate := rate.NewLimiter(rate.Limit(inst.MaxBytesPerSec), int(inst.MaxBytesPerSec))
+	// buffer_file_num bounds the disk buffer of the whole agent, too.
+	bufferQuota := buffer.NewQuota(inst.BufferFileNum)
 	return &agentrt.OutputsByKey{
 		Key: func(c *logconfig.Config) (string, error) {
 			ep, err := endpoint(c)
@@ -533,7 +536,7 @@ func slsOutputs(inst *logconfig.Instance, reg prometheus.Registerer, log *slog.L
 				cfg.BufferMaxFiles = inst.BufferFileNum
 				cfg.BufferMaxFileSize = inst.BufferFileSize
 			}
-			return sls.New(cfg, sls.Settings{Logger: log.With("component", "output", "logstore", d.ProjectName+"/"+d.LogstoreName), Registerer: reg, SendRate: sendRate})
+			return sls.New(cfg, sls.Settings{Logger: log.With("component", "output", "logstore", d.ProjectName+"/"+d.LogstoreName), Registerer: reg, SendRate: sendRate, BufferQuota: bufferQuota})
 		},
 	}
 }

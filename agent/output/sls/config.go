@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
+	"github.com/sluicelog/sluice/agent/buffer"
 	"github.com/sluicelog/sluice/protocol"
 )
 
@@ -221,4 +222,8 @@ type Settings struct {
 	// (uncompressed) bytes: the instance's max_bytes_per_sec, one limiter
 	// shared by all the agent's outputs (burst: a second's worth).
 	SendRate *rate.Limiter
+	// BufferQuota, when set, bounds the disk buffers of every output
+	// sharing it together (buffer_file_num is per agent, not per
+	// logstore); nil: BufferMaxFiles for this output alone.
+	BufferQuota *buffer.Quota
 }

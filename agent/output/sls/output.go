@@ -102,6 +102,7 @@ type Output struct {
 	source string
 	snd    *sender
 	buf    *buffer.Buffer // nil without BufferDir
+	quota  *buffer.Quota  // shared with the agent's other outputs; nil: own
 	m      *metrics
 
 	packPrefix string
@@ -166,6 +167,7 @@ func New(cfg Config, set Settings) (*Output, error) {
 		return nil, err
 	}
 	o := &Output{
+		quota:      set.BufferQuota,
 		cfg:        cfg,
 		log:        log,
 		now:        now,
@@ -210,7 +212,7 @@ func (o *Output) Start(ctx context.Context) error {
 	}
 	if o.cfg.BufferDir != "" {
 		b, err := buffer.Open(buffer.Config{Dir: o.cfg.BufferDir, MaxFiles: o.cfg.BufferMaxFiles, MaxFileSize: o.cfg.BufferMaxFileSize},
-			buffer.Settings{Logger: o.log, Registerer: o.m.reg})
+			buffer.Settings{Logger: o.log, Registerer: o.m.reg, Quota: o.quota})
 		if err != nil {
 			return fmt.Errorf("sls output: %w", err)
 		}
