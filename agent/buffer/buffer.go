@@ -51,6 +51,8 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicelog/sluice/internal/promreg"
 )
 
 const (
@@ -173,15 +175,15 @@ func Open(cfg Config, set Settings) (*Buffer, error) {
 		quota:   quota,
 		log:     log.With("component", "disk-buffer", "dir", cfg.Dir),
 		changed: make(chan struct{}),
-		mPending: register(set.Registerer, prometheus.NewGauge(prometheus.GaugeOpts{
+		mPending: promreg.Register(set.Registerer, prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sluice_buffer_pending_bytes", Help: "Bytes in the disk buffer not yet delivered.", ConstLabels: labels})),
-		mAppended: register(set.Registerer, prometheus.NewCounter(prometheus.CounterOpts{
+		mAppended: promreg.Register(set.Registerer, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sluice_buffer_records_appended_total", Help: "Records written (fsynced) to the disk buffer.", ConstLabels: labels})),
-		mCommitted: register(set.Registerer, prometheus.NewCounter(prometheus.CounterOpts{
+		mCommitted: promreg.Register(set.Registerer, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sluice_buffer_records_delivered_total", Help: "Records read back and confirmed delivered.", ConstLabels: labels})),
-		mCorrupt: register(set.Registerer, prometheus.NewCounter(prometheus.CounterOpts{
+		mCorrupt: promreg.Register(set.Registerer, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sluice_buffer_corrupt_bytes_total", Help: "Bytes cut or skipped because a record was torn or corrupt (data LOST).", ConstLabels: labels})),
-		mFull: register(set.Registerer, prometheus.NewCounter(prometheus.CounterOpts{
+		mFull: promreg.Register(set.Registerer, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sluice_buffer_full_waits_total", Help: "Appends that had to wait because the buffer was full.", ConstLabels: labels})),
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
@@ -198,21 +200,6 @@ func Open(cfg Config, set Settings) (*Buffer, error) {
 	}
 	b.quota.take(len(b.segs))
 	return b, nil
-}
-
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if reg == nil {
-		return c
-	}
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-	}
-	return c
 }
 
 func (b *Buffer) segPath(seg uint64) string {

@@ -1,10 +1,11 @@
 package multiline
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicelog/sluice/internal/promreg"
 )
 
 // Metrics is the counter family splitters report to:
@@ -32,26 +33,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		return m, nil
 	}
 	var err error
-	if m.lines, err = register(reg, m.lines); err != nil {
-		return nil, err
+	if m.lines, err = promreg.Reuse(reg, m.lines); err != nil {
+		return nil, fmt.Errorf("multiline: %w", err)
 	}
-	if m.split, err = register(reg, m.split); err != nil {
-		return nil, err
+	if m.split, err = promreg.Reuse(reg, m.split); err != nil {
+		return nil, fmt.Errorf("multiline: %w", err)
 	}
 	return m, nil
-}
-
-func register(reg prometheus.Registerer, c *prometheus.CounterVec) (*prometheus.CounterVec, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-				return existing, nil
-			}
-		}
-		return nil, fmt.Errorf("register multiline metrics: %w", err)
-	}
-	return c, nil
 }
 
 // Counters returns the counters of one collection config, for Config.Counters.

@@ -1,11 +1,12 @@
 package parse
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicelog/sluice/internal/promreg"
 )
 
 // metrics holds one stage's counters, resolved once per reason so the hot
@@ -29,11 +30,11 @@ func newMetrics(reg prometheus.Registerer, config string, logger *slog.Logger) (
 	}, []string{"config", "reason"})
 	if reg != nil {
 		var err error
-		if failures, err = register(reg, failures); err != nil {
-			return nil, err
+		if failures, err = promreg.Reuse(reg, failures); err != nil {
+			return nil, fmt.Errorf("parse: %w", err)
 		}
-		if discarded, err = register(reg, discarded); err != nil {
-			return nil, err
+		if discarded, err = promreg.Reuse(reg, discarded); err != nil {
+			return nil, fmt.Errorf("parse: %w", err)
 		}
 	}
 	m := &metrics{config: config, logger: logger}
@@ -42,21 +43,6 @@ func newMetrics(reg prometheus.Registerer, config string, logger *slog.Logger) (
 		m.discarded[r] = discarded.WithLabelValues(config, reasonNames[r])
 	}
 	return m, nil
-}
-
-// register registers c, or returns the identical collector another stage
-// registered before.
-func register(reg prometheus.Registerer, c *prometheus.CounterVec) (*prometheus.CounterVec, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-				return existing, nil
-			}
-		}
-		return nil, fmt.Errorf("register parse metrics: %w", err)
-	}
-	return c, nil
 }
 
 func (m *metrics) fail(r reason, sample string) {

@@ -28,6 +28,7 @@ import (
 
 	"github.com/sluicelog/sluice/agent/parse/anchored"
 	"github.com/sluicelog/sluice/agent/pipeline"
+	"github.com/sluicelog/sluice/internal/promreg"
 )
 
 // Tag keys added to every batch.
@@ -261,18 +262,9 @@ func NewStage(cfg Config, next pipeline.Consumer, set Settings) (*Stage, error) 
 		Name: "sluice_process_filtered_events_total",
 		Help: "Events dropped by the filterKey/filterRegex filter, by collection config and reason (key_missing, regex_unmatched).",
 	}, []string{"config", "reason"})
-	if set.Registerer != nil {
-		if err := set.Registerer.Register(filtered); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			existing, ok := (*prometheus.CounterVec)(nil), false
-			if errors.As(err, &are) {
-				existing, ok = are.ExistingCollector.(*prometheus.CounterVec)
-			}
-			if !ok {
-				return nil, fmt.Errorf("process config %q: register metrics: %w", cfg.Name, err)
-			}
-			filtered = existing
-		}
+	filtered, err := promreg.Reuse(set.Registerer, filtered)
+	if err != nil {
+		return nil, fmt.Errorf("process config %q: %w", cfg.Name, err)
 	}
 	s.missing = filtered.WithLabelValues(cfg.Name, "key_missing")
 	s.mismatch = filtered.WithLabelValues(cfg.Name, "regex_unmatched")

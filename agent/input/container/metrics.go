@@ -1,10 +1,11 @@
 package container
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicelog/sluice/internal/promreg"
 )
 
 // Counters are what a Decoder counts; nil counters are skipped.
@@ -40,15 +41,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	if err := reg.Register(m.lines); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-				m.lines = existing
-				return m, nil
-			}
-		}
-		return nil, fmt.Errorf("register container metrics: %w", err)
+	var err error
+	if m.lines, err = promreg.Reuse(reg, m.lines); err != nil {
+		return nil, fmt.Errorf("container: %w", err)
 	}
 	return m, nil
 }

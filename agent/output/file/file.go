@@ -21,8 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicelog/sluice/agent/output/internal/jsonline"
-	"github.com/sluicelog/sluice/agent/output/internal/promreg"
 	"github.com/sluicelog/sluice/agent/pipeline"
+	"github.com/sluicelog/sluice/internal/promreg"
 )
 
 // Config configures the file output.

@@ -3,7 +3,7 @@ package sls
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sluicelog/sluice/agent/output/internal/promreg"
+	"github.com/sluicelog/sluice/internal/promreg"
 )
 
 type metrics struct {

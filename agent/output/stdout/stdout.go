@@ -19,8 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicelog/sluice/agent/output/internal/jsonline"
-	"github.com/sluicelog/sluice/agent/output/internal/promreg"
 	"github.com/sluicelog/sluice/agent/pipeline"
+	"github.com/sluicelog/sluice/internal/promreg"
 )
 
 // Config configures the stdout output.
