@@ -28,6 +28,8 @@ const (
 	KindMachineGroup Kind = "machine group"
 	KindConfig       Kind = "config"
 	KindAccessKey    Kind = "access key"
+	// KindConsoleSession is a web-console sign-in (ConsoleSession).
+	KindConsoleSession Kind = "console session"
 )
 
 // Sentinel errors; check with errors.Is, and errors.As(*NotFoundError) /
@@ -154,6 +156,27 @@ func (k *AccessKey) Allows(project string, perm Permission) bool {
 	return ok && p.Allows(perm)
 }
 
+// ConsoleSession is a web-console sign-in (server/console). It holds
+// nothing that signs a request on its own: not the cookie value, only its
+// SHA-256, and not the key's secret, which is read from the access key by
+// KeyID at each use.
+type ConsoleSession struct {
+	// ID is the hex SHA-256 of the session cookie's value.
+	ID    string `json:"id"`
+	KeyID string `json:"keyId"`
+	// SecretMAC is the hex HMAC-SHA256 of the key's secret at sign-in,
+	// keyed by the cookie value: a new secret no longer matches it, so
+	// rotating a key ends its sessions (across restarts too), and without
+	// the cookie it says nothing about the secret.
+	SecretMAC string `json:"secretMac"`
+	// CSRFToken must come with every mutating request of the session.
+	CSRFToken string    `json:"csrfToken"`
+	Created   time.Time `json:"created"`
+	// LastUsed is coarse: the console moves it at most about once a
+	// minute per session, so a busy console does not write per click.
+	LastUsed time.Time `json:"lastUsed"`
+}
+
 // Page selects part of a list: Offset items skipped, at most Size returned
 // (Size <= 0 = all).
 type Page struct {
@@ -225,8 +248,27 @@ type Store interface {
 	// PutAccessKey creates or replaces a key.
 	PutAccessKey(ctx context.Context, k AccessKey) error
 	GetAccessKey(ctx context.Context, id string) (AccessKey, error)
+	// DeleteAccessKey also deletes the key's console sessions.
 	DeleteAccessKey(ctx context.Context, id string) error
 	ListAccessKeys(ctx context.Context) ([]AccessKey, error)
+
+	// Console sessions are kept here, beside the keys they depend on, so
+	// that they survive a restart and a shared backend shares them between
+	// replicas. Sessions of a missing key may be stored (the console
+	// checks the key at each use).
+	//
+	// PutConsoleSession creates or replaces a session.
+	PutConsoleSession(ctx context.Context, s ConsoleSession) error
+	GetConsoleSession(ctx context.Context, id string) (ConsoleSession, error)
+	// TouchConsoleSession moves a session's LastUsed forward to lastUsed
+	// (never back). It never recreates a deleted session: a missing one is
+	// a *NotFoundError.
+	TouchConsoleSession(ctx context.Context, id string, lastUsed time.Time) error
+	// DeleteConsoleSessions deletes the sessions with these ids; unknown
+	// ids are ignored (signing out twice is no error).
+	DeleteConsoleSessions(ctx context.Context, ids ...string) error
+	// ListConsoleSessions lists every session, sorted by ID.
+	ListConsoleSessions(ctx context.Context) ([]ConsoleSession, error)
 
 	Close() error
 }

@@ -3,7 +3,9 @@
 // keys) lives in memory and every mutation rewrites one JSON file
 // atomically (write to a temporary file, fsync, rename, fsync the
 // directory). This is simpler and easier to inspect and back up than a
-// second embedded database, and metadata writes are rare. An exclusive
+// second embedded database, and metadata writes are rare (web-console
+// sessions, kept here too, add a write per sign-in and sign-out and at most
+// about one a minute per session in use). An exclusive
 // flock keeps a second process from opening the same file.
 package jsonfile
 
@@ -20,6 +22,7 @@ import (
 	"sort"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/sluicelog/sluice/server/index"
 	"github.com/sluicelog/sluice/server/meta"
@@ -34,6 +37,14 @@ type state struct {
 	Version    int                       `json:"version"`
 	Projects   map[string]*projectState  `json:"projects"`
 	AccessKeys map[string]meta.AccessKey `json:"accessKeys"`
+	// ConsoleSessions was added without a version bump: an older binary
+	// ignores the field (and drops the sessions at its first write).
+	ConsoleSessions map[string]meta.ConsoleSession `json:"consoleSessions,omitempty"`
+}
+
+func newState() state {
+	return state{Version: formatVersion, Projects: map[string]*projectState{}, AccessKeys: map[string]meta.AccessKey{},
+		ConsoleSessions: map[string]meta.ConsoleSession{}}
 }
 
 type projectState struct {
@@ -87,7 +98,7 @@ func Open(dir string) (*Store, error) {
 	data, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		s.st = state{Version: formatVersion, Projects: map[string]*projectState{}, AccessKeys: map[string]meta.AccessKey{}}
+		s.st = newState()
 	case err != nil:
 		s.unlock()
 		return nil, fmt.Errorf("read metadata %s: %w", path, err)
@@ -113,6 +124,9 @@ func (s *Store) load(data []byte) error {
 	}
 	if st.AccessKeys == nil {
 		st.AccessKeys = map[string]meta.AccessKey{}
+	}
+	if st.ConsoleSessions == nil {
+		st.ConsoleSessions = map[string]meta.ConsoleSession{}
 	}
 	for name, p := range st.Projects {
 		if p == nil {
@@ -158,6 +172,10 @@ func (s *Store) Close() error {
 	return nil
 }
 
+// errUnchanged from a mutate function means it changed nothing: there is
+// nothing to write and mutate returns nil.
+var errUnchanged = errors.New("unchanged")
+
 // mutate runs f on the state under the write lock and persists the result.
 // When f or the write fails the in-memory state is rolled back.
 func (s *Store) mutate(ctx context.Context, f func(st *state) error) error {
@@ -170,6 +188,9 @@ func (s *Store) mutate(ctx context.Context, f func(st *state) error) error {
 		return errors.New("metadata store is closed")
 	}
 	if err := f(&s.st); err != nil {
+		if errors.Is(err, errUnchanged) {
+			return nil
+		}
 		s.rollback()
 		return err
 	}
@@ -188,7 +209,7 @@ func (s *Store) mutate(ctx context.Context, f func(st *state) error) error {
 
 func (s *Store) rollback() {
 	if s.persisted == nil {
-		s.st = state{Version: formatVersion, Projects: map[string]*projectState{}, AccessKeys: map[string]meta.AccessKey{}}
+		s.st = newState()
 		return
 	}
 	// The persisted bytes were produced by us; they always decode.
@@ -762,6 +783,7 @@ func (s *Store) DeleteAccessKey(ctx context.Context, id string) error {
 			return &meta.NotFoundError{Kind: meta.KindAccessKey, Name: id}
 		}
 		delete(st.AccessKeys, id)
+		maps.DeleteFunc(st.ConsoleSessions, func(_ string, cs meta.ConsoleSession) bool { return cs.KeyID == id })
 		return nil
 	})
 }
@@ -772,6 +794,75 @@ func (s *Store) ListAccessKeys(ctx context.Context) ([]meta.AccessKey, error) {
 	err := s.read(ctx, func(st *state) error {
 		for _, id := range sortedKeys(st.AccessKeys) {
 			out = append(out, cloneKey(st.AccessKeys[id]))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// --- console sessions ---
+
+// PutConsoleSession implements meta.Store.
+func (s *Store) PutConsoleSession(ctx context.Context, cs meta.ConsoleSession) error {
+	if cs.ID == "" || cs.KeyID == "" {
+		return errors.New("console session needs an id and an access key id")
+	}
+	return s.mutate(ctx, func(st *state) error {
+		st.ConsoleSessions[cs.ID] = cs
+		return nil
+	})
+}
+
+// GetConsoleSession implements meta.Store.
+func (s *Store) GetConsoleSession(ctx context.Context, id string) (meta.ConsoleSession, error) {
+	var out meta.ConsoleSession
+	err := s.read(ctx, func(st *state) error {
+		cs, ok := st.ConsoleSessions[id]
+		if !ok {
+			return &meta.NotFoundError{Kind: meta.KindConsoleSession, Name: id}
+		}
+		out = cs
+		return nil
+	})
+	return out, err
+}
+
+// TouchConsoleSession implements meta.Store.
+func (s *Store) TouchConsoleSession(ctx context.Context, id string, lastUsed time.Time) error {
+	return s.mutate(ctx, func(st *state) error {
+		cs, ok := st.ConsoleSessions[id]
+		if !ok {
+			return &meta.NotFoundError{Kind: meta.KindConsoleSession, Name: id}
+		}
+		if !lastUsed.After(cs.LastUsed) {
+			return errUnchanged
+		}
+		cs.LastUsed = lastUsed
+		st.ConsoleSessions[id] = cs
+		return nil
+	})
+}
+
+// DeleteConsoleSessions implements meta.Store.
+func (s *Store) DeleteConsoleSessions(ctx context.Context, ids ...string) error {
+	return s.mutate(ctx, func(st *state) error {
+		n := len(st.ConsoleSessions)
+		for _, id := range ids {
+			delete(st.ConsoleSessions, id)
+		}
+		if len(st.ConsoleSessions) == n {
+			return errUnchanged
+		}
+		return nil
+	})
+}
+
+// ListConsoleSessions implements meta.Store.
+func (s *Store) ListConsoleSessions(ctx context.Context) ([]meta.ConsoleSession, error) {
+	var out []meta.ConsoleSession
+	err := s.read(ctx, func(st *state) error {
+		for _, id := range sortedKeys(st.ConsoleSessions) {
+			out = append(out, st.ConsoleSessions[id])
 		}
 		return nil
 	})

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -35,6 +37,9 @@ func TestSurvivesReopen(t *testing.T) {
 	require.NoError(t, s.CreateConfig(ctx, meta.Config{Project: "p", Name: "c", Raw: json.RawMessage(`{"a":1}`)}))
 	require.NoError(t, s.ApplyConfig(ctx, "p", "g", "c"))
 	require.NoError(t, s.PutAccessKey(ctx, meta.AccessKey{ID: "id", Secret: "sec", Admin: true}))
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	require.NoError(t, s.PutConsoleSession(ctx, meta.ConsoleSession{ID: "sid", KeyID: "id", SecretMAC: "mac", CSRFToken: "csrf", Created: t0, LastUsed: t0}))
+	require.NoError(t, s.TouchConsoleSession(ctx, "sid", t0.Add(time.Minute)))
 	require.NoError(t, s.Close())
 	require.NoError(t, s.Close(), "Close is idempotent")
 
@@ -57,6 +62,11 @@ func TestSurvivesReopen(t *testing.T) {
 	k, err := s.GetAccessKey(ctx, "id")
 	require.NoError(t, err)
 	require.Equal(t, "sec", k.Secret)
+	cs, err := s.GetConsoleSession(ctx, "sid")
+	require.NoError(t, err)
+	require.Equal(t, "csrf", cs.CSRFToken)
+	require.True(t, cs.Created.Equal(t0))
+	require.True(t, cs.LastUsed.Equal(t0.Add(time.Minute)), "the touch was written")
 }
 
 func TestSecondOpenIsRefused(t *testing.T) {
@@ -91,4 +101,27 @@ func TestFailedWriteRollsBack(t *testing.T) {
 	require.Error(t, s.CreateProject(ctx, meta.Project{Name: "b"}))
 	_, err = s.GetProject(ctx, "b")
 	require.ErrorIs(t, err, meta.ErrNotFound, "a write that did not reach disk is not visible")
+}
+
+// Signing out twice or touching a session with an older time must not
+// rewrite (and fsync) the whole metadata file.
+func TestSessionNoOpsDoNotRewrite(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := jsonfile.Open(dir)
+	require.NoError(t, err)
+	defer s.Close()
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	require.NoError(t, s.PutConsoleSession(ctx, meta.ConsoleSession{ID: "sid", KeyID: "id", Created: t0, LastUsed: t0}))
+	inode := func() uint64 {
+		fi, err := os.Stat(filepath.Join(dir, jsonfile.FileName))
+		require.NoError(t, err)
+		return fi.Sys().(*syscall.Stat_t).Ino
+	}
+	before := inode()
+	require.NoError(t, s.DeleteConsoleSessions(ctx, "missing"))
+	require.NoError(t, s.TouchConsoleSession(ctx, "sid", t0))
+	require.Equal(t, before, inode(), "no-ops leave the file alone")
+	require.NoError(t, s.TouchConsoleSession(ctx, "sid", t0.Add(time.Second)))
+	require.NotEqual(t, before, inode(), "a real change replaces the file (write, rename)")
 }

@@ -27,6 +27,7 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		"Indexes":              testIndexes,
 		"MachineGroupsConfigs": testGroupsConfigs,
 		"AccessKeys":           testAccessKeys,
+		"ConsoleSessions":      testConsoleSessions,
 		"CascadeDelete":        testCascade,
 		"Concurrent":           testConcurrent,
 	}
@@ -266,6 +267,70 @@ func testAccessKeys(t *testing.T, s meta.Store) {
 	require.NoError(t, s.DeleteAccessKey(ctx, "k1"))
 	requireNotFound(t, s.DeleteAccessKey(ctx, "k1"), meta.KindAccessKey)
 	require.Error(t, s.PutAccessKey(ctx, meta.AccessKey{ID: "x"}), "a key without a secret is refused")
+}
+
+func testConsoleSessions(t *testing.T, s meta.Store) {
+	ctx := context.Background()
+	_, err := s.GetConsoleSession(ctx, "s1")
+	requireNotFound(t, err, meta.KindConsoleSession)
+	s1 := meta.ConsoleSession{ID: "s1", KeyID: "k1", SecretMAC: "mac1", CSRFToken: "csrf1", Created: t0, LastUsed: t0}
+	s2 := meta.ConsoleSession{ID: "s2", KeyID: "k2", SecretMAC: "mac2", CSRFToken: "csrf2", Created: t0, LastUsed: t0.Add(time.Minute)}
+	s0 := meta.ConsoleSession{ID: "s0", KeyID: "k1", SecretMAC: "mac0", CSRFToken: "csrf0", Created: t0, LastUsed: t0}
+	for _, cs := range []meta.ConsoleSession{s1, s2, s0} {
+		require.NoError(t, s.PutConsoleSession(ctx, cs))
+	}
+	require.Error(t, s.PutConsoleSession(ctx, meta.ConsoleSession{KeyID: "k1"}), "a session without an id is refused")
+	require.Error(t, s.PutConsoleSession(ctx, meta.ConsoleSession{ID: "x"}), "a session without a key is refused")
+
+	got, err := s.GetConsoleSession(ctx, "s1")
+	require.NoError(t, err)
+	require.Equal(t, "k1", got.KeyID)
+	require.Equal(t, "mac1", got.SecretMAC)
+	require.Equal(t, "csrf1", got.CSRFToken)
+	require.True(t, got.Created.Equal(t0))
+	require.True(t, got.LastUsed.Equal(t0))
+
+	list, err := s.ListConsoleSessions(ctx)
+	require.NoError(t, err)
+	require.Len(t, list, 3)
+	require.Equal(t, []string{"s0", "s1", "s2"}, []string{list[0].ID, list[1].ID, list[2].ID}, "sorted by id")
+
+	// Touch moves LastUsed forward only, and never brings a deleted
+	// session back.
+	require.NoError(t, s.TouchConsoleSession(ctx, "s1", t0.Add(time.Hour)))
+	require.NoError(t, s.TouchConsoleSession(ctx, "s1", t0.Add(time.Minute)))
+	got, err = s.GetConsoleSession(ctx, "s1")
+	require.NoError(t, err)
+	require.True(t, got.LastUsed.Equal(t0.Add(time.Hour)), "LastUsed %v", got.LastUsed)
+	require.True(t, got.Created.Equal(t0), "Touch changes nothing else")
+	require.Equal(t, "csrf1", got.CSRFToken)
+	requireNotFound(t, s.TouchConsoleSession(ctx, "nope", t0), meta.KindConsoleSession)
+
+	// Put replaces.
+	s2.CSRFToken = "csrf2b"
+	require.NoError(t, s.PutConsoleSession(ctx, s2))
+	got, err = s.GetConsoleSession(ctx, "s2")
+	require.NoError(t, err)
+	require.Equal(t, "csrf2b", got.CSRFToken)
+
+	require.NoError(t, s.DeleteConsoleSessions(ctx, "s1", "missing"))
+	_, err = s.GetConsoleSession(ctx, "s1")
+	requireNotFound(t, err, meta.KindConsoleSession)
+	require.NoError(t, s.DeleteConsoleSessions(ctx, "s1"), "deleting twice is no error")
+	require.NoError(t, s.DeleteConsoleSessions(ctx), "deleting none is no error")
+	requireNotFound(t, s.TouchConsoleSession(ctx, "s1", t0.Add(2*time.Hour)), meta.KindConsoleSession)
+	_, err = s.GetConsoleSession(ctx, "s1")
+	requireNotFound(t, err, meta.KindConsoleSession)
+
+	// Deleting a key deletes its sessions, and only those.
+	require.NoError(t, s.PutAccessKey(ctx, meta.AccessKey{ID: "k1", Secret: "x"}))
+	require.NoError(t, s.DeleteAccessKey(ctx, "k1"))
+	_, err = s.GetConsoleSession(ctx, "s0")
+	requireNotFound(t, err, meta.KindConsoleSession)
+	list, err = s.ListConsoleSessions(ctx)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.Equal(t, "s2", list[0].ID)
 }
 
 func testCascade(t *testing.T, s meta.Store) {
