@@ -189,8 +189,9 @@ func New(cfg Config, set Settings) (_ *Server, err error) {
 		return nil, err
 	}
 	// The web console calls the API in-process, signed with the key the
-	// user signed in with (server/console).
-	cons, err := console.New(console.Config{API: s.api, Keys: s.meta, SecureCookie: cfg.TLSCert != "",
+	// user signed in with (server/console); its sessions are kept in the
+	// metadata store, so a restart signs no one out.
+	cons, err := console.New(console.Config{API: s.api, Keys: s.meta, Sessions: s.meta, SecureCookie: cfg.TLSCert != "",
 		Logger: logger.With("component", "console")})
 	if err != nil {
 		return nil, err

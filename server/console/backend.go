@@ -69,7 +69,7 @@ func (c *Console) serveAPI(w http.ResponseWriter, r *http.Request, p string) {
 		c.serveSession(w, r)
 		return
 	}
-	sess, err := c.session(r)
+	sess, _, err := c.session(r)
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -91,24 +91,20 @@ func (c *Console) serveAPI(w http.ResponseWriter, r *http.Request, p string) {
 	}
 }
 
-// session returns the request's live session, re-checking the key: a key
-// deleted or given a new secret since sign-in ends its sessions.
-func (c *Console) session(r *http.Request) (*session, error) {
-	id := cookieValue(r)
-	sess, ok := c.sessions.get(id, c.now())
-	if !ok {
-		return nil, errorf(http.StatusUnauthorized, "SessionExpired", "not signed in (or the session expired): sign in with an access key")
+// session returns the request's live session and its key, re-checking the
+// key: a key deleted or given a new secret since sign-in ends its
+// sessions.
+func (c *Console) session(r *http.Request) (*session, meta.AccessKey, error) {
+	sess, k, err := c.sessions.get(r.Context(), c.cfg.Keys, cookieValue(r), c.now())
+	var kc *keyChangedError
+	switch {
+	case errors.Is(err, errNoSession):
+		return nil, k, errorf(http.StatusUnauthorized, "SessionExpired", "not signed in (or the session expired): sign in with an access key")
+	case errors.As(err, &kc):
+		return nil, k, errorf(http.StatusUnauthorized, "SessionExpired",
+			"access key %q was deleted or its secret changed: sign in again", kc.keyID)
 	}
-	k, err := c.cfg.Keys.GetAccessKey(r.Context(), sess.keyID)
-	if err != nil || subtle.ConstantTimeCompare([]byte(k.Secret), []byte(sess.secret)) != 1 {
-		if err != nil && !errors.Is(err, meta.ErrNotFound) {
-			return nil, fmt.Errorf("look up access key: %w", err)
-		}
-		c.sessions.deleteKey(sess.keyID)
-		return nil, errorf(http.StatusUnauthorized, "SessionExpired",
-			"access key %q was deleted or its secret changed: sign in again", sess.keyID)
-	}
-	return sess, nil
+	return sess, k, err
 }
 
 type signInRequest struct {
@@ -143,12 +139,7 @@ func whoamiOf(k meta.AccessKey, csrf string) whoami {
 func (c *Console) serveSession(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet:
-		sess, err := c.session(r)
-		if err != nil {
-			writeErr(w, err)
-			return
-		}
-		k, err := c.cfg.Keys.GetAccessKey(r.Context(), sess.keyID)
+		sess, k, err := c.session(r)
 		if err != nil {
 			writeErr(w, err)
 			return
@@ -157,7 +148,7 @@ func (c *Console) serveSession(w http.ResponseWriter, r *http.Request) {
 	case http.MethodPost:
 		c.signIn(w, r)
 	case http.MethodDelete:
-		sess, err := c.session(r)
+		sess, _, err := c.session(r)
 		if err != nil {
 			// Already signed out: clear the cookie anyway.
 			c.setCookie(w, r, "", -1)
@@ -168,7 +159,10 @@ func (c *Console) serveSession(w http.ResponseWriter, r *http.Request) {
 			writeErr(w, errorf(http.StatusForbidden, "CSRFTokenInvalid", "missing or wrong %s header", csrfHeader))
 			return
 		}
-		c.sessions.delete(cookieValue(r))
+		if err := c.sessions.delete(r.Context(), sess.id); err != nil {
+			writeErr(w, err)
+			return
+		}
 		c.setCookie(w, r, "", -1)
 		writeJSON(w, http.StatusOK, map[string]bool{"signedOut": true})
 	default:
@@ -219,7 +213,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 			"access key id or secret is wrong: check both (an admin key is in DATA-DIR/admin-key.json)"))
 		return
 	}
-	id, sess, err := c.sessions.create(k.ID, k.Secret, c.now())
+	id, sess, err := c.sessions.create(r.Context(), k, c.now())
 	if err != nil {
 		writeErr(w, err)
 		return

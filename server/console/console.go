@@ -4,9 +4,13 @@
 // /console/api/.
 //
 // Sign-in takes an access key id and secret. The secret is checked against
-// the metadata store and then kept only in the server's memory, in a
-// session whose random id is the value of an HttpOnly, SameSite=Strict
-// cookie scoped to /console. The browser never stores the secret. Every
+// the metadata store, and a session is stored whose random id is the value
+// of an HttpOnly, SameSite=Strict cookie scoped to /console. The browser
+// never stores the secret, and neither does the session: it holds the
+// SHA-256 of the cookie value, the key id, an HMAC of the key's secret
+// keyed by the cookie (so a new secret ends the session), the CSRF token
+// and its times; the secret is read from the key store at each request.
+// Every
 // mutating request must also carry the session's CSRF token in the
 // X-Sluice-CSRF header (a custom header no cross-site form can send) and,
 // when the browser sends one, an Origin matching the Host.
@@ -21,11 +25,15 @@
 // and /console/api/validate-config (logconfig.ValidationErrors with their
 // key paths, shown beside the editor).
 //
-// Sessions live in memory: a server restart signs everyone out.
+// Sessions live in the metadata store (Config.Sessions), so they survive a
+// server restart and, on a shared metadata backend, are shared between
+// replicas. A request writes the session only when its stored last use is
+// a minute old (or half the idle limit, if shorter); expired sessions are
+// swept at each sign-in, and at most MaxSessions are kept.
 //
 // Mount it with a path prefix check (it answers only /console and below):
 //
-//	c, err := console.New(console.Config{API: apiHandler, Keys: metaStore, Logger: logger})
+//	c, err := console.New(console.Config{API: apiHandler, Keys: metaStore, Sessions: metaStore, Logger: logger})
 //	if strings.HasPrefix(r.URL.Path, console.Prefix) { c.ServeHTTP(w, r) }
 package console
 
@@ -63,12 +71,14 @@ type Config struct {
 	API http.Handler
 	// Keys verifies sign-ins and notices revoked or rotated keys.
 	Keys Keys
+	// Sessions stores the sign-in sessions.
+	Sessions SessionStore
 	// SessionIdle ends a session unused for this long (8h when 0).
 	SessionIdle time.Duration
 	// SessionMax ends a session this long after sign-in (24h when 0).
 	SessionMax time.Duration
-	// MaxSessions bounds the sessions kept in memory (10000 when 0); the
-	// least recently used one is dropped beyond it.
+	// MaxSessions bounds the sessions kept (10000 when 0); the least
+	// recently used one is dropped beyond it.
 	MaxSessions int
 	// SecureCookie sets the Secure attribute on the session cookie. It is
 	// also set for any request that arrived over TLS.
@@ -84,6 +94,8 @@ func (c *Config) Validate() error {
 		return errors.New("console: API handler is required")
 	case c.Keys == nil:
 		return errors.New("console: Keys is required")
+	case c.Sessions == nil:
+		return errors.New("console: Sessions is required")
 	case c.SessionIdle < 0 || c.SessionMax < 0 || c.MaxSessions < 0:
 		return errors.New("console: session limits must not be negative")
 	}
@@ -143,7 +155,7 @@ func New(cfg Config) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.sessions = newSessions(cfg.SessionIdle, cfg.SessionMax, cfg.MaxSessions)
+	c.sessions = newSessions(cfg.Sessions, cfg.SessionIdle, cfg.SessionMax, cfg.MaxSessions)
 	c.throttle = newSignInThrottle(5*time.Second, 10, 10000)
 	return c, nil
 }

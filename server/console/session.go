@@ -1,14 +1,21 @@
 package console
 
 import (
+	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
 	"net/http"
+	"sort"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/sluicelog/sluice/server/meta"
 )
 
 // cookieName is the session cookie (scoped to Prefix).
@@ -17,27 +24,44 @@ const cookieName = "sluice_console"
 // csrfHeader must carry the session's CSRF token on every mutating request.
 const csrfHeader = "X-Sluice-CSRF"
 
-// session is one signed-in browser. The secret is needed to sign the API
-// requests made on the user's behalf; it never leaves the server.
+// SessionStore keeps console sessions durably (meta.Store satisfies it).
+// They live in the metadata store rather than a file of the console's own:
+// it already holds the keys sessions depend on, is durable and locked
+// against a second process, and a shared backend (PostgreSQL) would share
+// sessions between replicas with no change here.
+type SessionStore interface {
+	PutConsoleSession(ctx context.Context, s meta.ConsoleSession) error
+	GetConsoleSession(ctx context.Context, id string) (meta.ConsoleSession, error)
+	TouchConsoleSession(ctx context.Context, id string, lastUsed time.Time) error
+	DeleteConsoleSessions(ctx context.Context, ids ...string) error
+	ListConsoleSessions(ctx context.Context) ([]meta.ConsoleSession, error)
+}
+
+// session is one signed-in browser, as a request sees it. The secret is
+// the key's, read from the key store at each request to sign the API
+// requests made on the user's behalf; it never leaves the server and is
+// never stored with the session.
 type session struct {
+	id            string // the stored session's ID
 	keyID, secret string
 	csrf          string
-	created       time.Time
-	lastUsed      time.Time
 }
 
-// sessions is the in-memory session table, keyed by the SHA-256 of the
-// cookie value (so a lookup's timing says nothing about stored ids).
+// sessions applies the console's session rules to the SessionStore. The
+// store is the only state, so a restart (or another replica on a shared
+// store) sees every session.
 type sessions struct {
+	store     SessionStore
 	idle, max time.Duration
 	limit     int
-
-	mu sync.Mutex
-	m  map[[32]byte]*session
+	// touchEvery is how stale the stored LastUsed may get before a request
+	// writes it: idle expiry is that much early at worst, and a busy
+	// console writes once per session per touchEvery, not per request.
+	touchEvery time.Duration
 }
 
-func newSessions(idle, max time.Duration, limit int) *sessions {
-	return &sessions{idle: idle, max: max, limit: limit, m: map[[32]byte]*session{}}
+func newSessions(store SessionStore, idle, max time.Duration, limit int) *sessions {
+	return &sessions{store: store, idle: idle, max: max, limit: limit, touchEvery: min(time.Minute, idle/2)}
 }
 
 func randomToken() (string, error) {
@@ -48,9 +72,30 @@ func randomToken() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-// create stores a new session and returns its cookie value.
-func (s *sessions) create(keyID, secret string, now time.Time) (string, *session, error) {
-	id, err := randomToken()
+// sessionID is the stored id of a cookie value: a leaked store does not
+// give out cookies, and a lookup's timing says nothing about stored ids.
+func sessionID(cookie string) string {
+	sum := sha256.Sum256([]byte(cookie))
+	return hex.EncodeToString(sum[:])
+}
+
+// secretMAC binds a session to the key's secret at sign-in without storing
+// it: a new secret gives another MAC.
+func secretMAC(cookie, secret string) string {
+	m := hmac.New(sha256.New, []byte(cookie))
+	m.Write([]byte(secret))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func (s *sessions) expired(cs meta.ConsoleSession, now time.Time) bool {
+	return now.Sub(cs.LastUsed) > s.idle || now.Sub(cs.Created) > s.max
+}
+
+// create stores a new session for key and returns its cookie value. It
+// first sweeps expired sessions and, at the limit, the least recently
+// used ones, so the store stays bounded.
+func (s *sessions) create(ctx context.Context, k meta.AccessKey, now time.Time) (string, *session, error) {
+	cookie, err := randomToken()
 	if err != nil {
 		return "", nil, err
 	}
@@ -58,74 +103,106 @@ func (s *sessions) create(keyID, secret string, now time.Time) (string, *session
 	if err != nil {
 		return "", nil, err
 	}
-	sess := &session{keyID: keyID, secret: secret, csrf: csrf, created: now, lastUsed: now}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.sweepLocked(now)
-	if len(s.m) >= s.limit {
-		var oldest [32]byte
-		var oldestT time.Time
-		for k, v := range s.m {
-			if oldestT.IsZero() || v.lastUsed.Before(oldestT) {
-				oldest, oldestT = k, v.lastUsed
-			}
-		}
-		delete(s.m, oldest)
+	if err := s.sweep(ctx, now, s.limit-1); err != nil {
+		return "", nil, err
 	}
-	s.m[sha256.Sum256([]byte(id))] = sess
-	return id, sess, nil
+	cs := meta.ConsoleSession{ID: sessionID(cookie), KeyID: k.ID, SecretMAC: secretMAC(cookie, k.Secret),
+		CSRFToken: csrf, Created: now, LastUsed: now}
+	if err := s.store.PutConsoleSession(ctx, cs); err != nil {
+		return "", nil, fmt.Errorf("store console session: %w", err)
+	}
+	return cookie, &session{id: cs.ID, keyID: k.ID, secret: k.Secret, csrf: csrf}, nil
 }
 
-// get returns the live session for a cookie value and marks it used.
-func (s *sessions) get(id string, now time.Time) (*session, bool) {
-	if id == "" {
-		return nil, false
+// sweep deletes expired sessions and then the least recently used ones
+// beyond keep, in one store write.
+func (s *sessions) sweep(ctx context.Context, now time.Time, keep int) error {
+	all, err := s.store.ListConsoleSessions(ctx)
+	if err != nil {
+		return fmt.Errorf("list console sessions: %w", err)
 	}
-	k := sha256.Sum256([]byte(id))
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sess, ok := s.m[k]
-	if !ok {
-		return nil, false
-	}
-	if now.Sub(sess.lastUsed) > s.idle || now.Sub(sess.created) > s.max {
-		delete(s.m, k)
-		return nil, false
-	}
-	sess.lastUsed = now
-	cp := *sess
-	return &cp, true
-}
-
-func (s *sessions) delete(id string) {
-	s.mu.Lock()
-	delete(s.m, sha256.Sum256([]byte(id)))
-	s.mu.Unlock()
-}
-
-// deleteKey ends every session of an access key (revoked or rotated).
-func (s *sessions) deleteKey(keyID string) {
-	s.mu.Lock()
-	for k, v := range s.m {
-		if v.keyID == keyID {
-			delete(s.m, k)
+	var drop []string
+	live := all[:0]
+	for _, cs := range all {
+		if s.expired(cs, now) {
+			drop = append(drop, cs.ID)
+		} else {
+			live = append(live, cs)
 		}
 	}
-	s.mu.Unlock()
-}
-
-func (s *sessions) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.m)
-}
-
-func (s *sessions) sweepLocked(now time.Time) {
-	for k, v := range s.m {
-		if now.Sub(v.lastUsed) > s.idle || now.Sub(v.created) > s.max {
-			delete(s.m, k)
+	if len(live) > keep {
+		sort.Slice(live, func(i, j int) bool { return live[i].LastUsed.Before(live[j].LastUsed) })
+		for _, cs := range live[:len(live)-keep] {
+			drop = append(drop, cs.ID)
 		}
 	}
+	if len(drop) == 0 {
+		return nil
+	}
+	if err := s.store.DeleteConsoleSessions(ctx, drop...); err != nil {
+		return fmt.Errorf("delete expired console sessions: %w", err)
+	}
+	return nil
+}
+
+// errNoSession: the cookie names no live session (unknown, signed out,
+// expired, or its key deleted or re-secreted).
+var errNoSession = errors.New("no session")
+
+// get returns the live session of a cookie value and its key, checking
+// that the key still exists with the secret it had at sign-in, and marks
+// the session used (in the store only when touchEvery has passed).
+func (s *sessions) get(ctx context.Context, keys Keys, cookie string, now time.Time) (*session, meta.AccessKey, error) {
+	if cookie == "" {
+		return nil, meta.AccessKey{}, errNoSession
+	}
+	id := sessionID(cookie)
+	cs, err := s.store.GetConsoleSession(ctx, id)
+	if errors.Is(err, meta.ErrNotFound) {
+		return nil, meta.AccessKey{}, errNoSession
+	}
+	if err != nil {
+		return nil, meta.AccessKey{}, fmt.Errorf("look up console session: %w", err)
+	}
+	if s.expired(cs, now) {
+		if err := s.store.DeleteConsoleSessions(ctx, id); err != nil {
+			return nil, meta.AccessKey{}, fmt.Errorf("delete expired console session: %w", err)
+		}
+		return nil, meta.AccessKey{}, errNoSession
+	}
+	k, err := keys.GetAccessKey(ctx, cs.KeyID)
+	if err != nil && !errors.Is(err, meta.ErrNotFound) {
+		return nil, meta.AccessKey{}, fmt.Errorf("look up access key: %w", err)
+	}
+	if err != nil || !hmac.Equal([]byte(secretMAC(cookie, k.Secret)), []byte(cs.SecretMAC)) {
+		if err := s.store.DeleteConsoleSessions(ctx, id); err != nil {
+			return nil, meta.AccessKey{}, fmt.Errorf("delete console session of a changed key: %w", err)
+		}
+		return nil, meta.AccessKey{}, &keyChangedError{keyID: cs.KeyID}
+	}
+	if now.Sub(cs.LastUsed) >= s.touchEvery {
+		err := s.store.TouchConsoleSession(ctx, id, now)
+		if errors.Is(err, meta.ErrNotFound) {
+			return nil, meta.AccessKey{}, errNoSession // signed out meanwhile
+		}
+		if err != nil {
+			return nil, meta.AccessKey{}, fmt.Errorf("mark console session used: %w", err)
+		}
+	}
+	return &session{id: id, keyID: k.ID, secret: k.Secret, csrf: cs.CSRFToken}, k, nil
+}
+
+// keyChangedError: the session's key was deleted or given a new secret
+// since sign-in.
+type keyChangedError struct{ keyID string }
+
+func (e *keyChangedError) Error() string { return "access key " + e.keyID + " changed" }
+
+func (s *sessions) delete(ctx context.Context, id string) error {
+	if err := s.store.DeleteConsoleSessions(ctx, id); err != nil {
+		return fmt.Errorf("delete console session: %w", err)
+	}
+	return nil
 }
 
 func (c *Console) setCookie(w http.ResponseWriter, r *http.Request, value string, maxAge int) {
