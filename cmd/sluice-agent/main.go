@@ -64,7 +64,9 @@ Run flags:
                                          each config's outputDetail
   --instance-config PATH  instance config JSON, ilogtail_config.json keys: check_point_filename,
                           check_point_dump_interval, buffer_file_path, data_server_list,
-                          access_key_id/secret, default_tail_limit_kb, max_read_buffer_size …
+                          access_key_id/secret, default_tail_limit_kb, max_read_buffer_size,
+                          max_bytes_per_sec (send limit of the whole agent, default 20 MiB/s),
+                          buffer_file_num × buffer_file_size (disk buffer of the whole agent) …
                           (default $ALIYUN_LOGTAIL_CONFIG; every key can also be set by an
                           environment variable of the same name, e.g. check_point_filename=/data/cp)
   --http-listen ADDR      serve /healthz, /status (JSON) and /metrics (Prometheus) here
