@@ -313,6 +313,7 @@ func TestBrowserConsole(t *testing.T) {
 		p.setField("#q", "")
 		p.do("run", chromedp.Click("#run"))
 		p.wait("results", `document.querySelectorAll('ol.logs > li').length === 100`)
+		p.do("open status", chromedp.Click(`details.field[data-key="status"] summary`))
 		p.do("click status 500", chromedp.Click(`button.fval[data-key="status"][data-value="500"]`))
 		want := countStatus(logs, "500")
 		p.wait("filtered", fmt.Sprintf(`document.querySelector('#q').value === 'status:500' && document.querySelector('#summary').innerText.includes('%d logs match')`, want))

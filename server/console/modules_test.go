@@ -40,6 +40,13 @@ func TestBrowserModules(t *testing.T) {
 		"oddKey": `"user agent":curl`,
 	}, out)
 
+	out = run(`const { topValuesQuery } = await import('/console/search.js');
+		return { star: topValuesQuery('', 'status'), search: topValuesQuery(' level:error ', 'say "hi"') };`)
+	require.Equal(t, map[string]any{
+		"star":   `* | select "status" as v, count(*) as c group by v order by c desc, v limit 10`,
+		"search": `level:error | select "say ""hi""" as v, count(*) as c group by v order by c desc, v limit 10`,
+	}, out)
+
 	out = run(`const { chartPlan, timeValue } = await import('/console/charts.js');
 		const rows = (cols, vals) => vals.map((v) => Object.fromEntries(cols.map((c, i) => [c, v[i]])));
 		return {

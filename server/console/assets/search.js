@@ -45,6 +45,13 @@ export function addTerm(query, search, key, value) {
   return sqlPart ? `${next} ${sqlPart.trim()}` : next;
 }
 
+// topValuesQuery is the "search | SQL" query for the 10 most frequent
+// values of key among the logs the search matches.
+export function topValuesQuery(search, key) {
+  const s = (search || '').trim() || '*';
+  return `${s} | select "${key.replace(/"/g, '""')}" as v, count(*) as c group by v order by c desc, v limit 10`;
+}
+
 function readState(params) {
   const st = { q: params.get('q') || '', range: params.get('range') || '', from: Number(params.get('from')) || 0, to: Number(params.get('to')) || 0,
     rows: Math.min(1000, Math.max(PAGE, Number(params.get('rows')) || PAGE)), live: params.get('live') === '1' };
@@ -176,6 +183,7 @@ export async function searchPage(main, project, ls, params) {
     if (ctrl) ctrl.abort();
     ctrl = new AbortController();
     const signal = ctrl.signal;
+    resetTops();
     clear(qErr);
     qIn.removeAttribute('aria-invalid');
     const q = st.q;
@@ -260,6 +268,7 @@ export async function searchPage(main, project, ls, params) {
     clear(resultsBox);
     layout.classList.remove('sql');
     summary.textContent = `${fmtCount(histoTotal)} logs match · ${describeRange()} · showing ${fmtCount(rows.length)}, newest first`;
+    topCtx = { search: lastSearch, from: range[0], to: range[1], total: histoTotal };
     resultsBox.appendChild(h('h2', { id: 'results-h', class: 'sr-only' }, 'Results'));
     if (!rows.length) {
       resultsBox.appendChild(emptyState('No logs in this time range',
@@ -377,13 +386,43 @@ export async function searchPage(main, project, ls, params) {
   }
 
   // --- field sidebar ---
+  // A field's top values over the whole search and time range come from a
+  // "search | SQL" query, sent only when the user opens the field (and again
+  // for the fields still open after the search changes). Keys SQL cannot
+  // read (no field index with Analytics) show counts from the loaded rows.
+  const openFields = new Set();
+  let tops = new Map(); // key → { state: 'loading' | 'done' | 'error', data, err } for topCtx
+  let topCtx = null; // { search, from, to, total } of the results shown; null while a search runs
+  let topsCtrl = null;
+  let bodies = new Map(); // key → { body, count, stat } of the rendered sidebar
+
+  // resetTops forgets the previous search's top values and cancels their
+  // queries: answers for an older search are never shown.
+  function resetTops() {
+    if (topsCtrl) topsCtrl.abort();
+    topsCtrl = new AbortController();
+    tops = new Map();
+    topCtx = null;
+  }
+
   function searchable(k) {
     if (k === '__source__' || k === '__topic__' || k.startsWith('__tag__:')) return true;
     return !!(index && index.keys && index.keys[k]);
   }
 
+  // sqlable: SQL sees __source__, __topic__ and keys with a field index;
+  // the Log Service also needs Analytics (doc_value) on it.
+  function sqlable(k) {
+    if (k === '__source__' || k === '__topic__') return true;
+    const ik = index && index.keys && index.keys[k];
+    return !!(ik && ik.doc_value);
+  }
+
+  const pct = (n, total) => (total > 0 ? `${(100 * n / total).toFixed(n === total ? 0 : 1)}%` : '');
+
   function renderFields() {
     clear(fieldsBox).appendChild(h('h2', { id: 'fields-h' }, 'Fields'));
+    bodies = new Map();
     const stats = new Map();
     for (const r of rows) for (const k in r) {
       if (HIDDEN_KEYS.has(k)) continue;
@@ -394,21 +433,93 @@ export async function searchPage(main, project, ls, params) {
       m.vals.set(v, (m.vals.get(v) || 0) + 1);
     }
     if (!stats.size) { fieldsBox.appendChild(h('p', { class: 'hint' }, 'Fields of the loaded logs appear here with their top values.')); return; }
-    fieldsBox.appendChild(h('p', { class: 'hint' }, `Top values in the ${fmtCount(rows.length)} loaded logs. Choose one to add it to the query.`));
+    fieldsBox.appendChild(h('p', { class: 'hint' }, 'Open a field for its top values over the whole time range. Choose a value to add it to the query.'));
     const keys = [...stats.keys()].sort((a, b) => (a.startsWith('__') - b.startsWith('__')) || stats.get(b).n - stats.get(a).n || a.localeCompare(b));
     for (const k of keys) {
       const m = stats.get(k);
-      const top = [...m.vals.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5);
-      const ok = searchable(k);
-      const det = h('details', { class: 'field', open: keys.indexOf(k) < 4 },
-        h('summary', null, h('span', { class: 'fname' }, k), h('span', { class: 'fcount' }, `${fmtCount(m.vals.size)} values`)),
-        ok ? null : h('p', { class: 'hint' }, 'Not indexed: ', h('a', { href: indexHref(project, ls) }, 'add a key index'), ' to filter on it.'),
-        h('ul', null, top.map(([v, n]) => h('li', null, ok
-          ? h('button', { type: 'button', class: 'fval', 'data-key': k, 'data-value': v, 'aria-label': `Add ${k}:${v} to the query (${n} of ${rows.length})`, onclick: () => addFilter(k, v) },
-            h('span', { class: 'v' }, v === '' ? '(empty)' : v), h('span', { class: 'n' }, fmtCount(n)))
-          : h('span', { class: 'fval static' }, h('span', { class: 'v' }, v === '' ? '(empty)' : v), h('span', { class: 'n' }, fmtCount(n)))))));
+      const body = h('div', { class: 'fbody' });
+      const count = h('span', { class: 'fcount' });
+      const det = h('details', { class: 'field', 'data-key': k, open: openFields.has(k) },
+        h('summary', null, h('span', { class: 'fname' }, k), count), body);
+      det.addEventListener('toggle', () => {
+        if (det.open) { openFields.add(k); ensureTop(k); } else openFields.delete(k);
+      });
+      bodies.set(k, { body, count, stat: m });
+      paintField(k);
       fieldsBox.appendChild(det);
+      if (openFields.has(k)) ensureTop(k);
     }
+  }
+
+  // ensureTop starts the top-values query of k for the results shown, once.
+  function ensureTop(k) {
+    if (!topCtx || !sqlable(k) || tops.has(k)) return;
+    const ctx = topCtx;
+    const ent = { state: 'loading' };
+    tops.set(k, ent);
+    paintField(k);
+    const query = topValuesQuery(ctx.search, k);
+    sls('POST', project, paths.logs(ls), { from: ctx.from, to: ctx.to, query, line: 100, offset: 0, reverse: false }, { signal: topsCtrl.signal })
+      .then((res) => {
+        if (ctx !== topCtx) return;
+        ent.state = 'done';
+        ent.data = (res.data || []).map((r) => [r.v, Number(r.c)]);
+        ent.total = ctx.total;
+        paintField(k);
+      }, (err) => {
+        if (err.name === 'AbortError' || ctx !== topCtx) return;
+        ent.state = 'error';
+        ent.err = err;
+        paintField(k);
+      });
+  }
+
+  function valueList(k, entries, total, clickable, where) {
+    return h('ul', null, entries.map(([v, n]) => {
+      // SQL reports a missing key as null: there is nothing to filter on.
+      const missing = v === null || v === undefined || (where === 'range' && v === 'null');
+      const label = missing ? '(missing)' : v === '' ? '(empty)' : v;
+      const parts = [h('span', { class: 'v' }, label), h('span', { class: 'n' }, fmtCount(n)), h('span', { class: 'p' }, pct(n, total))];
+      if (!clickable || missing) return h('li', null, h('span', { class: 'fval static' }, ...parts));
+      return h('li', null, h('button', { type: 'button', class: 'fval', 'data-key': k, 'data-value': v, 'data-count': n,
+        'aria-label': `Add ${k}:${v} to the query (${n} of ${total} ${where === 'range' ? 'matching' : 'loaded'} logs)`, onclick: () => addFilter(k, v) }, ...parts));
+    }));
+  }
+
+  function loadedList(k, m, note) {
+    const top = [...m.vals.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5);
+    return [h('p', { class: 'hint fsrc', 'data-source': 'loaded' }, `From the ${fmtCount(rows.length)} loaded logs`, note),
+      valueList(k, top, rows.length, searchable(k), 'loaded')];
+  }
+
+  function paintField(k) {
+    const b = bodies.get(k);
+    if (!b) return;
+    const { body, count, stat } = b;
+    clear(body);
+    if (!sqlable(k)) {
+      count.textContent = `${fmtCount(stat.vals.size)} value${stat.vals.size === 1 ? '' : 's'}`;
+      const link = (text) => h('a', { href: indexHref(project, ls) }, text);
+      const note = !searchable(k) ? [' — not indexed: ', link('add a field index'), ' to filter on it and for counts over the whole range.']
+        : index && index.keys && index.keys[k] ? [' — turn on Analytics in its ', link('field index'), ' for counts over the whole range.']
+          : [' — ', link('add a field index'), ' for counts over the whole range.'];
+      body.append(...loadedList(k, stat, note));
+      return;
+    }
+    const ent = tops.get(k);
+    count.textContent = '';
+    if (!ent) return; // closed, or the search is still running
+    if (ent.state === 'loading') { body.appendChild(h('p', { class: 'hint', role: 'status' }, 'Counting over the whole range…')); return; }
+    if (ent.state === 'error') {
+      body.appendChild(errorBox(ent.err, h('span', null, 'Top values over the whole range failed. ', hintFor(ent.err))));
+      body.append(...loadedList(k, stat, '.'));
+      return;
+    }
+    const total = ent.total;
+    count.textContent = `top ${ent.data.length}`;
+    if (!ent.data.length) { body.appendChild(h('p', { class: 'hint' }, 'No values in this time range.')); return; }
+    body.append(h('p', { class: 'hint fsrc', 'data-source': 'range' }, `Of the ${fmtCount(total)} matching logs in the time range`),
+      valueList(k, ent.data, total, true, 'range'));
   }
 
   function addFilter(k, v) {
@@ -499,5 +610,5 @@ export async function searchPage(main, project, ls, params) {
 
   await run();
   setPolling();
-  return () => { if (ctrl) ctrl.abort(); clearTimeout(pollTimer); st.live = false; if (observer) observer.disconnect(); };
+  return () => { if (ctrl) ctrl.abort(); if (topsCtrl) topsCtrl.abort(); clearTimeout(pollTimer); st.live = false; if (observer) observer.disconnect(); };
 }
