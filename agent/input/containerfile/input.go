@@ -219,7 +219,7 @@ func (in *Input) find(path string) (mapped, string, bool) {
 			}
 			continue
 		}
-		if strings.HasPrefix(path, m.host+"/") {
+		if path == m.host || strings.HasPrefix(path, m.host+"/") {
 			return m, filepath.Join(m.inside, path[len(m.host):]), true
 		}
 	}

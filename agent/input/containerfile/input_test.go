@@ -128,3 +128,33 @@ func TestDockerFileNeedsContainers(t *testing.T) {
 	_, err := New(Config{File: file.Config{Name: "x", LogPath: "/var/log"}}, &pipelinetest.Recorder{}, Settings{})
 	require.ErrorContains(t, err, "DaemonSet")
 }
+
+// Blacklists of a dockerFile config name paths inside the container, as
+// users write them; they must hold for the host paths the files are read
+// through.
+func TestDockerFileBlacklistsArePathsInsideTheContainer(t *testing.T) {
+	hostRoot := t.TempDir()
+	dir := filepath.Join(hostRoot, "var/lib/kubelet/pods/uid-a/volumes/kubernetes.io~empty-dir/logs")
+	writeLines(t, filepath.Join(dir, "app.log"), "keep")
+	writeLines(t, filepath.Join(dir, "debug.log"), "debug-file")
+	writeLines(t, filepath.Join(dir, "tmp", "x.log"), "tmp-dir")
+	writeLines(t, filepath.Join(dir, "sub", "y.log"), "sub-dir")
+	node := &memContainers{}
+	node.set(podNamed("web-a", "uid-a", "yes"))
+	store, err := checkpoint.New(checkpoint.Config{}, checkpoint.Settings{})
+	require.NoError(t, err)
+	s := &pipelinetest.Recorder{}
+	in, err := New(Config{
+		File: file.Config{Name: "df", LogPath: "/var/log/app", FilePattern: "*.log", MaxDepth: 2, TailSizeKB: 1024, TailExisted: true,
+			PollInterval: 20 * time.Millisecond,
+			DirBlacklist: []string{"/var/log/app/tmp"}, FilepathBlacklist: []string{"/var/log/app/debug*.log"}},
+		Map: MapOptions{HostRoot: hostRoot},
+	}, s, Settings{Checkpoints: store, Containers: node})
+	require.NoError(t, err)
+	require.NoError(t, in.Start(context.Background()))
+	defer func() { require.NoError(t, in.Shutdown(context.Background())) }()
+
+	require.Eventually(t, func() bool { return len(s.Events()) >= 2 }, 10*time.Second, 10*time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // ten passes: nothing else may come
+	require.ElementsMatch(t, []string{"keep", "sub-dir"}, s.Contents())
+}

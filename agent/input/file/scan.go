@@ -103,12 +103,22 @@ type rotCheck struct {
 	since time.Time
 }
 
+// blacklistPath is the path blacklists are written against: the path
+// inside the container for files read through the host (dockerFile
+// configs: the pathTag hook), else path itself.
+func (in *Input) blacklistPath(path string) string {
+	if in.hooks.pathTag != nil {
+		return in.hooks.pathTag(path)
+	}
+	return path
+}
+
 // dirBlacklisted reports whether dir or one of its ancestors is blacklisted.
 func (in *Input) dirBlacklisted(dir string) bool {
 	if len(in.dirBL) == 0 {
 		return false
 	}
-	for d := dir; ; d = filepath.Dir(d) {
+	for d := in.blacklistPath(dir); ; d = filepath.Dir(d) {
 		if in.dirBL.match(d) {
 			return true
 		}
@@ -208,7 +218,7 @@ func (in *Input) walk(dir string, depth int, first bool, now time.Time) {
 			}
 		}
 		if typ.IsDir() {
-			if depth < in.cfg.MaxDepth && !in.dirBL.match(full) {
+			if depth < in.cfg.MaxDepth && (len(in.dirBL) == 0 || !in.dirBL.match(in.blacklistPath(full))) {
 				in.walk(full, depth+1, first, now)
 			}
 			continue
@@ -219,7 +229,7 @@ func (in *Input) walk(dir string, depth int, first bool, now time.Time) {
 		if ok, _ := filepath.Match(in.cfg.FilePattern, name); !ok {
 			continue
 		}
-		if in.nameBL.match(name) || in.pathBL.match(full) {
+		if in.nameBL.match(name) || (len(in.pathBL) > 0 && in.pathBL.match(in.blacklistPath(full))) {
 			continue
 		}
 		if in.skipStat(full, now) {
