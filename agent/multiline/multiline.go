@@ -60,6 +60,11 @@ type Config struct {
 	EndRegex      string
 	// MaxEventBytes cuts longer events; 0 means DefaultMaxEventBytes.
 	MaxEventBytes int
+	// CheckLength, when positive, matches the patterns against at most
+	// the first CheckLength bytes of a line (Logtail's
+	// BeginLineCheckLength for container stdout): a huge line costs no
+	// more to classify than its head.
+	CheckLength int
 	// DiscardUnmatched drops lines that belong to no event instead of
 	// emitting each as its own event (Multiline.UnmatchedContentTreatment =
 	// discard). They are counted either way.
@@ -124,6 +129,7 @@ type mark struct {
 type Splitter struct {
 	begin, cont, end *anchored.Regexp
 	max              int
+	checkLen         int // 0: whole line
 	discard          bool
 	counters         Counters
 	stats            Stats
@@ -145,7 +151,7 @@ func New(cfg Config) (*Splitter, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Splitter{max: cfg.MaxEventBytes, discard: cfg.DiscardUnmatched, counters: cfg.Counters, logger: cfg.Logger}
+	s := &Splitter{max: cfg.MaxEventBytes, checkLen: max(cfg.CheckLength, 0), discard: cfg.DiscardUnmatched, counters: cfg.Counters, logger: cfg.Logger}
 	if s.max == 0 {
 		s.max = DefaultMaxEventBytes
 	}
@@ -174,6 +180,14 @@ func New(cfg Config) (*Splitter, error) {
 // beginning of the file.
 func (s *Splitter) Start(off int64) {
 	s.last, s.base = off, off
+}
+
+// head is what of line the patterns look at (see Config.CheckLength).
+func (s *Splitter) head(line []byte) []byte {
+	if s.checkLen > 0 && len(line) > s.checkLen {
+		return line[:s.checkLen]
+	}
+	return line
 }
 
 func (s *Splitter) endOnly() bool { return s.begin == nil && s.cont == nil && s.end != nil }
@@ -207,22 +221,22 @@ func (s *Splitter) Push(line []byte, end int64, emit func(event []byte, end int6
 			re = s.cont
 		}
 		switch {
-		case re.Match(line):
+		case re.Match(s.head(line)):
 			s.base = prev
 			s.partial = true
 			s.add(line, end, emit)
-		case s.end != nil && s.begin == nil && s.cont != nil && s.end.Match(line):
+		case s.end != nil && s.begin == nil && s.cont != nil && s.end.Match(s.head(line)):
 			s.emitLine(line, prev, end, emit) // continue + end: a lone end line
 		default:
 			s.unmatchedLine(line, prev, end, emit)
 		}
-	case s.cont != nil && s.cont.Match(line):
+	case s.cont != nil && s.cont.Match(s.head(line)):
 		s.add(line, end, emit)
 	case s.end != nil && s.cont != nil:
 		// continue + end, or begin + continue + end: the end pattern decides
 		// whether what was gathered is an event.
 		s.add(line, end, emit)
-		if s.end.Match(line) {
+		if s.end.Match(s.head(line)) {
 			s.emitPending(emit)
 		} else {
 			s.unmatchedPending(emit)
@@ -231,14 +245,14 @@ func (s *Splitter) Push(line []byte, end int64, emit func(event []byte, end int6
 	case s.end != nil:
 		// begin + end, or end only
 		s.add(line, end, emit)
-		if s.end.Match(line) {
+		if s.end.Match(s.head(line)) {
 			s.emitPending(emit)
 			s.partial = s.begin == nil
 			s.base = end
 		}
 	case s.cont == nil:
 		// begin only
-		if s.begin.Match(line) {
+		if s.begin.Match(s.head(line)) {
 			s.emitPending(emit)
 			s.base = prev
 		}
@@ -246,7 +260,7 @@ func (s *Splitter) Push(line []byte, end int64, emit func(event []byte, end int6
 	default:
 		// begin + continue, and line is not a continuation
 		s.emitPending(emit)
-		if s.begin.Match(line) {
+		if s.begin.Match(s.head(line)) {
 			s.base = prev
 			s.add(line, end, emit)
 		} else {

@@ -198,3 +198,17 @@ func TestConfigErrors(t *testing.T) {
 	_, err = New(Config{MaxEventBytes: -1})
 	require.ErrorContains(t, err, "MaxEventBytes")
 }
+
+// CheckLength (BeginLineCheckLength) makes the patterns look only at a
+// line's head: a begin marker further in does not start an event.
+func TestCheckLengthLimitsWhatPatternsSee(t *testing.T) {
+	text := "BEGIN one\n" + strings.Repeat("x", 20) + " BEGIN two\nBEGIN three\n"
+	whole, err := New(Config{BeginRegex: `.*BEGIN.*`})
+	require.NoError(t, err)
+	require.Equal(t, []string{"BEGIN one", strings.Repeat("x", 20) + " BEGIN two", "BEGIN three"}, texts(run(t, whole, text, true)))
+
+	head, err := New(Config{BeginRegex: `.*BEGIN.*`, CheckLength: 16})
+	require.NoError(t, err)
+	require.Equal(t, []string{"BEGIN one\n" + strings.Repeat("x", 20) + " BEGIN two", "BEGIN three"}, texts(run(t, head, text, true)),
+		"the marker past byte 16 is not seen: the line continues the event")
+}

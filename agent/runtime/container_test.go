@@ -45,6 +45,7 @@ func TestMapDockerStdout(t *testing.T) {
 	require.Equal(t, map[string]string{"LOG": ""}, c.Stdout.Selector.IncludeEnv)
 	require.Equal(t, 1500*time.Millisecond, c.Stdout.BeginLineTimeout)
 	require.Equal(t, 512<<10, c.Stdout.MaxLogSize, "SDK default")
+	require.Equal(t, 10<<10, c.Stdout.BeginLineCheckLength, "SDK default")
 	require.Equal(t, "node-1", c.Process.Hostname)
 
 	_, _, err = f.Map(stdoutConfigJSON(t, "bad", map[string]any{"Stdout": false, "Stderr": false}))

@@ -70,6 +70,9 @@ type Config struct {
 	// partial line) once the file has been idle that long.
 	BeginLineRegex   string
 	BeginLineTimeout time.Duration
+	// BeginLineCheckLength: BeginLineRegex looks at most at this many
+	// bytes of a line's start (0: the whole line).
+	BeginLineCheckLength int
 	// MaxLogSize bounds one line joined from partial records and one
 	// multiline event; longer ones are cut (counted).
 	MaxLogSize int
@@ -205,7 +208,7 @@ func New(cfg Config, next pipeline.Consumer, set Settings) (*Input, error) {
 		Counters: cm.Counters(cfg.Name),
 	}
 	if cfg.BeginLineRegex != "" && cfg.BeginLineRegex != ".*" {
-		dc.Multiline = multiline.Config{BeginRegex: cfg.BeginLineRegex, MaxEventBytes: cfg.MaxLogSize,
+		dc.Multiline = multiline.Config{BeginRegex: cfg.BeginLineRegex, MaxEventBytes: cfg.MaxLogSize, CheckLength: cfg.BeginLineCheckLength,
 			Counters: mlm.Counters(cfg.Name), Logger: in.log.With("config", cfg.Name)}
 	}
 	if _, err := NewDecoder(dc); err != nil {
