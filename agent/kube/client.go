@@ -17,12 +17,15 @@ type API interface {
 	ListPods(ctx context.Context, opts metav1.ListOptions) (*corev1.PodList, error)
 	WatchPods(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
 	GetPersistentVolumeClaim(ctx context.Context, namespace, name string) (*corev1.PersistentVolumeClaim, error)
+	// GetConfigMap reads a ConfigMap that a pod's env refers to; a missing
+	// one answers an error for which apierrors.IsNotFound holds.
+	GetConfigMap(ctx context.Context, namespace, name string) (*corev1.ConfigMap, error)
 }
 
-// CoreClient reads pods and claims through a REST client that knows only
+// CoreClient reads pods, claims and ConfigMaps through a REST client that knows only
 // the core/v1 types. client-go's typed clients register every API group's
 // types (their shared scheme) and bring discovery and apply
-// configurations along: a fifth of the agent binary for two resources.
+// configurations along: a fifth of the agent binary for three resources.
 type CoreClient struct {
 	rc     *rest.RESTClient
 	params runtime.ParameterCodec
@@ -69,4 +72,11 @@ func (c *CoreClient) GetPersistentVolumeClaim(ctx context.Context, namespace, na
 	pvc := &corev1.PersistentVolumeClaim{}
 	err := c.rc.Get().Namespace(namespace).Resource("persistentvolumeclaims").Name(name).Do(ctx).Into(pvc)
 	return pvc, err
+}
+
+// GetConfigMap reads one ConfigMap.
+func (c *CoreClient) GetConfigMap(ctx context.Context, namespace, name string) (*corev1.ConfigMap, error) {
+	cm := &corev1.ConfigMap{}
+	err := c.rc.Get().Namespace(namespace).Resource("configmaps").Name(name).Do(ctx).Into(cm)
+	return cm, err
 }

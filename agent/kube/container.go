@@ -41,7 +41,9 @@ type Container struct {
 	// PodLabels are the pod's labels (IncludeK8sLabel, ExternalK8sLabelTag).
 	PodLabels map[string]string
 	// Env is the container's environment as the spec gives it: literal
-	// values and the downward-API fields that the pod object answers.
+	// values, the downward-API fields that the pod object answers and,
+	// from a PodWatcher, the values of ConfigMaps (envFrom configMapRef,
+	// valueFrom configMapKeyRef). Secret-sourced variables are never set.
 	Env map[string]string
 	// Pod is the pod object (nil when only the log path is known).
 	Pod *corev1.Pod
@@ -75,12 +77,61 @@ func (c *Container) label(key string) (string, bool) {
 	return "", false
 }
 
+// ConfigMapLookup answers the data of a ConfigMap in the pod's namespace
+// by name, and whether it could be read.
+type ConfigMapLookup func(name string) (data map[string]string, ok bool)
+
 // ContainersOf returns the containers of pod: regular, init (native
-// sidecars write logs too) and ephemeral ones.
+// sidecars write logs too) and ephemeral ones. Their env holds what the
+// pod object alone answers: ConfigMap references are left unset (see
+// ContainersWithConfigMaps).
 func ContainersOf(pod *corev1.Pod) []Container {
-	var out []Container
+	out, _ := ContainersWithConfigMaps(pod, nil)
+	return out
+}
+
+// RefersToConfigMaps reports whether a container of pod takes env from a
+// ConfigMap.
+func RefersToConfigMaps(pod *corev1.Pod) bool {
+	refers := func(envFrom []corev1.EnvFromSource, env []corev1.EnvVar) bool {
+		for _, s := range envFrom {
+			if s.ConfigMapRef != nil {
+				return true
+			}
+		}
+		for _, e := range env {
+			if e.ValueFrom != nil && e.ValueFrom.ConfigMapKeyRef != nil {
+				return true
+			}
+		}
+		return false
+	}
+	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for i := range cs {
+			if refers(cs[i].EnvFrom, cs[i].Env) {
+				return true
+			}
+		}
+	}
+	for i := range pod.Spec.EphemeralContainers {
+		if ec := &pod.Spec.EphemeralContainers[i]; refers(ec.EnvFrom, ec.Env) {
+			return true
+		}
+	}
+	return false
+}
+
+// ContainersWithConfigMaps is ContainersOf with the env that ConfigMaps
+// give (envFrom configMapRef and valueFrom configMapKeyRef) read through
+// maps (nil: none). missing names the ConfigMaps of non-optional
+// references that maps could not answer (a map may be named more than
+// once): the kubelet would not start such a container, and the variables
+// are left unset here.
+func ContainersWithConfigMaps(pod *corev1.Pod, maps ConfigMapLookup) (out []Container, missing []string) {
 	add := func(spec *corev1.Container) {
-		out = append(out, containerOf(pod, spec))
+		var c Container
+		c, missing = containerOf(pod, spec, maps, missing)
+		out = append(out, c)
 	}
 	for i := range pod.Spec.InitContainers {
 		add(&pod.Spec.InitContainers[i])
@@ -90,36 +141,86 @@ func ContainersOf(pod *corev1.Pod) []Container {
 	}
 	for i := range pod.Spec.EphemeralContainers {
 		ec := pod.Spec.EphemeralContainers[i].EphemeralContainerCommon
-		spec := corev1.Container{Name: ec.Name, Image: ec.Image, Env: ec.Env, VolumeMounts: ec.VolumeMounts}
+		spec := corev1.Container{Name: ec.Name, Image: ec.Image, Env: ec.Env, EnvFrom: ec.EnvFrom, VolumeMounts: ec.VolumeMounts}
 		add(&spec)
 	}
-	return out
+	return out, missing
 }
 
-func containerOf(pod *corev1.Pod, spec *corev1.Container) Container {
+func containerOf(pod *corev1.Pod, spec *corev1.Container, maps ConfigMapLookup, missing []string) (Container, []string) {
 	c := Container{
 		Namespace: pod.Namespace, PodName: pod.Name, PodUID: string(pod.UID), Name: spec.Name,
 		Image: spec.Image, PodIP: pod.Status.PodIP, PodLabels: pod.Labels,
 		Pod: pod, Spec: spec, Known: true,
 	}
-	if len(spec.Env) > 0 {
-		c.Env = make(map[string]string, len(spec.Env))
-		for _, e := range spec.Env {
-			if e.ValueFrom == nil {
-				c.Env[e.Name] = e.Value
-				continue
+	c.Env, missing = containerEnv(pod, spec, maps, missing)
+	return c, missing
+}
+
+// containerEnv builds a container's env in the kubelet's order: envFrom
+// sources first, in order, each key with its prefix; then env entries,
+// which override them. Secrets (secretRef, secretKeyRef) are never read:
+// the agent has no business reading them, so their variables are unset;
+// resource fields are not known either.
+func containerEnv(pod *corev1.Pod, spec *corev1.Container, maps ConfigMapLookup, missing []string) (map[string]string, []string) {
+	var env map[string]string
+	set := func(k, v string) {
+		if env == nil {
+			env = make(map[string]string, len(spec.Env))
+		}
+		env[k] = v
+	}
+	configMap := func(name string) (map[string]string, bool) {
+		if maps == nil {
+			return nil, false
+		}
+		return maps(name)
+	}
+	for _, src := range spec.EnvFrom {
+		ref := src.ConfigMapRef
+		if ref == nil {
+			continue
+		}
+		data, ok := configMap(ref.Name)
+		if !ok {
+			if !optional(ref.Optional) {
+				missing = append(missing, ref.Name)
 			}
-			if f := e.ValueFrom.FieldRef; f != nil {
-				if v, ok := podField(pod, f.FieldPath); ok {
-					c.Env[e.Name] = v
-				}
-			}
-			// Secret, ConfigMap and resource references are not resolved:
-			// the agent has no business reading secrets.
+			continue
+		}
+		for k, v := range data {
+			set(src.Prefix+k, v)
 		}
 	}
-	return c
+	for _, e := range spec.Env {
+		if e.ValueFrom == nil {
+			set(e.Name, e.Value)
+			continue
+		}
+		switch {
+		case e.ValueFrom.FieldRef != nil:
+			if v, ok := podField(pod, e.ValueFrom.FieldRef.FieldPath); ok {
+				set(e.Name, v)
+			}
+		case e.ValueFrom.ConfigMapKeyRef != nil:
+			ref := e.ValueFrom.ConfigMapKeyRef
+			if data, ok := configMap(ref.Name); ok {
+				if v, ok := data[ref.Key]; ok {
+					set(e.Name, v)
+					continue
+				}
+			}
+			// Unresolved: an envFrom value of the same name stays, as
+			// with the kubelet for an optional reference.
+			if !optional(ref.Optional) {
+				missing = append(missing, ref.Name)
+			}
+		}
+	}
+	return env, missing
 }
+
+func optional(b *bool) bool { return b != nil && *b }
 
 func podField(pod *corev1.Pod, path string) (string, bool) {
 	switch path {

@@ -5,16 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/sluicelog/sluice/internal/promreg"
 )
 
 // WatcherConfig configures a PodWatcher.
@@ -29,11 +34,20 @@ type WatcherConfig struct {
 	// their files inside the containers are read to the end. 0 means 5
 	// minutes.
 	Grace time.Duration
+	// ConfigMapTTL is how long a ConfigMap read for container env is
+	// reused, and how often the env of pods whose ConfigMaps could not be
+	// read is resolved again. 0 means 1 minute.
+	ConfigMapTTL time.Duration
 }
+
+// configMapTimeout bounds the ConfigMap reads of one pod update: the
+// informer delivers no other pod meanwhile.
+const configMapTimeout = 5 * time.Second
 
 // Settings carry what the watcher needs from the agent.
 type Settings struct {
-	Logger *slog.Logger // nil discards
+	Logger     *slog.Logger          // nil discards
+	Registerer prometheus.Registerer // nil: metrics not registered
 }
 
 // PodWatcher keeps the metadata of the pods on one node, from a shared
@@ -52,6 +66,15 @@ type PodWatcher struct {
 	pvMu sync.Mutex
 	pvs  map[string]string // namespace/claim → volume name
 
+	// ctx ends at Shutdown, so that no ConfigMap read outlives the watcher.
+	ctx    context.Context
+	cancel context.CancelFunc
+	cmMu   sync.Mutex
+	cms    map[string]*configMapEntry // namespace/name; entries live ConfigMapTTL
+	swept  time.Time
+	reads  *prometheus.CounterVec
+	retry  chan struct{} // closed when the retry loop returns
+
 	lifeMu  sync.Mutex
 	stop    chan struct{}
 	started bool
@@ -59,8 +82,24 @@ type PodWatcher struct {
 }
 
 type podEntry struct {
+	pod        *corev1.Pod
 	containers []Container
 	deletedAt  time.Time // zero while the pod exists
+	// maps are the ConfigMaps the env was built from, by name: a
+	// container's env is fixed when it starts, so later updates of the
+	// pod keep these rather than read newer data.
+	maps map[string]map[string]string
+	// unresolved: a ConfigMap could not be read, or a non-optional one
+	// was missing; resolved again every ConfigMapTTL.
+	unresolved bool
+}
+
+type configMapEntry struct {
+	data   map[string]string
+	found  bool
+	err    error
+	at     time.Time
+	logged bool
 }
 
 // NewPodWatcher returns a watcher of cfg.NodeName's pods through client
@@ -75,11 +114,26 @@ func NewPodWatcher(client API, cfg WatcherConfig, set Settings) (*PodWatcher, er
 	if cfg.Grace == 0 {
 		cfg.Grace = 5 * time.Minute
 	}
+	if cfg.ConfigMapTTL == 0 {
+		cfg.ConfigMapTTL = time.Minute
+	}
 	w := &PodWatcher{cfg: cfg, client: client, log: set.Logger, pods: map[string]*podEntry{},
-		pvs: map[string]string{}, stop: make(chan struct{})}
+		pvs: map[string]string{}, stop: make(chan struct{}), cms: map[string]*configMapEntry{},
+		retry: make(chan struct{})}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
 	}
+	w.reads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluice_agent_kube_configmap_reads_total",
+		Help: "ConfigMaps read for container env (envFrom, configMapKeyRef) by result (ok, not_found, error); variables of unread maps are unset, so selection by them misses the container.",
+	}, []string{"result"})
+	if set.Registerer != nil {
+		var err error
+		if w.reads, err = promreg.Reuse(set.Registerer, w.reads); err != nil {
+			return nil, fmt.Errorf("kube: pod watcher: %w", err)
+		}
+	}
+	w.ctx, w.cancel = context.WithCancel(context.Background())
 	sel := fields.OneTermEqualSelector("spec.nodeName", cfg.NodeName).String()
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
@@ -117,11 +171,153 @@ func (w *PodWatcher) put(obj any) {
 	if !ok {
 		return
 	}
-	e := &podEntry{containers: ContainersOf(pod)}
+	w.mu.RLock()
+	prev := w.pods[string(pod.UID)]
+	w.mu.RUnlock()
+	e := w.resolve(pod, prev)
 	w.mu.Lock()
 	w.pods[string(pod.UID)] = e
 	w.mu.Unlock()
 	w.gen.Add(1)
+}
+
+// resolve builds the containers of pod, reading the ConfigMaps their env
+// refers to. prev is the pod's previous entry (nil: none): the maps it
+// was built from are reused.
+func (w *PodWatcher) resolve(pod *corev1.Pod, prev *podEntry) *podEntry {
+	e := &podEntry{pod: pod}
+	if !RefersToConfigMaps(pod) {
+		e.containers = ContainersOf(pod)
+		return e
+	}
+	ctx, cancel := context.WithTimeout(w.ctx, configMapTimeout)
+	defer cancel()
+	e.maps = map[string]map[string]string{}
+	lookup := func(name string) (map[string]string, bool) {
+		if data, ok := e.maps[name]; ok {
+			return data, true
+		}
+		// An unresolved pod's containers have not all started: the
+		// kubelet will read the maps again, so does the watcher.
+		if prev != nil && !prev.unresolved {
+			if data, ok := prev.maps[name]; ok {
+				e.maps[name] = data
+				return data, true
+			}
+		}
+		data, found, err := w.configMap(ctx, pod.Namespace, name)
+		if err != nil {
+			e.unresolved = true
+		}
+		if found {
+			e.maps[name] = data
+		}
+		return data, found
+	}
+	var missing []string
+	e.containers, missing = ContainersWithConfigMaps(pod, lookup)
+	for _, name := range missing {
+		e.unresolved = true
+		w.logMissing(pod, name)
+	}
+	return e
+}
+
+// configMap reads a ConfigMap, or answers the read of the last
+// ConfigMapTTL.
+func (w *PodWatcher) configMap(ctx context.Context, namespace, name string) (map[string]string, bool, error) {
+	key := namespace + "/" + name
+	now := time.Now()
+	w.cmMu.Lock()
+	if e := w.cms[key]; e != nil && now.Sub(e.at) < w.cfg.ConfigMapTTL {
+		w.cmMu.Unlock()
+		return e.data, e.found, e.err
+	}
+	w.cmMu.Unlock()
+	cm, err := w.client.GetConfigMap(ctx, namespace, name)
+	e := &configMapEntry{at: now}
+	switch {
+	case err == nil:
+		e.data, e.found = cm.Data, true
+		w.reads.WithLabelValues("ok").Inc()
+	case apierrors.IsNotFound(err):
+		w.reads.WithLabelValues("not_found").Inc()
+	default:
+		e.err, e.logged = err, true
+		w.reads.WithLabelValues("error").Inc()
+		w.log.Warn("cannot read ConfigMap for container env; its variables are unset (a config selecting or tagging by them misses these containers) until it is read again",
+			"configmap", key, "retry_in", w.cfg.ConfigMapTTL, "err", err,
+			"hint", "the agent's ClusterRole needs get on configmaps")
+	}
+	w.cmMu.Lock()
+	w.cms[key] = e
+	// Keep only the maps read in the last TTL: bounded by the maps the
+	// node's pods refer to.
+	if now.Sub(w.swept) > w.cfg.ConfigMapTTL {
+		for k, old := range w.cms {
+			if now.Sub(old.at) >= w.cfg.ConfigMapTTL {
+				delete(w.cms, k)
+			}
+		}
+		w.swept = now
+	}
+	w.cmMu.Unlock()
+	return e.data, e.found, e.err
+}
+
+// logMissing logs a missing non-optional ConfigMap (or key) once per read.
+func (w *PodWatcher) logMissing(pod *corev1.Pod, name string) {
+	key := pod.Namespace + "/" + name
+	w.cmMu.Lock()
+	e := w.cms[key]
+	log := e != nil && !e.logged
+	if log {
+		e.logged = true
+	}
+	w.cmMu.Unlock()
+	if log {
+		w.log.Info("ConfigMap (or a key of it) that container env requires is missing; the kubelet does not start such containers, and the variables are unset",
+			"configmap", key, "pod", pod.Namespace+"/"+pod.Name)
+	}
+}
+
+// retryUnresolved resolves again the env of the pods whose ConfigMaps
+// could not be read.
+func (w *PodWatcher) retryUnresolved() {
+	w.mu.RLock()
+	var todo []*podEntry
+	for _, e := range w.pods {
+		if e.unresolved && e.deletedAt.IsZero() {
+			todo = append(todo, e)
+		}
+	}
+	w.mu.RUnlock()
+	changed := false
+	for _, old := range todo {
+		e := w.resolve(old.pod, old)
+		w.mu.Lock()
+		// A newer update of the pod, or its deletion, wins.
+		if w.pods[string(old.pod.UID)] == old && old.deletedAt.IsZero() {
+			w.pods[string(old.pod.UID)] = e
+			changed = changed || !sameEnv(old.containers, e.containers)
+		}
+		w.mu.Unlock()
+	}
+	if changed {
+		w.gen.Add(1)
+	}
+}
+
+func sameEnv(a, b []Container) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !maps.Equal(a[i].Env, b[i].Env) {
+			return false
+		}
+	}
+	return true
 }
 
 func (w *PodWatcher) deleted(obj any) {
@@ -159,6 +355,19 @@ func (w *PodWatcher) Start(_ context.Context) error {
 		defer close(w.done)
 		w.inf.Run(w.stop)
 	}()
+	go func() {
+		defer close(w.retry)
+		t := time.NewTicker(w.cfg.ConfigMapTTL)
+		defer t.Stop()
+		for {
+			select {
+			case <-w.stop:
+				return
+			case <-t.C:
+				w.retryUnresolved()
+			}
+		}
+	}()
 	return nil
 }
 
@@ -171,9 +380,11 @@ func (w *PodWatcher) Shutdown(_ context.Context) error {
 		return nil
 	}
 	w.stopped = true
+	w.cancel()
 	close(w.stop)
 	if w.started {
 		<-w.done
+		<-w.retry
 	}
 	return nil
 }
