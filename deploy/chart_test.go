@@ -173,6 +173,7 @@ func TestChartDefaults(t *testing.T) {
 		assert.True(t, allows(rules, "", "pods", "watch", ""))
 		assert.True(t, allows(rules, "", "pods", "list", ""))
 		assert.False(t, allows(rules, "", "pods", "update", ""), "read-only")
+		assert.True(t, allows(rules, "", "configmaps", "get", ""), "env from ConfigMaps, for selection")
 		assert.False(t, allows(rules, "", "secrets", "get", ""), "no Secrets")
 	})
 }

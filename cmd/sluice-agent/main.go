@@ -302,7 +302,7 @@ func agentMain(f *runFlags, getenv func(string) string, stdoutW io.Writer, log *
 	if f.kubeNode != "" {
 		// Without API access the agent still collects (stdout tagged from log
 		// paths); only dockerFile configs need the metadata and say so.
-		if pods, err := startPodWatcher(f, log); err != nil {
+		if pods, err := startPodWatcher(f, reg, log); err != nil {
 			log.Error("no pod metadata: container logs are tagged from their paths and dockerFile configs are refused", "err", err)
 		} else {
 			defer pods.Shutdown(context.Background())
@@ -594,7 +594,7 @@ func runStatus(args []string, stdoutW, stderr io.Writer) int {
 // startPodWatcher watches the pods of this node for container metadata
 // (DaemonSet mode). A slow API server does not hold collection back: lines
 // read before the cache syncs carry what their paths tell and are not dropped.
-func startPodWatcher(f *runFlags, log *slog.Logger) (*kube.PodWatcher, error) {
+func startPodWatcher(f *runFlags, reg prometheus.Registerer, log *slog.Logger) (*kube.PodWatcher, error) {
 	var (
 		cfg *rest.Config
 		err error
@@ -611,7 +611,7 @@ func startPodWatcher(f *runFlags, log *slog.Logger) (*kube.PodWatcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := kube.NewPodWatcher(client, kube.WatcherConfig{NodeName: f.kubeNode}, kube.Settings{Logger: log.With("component", "kube")})
+	w, err := kube.NewPodWatcher(client, kube.WatcherConfig{NodeName: f.kubeNode}, kube.Settings{Logger: log.With("component", "kube"), Registerer: reg})
 	if err != nil {
 		return nil, err
 	}
