@@ -303,16 +303,17 @@ func (in *Input) observe(path string, st *unix.Stat_t, first bool, now time.Time
 		in.replaced = append(in.replaced, rotCheck{path, in.prevPass})
 	}
 	if f == nil {
-		if g := in.byID[id]; g != nil && !g.removed && g.path != "" && g.path != path && in.byPath[g.path] == g && namesFile(g.path, id) {
-			// Still at its own path too: the same file under a second name
-			// (a symlink or hard link beside it), not a rename. It stays
-			// under the path it was found at, whatever order a pass lists
-			// the two in.
-			return
-		}
 		if g := in.byID[id]; g != nil && !g.removed {
+			atOwnPath := g.path != "" && in.byPath[g.path] == g
+			if atOwnPath && g.path != path && namesFile(g.path, id) {
+				// Still at its own path too: the same file under a second
+				// name (a symlink or hard link beside it), not a rename. It
+				// stays under the path it was found at, whatever order a
+				// pass lists the two in.
+				return
+			}
 			// Renamed to this (also matched) path: same file, keep going.
-			if g.path != "" && in.byPath[g.path] == g {
+			if atOwnPath {
 				delete(in.byPath, g.path)
 				in.m.rotations.WithLabelValues(rotRename).Inc()
 			}
