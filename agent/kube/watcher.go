@@ -127,11 +127,9 @@ func NewPodWatcher(client API, cfg WatcherConfig, set Settings) (*PodWatcher, er
 		Name: "sluice_agent_kube_configmap_reads_total",
 		Help: "ConfigMaps read for container env (envFrom, configMapKeyRef) by result (ok, not_found, error); variables of unread maps are unset, so selection by them misses the container.",
 	}, []string{"result"})
-	if set.Registerer != nil {
-		var err error
-		if w.reads, err = promreg.Reuse(set.Registerer, w.reads); err != nil {
-			return nil, fmt.Errorf("kube: pod watcher: %w", err)
-		}
+	var err error
+	if w.reads, err = promreg.Reuse(set.Registerer, w.reads); err != nil {
+		return nil, fmt.Errorf("kube: pod watcher: %w", err)
 	}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	sel := fields.OneTermEqualSelector("spec.nodeName", cfg.NodeName).String()
