@@ -2,6 +2,7 @@ package query
 
 import (
 	"errors"
+	"slices"
 	"testing"
 )
 
@@ -76,6 +77,28 @@ func FuzzSandbox(f *testing.F) {
 		}
 		if e2.SQL != e.SQL {
 			t.Fatalf("not a fixed point: %q → %q → %q", sql, e.SQL, e2.SQL)
+		}
+	})
+}
+
+// The ASCII fast path of AppendValue gives the same token text as the
+// general rune-by-rune path, whatever the bytes and token set.
+func FuzzAppendValue(f *testing.F) {
+	for _, s := range []string{"GET /api/v1?x=中文", "a\x00B", "ABC def", "\xff\xfeX", "İstanbul ȺB", ",,, ", ""} {
+		f.Add(s, "/ ?=,", false)
+		f.Add(s, "", true)
+	}
+	f.Fuzz(func(t *testing.T, value, tokens string, caseSensitive bool) {
+		var set []string
+		if tokens != "" {
+			set = []string{tokens}
+		}
+		tok := NewTokenizer(set, caseSensitive)
+		prefix := []byte("x ")
+		got := tok.AppendValue(slices.Clone(prefix), value)
+		want := tok.appendSlow(slices.Clone(prefix), value, false, false)
+		if string(got) != string(want) {
+			t.Fatalf("AppendValue(%q) = %q, want %q", value, got, want)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package query
 
 import (
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -97,8 +98,42 @@ func (t *Tokenizer) fold(s string) string {
 // so values are separated by two spaces and a phrase never matches across
 // two values. Invalid UTF-8 bytes are kept as they are.
 func (t *Tokenizer) AppendValue(dst []byte, value string) []byte {
-	inTok := false
-	wrote := false
+	// ASCII fast path (the store calls this for every value it stores):
+	// the output is at most 2*len(value)+1 bytes, so it is written by
+	// index into room grown once.
+	n := len(dst)
+	dst = slices.Grow(dst, 2*len(value)+1)
+	buf := dst[:cap(dst)]
+	inTok, wrote := false, false
+	for i := 0; i < len(value); i++ {
+		c := value[i]
+		if c >= utf8.RuneSelf {
+			return t.appendSlow(buf[:n], value[i:], inTok, wrote)
+		}
+		if t.ascii[c] {
+			inTok = false
+			continue
+		}
+		if !inTok {
+			buf[n] = ' '
+			n++
+			inTok, wrote = true, true
+		}
+		if !t.caseSensitive && 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[n] = c
+		n++
+	}
+	if wrote {
+		buf[n] = ' '
+		n++
+	}
+	return buf[:n]
+}
+
+// appendSlow is AppendValue from the first non-ASCII byte on.
+func (t *Tokenizer) appendSlow(dst []byte, value string, inTok, wrote bool) []byte {
 	for i := 0; i < len(value); {
 		r, size := utf8.DecodeRuneInString(value[i:])
 		if r == utf8.RuneError && size == 1 {

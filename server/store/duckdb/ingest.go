@@ -3,15 +3,12 @@ package duckdb
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
 	"time"
-	"unsafe"
-
-	duck "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/sluicelog/sluice/protocol"
 	"github.com/sluicelog/sluice/server/index"
@@ -28,16 +25,47 @@ type writeReq struct {
 	done  chan error
 }
 
-// part is the rows of one Write for one day partition. rows is flat:
-// len(fixedColumns)+len(schema.fields) values per row.
+// part is the rows of one Write for one day partition, column by
+// column: the fixed columns, then one per field of schema.
 type part struct {
 	ls     *logstore
 	schema *schema
 	day    int32
-	rows   []driver.Value
+	n      int
+	cols   []column
+
+	gi   int     // the group whose per-group values were added last
+	gval [3]span // its topic, source and tags in cols 2-4
 }
 
-func (p *part) stride() int { return nFixed + len(p.schema.fields) }
+// newPart returns an empty part with room for hint rows and the given
+// contents and token text bytes.
+func newPart(ls *logstore, sch *schema, day int32, hint, contentBytes, lineBytes int) part {
+	p := part{ls: ls, schema: sch, day: day, gi: -1, cols: make([]column, nFixed+len(sch.fields))}
+	p.cols[6].data = make([]byte, 0, contentBytes)
+	p.cols[7].data = make([]byte, 0, lineBytes)
+	p.cols[0].ints = make([]int64, 0, hint)
+	p.cols[1].ints = make([]int64, 0, hint)
+	p.cols[5].ints = make([]int64, 0, hint)
+	for i := 2; i < nFixed; i++ {
+		if i != 5 {
+			p.cols[i].spans = make([]span, 0, hint)
+		}
+	}
+	for i, f := range sch.fields {
+		c := &p.cols[nFixed+i]
+		c.null = make([]bool, 0, hint)
+		switch f.Type {
+		case index.TypeLong:
+			c.ints = make([]int64, 0, hint)
+		case index.TypeDouble:
+			c.floats = make([]float64, 0, hint)
+		default:
+			c.spans = make([]span, 0, hint)
+		}
+	}
+	return p
+}
 
 type ctlJob struct {
 	fn   func(context.Context, *sql.Conn) error
@@ -124,65 +152,27 @@ func putRecordBuf(b []byte) {
 	recordBufs.Put(&b)
 }
 
-// arena hands out byte slices carved from large chunks, so a Write's row
-// strings cost a few allocations rather than several per row.
-type arena struct {
-	chunk     []byte
-	chunkSize int // 0 = 256 KiB
-}
-
-func (a *arena) alloc(n int) []byte {
-	if n > 64<<10 {
-		return make([]byte, 0, n)
-	}
-	if cap(a.chunk)-len(a.chunk) < n {
-		size := a.chunkSize
-		if size == 0 {
-			size = 256 << 10
-		}
-		a.chunk = make([]byte, 0, max(size, n))
-	}
-	b := a.chunk[len(a.chunk) : len(a.chunk) : len(a.chunk)+n]
-	a.chunk = a.chunk[:len(a.chunk)+n]
-	return b
-}
-
-func (a *arena) str(s string) string {
-	if s == "" {
-		return ""
-	}
-	b := append(a.alloc(len(s)), s...)
-	return unsafe.String(&b[0], len(b))
-}
-
-// buildRows converts groups to appender rows, skipping (and counting) logs
-// on days before first. Nothing in the result aliases groups.
+// buildRows converts groups to columnar parts, one per day, skipping (and
+// counting) logs on days before first. Nothing in the result aliases
+// groups. total is the memory the parts hold, roughly.
 func buildRows(ls *logstore, sch *schema, first int32, groups []protocol.LogGroup, received time.Time) (parts []part, total int64, expired int) {
-	var (
-		a    arena
-		recv driver.Value = received.Unix()
-	)
-	// Size the arena's chunks to the write: a 4 KiB group should not
-	// allocate (and clear) 256 KiB. Rows need about 2.5x the raw bytes
-	// (contents blob, tokens, typed values).
-	raw := 0
+	recv := received.Unix()
+	// Size the first part for everything: a write is nearly always of
+	// one day, and growing the columns row by row costs more than
+	// building them.
+	var nlogs, kv, vals int
 	for gi := range groups {
 		for li := range groups[gi].Logs {
+			nlogs++
 			for _, c := range groups[gi].Logs[li].Contents {
-				raw += len(c.Key) + len(c.Value) + 4
+				kv += len(c.Key) + len(c.Value) + 4
+				vals += len(c.Value) + 2
 			}
 		}
 	}
-	a.chunkSize = min(max(raw*5/2, 4<<10), 256<<10)
-	stride := nFixed + len(sch.fields)
 	for gi := range groups {
 		g := &groups[gi]
-		var (
-			topic  driver.Value = a.str(validUTF8(g.Topic))
-			source driver.Value = a.str(validUTF8(g.Source))
-			tags   driver.Value = encodeTags(g.LogTags)
-			cur                 = -1
-		)
+		cur := -1
 		for li := range g.Logs {
 			l := &g.Logs[li]
 			day := dayOf(int64(l.Time))
@@ -199,106 +189,116 @@ func buildRows(ls *logstore, sch *schema, first int32, groups []protocol.LogGrou
 					}
 				}
 				if cur < 0 {
-					parts = append(parts, part{ls: ls, schema: sch, day: day, rows: make([]driver.Value, 0, stride*len(g.Logs))})
+					if len(parts) == 0 {
+						parts = append(parts, newPart(ls, sch, day, nlogs, kv+8*nlogs, vals+8*nlogs))
+					} else {
+						parts = append(parts, newPart(ls, sch, day, len(g.Logs), 0, 0))
+					}
 					cur = len(parts) - 1
 				}
 			}
 			p := &parts[cur]
-			base := len(p.rows)
-			p.rows = append(p.rows, make([]driver.Value, stride)...)
-			row := p.rows[base:]
-			var ns int32
-			if l.HasTimeNs {
-				ns = int32(l.TimeNs)
+			if p.gi != gi {
+				// Per-group values are stored once per part and shared by
+				// its rows.
+				p.gi = gi
+				p.gval[0] = p.cols[2].appendData(validUTF8(g.Topic))
+				p.gval[1] = p.cols[3].appendData(validUTF8(g.Source))
+				p.gval[2] = p.cols[4].appendData(encodeTags(g.LogTags))
 			}
-			row[0], row[1], row[2], row[3], row[4], row[5] = int64(l.Time), ns, topic, source, tags, recv
-
-			blob := appendContents(a.alloc(contentsSize(l.Contents)), l.Contents)
-			row[6] = blob
-			total += int64(len(blob)) + 32
-			row[7] = sch.lineText(&a, l.Contents)
-			sch.fieldValues(&a, l.Contents, row[nFixed:])
+			var ns int64
+			if l.HasTimeNs {
+				ns = int64(int32(l.TimeNs))
+			}
+			p.cols[0].ints = append(p.cols[0].ints, int64(l.Time))
+			p.cols[1].ints = append(p.cols[1].ints, ns)
+			p.cols[2].spans = append(p.cols[2].spans, p.gval[0])
+			p.cols[3].spans = append(p.cols[3].spans, p.gval[1])
+			p.cols[4].spans = append(p.cols[4].spans, p.gval[2])
+			p.cols[5].ints = append(p.cols[5].ints, recv)
+			c := &p.cols[6]
+			off := len(c.data)
+			c.data = appendContents(c.data, l.Contents)
+			c.spans = append(c.spans, span{uint32(off), uint32(len(c.data) - off)})
+			total += int64(len(c.data)-off) + 64
+			sch.appendLine(&p.cols[7], l.Contents)
+			sch.appendFields(p.cols[nFixed:], l.Contents)
+			p.n++
+		}
+	}
+	for i := range parts {
+		parts[i].gi = -1
+		for j := range parts[i].cols {
+			total += int64(len(parts[i].cols[j].data))
 		}
 	}
 	return parts, total, expired
 }
 
-// lineText builds the full-text column of a log.
-func (s *schema) lineText(a *arena, contents []protocol.LogContent) string {
-	if s.line == nil {
-		return ""
-	}
-	n := 0
-	for i := range contents {
-		n += len(contents[i].Value) + 2
-	}
-	b := a.alloc(n + 8)
-	for i := range contents {
-		if s.include != nil || s.exclude != nil {
-			if !s.inLine(contents[i].Key) {
-				continue
-			}
-		}
-		b = s.line.AppendValue(b, validUTF8(contents[i].Value))
-	}
-	if len(b) == 0 {
-		return ""
-	}
-	return unsafe.String(&b[0], len(b))
+// appendData adds s to the column's data (not as a row) and returns its span.
+func (c *column) appendData(s string) span {
+	sp := span{uint32(len(c.data)), uint32(len(s))}
+	c.data = append(c.data, s...)
+	return sp
 }
 
-// fieldValues fills the typed columns of a log (NULL when the key is
+// appendLine adds a log's full-text tokens to the column.
+func (s *schema) appendLine(c *column, contents []protocol.LogContent) {
+	off := len(c.data)
+	if s.line != nil {
+		for i := range contents {
+			if s.include != nil || s.exclude != nil {
+				if !s.inLine(contents[i].Key) {
+					continue
+				}
+			}
+			c.data = s.line.AppendValue(c.data, validUTF8(contents[i].Value))
+		}
+	}
+	c.spans = append(c.spans, span{uint32(off), uint32(len(c.data) - off)})
+}
+
+// appendFields adds a log's typed column values (NULL when the key is
 // missing or its value does not parse as the column's type).
-func (s *schema) fieldValues(a *arena, contents []protocol.LogContent, dst []driver.Value) {
+func (s *schema) appendFields(cols []column, contents []protocol.LogContent) {
 	if len(s.fields) == 0 {
 		return
+	}
+	for i := range cols {
+		c := &cols[i]
+		c.null = append(c.null, true)
+		switch s.fields[i].Type {
+		case index.TypeLong:
+			c.ints = append(c.ints, 0)
+		case index.TypeDouble:
+			c.floats = append(c.floats, 0)
+		default:
+			c.spans = append(c.spans, span{})
+		}
 	}
 	for i := range contents {
 		fi, ok := s.byKey[contents[i].Key]
 		if !ok {
 			continue
 		}
+		c := &cols[fi]
+		r := len(c.null) - 1
 		v := contents[i].Value
 		switch s.fields[fi].Type {
 		case index.TypeLong:
 			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-				dst[fi] = n
+				c.ints[r], c.null[r] = n, false
 			} else if f, err := strconv.ParseFloat(v, 64); err == nil {
-				dst[fi] = int64(f)
-			} else {
-				dst[fi] = nil
+				c.ints[r], c.null[r] = int64(f), false
 			}
 		case index.TypeDouble:
 			if f, err := strconv.ParseFloat(v, 64); err == nil {
-				dst[fi] = f
-			} else {
-				dst[fi] = nil
+				c.floats[r], c.null[r] = f, false
 			}
 		default:
-			dst[fi] = a.str(validUTF8(v))
+			c.spans[r], c.null[r] = c.appendData(validUTF8(v)), false
 		}
 	}
-}
-
-// reshape rebuilds a part's typed columns for the logstore's current
-// schema (the index changed between Write and commit).
-func (p *part) reshape(cur *schema) {
-	old := p.stride()
-	n := len(p.rows) / old
-	rows := make([]driver.Value, 0, n*(nFixed+len(cur.fields)))
-	var a arena
-	var contents []protocol.LogContent
-	for i := range n {
-		row := p.rows[i*old : (i+1)*old]
-		rows = append(rows, row[:nFixed]...)
-		rows = append(rows, make([]driver.Value, len(cur.fields))...)
-		contents = contents[:0]
-		_ = decodeContents(row[6].([]byte), func(k, v string) {
-			contents = append(contents, protocol.LogContent{Key: k, Value: v})
-		})
-		cur.fieldValues(&a, contents, rows[len(rows)-len(cur.fields):])
-	}
-	p.rows, p.schema = rows, cur
 }
 
 // control runs fn on the writer goroutine, between commits.
@@ -399,6 +399,10 @@ func (s *Store) writer(c *sql.Conn) {
 			continue
 		case <-s.lq.kick:
 		case <-tick.C:
+			s.load(ctx, c, false)
+			s.compact(ctx, c)
+			s.sweep(false)
+			continue
 		case <-s.stopLoader:
 			// Close has stopped new writes and flushed the WAL.
 			s.load(ctx, c, true)
@@ -494,13 +498,13 @@ type partKey struct {
 func (r *writeReq) rows() int {
 	n := 0
 	for i := range r.parts {
-		n += len(r.parts[i].rows) / r.parts[i].stride()
+		n += r.parts[i].n
 	}
 	return n
 }
 
 // checkLive fails writes to logstores dropped since they were accepted
-// and reshapes rows whose schema is stale.
+// and reshapes parts whose schema is stale.
 func (s *Store) checkLive(r *writeReq) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -516,79 +520,97 @@ func (s *Store) checkLive(r *writeReq) error {
 	return nil
 }
 
-func (s *Store) appendTx(ctx context.Context, c *sql.Conn, reqs []*writeReq, walEnd int64) error {
-	byTable := map[partKey][]*part{}
-	var order []partKey
+// reshape rebuilds a part's typed columns for the logstore's current
+// schema (the index changed between Write and load) from the contents.
+func (p *part) reshape(cur *schema) {
+	fresh := newPart(p.ls, cur, p.day, p.n, 0, 0)
+	cols := append(p.cols[:nFixed:nFixed], fresh.cols[nFixed:]...)
+	var contents []protocol.LogContent
+	c := &p.cols[6]
+	for r := range p.n {
+		sp := c.spans[r]
+		contents = contents[:0]
+		_ = decodeContents(c.data[sp.off:sp.off+sp.n], func(k, v string) {
+			contents = append(contents, protocol.LogContent{Key: k, Value: v})
+		})
+		cur.appendFields(cols[nFixed:], contents)
+	}
+	p.cols, p.schema = cols, cur
+}
+
+// appendTx writes the parts of reqs as one segment per logstore, day and
+// schema, then records the segments and the WAL position walEnd in one
+// DuckDB transaction. Segment files of a failed load are removed.
+func (s *Store) appendTx(ctx context.Context, c *sql.Conn, reqs []*writeReq, walEnd int64) (err error) {
+	type fileKey struct {
+		ls  *logstore
+		day int32
+		sch *schema
+	}
+	byFile := map[fileKey][]*part{}
+	var order []fileKey
 	for _, r := range reqs {
 		for i := range r.parts {
 			p := &r.parts[i]
-			k := partKey{p.ls.id, p.day}
-			if _, ok := byTable[k]; !ok {
+			k := fileKey{p.ls, p.day, p.schema}
+			if _, ok := byFile[k]; !ok {
 				order = append(order, k)
 			}
-			byTable[k] = append(byTable[k], p)
+			byFile[k] = append(byFile[k], p)
 		}
 	}
-	var created []*part
-	var nrows, nbytes int64
-	err := c.Raw(func(dc any) error {
-		conn := dc.(driver.Conn)
-		tx, err := conn.(driver.ConnBeginTx).BeginTx(ctx, driver.TxOptions{})
+	type written struct {
+		ls   *logstore
+		seg  *segment
+		path string
+	}
+	var out []written
+	defer func() {
 		if err != nil {
-			return fmt.Errorf("begin: %w", err)
+			for _, w := range out {
+				_ = os.Remove(w.path)
+			}
 		}
-		rollback := func(err error) error {
+	}()
+	var nrows, nbytes int64
+	for _, k := range order {
+		s.nextSeg++
+		path := segmentPath(s.cfg.DataDir, k.ls.id, s.nextSeg)
+		sg, err := writeSegment(path, k.sch, byFile[k])
+		if err != nil {
+			return fmt.Errorf("write segment %s: %w", path, err)
+		}
+		sg.id, sg.day, sg.fields, sg.fkey = s.nextSeg, k.day, k.sch.fields, fieldsKey(k.sch.fields)
+		out = append(out, written{k.ls, &sg, path})
+		nrows += sg.rows
+		for _, p := range byFile[k] {
+			nbytes += int64(len(p.cols[6].data))
+		}
+	}
+	tx, err := c.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	for _, w := range out {
+		if err := insertSegment(ctx, tx, w.ls.id, w.seg); err != nil {
 			_ = tx.Rollback()
 			return err
 		}
-		for _, k := range order {
-			parts := byTable[k]
-			p0 := parts[0]
-			table := tableName(k.lsID, k.day)
-			if !p0.ls.days[k.day] {
-				if _, err := conn.(driver.ExecerContext).ExecContext(ctx, createTableSQL(table, p0.schema.fields), nil); err != nil {
-					return rollback(fmt.Errorf("create partition %s: %w", table, err))
-				}
-				created = append(created, p0)
-			}
-			app, err := duck.NewAppenderFromConn(conn, "", table)
-			if err != nil {
-				return rollback(fmt.Errorf("appender %s: %w", table, err))
-			}
-			for _, p := range parts {
-				st := p.stride()
-				for i := 0; i < len(p.rows); i += st {
-					if err := app.AppendRow(p.rows[i : i+st]...); err != nil {
-						_ = app.Close()
-						return rollback(fmt.Errorf("append to %s: %w", table, err))
-					}
-					nbytes += int64(len(p.rows[i+6].([]byte)))
-				}
-				nrows += int64(len(p.rows) / st)
-			}
-			if err := app.Close(); err != nil {
-				return rollback(fmt.Errorf("flush appender %s: %w", table, err))
-			}
-		}
-		if _, err := conn.(driver.ExecerContext).ExecContext(ctx, "UPDATE sluice_wal SET pos = "+strconv.FormatInt(walEnd, 10), nil); err != nil {
-			return rollback(fmt.Errorf("record wal position: %w", err))
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("commit: %w", err)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
 	}
-	if len(created) > 0 {
-		s.mu.Lock()
-		for _, p := range created {
-			p.ls.days[p.day] = true
-		}
-		s.mu.Unlock()
+	if _, err := tx.ExecContext(ctx, "UPDATE sluice_wal SET pos = ?", walEnd); err != nil {
+		_ = tx.Rollback()
+		return fmt.Errorf("record wal position: %w", err)
 	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	s.mu.Lock()
+	for _, w := range out {
+		w.ls.addSegment(w.seg)
+	}
+	s.mu.Unlock()
 	s.m.commits.Inc()
+	s.m.segmentsWritten.Add(float64(len(out)))
 	s.m.rowsWritten.Add(float64(nrows))
 	s.m.bytesWritten.Add(float64(nbytes))
 	return nil

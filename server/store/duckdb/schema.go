@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sluicelog/sluice/server/index"
@@ -72,6 +73,9 @@ type schema struct {
 	exclude map[string]bool
 	fields  []fieldColumn // table column order after the fixed columns
 	byKey   map[string]int
+
+	pqOnce sync.Once
+	pq     *pqLayout
 }
 
 func newSchema(idx *index.Config, fields []fieldColumn) *schema {

@@ -18,9 +18,11 @@ import (
 type view struct {
 	ls     *logstore
 	schema *schema
-	days   []int32 // partitions overlapping the range, ascending
-	from   int64   // unix seconds, inclusive
-	to     int64   // unix seconds, exclusive
+	days   []int32              // partitions overlapping the range, ascending
+	segs   map[int32][]*segment // segments overlapping the range, by day
+	dir    string               // data directory
+	from   int64                // unix seconds, inclusive
+	to     int64                // unix seconds, exclusive
 }
 
 func (s *Store) view(project, logstore string, from, to time.Time) (*view, error) {
@@ -34,11 +36,29 @@ func (s *Store) view(project, logstore string, from, to time.Time) (*view, error
 	if ls == nil {
 		return nil, fmt.Errorf("duckdb store: %s/%s: %w", project, logstore, store.ErrLogstoreNotFound)
 	}
-	v := &view{ls: ls, schema: ls.schema, from: f, to: t}
+	v := &view{ls: ls, schema: ls.schema, from: f, to: t, segs: map[int32][]*segment{}, dir: s.cfg.DataDir}
 	first := max(dayOf(f), retentionStart(ls.ttlDays, s.cfg.Now()))
 	last := dayOf(t - 1)
 	for d := range ls.days {
 		if d >= first && d <= last && f < t {
+			v.days = append(v.days, d)
+		}
+	}
+	for d, segs := range ls.segs {
+		if d < first || d > last || f >= t {
+			continue
+		}
+		var in []*segment
+		for _, sg := range segs {
+			if sg.maxTime >= f && sg.minTime < t {
+				in = append(in, sg)
+			}
+		}
+		if len(in) == 0 {
+			continue
+		}
+		v.segs[d] = in
+		if !ls.days[d] {
 			v.days = append(v.days, d)
 		}
 	}
@@ -64,14 +84,56 @@ func (v *view) relation(days []int32) string {
 		b.WriteString(" WHERE false)")
 		return b.String()
 	}
-	if len(days) == 1 {
-		return quoteIdent(tableName(v.ls.id, days[0]))
+	var parts []string
+	var segs []*segment
+	for _, d := range days {
+		if v.ls.days[d] {
+			parts = append(parts, "SELECT * FROM "+quoteIdent(tableName(v.ls.id, d)))
+		}
+		segs = append(segs, v.segs[d]...)
 	}
-	parts := make([]string, len(days))
-	for i, d := range days {
-		parts[i] = "SELECT * FROM " + quoteIdent(tableName(v.ls.id, d))
+	if len(segs) > 0 {
+		parts = append(parts, v.segmentSelect(segs))
 	}
 	return "(" + strings.Join(parts, " UNION ALL BY NAME ") + ")"
+}
+
+// segmentSelect reads segments with the view's columns: a field column a
+// segment lacks is NULL, one written with another type is cast (NULL
+// where the value does not convert).
+func (v *view) segmentSelect(segs []*segment) string {
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	for i, c := range fixedColumns {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(c.name)
+	}
+	for _, f := range v.schema.fields {
+		present, same := false, true
+		for _, sg := range segs {
+			if t, ok := sg.fieldType(f.Key); ok {
+				present = true
+				same = same && t == f.Type
+			}
+		}
+		col := quoteIdent(f.Key)
+		switch {
+		case !present:
+			b.WriteString(", NULL::" + f.sqlType() + " AS " + col)
+		case same:
+			b.WriteString(", " + col)
+		default:
+			b.WriteString(", TRY_CAST(" + col + " AS " + f.sqlType() + ") AS " + col)
+		}
+	}
+	paths := make([]string, len(segs))
+	for i, sg := range segs {
+		paths[i] = segmentPath(v.dir, v.ls.id, sg.id)
+	}
+	b.WriteString(" FROM " + readParquet(paths))
+	return b.String()
 }
 
 // sqlColumns is what SQL sees of a log, as in the Log Service: __time__,

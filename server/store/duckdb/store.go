@@ -152,6 +152,9 @@ type Store struct {
 	stopLoader  chan struct{}
 	wg          sync.WaitGroup
 
+	nextSeg int64   // last segment id; writer goroutine only
+	graves  []grave // replaced segment files to remove; writer goroutine only
+
 	querySlots chan struct{}
 	queries    sync.WaitGroup // running queries; Close waits for them
 }
@@ -165,8 +168,9 @@ type logstore struct {
 	key     lsKey
 	ttlDays int
 	schema  *schema
-	days    map[int32]bool // partitions that exist
-	pending atomic.Int64   // parts acknowledged but not yet loaded
+	days    map[int32]bool       // DuckDB day tables (written by earlier versions)
+	segs    map[int32][]*segment // Parquet segments by day; slices are copied on change
+	pending atomic.Int64         // parts acknowledged but not yet loaded
 }
 
 // Open opens (creating if needed) the store in cfg.DataDir, replays the
@@ -182,7 +186,9 @@ func Open(cfg Config, set Settings) (*Store, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("duckdb store: create data dir: %w", err)
 	}
-	dsn := filepath.Join(cfg.DataDir, "sluice-logs.duckdb") + "?enable_external_access=false&autoinstall_known_extensions=false&autoload_known_extensions=false"
+	// enable_external_access is turned off in init, after allowing the
+	// segment directory.
+	dsn := filepath.Join(cfg.DataDir, "sluice-logs.duckdb") + "?autoinstall_known_extensions=false&autoload_known_extensions=false"
 	if cfg.MemoryLimit != "" {
 		dsn += "&memory_limit=" + cfg.MemoryLimit
 	}
@@ -331,10 +337,22 @@ func (s *Store) init(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, walDDL); err != nil {
 		return fmt.Errorf("duckdb store: create wal position table: %w", err)
 	}
-	// Defense in depth for user SQL: no file access (set in the DSN) and
-	// no configuration changes from here on. Both are database-wide.
-	if _, err := s.db.ExecContext(ctx, "SET lock_configuration = true"); err != nil {
-		return fmt.Errorf("duckdb store: lock configuration: %w", err)
+	// Defense in depth for user SQL: no file access but to the segment
+	// files, and no configuration changes from here on. All are
+	// database-wide.
+	segDir := filepath.Join(s.cfg.DataDir, segmentsDir) + string(filepath.Separator)
+	if err := os.MkdirAll(segDir, 0o750); err != nil {
+		return fmt.Errorf("duckdb store: create segment dir: %w", err)
+	}
+	for _, q := range []string{
+		"SET allowed_directories = [" + quoteString(segDir) + "]",
+		"SET enable_external_access = false",
+		"SET parquet_metadata_cache = true",
+		"SET lock_configuration = true",
+	} {
+		if _, err := s.db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("duckdb store: %s: %w", q, err)
+		}
 	}
 	rows, err := s.db.QueryContext(ctx, "SELECT id, project, logstore, ttl_days, index_json, columns_json FROM sluice_logstores")
 	if err != nil {
@@ -360,6 +378,7 @@ func (s *Store) init(ctx context.Context) error {
 		}
 		ls.schema = newSchema(idx, fields)
 		ls.days = map[int32]bool{}
+		ls.segs = map[int32][]*segment{}
 		s.logstores[ls.key] = &ls
 		byID[ls.id] = &ls
 		s.nextID = max(s.nextID, ls.id)
@@ -381,7 +400,10 @@ func (s *Store) init(ctx context.Context) error {
 			byID[id].days[day] = true
 		}
 	}
-	return trows.Err()
+	if err := trows.Err(); err != nil {
+		return fmt.Errorf("duckdb store: list partitions: %w", err)
+	}
+	return s.loadSegments(ctx, byID)
 }
 
 // EnsureLogstore implements store.Store. Index changes add typed columns
@@ -416,7 +438,7 @@ func (s *Store) EnsureLogstore(ctx context.Context, spec store.LogstoreSpec) err
 				return fmt.Errorf("duckdb store: create logstore %s/%s: %w", spec.Project, spec.Logstore, err)
 			}
 			s.mu.Lock()
-			s.logstores[key] = &logstore{id: id, key: key, ttlDays: spec.TTLDays, schema: newSchema(spec.Index, fields), days: map[int32]bool{}}
+			s.logstores[key] = &logstore{id: id, key: key, ttlDays: spec.TTLDays, schema: newSchema(spec.Index, fields), days: map[int32]bool{}, segs: map[int32][]*segment{}}
 			s.mu.Unlock()
 			return nil
 		}
@@ -481,9 +503,19 @@ func (s *Store) DropLogstore(ctx context.Context, project, logstore string) erro
 		}
 		s.mu.Lock()
 		delete(s.logstores, key)
-		days := ls.days
-		ls.days = map[int32]bool{}
+		days, segs := ls.days, ls.segs
+		ls.days, ls.segs = map[int32]bool{}, map[int32][]*segment{}
 		s.mu.Unlock()
+		var all []*segment
+		for _, ss := range segs {
+			all = append(all, ss...)
+		}
+		if err := deleteSegments(ctx, c, all); err != nil {
+			return fmt.Errorf("duckdb store: drop %s/%s: %w", project, logstore, err)
+		}
+		for _, sg := range all {
+			s.bury(segmentPath(s.cfg.DataDir, ls.id, sg.id))
+		}
 		for d := range days {
 			if _, err := c.ExecContext(ctx, "DROP TABLE IF EXISTS "+quoteIdent(tableName(ls.id, d))); err != nil {
 				return fmt.Errorf("duckdb store: drop partition of %s/%s: %w", project, logstore, err)
@@ -517,6 +549,12 @@ func (s *Store) EnforceRetention(ctx context.Context) error {
 			day int32
 		}
 		var drops []drop
+		type segDrop struct {
+			ls   *logstore
+			day  int32
+			segs []*segment
+		}
+		var segDrops []segDrop
 		s.mu.Lock()
 		for _, ls := range s.logstores {
 			first := retentionStart(ls.ttlDays, now)
@@ -526,8 +564,25 @@ func (s *Store) EnforceRetention(ctx context.Context) error {
 					delete(ls.days, d)
 				}
 			}
+			for d, segs := range ls.segs {
+				if d < first {
+					segDrops = append(segDrops, segDrop{ls, d, segs})
+					delete(ls.segs, d)
+				}
+			}
 		}
 		s.mu.Unlock()
+		for _, d := range segDrops {
+			if err := deleteSegments(ctx, c, d.segs); err != nil {
+				return fmt.Errorf("duckdb store: drop expired segments: %w", err)
+			}
+			for _, sg := range d.segs {
+				s.bury(segmentPath(s.cfg.DataDir, d.ls.id, sg.id))
+			}
+			s.m.partitionsDropped.Inc()
+			s.log.Info("dropped expired partition", "project", d.ls.key.project, "logstore", d.ls.key.logstore,
+				"day", time.Unix(int64(d.day)*86400, 0).UTC().Format(time.DateOnly), "segments", len(d.segs))
+		}
 		for _, d := range drops {
 			if _, err := c.ExecContext(ctx, "DROP TABLE IF EXISTS "+quoteIdent(tableName(d.ls.id, d.day))); err != nil {
 				return fmt.Errorf("duckdb store: drop expired partition %s: %w", tableName(d.ls.id, d.day), err)
@@ -575,6 +630,7 @@ func (s *Store) Close() error {
 	close(s.stopLoader)
 	s.wg.Wait()
 	s.queries.Wait()
+	s.sweep(true)
 	_, cerr := s.db.Exec("CHECKPOINT")
 	err := errors.Join(cerr, s.wal.close(), s.db.Close(), s.conn.Close())
 	if err != nil {
@@ -591,20 +647,28 @@ type metrics struct {
 	partitionsDropped prometheus.Counter
 	expiredDropped    prometheus.Counter
 	loadFailed        prometheus.Counter
+
+	segmentsWritten    prometheus.Counter
+	compactions        prometheus.Counter
+	compactionFailures prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		rowsWritten:       prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_rows_written_total", Help: "Log rows committed to the DuckDB store."}),
+		rowsWritten:       prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_rows_written_total", Help: "Log rows loaded into the store (segment files)."}),
 		bytesWritten:      prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_bytes_written_total", Help: "Raw key/value bytes committed to the DuckDB store."}),
-		commits:           prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_commits_total", Help: "Group-commit transactions of the DuckDB store."}),
+		commits:           prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_commits_total", Help: "Loads: transactions that record new segments and the WAL position."}),
 		overloaded:        prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_overloaded_total", Help: "Writes rejected because the ingest queue was full."}),
 		partitionsDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_partitions_dropped_total", Help: "Day partitions dropped by retention."}),
 		expiredDropped:    prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_expired_logs_dropped_total", Help: "Written logs not stored because their time is already past the logstore's ttl."}),
 		loadFailed:        prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_load_failed_logs_total", Help: "Acknowledged logs the loader could not move from the WAL into DuckDB (logstore deleted meanwhile, or a load error; each is logged)."}),
+
+		segmentsWritten:    prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_segments_written_total", Help: "Parquet segment files written by loads."}),
+		compactions:        prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_compactions_total", Help: "Merges of a day's small segments into one."}),
+		compactionFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_compaction_failures_total", Help: "Merges of small segments that failed (logged; the segments stay)."}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.rowsWritten, m.bytesWritten, m.commits, m.overloaded, m.partitionsDropped, m.expiredDropped, m.loadFailed} {
+		for _, c := range []prometheus.Collector{m.rowsWritten, m.bytesWritten, m.commits, m.overloaded, m.partitionsDropped, m.expiredDropped, m.loadFailed, m.segmentsWritten, m.compactions, m.compactionFailures} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("duckdb store: register metrics: %w", err)
 			}

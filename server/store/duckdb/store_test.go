@@ -241,7 +241,7 @@ func TestExpiredLogsAreCountedNotStored(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, strconv.Itoa(len(fresh.Logs)), res.Rows[0][0].Value)
 	s.mu.RLock()
-	days := len(s.logstores[lsKey{"p", "l"}].days)
+	days := len(s.logstores[lsKey{"p", "l"}].segs)
 	s.mu.RUnlock()
 	require.Equal(t, 1, days, "no partition for the expired day")
 }

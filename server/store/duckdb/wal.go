@@ -85,17 +85,17 @@ func decodeWALPayload(p []byte) (walRecord, error) {
 	return r, nil
 }
 
-type segment struct {
+type walSegment struct {
 	start int64
 	path  string
 }
 
-func listSegments(dir string) ([]segment, error) {
+func listSegments(dir string) ([]walSegment, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("list wal %s: %w", dir, err)
 	}
-	var segs []segment
+	var segs []walSegment
 	for _, e := range ents {
 		name, ok := strings.CutSuffix(e.Name(), ".wal")
 		if !ok || e.IsDir() {
@@ -105,9 +105,9 @@ func listSegments(dir string) ([]segment, error) {
 		if err != nil {
 			continue
 		}
-		segs = append(segs, segment{start, filepath.Join(dir, e.Name())})
+		segs = append(segs, walSegment{start, filepath.Join(dir, e.Name())})
 	}
-	slices.SortFunc(segs, func(a, b segment) int { return int(min(max(a.start-b.start, -1), 1)) })
+	slices.SortFunc(segs, func(a, b walSegment) int { return int(min(max(a.start-b.start, -1), 1)) })
 	return segs, nil
 }
 
@@ -206,11 +206,11 @@ func (w *wal) newSegment() error {
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("sync wal dir: %w", err)
+		return fmt.Errorf("sync dir %s: %w", dir, err)
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync wal dir: %w", err)
+		return fmt.Errorf("sync dir %s: %w", dir, err)
 	}
 	return nil
 }
