@@ -98,11 +98,11 @@ func (t *Tokenizer) fold(s string) string {
 // so values are separated by two spaces and a phrase never matches across
 // two values. Invalid UTF-8 bytes are kept as they are.
 func (t *Tokenizer) AppendValue(dst []byte, value string) []byte {
-	// ASCII fast path (the store calls this for every value it stores):
-	// the output is at most 2*len(value)+1 bytes, so it is written by
-	// index into room grown once.
+	// ASCII fast path (the store calls this for every value it stores),
+	// written by index: a token byte uses one input byte, so room for the
+	// rest of the input plus a leading and a trailing space, checked at
+	// each token start, is always enough.
 	n := len(dst)
-	dst = slices.Grow(dst, 2*len(value)+1)
 	buf := dst[:cap(dst)]
 	inTok, wrote := false, false
 	for i := 0; i < len(value); i++ {
@@ -115,6 +115,10 @@ func (t *Tokenizer) AppendValue(dst []byte, value string) []byte {
 			continue
 		}
 		if !inTok {
+			if need := len(value) - i + 2; len(buf)-n < need {
+				buf = slices.Grow(buf[:n], need)
+				buf = buf[:cap(buf)]
+			}
 			buf[n] = ' '
 			n++
 			inTok, wrote = true, true

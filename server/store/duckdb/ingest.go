@@ -40,28 +40,33 @@ type part struct {
 
 // newPart returns an empty part with room for hint rows and the given
 // contents and token text bytes.
-func newPart(ls *logstore, sch *schema, day int32, hint, contentBytes, lineBytes int) part {
+// Slices come from pools (nil: allocated).
+func newPart(pools *colPools, ls *logstore, sch *schema, day int32, hint, contentBytes, lineBytes int) part {
+	if pools == nil {
+		pools = &colPools{}
+	}
 	p := part{ls: ls, schema: sch, day: day, gi: -1, cols: make([]column, nFixed+len(sch.fields))}
-	p.cols[6].data = make([]byte, 0, contentBytes)
-	p.cols[7].data = make([]byte, 0, lineBytes)
-	p.cols[0].ints = make([]int64, 0, hint)
-	p.cols[1].ints = make([]int64, 0, hint)
-	p.cols[5].ints = make([]int64, 0, hint)
+	p.cols[6].data = pools.bytes.get(contentBytes)
+	p.cols[7].data = pools.bytes.get(lineBytes)
+	p.cols[0].ints = pools.ints.get(hint)
+	p.cols[1].ints = pools.ints.get(hint)
+	p.cols[5].ints = pools.ints.get(hint)
 	for i := 2; i < nFixed; i++ {
 		if i != 5 {
-			p.cols[i].spans = make([]span, 0, hint)
+			p.cols[i].spans = pools.spans.get(hint)
 		}
 	}
 	for i, f := range sch.fields {
 		c := &p.cols[nFixed+i]
-		c.null = make([]bool, 0, hint)
+		c.null = pools.bools.get(hint)
 		switch f.Type {
 		case index.TypeLong:
-			c.ints = make([]int64, 0, hint)
+			c.ints = pools.ints.get(hint)
 		case index.TypeDouble:
-			c.floats = make([]float64, 0, hint)
+			c.floats = pools.floats.get(hint)
 		default:
-			c.spans = make([]span, 0, hint)
+			c.spans = pools.spans.get(hint)
+			c.data = pools.bytes.get(0)
 		}
 	}
 	return p
@@ -92,39 +97,18 @@ func (s *Store) Write(ctx context.Context, project, logstore string, groups []pr
 	if ls == nil {
 		return fmt.Errorf("duckdb store: write %s/%s: %w", project, logstore, store.ErrLogstoreNotFound)
 	}
-	req := &writeReq{done: make(chan error, 1)}
-	var expired int
-	req.parts, req.bytes, expired = buildRows(ls, sch, first, groups, received)
-	if expired > 0 {
-		// Already past the logstore's ttl: storing them would only create
-		// a partition for the janitor to drop. Counted and logged, not silent.
-		s.m.expiredDropped.Add(float64(expired))
-		s.log.Warn("dropped logs older than the logstore's ttl", "project", project, "logstore", logstore, "count", expired)
+	// Converting is CPU work: at most GOMAXPROCS writes do it at once, so
+	// the loader and the WAL flusher are not starved by many concurrent
+	// requests (the loader is one goroutine among them; starved, it fell
+	// behind until the queue was full and writes were refused).
+	select {
+	case s.cpu <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("duckdb store: write %s/%s: %w", project, logstore, ctx.Err())
 	}
-	if len(req.parts) == 0 {
-		return nil
-	}
-	req.nrows = req.rows()
-
-	s.closeMu.RLock()
-	if s.closed {
-		s.closeMu.RUnlock()
-		return errClosed
-	}
-	// One write larger than the whole budget is still accepted when
-	// nothing else is queued, or it could never succeed.
-	if q := s.queuedBytes.Add(req.bytes); q > s.cfg.QueueBytes && q != req.bytes {
-		s.queuedBytes.Add(-req.bytes)
-		s.closeMu.RUnlock()
-		s.m.overloaded.Inc()
-		return fmt.Errorf("duckdb store: ingest queue full (%d bytes not yet loaded): %w", q-req.bytes, store.ErrOverloaded)
-	}
-	rec := appendWALRecord(getRecordBuf(), ls.id, received.UnixNano(), groups)
-	err := s.wal.append(rec, req)
-	putRecordBuf(rec)
-	s.closeMu.RUnlock()
-	if err != nil {
-		s.queuedBytes.Add(-req.bytes)
+	req, err := s.accept(ls, sch, first, project, logstore, groups, received)
+	<-s.cpu
+	if err != nil || req == nil {
 		return err
 	}
 	select {
@@ -134,6 +118,47 @@ func (s *Store) Write(ctx context.Context, project, logstore string, groups []pr
 		// The write may still become durable; the client retries (at-least-once).
 		return fmt.Errorf("duckdb store: write %s/%s: %w", project, logstore, ctx.Err())
 	}
+}
+
+// accept converts groups and appends their WAL record; nil when nothing
+// is left to store.
+func (s *Store) accept(ls *logstore, sch *schema, first int32, project, logstore string, groups []protocol.LogGroup, received time.Time) (*writeReq, error) {
+	req := &writeReq{done: make(chan error, 1)}
+	var expired int
+	req.parts, req.bytes, expired = buildRows(&s.pools, ls, sch, first, groups, received)
+	if expired > 0 {
+		// Already past the logstore's ttl: storing them would only create
+		// a partition for the janitor to drop. Counted and logged, not silent.
+		s.m.expiredDropped.Add(float64(expired))
+		s.log.Warn("dropped logs older than the logstore's ttl", "project", project, "logstore", logstore, "count", expired)
+	}
+	if len(req.parts) == 0 {
+		return nil, nil
+	}
+	req.nrows = req.rows()
+
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return nil, errClosed
+	}
+	// One write larger than the whole budget is still accepted when
+	// nothing else is queued, or it could never succeed.
+	if q := s.queuedBytes.Add(req.bytes); q > s.cfg.QueueBytes && q != req.bytes {
+		s.queuedBytes.Add(-req.bytes)
+		s.closeMu.RUnlock()
+		s.m.overloaded.Inc()
+		return nil, fmt.Errorf("duckdb store: ingest queue full (%d bytes not yet loaded): %w", q-req.bytes, store.ErrOverloaded)
+	}
+	rec := appendWALRecord(getRecordBuf(), ls.id, received.UnixNano(), groups)
+	err := s.wal.append(rec, req)
+	putRecordBuf(rec)
+	s.closeMu.RUnlock()
+	if err != nil {
+		s.queuedBytes.Add(-req.bytes)
+		return nil, err
+	}
+	return req, nil
 }
 
 var recordBufs sync.Pool
@@ -155,7 +180,7 @@ func putRecordBuf(b []byte) {
 // buildRows converts groups to columnar parts, one per day, skipping (and
 // counting) logs on days before first. Nothing in the result aliases
 // groups. total is the memory the parts hold, roughly.
-func buildRows(ls *logstore, sch *schema, first int32, groups []protocol.LogGroup, received time.Time) (parts []part, total int64, expired int) {
+func buildRows(pools *colPools, ls *logstore, sch *schema, first int32, groups []protocol.LogGroup, received time.Time) (parts []part, total int64, expired int) {
 	recv := received.Unix()
 	// Size the first part for everything: a write is nearly always of
 	// one day, and growing the columns row by row costs more than
@@ -190,9 +215,9 @@ func buildRows(ls *logstore, sch *schema, first int32, groups []protocol.LogGrou
 				}
 				if cur < 0 {
 					if len(parts) == 0 {
-						parts = append(parts, newPart(ls, sch, day, nlogs, kv+8*nlogs, vals+8*nlogs))
+						parts = append(parts, newPart(pools, ls, sch, day, nlogs, kv+8*nlogs, vals+8*nlogs))
 					} else {
-						parts = append(parts, newPart(ls, sch, day, len(g.Logs), 0, 0))
+						parts = append(parts, newPart(pools, ls, sch, day, len(g.Logs), 0, 0))
 					}
 					cur = len(parts) - 1
 				}
@@ -441,6 +466,7 @@ func (s *Store) load(ctx context.Context, c *sql.Conn, force bool) {
 			s.queuedBytes.Add(-r.bytes)
 			for i := range r.parts {
 				r.parts[i].ls.pending.Add(-1)
+				s.pools.release(&r.parts[i])
 			}
 		}
 		q.mu.Lock()
@@ -523,7 +549,7 @@ func (s *Store) checkLive(r *writeReq) error {
 // reshape rebuilds a part's typed columns for the logstore's current
 // schema (the index changed between Write and load) from the contents.
 func (p *part) reshape(cur *schema) {
-	fresh := newPart(p.ls, cur, p.day, p.n, 0, 0)
+	fresh := newPart(nil, p.ls, cur, p.day, p.n, 0, 0)
 	cols := append(p.cols[:nFixed:nFixed], fresh.cols[nFixed:]...)
 	var contents []protocol.LogContent
 	c := &p.cols[6]

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -152,8 +153,10 @@ type Store struct {
 	stopLoader  chan struct{}
 	wg          sync.WaitGroup
 
-	nextSeg int64   // last segment id; writer goroutine only
-	graves  []grave // replaced segment files to remove; writer goroutine only
+	pools   colPools
+	cpu     chan struct{} // bounds concurrent row building to GOMAXPROCS
+	nextSeg int64         // last segment id; writer goroutine only
+	graves  []grave       // replaced segment files to remove; writer goroutine only
 
 	querySlots chan struct{}
 	queries    sync.WaitGroup // running queries; Close waits for them
@@ -217,6 +220,7 @@ func Open(cfg Config, set Settings) (*Store, error) {
 		stopLoader: make(chan struct{}),
 
 		querySlots: make(chan struct{}, cfg.MaxQueries),
+		cpu:        make(chan struct{}, runtime.GOMAXPROCS(0)),
 	}
 	if err := s.init(context.Background()); err != nil {
 		_ = s.db.Close()
@@ -295,7 +299,7 @@ func (s *Store) replay(ctx context.Context, c *sql.Conn) error {
 		}
 		req := &writeReq{end: r.end}
 		var expired int
-		req.parts, req.bytes, expired = buildRows(ls, ls.schema, retentionStart(ls.ttlDays, s.cfg.Now()), r.groups, time.Unix(0, r.received))
+		req.parts, req.bytes, expired = buildRows(&s.pools, ls, ls.schema, retentionStart(ls.ttlDays, s.cfg.Now()), r.groups, time.Unix(0, r.received))
 		s.m.expiredDropped.Add(float64(expired))
 		req.nrows = req.rows()
 		replayed += req.nrows

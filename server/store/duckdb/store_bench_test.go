@@ -166,7 +166,7 @@ func BenchmarkBuildRows(b *testing.B) {
 	b.SetBytes(int64(protocol.LogGroupSize(g)))
 	b.ReportAllocs()
 	for b.Loop() {
-		buildRows(ls, sch, math.MinInt32, groups, time.Time{})
+		buildRows(nil, ls, sch, math.MinInt32, groups, time.Time{})
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(g.Logs)), "ns/line")
 }
@@ -244,7 +244,7 @@ func BenchmarkLoad(b *testing.B) {
 			for rows < n {
 				gg := *g
 				gg.Logs = g.Logs[:min(len(g.Logs), n-rows)]
-				parts, _, _ := buildRows(ls, ls.schema, math.MinInt32, []protocol.LogGroup{gg}, time.Now())
+				parts, _, _ := buildRows(nil, ls, ls.schema, math.MinInt32, []protocol.LogGroup{gg}, time.Now())
 				r := &writeReq{parts: parts}
 				r.nrows = r.rows()
 				rows += r.nrows

@@ -187,7 +187,7 @@ func TestWriteQueuedAcrossIndexChange(t *testing.T) {
 	old := ls.schema
 	s.mu.RUnlock()
 	g := protocoltest.NginxLogGroup(8 << 10)
-	parts, n, _ := buildRows(ls, old, math.MinInt32, []protocol.LogGroup{*g}, time.Now())
+	parts, n, _ := buildRows(nil, ls, old, math.MinInt32, []protocol.LogGroup{*g}, time.Now())
 
 	idx := &index.Config{Line: &index.LineConfig{}, Keys: map[string]index.KeyConfig{"status": {Type: index.TypeLong}, "method": {Type: index.TypeText}}}
 	require.NoError(t, s.EnsureLogstore(ctx, store.LogstoreSpec{Project: "p", Logstore: "l", Index: idx}))
