@@ -15,11 +15,13 @@
 // # Layout
 //
 // A catalog table sluice_logstores maps (project, logstore) to an id and
-// keeps ttl, index and column list. Logs live in one table per logstore
-// per UTC day of the log time, ls<id>_<yyyymmdd>; queries read the days
-// overlapping [from, to) (UNION ALL BY NAME), so time pruning is by
-// construction and retention drops whole tables (DROP TABLE; never row
-// deletes). Columns:
+// keeps ttl, index and column list. Logs live in Parquet files, segments,
+// under DataDir/segments/ls<id>/<n>.parquet; each holds logs of one UTC
+// day of the log time and is listed in the catalog table sluice_segments
+// (day, rows, __time__ range, columns). Queries read the segments whose
+// day and time range overlap [from, to) with DuckDB's read_parquet
+// (union_by_name), so time pruning is by construction, and retention
+// removes whole files (never row deletes). Columns:
 //
 //	__time__ BIGINT, __time_ns__ INTEGER, __topic__, __source__ VARCHAR,
 //	__tags__ VARCHAR (JSON object), __receive_time__ BIGINT,
@@ -28,101 +30,110 @@
 //	field-indexed key named after it: text/json VARCHAR, long BIGINT,
 //	double DOUBLE (NULL when absent or unparsable).
 //
+// Strings are dictionary-encoded (falling back to plain once a column
+// chunk's dictionary passes 2 MiB, i.e. for unique values), everything is
+// zstd-compressed, and row groups are 65,536 rows with min/max statistics,
+// so DuckDB scans a file's row groups in parallel and skips them by time.
+//
 // Full text: __line__ is query.Tokenizer.AppendValue over the values the
 // line index covers (include_keys/exclude_keys), lowercased unless
 // caseSensitive; a term is contains(__line__, ' tok '). An index without
 // a line section has no full-text column; a logstore without any index
 // gets the default tokens so it is still searchable.
 //
-// Index changes ALTER every partition: new keys add columns, keys removed
-// or changing type drop theirs. Existing rows are not backfilled (NULL in
-// new columns); __contents__ still has every value. Writes accepted under
-// an older index are reshaped to the current one before they are appended.
+// Index changes do not rewrite segments: each records the columns it was
+// written with, and a query reads a column missing from a segment as NULL
+// and casts one written with another type (TRY_CAST: NULL where a value
+// does not convert). Existing rows are not backfilled; __contents__ still
+// has every value. Writes accepted under an older index are reshaped to
+// the current one before they are written.
 //
-// Why these choices (measured on the shared 2-core box, 1M nginx rows,
-// CPU time per row for append+commit; see store_bench_test.go):
-// contents as one binary BLOB beat JSON/MAP because it is one value per row
-// for the appender and is decoded only for returned rows. DuckDB's default
-// compression costs ~8 µs/row at commit (14.5 MiB for 118k rows) against
-// ~4 µs uncompressed (72 MiB) or ~6 µs dictionary-only (34 MiB); default was
-// kept for the 5x smaller files and faster scans. One file with day tables
-// rather than a file per day ATTACHed: ATTACH needs
-// enable_external_access, which this store turns off.
+// Data directories of earlier versions kept logs in DuckDB tables, one per
+// logstore per day (ls<id>_<yyyymmdd>); those are still read (UNION ALL BY
+// NAME with the segments), altered on index changes and dropped by
+// retention, but nothing new is written to them.
+//
+// Why Parquet segments written by Sluice rather than DuckDB tables: with
+// DuckDB's Appender, ingestion cost 13-34 µs of CPU per line (1.3 GB per
+// 10M nginx lines), ~93% of it inside DuckDB compressing row groups and
+// copying strings at commit; the goal is 4 µs per line (500k lines/s on 2
+// cores). parquet-go (github.com/parquet-go/parquet-go) writes the same
+// columns from Go for ~1 µs per line, into files a tenth the size, and
+// DuckDB scans them about as fast as its own tables (figures below).
+// Reading them needs file access, which the database otherwise refuses:
+// allowed_directories is set to the segment directory before
+// enable_external_access=false and lock_configuration=true, so user SQL,
+// which the sandbox already keeps from naming files, could at most read
+// segments even if it escaped.
 //
 // Retention counts from a log's own time (__time__), because partitions
-// are by log day: that keeps time pruning exact and makes expiry a DROP
-// TABLE. The Log Service counts from arrival instead; the difference shows
-// only for logs written with old timestamps. A day is kept while it is
-// within the last TTLDays days (UTC); older days are hidden from queries
-// at once and dropped by EnforceRetention (hourly). Logs whose time is
-// already past the ttl when written are not stored: they are counted in
-// sluice_store_expired_logs_dropped_total and logged.
+// are by log day: that keeps time pruning exact and makes expiry a file
+// removal. The Log Service counts from arrival instead; the difference
+// shows only for logs written with old timestamps. A day is kept while it
+// is within the last TTLDays days (UTC); older days are hidden from
+// queries at once and removed by EnforceRetention (hourly). Logs whose
+// time is already past the ttl when written are not stored: they are
+// counted in sluice_store_expired_logs_dropped_total and logged.
 //
 // # Ingestion and durability
 //
-// Write converts groups to rows on the caller's goroutine (nothing keeps
-// the caller's strings) and appends one record (logstore id, receive
-// time, the groups re-encoded as a LogGroupList protobuf, CRC32C) to the
-// store's own write-ahead log in DataDir/wal (wal.go). One flusher
-// goroutine writes everything appended meanwhile with one write and one
-// fsync (group commit); Write returns once its record is fsynced. A 200
-// from PutLogs therefore means durable: TestDurabilityKill9 and
-// TestWALReplayAfterKill SIGKILL a writing process and find every
-// acknowledged row after restart, exactly once.
+// Write converts groups to columns on the caller's goroutine (nothing
+// keeps the caller's strings; at most GOMAXPROCS writes convert at once,
+// so many concurrent requests cannot starve the loader) and appends one
+// record (logstore id, receive time, the groups re-encoded as a
+// LogGroupList protobuf, CRC32C) to the store's own write-ahead log in
+// DataDir/wal (wal.go). One flusher goroutine writes everything appended
+// meanwhile with one write and one fsync (group commit); Write returns
+// once its record is fsynced. A 200 from PutLogs therefore means durable:
+// TestDurabilityKill9 and TestWALReplayAfterKill SIGKILL a writing process
+// and find every acknowledged row after restart, exactly once.
 //
-// The acknowledged rows wait in memory for the loader (the writer
-// goroutine), which appends them with the DuckDB Appender in one
-// transaction once LoadRows (122,880 = one DuckDB row group) are queued,
-// the oldest has waited FlushInterval (5s), a query asks, or the queue
-// is half full. The same transaction stores the WAL position loaded so far
-// (table sluice_wal); Open replays records after it, and segments (64 MiB)
-// wholly below it are deleted. Why: a DuckDB commit costs about a
-// millisecond of CPU whatever its size (its WAL write and fsync, measured
-// ~1.4 ms for one row) and DuckDB writes a transaction's full row groups
-// straight to the database file (optimistic writes) instead of its WAL,
-// so many small commits were the dominant cost for small LogGroups; the
-// own WAL costs a write of the bytes received plus one fsync per batch of
-// concurrent writes. The rows in memory are reused by the loader, so the
-// WAL is only read at Open.
+// The acknowledged columns wait in memory for the loader (the writer
+// goroutine), which writes them as one segment per logstore, day and
+// schema once LoadRows (122,880) rows are queued, the oldest has waited
+// FlushInterval (5s), a query asks, or the queue is half full. Row groups
+// of a segment are encoded in parallel. A segment is written under a
+// temporary name, fsynced and renamed; then one DuckDB transaction
+// records it in sluice_segments together with the WAL position loaded so
+// far (table sluice_wal). Open replays WAL records after that position,
+// removes segment files the catalog does not list (a load or merge that
+// did not commit), and WAL segments (64 MiB) wholly below it are deleted.
+// Column buffers of loaded writes are pooled for the next writes.
 //
-// Load size matters (BenchmarkLoad): a load of at least a row group per
-// day table takes DuckDB's bulk path (full row groups are compressed and
-// written once, the commit only links them), a smaller one is appended
-// into the table, written to DuckDB's WAL and compressed again at its
-// checkpoint. Measured with DuckDB's default threads (2 here): 8-16 µs
-// CPU per line for 122,880-row loads against 21-33 µs for 20,000-row
-// loads, so FlushInterval (5s) and QueueBytes
-// (half of 128 MiB starts a load, ~180k nginx lines) leave room for a
-// full row group at modest ingestion rates; with 500ms and 64 MiB they
-// did not.
+// Compaction: a logstore receiving little gets a small segment per load.
+// Once a day has compactMin (8) segments under compactBelow (65,536)
+// rows with the same columns, the writer goroutine merges them into one
+// (DuckDB COPY ... TO parquet), swaps them in the catalog in one
+// transaction, and removes the old files after QueryTimeout (a running
+// query may still read them); files left over by a crash are removed at
+// Open.
 //
 // Visibility: a query first makes its logstore's acknowledged writes
 // visible (waitLoaded: if any are pending it asks the loader for a load and
-// waits for it), so read-after-write holds for Search and Histogram. A
-// reader of DuckDB that does not go through them (nothing in Sluice) sees
-// data at most FlushInterval plus one load late. Under constant ingestion,
-// frequent queries make loads smaller (each query of a logstore with
-// pending writes triggers one).
+// waits for it), so read-after-write holds for Search and Histogram.
+// Under constant ingestion, frequent queries make loads smaller (each
+// query of a logstore with pending writes triggers one); compaction merges
+// what that leaves small.
 //
-// Bounds: QueueBytes (128 MiB of raw log bytes) bounds acknowledged but
-// unloaded data, in memory and in the WAL; beyond it Write fails fast with
-// store.ErrOverloaded (retryable 503). If a multi-write load fails, each
-// write is loaded alone; a write that still fails (or whose logstore was
-// dropped before it was loaded) was already acknowledged, so it is
-// counted in sluice_store_load_failed_logs_total and logged — never
-// silently lost. A failed WAL write or fsync makes every later Write fail
-// (the file may hold a partial batch). DDL (EnsureLogstore, drops,
-// retention) runs on the writer goroutine between loads; rows accepted
-// under an older index are reshaped when loaded.
+// Bounds: QueueBytes (128 MiB of converted rows, roughly) bounds
+// acknowledged but unloaded data, in memory and in the WAL; beyond it
+// Write fails fast with store.ErrOverloaded (retryable 503). If a
+// multi-write load fails, each write is loaded alone; a write that still
+// fails (or whose logstore was dropped before it was loaded) was already
+// acknowledged, so it is counted in sluice_store_load_failed_logs_total
+// and logged — never silently lost. A failed WAL write or fsync makes
+// every later Write fail (the file may hold a partial batch). DDL
+// (EnsureLogstore, drops, retention) and compaction run on the writer
+// goroutine between loads.
 //
 // # Queries
 //
-// Search pages through partitions newest (or oldest) first and stops once
-// offset+line rows were found. SQL runs as server/query's sandboxed
-// statement over WITH log AS (SELECT * FROM <partitions> WHERE <time,
+// Search pages through day partitions newest (or oldest) first and stops
+// once offset+line rows were found. SQL runs as server/query's sandboxed
+// statement over WITH log AS (SELECT * FROM <segments> WHERE <time,
 // topic, search>). The database runs with enable_external_access=false
-// and lock_configuration=true (set at Open, database-wide) as defense in
-// depth behind the sandbox. Every value is returned as a string; SQL NULL
+// (but for the segment directory) and lock_configuration=true (set at
+// Open, database-wide) as defense in depth behind the sandbox. Every value is returned as a string; SQL NULL
 // is "null".
 //
 // At most MaxQueries queries run at once; a query waits up to a second

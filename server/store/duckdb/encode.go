@@ -90,6 +90,21 @@ func encodeTags(tags []protocol.LogTag) string {
 }
 
 func writeJSONString(b *strings.Builder, s string) {
+	// Tags are nearly always plain ASCII: written as they are, without
+	// encoding/json's reflection and allocation (once per group).
+	plain := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		b.WriteByte('"')
+		b.WriteString(s)
+		b.WriteByte('"')
+		return
+	}
 	s = validUTF8(s)
 	q, _ := json.Marshal(s) // cannot fail for a string
 	b.Write(q)

@@ -40,33 +40,30 @@ type part struct {
 
 // newPart returns an empty part with room for hint rows and the given
 // contents and token text bytes.
-// Slices come from pools (nil: allocated).
+// Columns come from pools (nil: allocated).
 func newPart(pools *colPools, ls *logstore, sch *schema, day int32, hint, contentBytes, lineBytes int) part {
-	if pools == nil {
-		pools = &colPools{}
-	}
-	p := part{ls: ls, schema: sch, day: day, gi: -1, cols: make([]column, nFixed+len(sch.fields))}
-	p.cols[6].data = pools.bytes.get(contentBytes)
-	p.cols[7].data = pools.bytes.get(lineBytes)
-	p.cols[0].ints = pools.ints.get(hint)
-	p.cols[1].ints = pools.ints.get(hint)
-	p.cols[5].ints = pools.ints.get(hint)
+	p := part{ls: ls, schema: sch, day: day, gi: -1, cols: pools.get(nFixed + len(sch.fields))}
+	c := p.cols
+	c[0].ints = room(c[0].ints, hint)
+	c[1].ints = room(c[1].ints, hint)
+	c[5].ints = room(c[5].ints, hint)
 	for i := 2; i < nFixed; i++ {
 		if i != 5 {
-			p.cols[i].spans = pools.spans.get(hint)
+			c[i].spans = room(c[i].spans, hint)
 		}
 	}
+	c[6].data = room(c[6].data, contentBytes)
+	c[7].data = room(c[7].data, lineBytes)
 	for i, f := range sch.fields {
-		c := &p.cols[nFixed+i]
-		c.null = pools.bools.get(hint)
+		fc := &c[nFixed+i]
+		fc.null = room(fc.null, hint)
 		switch f.Type {
 		case index.TypeLong:
-			c.ints = pools.ints.get(hint)
+			fc.ints = room(fc.ints, hint)
 		case index.TypeDouble:
-			c.floats = pools.floats.get(hint)
+			fc.floats = room(fc.floats, hint)
 		default:
-			c.spans = pools.spans.get(hint)
-			c.data = pools.bytes.get(0)
+			fc.spans = room(fc.spans, hint)
 		}
 	}
 	return p

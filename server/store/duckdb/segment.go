@@ -129,7 +129,7 @@ func (s *schema) layout() *pqLayout {
 
 // segmentRowGroup is the rows per Parquet row group: DuckDB scans a
 // file's row groups in parallel and skips them by their min/max.
-const segmentRowGroup = 122_880
+const segmentRowGroup = 65_536
 
 // writeSegment writes parts (all of one logstore day and schema) to path
 // as one Parquet file, fsynced, via a temporary name. Row groups are

@@ -113,7 +113,7 @@ func searchFixture(b *testing.B, n int) *Store {
 	if cache == "" {
 		cache = filepath.Join("..", "..", "..", ".cache")
 	}
-	dir := filepath.Join(cache, "duckdb-bench", "v3-"+strconv.Itoa(n))
+	dir := filepath.Join(cache, "duckdb-bench", "v4-"+strconv.Itoa(n))
 	done := filepath.Join(dir, "complete")
 	if _, err := os.Stat(done); err != nil {
 		require.NoError(b, os.RemoveAll(dir))
