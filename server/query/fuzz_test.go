@@ -3,7 +3,9 @@ package query
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzParse: parsing never panics; a parsed search compiles (or fails
@@ -99,6 +101,12 @@ func FuzzAppendValue(f *testing.F) {
 		want := tok.appendSlow(slices.Clone(prefix), value, false, false)
 		if string(got) != string(want) {
 			t.Fatalf("AppendValue(%q) = %q, want %q", value, got, want)
+		}
+		// Invalid UTF-8 is tokenized as strings.ToValidUTF8 would have
+		// left it, and the result is valid.
+		clean := tok.AppendValue(slices.Clone(prefix), strings.ToValidUTF8(value, "\uFFFD"))
+		if string(got) != string(clean) || !utf8.Valid(got) {
+			t.Fatalf("AppendValue(%q) = %q, want %q (valid UTF-8)", value, got, clean)
 		}
 	})
 }

@@ -96,7 +96,9 @@ func (t *Tokenizer) fold(s string) string {
 // (each token preceded by ' ', and a final ' '); nothing when value has
 // no tokens. A log's token text is the concatenation over its values,
 // so values are separated by two spaces and a phrase never matches across
-// two values. Invalid UTF-8 bytes are kept as they are.
+// two values. The result is valid UTF-8: each run of invalid bytes
+// becomes one U+FFFD, as strings.ToValidUTF8 does (the store keeps the
+// text in a VARCHAR column).
 func (t *Tokenizer) AppendValue(dst []byte, value string) []byte {
 	// ASCII fast path (the store calls this for every value it stores),
 	// written by index: a token byte uses one input byte, so room for the
@@ -138,12 +140,16 @@ func (t *Tokenizer) AppendValue(dst []byte, value string) []byte {
 
 // appendSlow is AppendValue from the first non-ASCII byte on.
 func (t *Tokenizer) appendSlow(dst []byte, value string, inTok, wrote bool) []byte {
+	invalid := false // the previous byte was invalid UTF-8
 	for i := 0; i < len(value); {
 		r, size := utf8.DecodeRuneInString(value[i:])
-		if r == utf8.RuneError && size == 1 {
-			r = -1 // not a delimiter; copied as a byte below
+		bad := r == utf8.RuneError && size == 1
+		if bad && invalid {
+			i++ // one U+FFFD stands for the whole run
+			continue
 		}
-		if r >= 0 && t.IsDelimiter(r) {
+		invalid = bad
+		if t.IsDelimiter(r) {
 			inTok = false
 			i += size
 			continue
@@ -153,8 +159,8 @@ func (t *Tokenizer) appendSlow(dst []byte, value string, inTok, wrote bool) []by
 			inTok, wrote = true, true
 		}
 		switch {
-		case r < 0:
-			dst = append(dst, value[i])
+		case bad:
+			dst = utf8.AppendRune(dst, utf8.RuneError)
 		case t.caseSensitive:
 			dst = append(dst, value[i:i+size]...)
 		case r < utf8.RuneSelf:

@@ -274,7 +274,7 @@ func (s *schema) appendLine(c *column, contents []protocol.LogContent) {
 					continue
 				}
 			}
-			c.data = s.line.AppendValue(c.data, validUTF8(contents[i].Value))
+			c.data = s.line.AppendValue(c.data, contents[i].Value) // always valid UTF-8
 		}
 	}
 	c.spans = append(c.spans, span{uint32(off), uint32(len(c.data) - off)})
@@ -299,7 +299,7 @@ func (s *schema) appendFields(cols []column, contents []protocol.LogContent) {
 		}
 	}
 	for i := range contents {
-		fi, ok := s.byKey[contents[i].Key]
+		fi, ok := s.fieldIndex(contents[i].Key)
 		if !ok {
 			continue
 		}

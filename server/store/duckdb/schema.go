@@ -107,6 +107,22 @@ func setOf(keys []string) map[string]bool {
 	return m
 }
 
+// fieldIndex returns the field column of key. Most logs of a logstore
+// have few distinct keys, so small key sets are scanned: cheaper than
+// hashing each key.
+func (s *schema) fieldIndex(key string) (int, bool) {
+	if len(s.fields) <= 8 {
+		for i := range s.fields {
+			if s.fields[i].Key == key {
+				return i, true
+			}
+		}
+		return 0, false
+	}
+	i, ok := s.byKey[key]
+	return i, ok
+}
+
 // inLine reports whether key's value is part of the full-text column.
 func (s *schema) inLine(key string) bool {
 	if s.include != nil {

@@ -236,8 +236,17 @@ func fillRowGroup(rg *parquet.ConcurrentRowGroupWriter, l *pqLayout, parts []*pa
 	buf := make([]parquet.Value, 0, 4096)
 	for c, leaf := range l.leaf {
 		cw := cws[leaf]
-		kind := l.kind[c]
-		optional := c >= nFixed
+		flush := func() error {
+			if _, err := cw.WriteRowValues(buf); err != nil {
+				return fmt.Errorf("column %d: %w", c, err)
+			}
+			buf = buf[:0]
+			return nil
+		}
+		def := 0
+		if c >= nFixed {
+			def = 1 // field columns are optional
+		}
 		for pi := p0; pi <= p1; pi++ {
 			p := parts[pi]
 			from, to := 0, p.n
@@ -248,42 +257,50 @@ func fillRowGroup(rg *parquet.ConcurrentRowGroupWriter, l *pqLayout, parts []*pa
 				to = r1
 			}
 			col := &p.cols[c]
-			for r := from; r < to; r++ {
-				var v parquet.Value
-				if optional && col.null[r] {
-					v = v.Level(0, 0, leaf)
-				} else {
-					switch kind {
-					case kindInt64:
-						v = parquet.Int64Value(col.ints[r])
-					case kindInt32:
-						v = parquet.Int32Value(int32(col.ints[r]))
-					case kindDouble:
-						v = parquet.DoubleValue(col.floats[r])
-					default:
-						sp := col.spans[r]
-						v = parquet.ByteArrayValue(col.data[sp.off : sp.off+sp.n : sp.off+sp.n])
+			for from < to {
+				// Fill buf up to its capacity, then hand it over.
+				n := min(to-from, cap(buf)-len(buf))
+				k := len(buf)
+				buf = buf[:k+n]
+				out := buf[k:]
+				switch l.kind[c] {
+				case kindInt64:
+					for j, x := range col.ints[from : from+n] {
+						out[j] = parquet.Int64Value(x).Level(0, def, leaf)
 					}
-					def := 0
-					if optional {
-						def = 1
+				case kindInt32:
+					for j, x := range col.ints[from : from+n] {
+						out[j] = parquet.Int32Value(int32(x)).Level(0, def, leaf)
 					}
-					v = v.Level(0, def, leaf)
+				case kindDouble:
+					for j, x := range col.floats[from : from+n] {
+						out[j] = parquet.DoubleValue(x).Level(0, def, leaf)
+					}
+				default:
+					data := col.data
+					for j, sp := range col.spans[from : from+n] {
+						out[j] = parquet.ByteArrayValue(data[sp.off : sp.off+sp.n : sp.off+sp.n]).Level(0, def, leaf)
+					}
 				}
-				buf = append(buf, v)
-				if len(buf) == cap(buf) {
-					if _, err := cw.WriteRowValues(buf); err != nil {
-						return fmt.Errorf("column %d: %w", c, err)
+				if def == 1 {
+					for j, null := range col.null[from : from+n] {
+						if null {
+							out[j] = parquet.Value{}.Level(0, 0, leaf)
+						}
 					}
-					buf = buf[:0]
+				}
+				from += n
+				if len(buf) == cap(buf) {
+					if err := flush(); err != nil {
+						return err
+					}
 				}
 			}
 		}
 		if len(buf) > 0 {
-			if _, err := cw.WriteRowValues(buf); err != nil {
-				return fmt.Errorf("column %d: %w", c, err)
+			if err := flush(); err != nil {
+				return err
 			}
-			buf = buf[:0]
 		}
 	}
 	return rg.Flush()
