@@ -279,7 +279,7 @@ func fillRowGroup(rg *parquet.ConcurrentRowGroupWriter, l *pqLayout, parts []*pa
 				default:
 					data := col.data
 					for j, sp := range col.spans[from : from+n] {
-						out[j] = parquet.ByteArrayValue(data[sp.off : sp.off+sp.n : sp.off+sp.n]).Level(0, def, leaf)
+						out[j] = parquet.ByteArrayValue(data[sp.off:sp.off+sp.n:sp.off+sp.n]).Level(0, def, leaf)
 					}
 				}
 				if def == 1 {

@@ -41,8 +41,12 @@ func benchIndex() *index.Config {
 }
 
 // BenchmarkWrite measures durable ingestion of nginx LogGroups (10 keys)
-// through Store.Write from 4 concurrent writers per core, so group commit
-// batches them as the API would.
+// through Store.Write from 16 concurrent writers per core (32 on the
+// 2-core box), as a server receiving from many agents has many PutLogs
+// in flight; group commit batches them. Each write waits for its fsync,
+// so throughput with small groups depends on concurrency
+// (SLUICE_BENCH_PARALLEL sets writers per core; docs/benchmarks.md has
+// figures for several).
 func BenchmarkWrite(b *testing.B) {
 	for _, c := range []struct{ size, groups int }{{4 << 10, 1}, {64 << 10, 1}, {1 << 20, 1}, {1 << 20, 32}} {
 		size := c.size
@@ -56,7 +60,7 @@ func BenchmarkWrite(b *testing.B) {
 			g := protocoltest.NginxLogGroup(size)
 			b.SetBytes(int64(protocol.LogGroupSize(g) * c.groups))
 			b.ReportAllocs()
-			par := 4
+			par := 16
 			if p, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_PARALLEL")); err == nil && p > 0 {
 				par = p // writers per core; the API has one per concurrent request
 			}
