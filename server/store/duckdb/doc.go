@@ -1,8 +1,9 @@
-// Package duckdb is Sluice's embedded log store: a store.Store on one
-// DuckDB database file (github.com/duckdb/duckdb-go/v2) in a data
-// directory. The query language comes from server/query (parser, compiler
-// to SQL, SQL sandbox); this package lays out rows, ingests and runs
-// queries.
+// Package duckdb is Sluice's embedded log store: a store.Store in one data
+// directory, with logs in Parquet segment files that Sluice writes itself
+// (github.com/parquet-go/parquet-go) and queries through embedded DuckDB
+// (github.com/duckdb/duckdb-go/v2), which also holds the catalog. The
+// query language comes from server/query (parser, compiler to SQL, SQL
+// sandbox); this package lays out rows, ingests and runs queries.
 //
 // # Use
 //
@@ -155,72 +156,39 @@
 //
 // # Figures
 //
-// Shared 2-core box at load average ~20, so CPU time is the figure that
-// means something (wall time was 2-4x CPU time). Search over 10M nginx
-// lines (20 day partitions, benchmark BenchmarkSearch with
-// SLUICE_BENCH_10M=1, CPU per query over all DuckDB threads, first cold
-// run included): full text without match (full scan) 528 ms, rare match
-// 154 ms, common term 87 ms (newest partitions only), status:404 63 ms,
-// "* | select status, count(*) group by status" 86 ms, a filtered
-// group-by 396 ms. Re-measured 2026-11-23 after the load-size change
-// (load average ~1.5, same cached fixture): full text without match 512
-// CPU-ms (369 ms wall), group-by status 91 CPU-ms (107 ms wall).
-// Ingestion: see Limits.
+// Shared 2-core box, 2026-11-23, load average ~1.5-2 (figures move by up
+// to 20% between runs; CPU per line is the steadier one). Synthetic nginx
+// lines (protocoltest: 1,000 distinct lines cycled), so dictionary
+// encoding and zstd do better than on real traffic.
+//
+// Ingestion, BenchmarkWrite (10 keys, 4 of them field-indexed, CPU per line
+// counting the loader's work until every line is in a segment), 32
+// concurrent writers: 64 KiB groups 606-653k lines/s (2.1-2.3 µs CPU per
+// line), 1 MiB 679-692k (2.4 µs), 32 x 1 MiB per write 426-578k
+// (3.2-4.3 µs; 32 MiB writes fill the queue and are retried), 4 KiB
+// 243-278k (4.3-4.6 µs). 4 KiB groups are bound by per-write work and
+// by the fsync every write waits for: 64 writers give 380-405k
+// (3.1-3.3 µs). With the DuckDB Appender the same benchmark (8 writers)
+// gave 45-72k lines/s at 17.7-33.6 µs per line.
+//
+// Search over 10M lines (20 days, 100 segments, 122 MB on disk against
+// 1.3 GB in DuckDB tables; BenchmarkSearch with SLUICE_BENCH_10M=1, wall
+// per query, CPU over all threads): full text without match (full scan)
+// 210 ms (363 CPU-ms), rare match 40 ms, common term 39 ms (newest day
+// only), status:404 32 ms, "* | select status, count(*) group by status"
+// 100 ms (186 CPU-ms), a filtered group-by 175 ms, a histogram 115 ms. On
+// DuckDB tables they were 369 ms and 107 ms for the full scan and the
+// group-by.
 //
 // # Limits (not done)
 //
 // Chinese segmentation (chn) and key aliases are not supported (tags are
 // columns in SQL only when indexed, "__tag__:name", as in the Log
 // Service); a client sending logs over thousands of distinct days creates
-// thousands of tables (the API should enforce the Log Service's
-// time window).
-//
-// Ingestion is far from the 500k lines/s goal (4 µs CPU per line on 2
-// cores). BenchmarkWrite (nginx LogGroups, 10 keys, 8 concurrent writers,
-// CPU per line including the loader's work until everything is in
-// DuckDB; shared box, figures move by up to 2x between runs), 2026-11-23
-// at load average ~1-2: 4 KiB groups 19-22 µs per line, 64 KiB 15-20 µs,
-// 1 MiB 13-17 µs, 32 x 1 MiB 24-34 µs, i.e. 40-75k lines/s wall on the
-// whole box (the same figures before the FlushInterval/QueueBytes change
-// within noise: this benchmark's bursts already filled row groups; the
-// defaults matter for the server's own config). Acknowledging (row
-// building, WAL append, fsync) costs 5-7 µs per line for 64 KiB-1 MiB
-// groups, so bursts are taken at 140-330k lines/s and loaded afterwards,
-// up to QueueBytes (over HTTP, server/app BenchmarkPutLogsE2E, earlier:
-// 58.6k acknowledged lines/s wall with 16 senders, 43k with one, bound
-// by this disk's fsync latency). The loader alone (BenchmarkLoad, rows prebuilt) costs
-// 8-16 µs per line for full loads; disk ~140-180 bytes per line for these
-// (synthetic, repetitive) lines.
-//
-// Where the loader's time goes (perf with DWARF call graphs, BenchmarkLoad):
-// ~35% compressing row groups (analysis: dictionary hashing of long unique
-// strings and FSST training ~21%; FSST compression ~10%), ~18% copying
-// strings into DuckDB's transaction-local storage, ~11% the Appender's own
-// buffer (a ColumnDataCollection copy of every value), ~7% setting values
-// through the Go driver (one cgo call per string), and ~20% page faults on
-// freshly allocated memory under all of it. What was tried:
-//   - threads=1 (Config.Threads) cuts the loader's CPU by ~20% for full
-//     loads and most of the small-load penalty (20k-row loads 8.5 µs
-//     against 23 µs with 2 threads): with 2 threads the calling thread
-//     spins on DuckDB's task queue (pthread mutex lock/unlock were 21% of
-//     cycles) while the worker compresses. Not the default: queries then
-//     take ~1.6x the wall time (full text without match 0.38 s, group-by
-//     48 ms over 10M lines, still within targets).
-//   - disabled_compression_methods='fsst': ~2 µs less per line, 2.3x the
-//     disk (410 against 180 bytes per line). Not taken.
-//   - USING COMPRESSION fsst for __contents__/__line__ (skip analysis):
-//     slower on this data, where __line__ compresses best as dictionary.
-//   - allocator_flush_threshold, Appender.Flush every 8k rows,
-//     preserve_insertion_order=false: no effect beyond noise.
-//   - JE_MALLOC_CONF=dirty_decay_ms:60000,muzzy_decay_ms:60000 in the
-//     environment (DuckDB's jemalloc) cut page faults by ~30% and the
-//     loader by ~10-15% in one run; a deployment knob, not set here.
-//
-// Next steps, not done: append through a chunk table function (INSERT ...
-// SELECT) or Arrow (duckdb_arrow build tag; arrow-go v18.4.1 is already in
-// go.sum) to drop the Appender's buffer copy and per-value cgo; loads cut
-// at row-group multiples per day table so no small trailing row group is
-// re-compressed at checkpoint; and rows kept as typed columns rather than
-// []driver.Value (fewer allocations, less GC and fewer page faults on the
-// Go side, ~3 µs per line with the tokenizer at ~1.2 µs).
+// thousands of segments (the API should enforce the Log Service's time
+// window). Compaction merges only segments with the same columns; large
+// segments are never merged, so a day of steady high-rate ingestion stays
+// at one segment per load (2-4 per 5 s at 100k lines/s). Memory: column
+// sets are pooled per store and can hold a large write's buffers until
+// the garbage collector clears the pool.
 package duckdb

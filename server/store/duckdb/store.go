@@ -24,29 +24,27 @@ import (
 
 // Config configures the DuckDB store.
 type Config struct {
-	// DataDir holds the database file (sluice-logs.duckdb), DuckDB's WAL
-	// and the store's own WAL (wal/).
+	// DataDir holds the segment files (segments/), the database file with
+	// the catalog (sluice-logs.duckdb), DuckDB's WAL and the store's own
+	// WAL (wal/).
 	DataDir string
-	// QueueBytes bounds acknowledged writes not yet loaded into DuckDB
-	// (their rows in memory, their records in the WAL; approximate,
-	// counted as raw log bytes). Writes beyond it fail with
-	// store.ErrOverloaded. Default 128 MiB: half of it starts a load, and
-	// that must be more than a row group (LoadRows) of typical logs or
-	// loads stay below a row group, which costs twice the CPU per line
-	// (see the package documentation).
+	// QueueBytes bounds acknowledged writes not yet written to segments
+	// (their columns in memory, their records in the WAL; approximate).
+	// Writes beyond it fail with store.ErrOverloaded. Default 128 MiB:
+	// half of it starts a load.
 	QueueBytes int64
 	// MaxBatchRows caps the rows the loader commits in one transaction.
 	// Default 256k.
 	MaxBatchRows int
 	// LoadRows: the loader loads as soon as this many rows wait (default
-	// 122,880, one DuckDB row group, so appends fill whole row groups).
+	// 122,880: segments of a few row groups each).
 	LoadRows int
 	// FlushInterval bounds how long an acknowledged write waits for the
 	// loader when fewer than LoadRows rows are queued, i.e. the visibility
 	// lag for queries that do not ask for it to be flushed (default 5s;
 	// Search and Histogram flush the logstore's pending writes first, so
-	// only readers of the database file itself see the lag). Longer lets
-	// loads fill row groups at modest ingestion rates.
+	// only readers of the files themselves see the lag). Longer makes
+	// fewer, larger segments at modest ingestion rates.
 	FlushInterval time.Duration
 	// MemoryLimit is DuckDB's memory_limit (default "2GB", "" = that
 	// default; DuckDB's own default is 80% of RAM, too much for a server
