@@ -172,3 +172,24 @@ func TestRetentionAndDropRemoveSegmentFiles(t *testing.T) {
 	require.NoError(t, s.Close())
 	require.Empty(t, segmentFiles(t, dir))
 }
+
+// Field-indexed keys become Parquet column names as they are: dots,
+// spaces, quotes and non-ASCII names are read back by DuckDB.
+func TestOddKeyNamesAsColumns(t *testing.T) {
+	s := open(t, Config{})
+	ctx := context.Background()
+	keys := []string{"a.b", "x y", `q"uote`, "ключ", "n-1"}
+	idx := &index.Config{Line: &index.LineConfig{}, Keys: map[string]index.KeyConfig{}}
+	for _, k := range keys {
+		idx.Keys[k] = index.KeyConfig{Type: index.TypeText}
+	}
+	idx.Keys["n-1"] = index.KeyConfig{Type: index.TypeLong}
+	require.NoError(t, s.EnsureLogstore(ctx, store.LogstoreSpec{Project: "p", Logstore: "l", Index: idx}))
+	l := protocol.Log{Time: uint32(time.Now().Unix())}
+	for i, k := range keys {
+		l.Contents = append(l.Contents, protocol.LogContent{Key: k, Value: strconv.Itoa(i + 1)})
+	}
+	require.NoError(t, s.Write(ctx, "p", "l", []protocol.LogGroup{{Logs: []protocol.Log{l, l}}}, time.Now()))
+	require.Equal(t, 2, count(t, s, `* | select count(*) where "a.b" = '1' and "x y" = '2' and "q""uote" = '3' and "ключ" = '4' and "n-1" = 5`))
+	require.Equal(t, 2, count(t, s, `"ключ":4 | select count(*)`))
+}
