@@ -1,7 +1,8 @@
 // Command sluice-server is the Sluice log service: it speaks the Log Service
 // HTTP API (PutLogs, GetLogs, projects, logstores, indexes, machine groups,
 // Logtail configs) so existing SDKs and agents work against it, and stores
-// logs in its data directory (Parquet segments queried with embedded DuckDB). See `sluice-server --help`.
+// logs in its data directory as Parquet segments queried with embedded
+// DuckDB. See `sluice-server --help`.
 package main
 
 import (
