@@ -50,6 +50,18 @@ func deleteSegments(ctx context.Context, tx execer, segs []*segment) error {
 	return nil
 }
 
+// removeSegments deletes segments of logstore lsID from the catalog and
+// buries their files. Runs on the writer goroutine.
+func (s *Store) removeSegments(ctx context.Context, c execer, lsID int64, segs []*segment) error {
+	if err := deleteSegments(ctx, c, segs); err != nil {
+		return err
+	}
+	for _, sg := range segs {
+		s.bury(segmentPath(s.cfg.DataDir, lsID, sg.id))
+	}
+	return nil
+}
+
 func fieldsKey(fields []fieldColumn) string {
 	if len(fields) == 0 {
 		return "[]"
@@ -192,26 +204,13 @@ func (s *Store) compact(ctx context.Context, c *sql.Conn) {
 	}
 	var todo *cand
 	s.mu.RLock()
+find:
 	for _, ls := range s.logstores {
 		for day, segs := range ls.segs {
-			byKey := map[string][]*segment{}
-			for _, sg := range segs {
-				if sg.rows < compactBelow {
-					byKey[sg.fkey] = append(byKey[sg.fkey], sg)
-				}
+			if small := mergeable(segs); small != nil {
+				todo = &cand{ls, day, small}
+				break find
 			}
-			for _, small := range byKey {
-				if len(small) >= compactMin {
-					todo = &cand{ls, day, small}
-					break
-				}
-			}
-			if todo != nil {
-				break
-			}
-		}
-		if todo != nil {
-			break
 		}
 	}
 	s.mu.RUnlock()
@@ -222,6 +221,23 @@ func (s *Store) compact(ctx context.Context, c *sql.Conn) {
 		s.m.compactionFailures.Inc()
 		s.log.Error("merging small segments failed; they stay as they are", "project", todo.ls.key.project, "logstore", todo.ls.key.logstore, "segments", len(todo.segs), "err", err)
 	}
+}
+
+// mergeable returns compactMin or more of a day's small segments with the
+// same columns, or nil.
+func mergeable(segs []*segment) []*segment {
+	byKey := map[string][]*segment{}
+	for _, sg := range segs {
+		if sg.rows < compactBelow {
+			byKey[sg.fkey] = append(byKey[sg.fkey], sg)
+		}
+	}
+	for _, small := range byKey {
+		if len(small) >= compactMin {
+			return small
+		}
+	}
+	return nil
 }
 
 func (s *Store) merge(ctx context.Context, c *sql.Conn, ls *logstore, day int32, segs []*segment) (err error) {
@@ -251,18 +267,7 @@ func (s *Store) merge(ctx context.Context, c *sql.Conn, ls *logstore, day int32,
 	if err != nil {
 		return err
 	}
-	st, err := f.Stat()
-	if err == nil {
-		out.bytes = st.Size()
-		err = f.Sync()
-	}
-	if err := joinClose(err, f); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if out.bytes, err = publish(f, tmp, path); err != nil {
 		return err
 	}
 	tx, err := c.BeginTx(ctx, nil)

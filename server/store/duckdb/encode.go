@@ -16,14 +16,6 @@ import (
 // rows that are returned, so a compact binary form beats JSON (no escaping,
 // no UTF-8 validation, values are returned byte for byte as written).
 
-func contentsSize(contents []protocol.LogContent) int {
-	n := binary.MaxVarintLen32
-	for i := range contents {
-		n += 2*binary.MaxVarintLen32 + len(contents[i].Key) + len(contents[i].Value)
-	}
-	return n
-}
-
 func appendContents(dst []byte, contents []protocol.LogContent) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(contents)))
 	for i := range contents {

@@ -19,7 +19,6 @@ func FuzzContents(f *testing.F) {
 	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 string, garbage []byte) {
 		in := []protocol.LogContent{{Key: k1, Value: v1}, {Key: k2, Value: v2}}
 		blob := appendContents(nil, in)
-		require.LessOrEqual(t, len(blob), contentsSize(in))
 		var out []protocol.LogContent
 		require.NoError(t, decodeContents(blob, func(k, v string) { out = append(out, protocol.LogContent{Key: k, Value: v}) }))
 		require.Equal(t, in, out)

@@ -44,16 +44,14 @@ type part struct {
 func newPart(pools *colPools, ls *logstore, sch *schema, day int32, hint, contentBytes, lineBytes int) part {
 	p := part{ls: ls, schema: sch, day: day, gi: -1, cols: pools.get(nFixed + len(sch.fields))}
 	c := p.cols
-	c[0].ints = room(c[0].ints, hint)
-	c[1].ints = room(c[1].ints, hint)
-	c[5].ints = room(c[5].ints, hint)
-	for i := 2; i < nFixed; i++ {
-		if i != 5 {
-			c[i].spans = room(c[i].spans, hint)
-		}
+	for _, i := range [...]int{colTime, colTimeNs, colReceiveTime} {
+		c[i].ints = room(c[i].ints, hint)
 	}
-	c[6].data = room(c[6].data, contentBytes)
-	c[7].data = room(c[7].data, lineBytes)
+	for _, i := range [...]int{colTopic, colSource, colTags, colContents, colLine} {
+		c[i].spans = room(c[i].spans, hint)
+	}
+	c[colContents].data = room(c[colContents].data, contentBytes)
+	c[colLine].data = room(c[colLine].data, lineBytes)
 	for i, f := range sch.fields {
 		fc := &c[nFixed+i]
 		fc.null = room(fc.null, hint)
@@ -224,26 +222,27 @@ func buildRows(pools *colPools, ls *logstore, sch *schema, first int32, groups [
 				// Per-group values are stored once per part and shared by
 				// its rows.
 				p.gi = gi
-				p.gval[0] = p.cols[2].appendData(validUTF8(g.Topic))
-				p.gval[1] = p.cols[3].appendData(validUTF8(g.Source))
-				p.gval[2] = p.cols[4].appendData(encodeTags(g.LogTags))
+				p.gval[0] = p.cols[colTopic].appendData(validUTF8(g.Topic))
+				p.gval[1] = p.cols[colSource].appendData(validUTF8(g.Source))
+				p.gval[2] = p.cols[colTags].appendData(encodeTags(g.LogTags))
 			}
 			var ns int64
 			if l.HasTimeNs {
 				ns = int64(int32(l.TimeNs))
 			}
-			p.cols[0].ints = append(p.cols[0].ints, int64(l.Time))
-			p.cols[1].ints = append(p.cols[1].ints, ns)
-			p.cols[2].spans = append(p.cols[2].spans, p.gval[0])
-			p.cols[3].spans = append(p.cols[3].spans, p.gval[1])
-			p.cols[4].spans = append(p.cols[4].spans, p.gval[2])
-			p.cols[5].ints = append(p.cols[5].ints, recv)
-			c := &p.cols[6]
+			cols := p.cols
+			cols[colTime].ints = append(cols[colTime].ints, int64(l.Time))
+			cols[colTimeNs].ints = append(cols[colTimeNs].ints, ns)
+			cols[colTopic].spans = append(cols[colTopic].spans, p.gval[0])
+			cols[colSource].spans = append(cols[colSource].spans, p.gval[1])
+			cols[colTags].spans = append(cols[colTags].spans, p.gval[2])
+			cols[colReceiveTime].ints = append(cols[colReceiveTime].ints, recv)
+			c := &cols[colContents]
 			off := len(c.data)
 			c.data = appendContents(c.data, l.Contents)
 			c.spans = append(c.spans, span{uint32(off), uint32(len(c.data) - off)})
 			total += int64(len(c.data)-off) + 64
-			sch.appendLine(&p.cols[7], l.Contents)
+			sch.appendLine(&cols[colLine], l.Contents)
 			sch.appendFields(p.cols[nFixed:], l.Contents)
 			p.n++
 		}
@@ -312,10 +311,14 @@ func (s *schema) appendFields(cols []column, contents []protocol.LogContent) {
 				c.ints[r], c.null[r] = n, false
 			} else if f, err := strconv.ParseFloat(v, 64); err == nil {
 				c.ints[r], c.null[r] = int64(f), false
+			} else {
+				c.null[r] = true // the last value of a repeated key counts
 			}
 		case index.TypeDouble:
 			if f, err := strconv.ParseFloat(v, 64); err == nil {
 				c.floats[r], c.null[r] = f, false
+			} else {
+				c.null[r] = true
 			}
 		default:
 			c.spans[r], c.null[r] = c.appendData(validUTF8(v)), false
@@ -513,11 +516,6 @@ func (s *Store) commit(ctx context.Context, c *sql.Conn, reqs []*writeReq) {
 	}
 }
 
-type partKey struct {
-	lsID int64
-	day  int32
-}
-
 func (r *writeReq) rows() int {
 	n := 0
 	for i := range r.parts {
@@ -549,7 +547,7 @@ func (p *part) reshape(cur *schema) {
 	fresh := newPart(nil, p.ls, cur, p.day, p.n, 0, 0)
 	cols := append(p.cols[:nFixed:nFixed], fresh.cols[nFixed:]...)
 	var contents []protocol.LogContent
-	c := &p.cols[6]
+	c := &p.cols[colContents]
 	for r := range p.n {
 		sp := c.spans[r]
 		contents = contents[:0]
@@ -607,7 +605,7 @@ func (s *Store) appendTx(ctx context.Context, c *sql.Conn, reqs []*writeReq, wal
 		out = append(out, written{k.ls, &sg, path})
 		nrows += sg.rows
 		for _, p := range byFile[k] {
-			nbytes += int64(len(p.cols[6].data))
+			nbytes += int64(len(p.cols[colContents].data))
 		}
 	}
 	tx, err := c.BeginTx(ctx, nil)

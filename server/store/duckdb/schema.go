@@ -38,6 +38,18 @@ var fixedColumns = [...]struct{ name, typ string }{
 
 const nFixed = len(fixedColumns)
 
+// Indices of the fixed columns in fixedColumns and in a part's columns.
+const (
+	colTime = iota
+	colTimeNs
+	colTopic
+	colSource
+	colTags
+	colReceiveTime
+	colContents
+	colLine
+)
+
 func isFixedColumn(name string) bool {
 	for _, c := range fixedColumns {
 		if c.name == name {
@@ -199,22 +211,4 @@ func parseTableName(name string) (lsID int64, day int32, ok bool) {
 		return 0, 0, false
 	}
 	return lsID, dayOf(t.Unix()), true
-}
-
-func createTableSQL(table string, fields []fieldColumn) string {
-	var b strings.Builder
-	b.WriteString("CREATE TABLE IF NOT EXISTS ")
-	b.WriteString(quoteIdent(table))
-	b.WriteString(" (")
-	for i, c := range fixedColumns {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(c.name + " " + c.typ)
-	}
-	for _, f := range fields {
-		b.WriteString(", " + quoteIdent(f.Key) + " " + f.sqlType())
-	}
-	b.WriteString(")")
-	return b.String()
 }

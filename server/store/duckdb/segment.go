@@ -161,7 +161,7 @@ func writeSegment(path string, sch *schema, parts []*part) (sg segment, err erro
 	cur, n := rng{}, 0
 	for pi, p := range parts {
 		sg.rows += int64(p.n)
-		for _, t := range p.cols[0].ints {
+		for _, t := range p.cols[colTime].ints {
 			sg.minTime, sg.maxTime = min(sg.minTime, t), max(sg.maxTime, t)
 		}
 		r := 0
@@ -205,28 +205,28 @@ func writeSegment(path string, sch *schema, parts []*part) (sg segment, err erro
 	if err := w.Close(); err != nil {
 		return sg, err
 	}
-	if err := f.Sync(); err != nil {
-		return sg, err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		return sg, err
-	}
-	sg.bytes = st.Size()
-	if err := f.Close(); err != nil {
-		return sg, err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return sg, err
-	}
-	return sg, syncDir(filepath.Dir(path))
+	sg.bytes, err = publish(f, tmp, path)
+	return sg, err
 }
 
-func joinClose(err error, f *os.File) error {
+// publish makes the file f, written at tmp, durable under path: fsync,
+// close, rename, fsync of the directory. It returns the file's size and
+// closes f either way.
+func publish(f *os.File, tmp, path string) (int64, error) {
+	st, err := f.Stat()
+	if err == nil {
+		err = f.Sync()
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	return err
+	if err != nil {
+		return 0, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return 0, err
+	}
+	return st.Size(), syncDir(filepath.Dir(path))
 }
 
 // fillRowGroup writes the rows from parts[p0] row r0 to parts[p1] row r1

@@ -193,3 +193,20 @@ func TestOddKeyNamesAsColumns(t *testing.T) {
 	require.Equal(t, 2, count(t, s, `* | select count(*) where "a.b" = '1' and "x y" = '2' and "q""uote" = '3' and "ключ" = '4' and "n-1" = 5`))
 	require.Equal(t, 2, count(t, s, `"ключ":4 | select count(*)`))
 }
+
+// When a log repeats a field-indexed key, its last value counts, also
+// when that value does not parse as the column's type.
+func TestRepeatedKeyLastValueCounts(t *testing.T) {
+	s := open(t, Config{})
+	ctx := context.Background()
+	idx := &index.Config{Line: &index.LineConfig{}, Keys: map[string]index.KeyConfig{"status": {Type: index.TypeLong}}}
+	require.NoError(t, s.EnsureLogstore(ctx, store.LogstoreSpec{Project: "p", Logstore: "l", Index: idx}))
+	now := uint32(time.Now().Unix())
+	logs := []protocol.Log{
+		{Time: now, Contents: []protocol.LogContent{{Key: "status", Value: "200"}, {Key: "status", Value: "oops"}}},
+		{Time: now, Contents: []protocol.LogContent{{Key: "status", Value: "oops"}, {Key: "status", Value: "500"}}},
+	}
+	require.NoError(t, s.Write(ctx, "p", "l", []protocol.LogGroup{{Logs: logs}}, time.Now()))
+	require.Equal(t, 1, count(t, s, "* | select count(*) where status is null"))
+	require.Equal(t, 1, count(t, s, "* | select count(*) where status = 500"))
+}

@@ -512,11 +512,8 @@ func (s *Store) DropLogstore(ctx context.Context, project, logstore string) erro
 		for _, ss := range segs {
 			all = append(all, ss...)
 		}
-		if err := deleteSegments(ctx, c, all); err != nil {
+		if err := s.removeSegments(ctx, c, ls.id, all); err != nil {
 			return fmt.Errorf("duckdb store: drop %s/%s: %w", project, logstore, err)
-		}
-		for _, sg := range all {
-			s.bury(segmentPath(s.cfg.DataDir, ls.id, sg.id))
 		}
 		for d := range days {
 			if _, err := c.ExecContext(ctx, "DROP TABLE IF EXISTS "+quoteIdent(tableName(ls.id, d))); err != nil {
@@ -575,11 +572,8 @@ func (s *Store) EnforceRetention(ctx context.Context) error {
 		}
 		s.mu.Unlock()
 		for _, d := range segDrops {
-			if err := deleteSegments(ctx, c, d.segs); err != nil {
+			if err := s.removeSegments(ctx, c, d.ls.id, d.segs); err != nil {
 				return fmt.Errorf("duckdb store: drop expired segments: %w", err)
-			}
-			for _, sg := range d.segs {
-				s.bury(segmentPath(s.cfg.DataDir, d.ls.id, sg.id))
 			}
 			s.m.partitionsDropped.Inc()
 			s.log.Info("dropped expired partition", "project", d.ls.key.project, "logstore", d.ls.key.logstore,
