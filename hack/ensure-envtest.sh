@@ -19,13 +19,20 @@ cache="${SLUICE_CACHE:-$root/.cache}"
 out="$cache/envtest"
 mkdir -p "$out"
 
+# The version output is captured before matching: piping it into `grep -q`
+# under pipefail fails at random, since grep exits at the first line and the
+# binary dies of SIGPIPE writing the next one (exit 141).
 have_apiserver() {
-  [ -x "$out/kube-apiserver" ] &&
-    "$out/kube-apiserver" --version 2>/dev/null | grep -qx "Kubernetes $KUBE_VERSION"
+  [ -x "$out/kube-apiserver" ] || return 1
+  local v
+  v="$("$out/kube-apiserver" --version 2>/dev/null)" || return 1
+  grep -qx "Kubernetes $KUBE_VERSION" <<<"$v"
 }
 have_etcd() {
-  [ -x "$out/etcd" ] &&
-    "$out/etcd" --version 2>/dev/null | grep -q "etcd Version: ${ETCD_VERSION#v}\$"
+  [ -x "$out/etcd" ] || return 1
+  local v
+  v="$("$out/etcd" --version 2>/dev/null)" || return 1
+  grep -q "^etcd Version: ${ETCD_VERSION#v}\$" <<<"$v"
 }
 
 if have_apiserver && have_etcd; then
@@ -98,4 +105,4 @@ fi
 
 echo "envtest: ready in $out"
 "$out/kube-apiserver" --version
-"$out/etcd" --version | head -1
+"$out/etcd" --version | sed -n 1p
