@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sluicelog/sluice/protocol"
@@ -43,16 +44,27 @@ func benchIndex() *index.Config {
 // BenchmarkWrite measures durable ingestion of nginx LogGroups (10 keys)
 // through Store.Write from 16 concurrent writers per core (32 on the
 // 2-core box), as a server receiving from many agents has many PutLogs
-// in flight; group commit batches them. Each write waits for its fsync,
-// so throughput with small groups depends on concurrency
-// (SLUICE_BENCH_PARALLEL sets writers per core; docs/benchmarks.md has
-// figures for several).
+// in flight; group commit batches them. With request durability each
+// write waits for its fsync, so throughput with small groups depends on
+// concurrency (SLUICE_BENCH_PARALLEL sets writers per core;
+// docs/benchmarks.md has figures for several); with async durability
+// (SyncInterval 1s) it waits for the write to the WAL file only.
 func BenchmarkWrite(b *testing.B) {
-	for _, c := range []struct{ size, groups int }{{4 << 10, 1}, {64 << 10, 1}, {1 << 20, 1}, {1 << 20, 32}} {
+	for _, c := range []struct {
+		size, groups int
+		durability   string
+	}{
+		{4 << 10, 1, "request"}, {64 << 10, 1, "request"}, {1 << 20, 1, "request"}, {1 << 20, 32, "request"},
+		{4 << 10, 1, "async"}, {64 << 10, 1, "async"}, {1 << 20, 1, "async"},
+	} {
 		size := c.size
-		b.Run(fmt.Sprintf("group=%dKiB/groups=%d", size>>10, c.groups), func(b *testing.B) {
+		b.Run(fmt.Sprintf("durability=%s/group=%dKiB/groups=%d", c.durability, size>>10, c.groups), func(b *testing.B) {
 			threads, _ := strconv.Atoi(os.Getenv("SLUICE_BENCH_THREADS")) // DuckDB threads, 0 = its default (cores)
-			s, err := Open(Config{DataDir: b.TempDir(), QueueBytes: 512 << 20, Threads: threads}, Settings{})
+			var every time.Duration
+			if c.durability == "async" {
+				every = time.Second // as sluice-server --durability=async
+			}
+			s, err := Open(Config{DataDir: b.TempDir(), QueueBytes: 512 << 20, Threads: threads, SyncInterval: every}, Settings{})
 			require.NoError(b, err)
 			defer s.Close()
 			ctx := context.Background()
@@ -104,6 +116,13 @@ func BenchmarkWrite(b *testing.B) {
 			b.ReportMetric(float64(lines.Load())/testutil.ToFloat64(s.m.commits), "lines/load")
 			b.ReportMetric(float64(diskBytes(b, s))/float64(lines.Load()), "disk-B/line")
 			b.ReportMetric(float64(overloaded.Load()), "retries")
+			// Group commit: writes per fsync and the mean write+fsync time.
+			var h dto.Metric
+			require.NoError(b, s.m.walSyncSeconds.Write(&h))
+			if n := h.GetHistogram().GetSampleCount(); n > 0 {
+				b.ReportMetric(testutil.ToFloat64(s.m.walWrites)/float64(n), "writes/sync")
+				b.ReportMetric(h.GetHistogram().GetSampleSum()/float64(n)*1e6, "sync-µs")
+			}
 		})
 	}
 }

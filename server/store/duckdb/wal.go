@@ -13,6 +13,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicelog/sluice/protocol"
 )
@@ -161,23 +164,45 @@ func readWAL(dir string, from int64, log *slog.Logger, fn func(walRecord) error)
 type wal struct {
 	dir string
 
-	mu      sync.Mutex
-	buf     []byte      // appended, not yet written
-	reqs    []*writeReq // their requests, in order
-	pos     int64       // position after buf
-	err     error       // sticky: the WAL could not be written
-	kick    chan struct{}
-	spare   []byte
-	f       *os.File
-	segSize int64
+	mu    sync.Mutex
+	buf   []byte      // appended, not yet written
+	reqs  []*writeReq // their requests, in order
+	pos   int64       // position after buf
+	err   error       // sticky: the WAL could not be written
+	kick  chan struct{}
+	spare []byte
 
-	// onSynced receives the requests of each fsynced batch in order,
+	// Owned by the flusher goroutine.
+	f         *os.File
+	segSize   int64
+	syncEvery time.Duration // 0: fsync each batch before acknowledging it
+
+	// Async durability: files written since their last fsync, for the
+	// syncer goroutine (it closes the retired ones after their fsync).
+	syncMu    sync.Mutex
+	unsynced  []unsyncedFile
+	curListed bool // w.f is in unsynced
+
+	// onSynced receives the requests of each durable batch in order,
 	// before they are acknowledged.
 	onSynced func([]*writeReq)
+
+	syncSeconds prometheus.Observer // each fsync
+	syncedReqs  prometheus.Counter  // writes acknowledged
 }
 
-func openWAL(dir string, pos int64, onSynced func([]*writeReq)) (*wal, error) {
-	w := &wal{dir: dir, pos: pos, kick: make(chan struct{}, 1), onSynced: onSynced}
+type unsyncedFile struct {
+	f       *os.File
+	retired bool // the flusher moved on to a new segment
+}
+
+// openWAL starts a segment at pos. syncEvery 0 acknowledges a batch once
+// it is fsynced; otherwise once it is written to the file (the page
+// cache: safe from a crash of the process, not of the machine), with an
+// fsync every syncEvery (Config.SyncInterval).
+func openWAL(dir string, pos int64, syncEvery time.Duration, onSynced func([]*writeReq), m *metrics) (*wal, error) {
+	w := &wal{dir: dir, pos: pos, kick: make(chan struct{}, 1), syncEvery: syncEvery, onSynced: onSynced,
+		syncSeconds: m.walSyncSeconds, syncedReqs: m.walWrites}
 	if err := w.newSegment(); err != nil {
 		return nil, err
 	}
@@ -186,7 +211,13 @@ func openWAL(dir string, pos int64, onSynced func([]*writeReq)) (*wal, error) {
 
 func (w *wal) newSegment() error {
 	if w.f != nil {
-		if err := w.f.Close(); err != nil {
+		if w.syncEvery > 0 {
+			// The syncer fsyncs and closes it.
+			w.syncMu.Lock()
+			w.unsynced = append(w.unsynced, unsyncedFile{w.f, true})
+			w.curListed = false
+			w.syncMu.Unlock()
+		} else if err := w.f.Close(); err != nil {
 			return fmt.Errorf("close wal segment: %w", err)
 		}
 	}
@@ -236,20 +267,35 @@ func (w *wal) append(rec []byte, req *writeReq) error {
 	return nil
 }
 
-// flusher writes and fsyncs appended records until stop is closed and
-// everything appended is flushed.
+// flusher writes (and, for request durability, fsyncs) appended records
+// until stop is closed and everything appended is written and fsynced.
 func (w *wal) flusher(stop <-chan struct{}) {
+	var syncerDone chan struct{}
+	syncerStop := make(chan struct{})
+	if w.syncEvery > 0 {
+		syncerDone = make(chan struct{})
+		go func() {
+			defer close(syncerDone)
+			w.syncer(syncerStop)
+		}()
+	}
 	for {
 		select {
 		case <-w.kick:
+			w.flush()
 		case <-stop:
 			w.flush()
+			if syncerDone != nil {
+				close(syncerStop)
+				<-syncerDone
+			}
 			return
 		}
-		w.flush()
 	}
 }
 
+// flush writes everything appended meanwhile with one write, fsyncs it
+// (request durability) and acknowledges it.
 func (w *wal) flush() {
 	w.mu.Lock()
 	if len(w.reqs) == 0 {
@@ -262,7 +308,16 @@ func (w *wal) flush() {
 	w.mu.Unlock()
 	_, err := w.f.Write(buf)
 	if err == nil {
-		err = w.f.Sync()
+		if w.syncEvery == 0 {
+			err = w.fsync(w.f)
+		} else {
+			w.syncMu.Lock()
+			if !w.curListed {
+				w.unsynced = append(w.unsynced, unsyncedFile{f: w.f})
+				w.curListed = true
+			}
+			w.syncMu.Unlock()
+		}
 	}
 	if err == nil {
 		w.segSize += int64(len(buf))
@@ -274,19 +329,71 @@ func (w *wal) flush() {
 	if err != nil {
 		// The file may now hold part of this batch: refuse everything
 		// after it, nothing can be appended safely.
-		err = fmt.Errorf("duckdb store: write-ahead log: %w", err)
-		w.mu.Lock()
-		w.err = err
-		w.mu.Unlock()
+		err = w.fail(err)
 		for _, r := range reqs {
 			r.done <- err
 		}
 		return
 	}
 	w.onSynced(reqs)
+	w.syncedReqs.Add(float64(len(reqs)))
 	for _, r := range reqs {
 		r.done <- nil
 	}
+}
+
+// syncer fsyncs what the flusher wrote every syncEvery (async
+// durability), apart from the flusher so writes are not held up by the
+// fsync of a whole interval's data; once more when stop is closed.
+func (w *wal) syncer(stop <-chan struct{}) {
+	t := time.NewTicker(w.syncEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			w.syncUnsynced()
+		case <-stop:
+			w.syncUnsynced()
+			return
+		}
+	}
+}
+
+func (w *wal) syncUnsynced() {
+	w.syncMu.Lock()
+	// The flusher lists the current file again on its next write.
+	files := w.unsynced
+	w.unsynced, w.curListed = nil, false
+	w.syncMu.Unlock()
+	for _, u := range files {
+		if err := w.fsync(u.f); err != nil {
+			w.fail(err)
+		}
+		if u.retired {
+			if err := u.f.Close(); err != nil {
+				w.fail(fmt.Errorf("close wal segment: %w", err))
+			}
+		}
+	}
+}
+
+func (w *wal) fsync(f *os.File) error {
+	start := time.Now()
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	w.syncSeconds.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+// fail makes err sticky (every later append fails) and returns it wrapped.
+func (w *wal) fail(err error) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err == nil {
+		w.err = fmt.Errorf("duckdb store: write-ahead log: %w", err)
+	}
+	return w.err
 }
 
 // removeBelow deletes segments whose records all end at or before pos.

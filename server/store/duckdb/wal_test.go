@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sluicelog/sluice/protocol"
@@ -28,12 +29,24 @@ func countAll(t *testing.T, s *Store) int {
 	return n
 }
 
-const walChildEnv = "SLUICE_DUCKDB_WAL_CHILD"
+const (
+	walChildEnv     = "SLUICE_DUCKDB_WAL_CHILD"
+	walChildSyncEnv = "SLUICE_DUCKDB_WAL_CHILD_SYNC"
+)
 
 // walChild writes 3 groups with a loader that does not run on its own,
 // says so, and waits to be killed: the writes are in the WAL only.
+// With walChildSyncEnv set, it runs with that SyncInterval.
 func walChild() int {
-	s, err := Open(Config{DataDir: os.Getenv(walChildEnv), FlushInterval: time.Hour, Threads: 1}, Settings{})
+	var every time.Duration
+	if v := os.Getenv(walChildSyncEnv); v != "" {
+		var err error
+		if every, err = time.ParseDuration(v); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	s, err := Open(Config{DataDir: os.Getenv(walChildEnv), FlushInterval: time.Hour, SyncInterval: every, Threads: 1}, Settings{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -57,38 +70,80 @@ func walChild() int {
 // Writes acknowledged but not loaded when the process is killed are
 // loaded from the WAL on Open, exactly once (a second restart does not
 // load them again); a torn record at the WAL's end (a crash in the middle
-// of a write, never acknowledged) is ignored.
+// of a write, never acknowledged) is ignored. With async durability
+// (SyncInterval) the child's WAL is never fsynced before the kill: an
+// acknowledged write is in the file, which is what survives a process
+// crash.
 func TestWALReplayAfterKill(t *testing.T) {
-	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), walChildEnv+"="+dir)
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	cmd.Stderr = os.Stderr
-	require.NoError(t, cmd.Start())
-	line, err := bufio.NewReader(out).ReadString('\n')
-	require.NoError(t, err)
-	require.Equal(t, "acked\n", line)
-	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-	_ = cmd.Wait()
+	for _, tc := range []struct{ name, sync string }{{"request", ""}, {"async", "1h"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), walChildEnv+"="+dir, walChildSyncEnv+"="+tc.sync)
+			out, err := cmd.StdoutPipe()
+			require.NoError(t, err)
+			cmd.Stderr = os.Stderr
+			require.NoError(t, cmd.Start())
+			line, err := bufio.NewReader(out).ReadString('\n')
+			require.NoError(t, err)
+			require.Equal(t, "acked\n", line)
+			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+			_ = cmd.Wait()
 
-	segs, err := listSegments(filepath.Join(dir, "wal"))
-	require.NoError(t, err)
-	require.Len(t, segs, 1)
-	f, err := os.OpenFile(segs[0].path, os.O_APPEND|os.O_WRONLY, 0)
-	require.NoError(t, err)
-	g := protocoltest.NginxLogGroup(16 << 10)
-	rec := appendWALRecord(nil, 1, 0, []protocol.LogGroup{*g})
-	_, err = f.Write(rec[:len(rec)/2])
-	require.NoError(t, err)
-	require.NoError(t, f.Close())
+			segs, err := listSegments(filepath.Join(dir, "wal"))
+			require.NoError(t, err)
+			require.Len(t, segs, 1)
+			f, err := os.OpenFile(segs[0].path, os.O_APPEND|os.O_WRONLY, 0)
+			require.NoError(t, err)
+			g := protocoltest.NginxLogGroup(16 << 10)
+			rec := appendWALRecord(nil, 1, 0, []protocol.LogGroup{*g})
+			_, err = f.Write(rec[:len(rec)/2])
+			require.NoError(t, err)
+			require.NoError(t, f.Close())
 
-	s, err := Open(Config{DataDir: dir, Threads: 1}, Settings{})
-	require.NoError(t, err)
-	require.Equal(t, 3*len(g.Logs), countAll(t, s))
-	require.NoError(t, s.Write(context.Background(), "p", "l", []protocol.LogGroup{*g}, time.Now()))
-	require.NoError(t, s.Close())
+			s, err := Open(Config{DataDir: dir, Threads: 1}, Settings{})
+			require.NoError(t, err)
+			require.Equal(t, 3*len(g.Logs), countAll(t, s))
+			require.NoError(t, s.Write(context.Background(), "p", "l", []protocol.LogGroup{*g}, time.Now()))
+			require.NoError(t, s.Close())
 
-	s = open(t, Config{DataDir: dir})
-	require.Equal(t, 4*len(g.Logs), countAll(t, s), "replayed once, plus the write after the restart")
+			s = open(t, Config{DataDir: dir})
+			require.Equal(t, 4*len(g.Logs), countAll(t, s), "replayed once, plus the write after the restart")
+		})
+	}
+}
+
+// With async durability a write is acknowledged before any fsync, and
+// the WAL is fsynced within SyncInterval, not per write; with request
+// durability every acknowledged write has been fsynced.
+func TestSyncInterval(t *testing.T) {
+	g := protocoltest.NginxLogGroup(4 << 10)
+	syncs := func(s *Store) uint64 {
+		var m dto.Metric
+		require.NoError(t, s.m.walSyncSeconds.Write(&m))
+		return m.GetHistogram().GetSampleCount()
+	}
+	write := func(s *Store, n int) {
+		for range n {
+			require.NoError(t, s.Write(context.Background(), "p", "l", []protocol.LogGroup{*g}, time.Now()))
+		}
+	}
+
+	s := open(t, Config{FlushInterval: time.Hour})
+	require.NoError(t, s.EnsureLogstore(context.Background(), store.LogstoreSpec{Project: "p", Logstore: "l"}))
+	write(s, 10)
+	require.EqualValues(t, 10, syncs(s), "request durability: one fsync per sequential write")
+
+	s = open(t, Config{FlushInterval: time.Hour, SyncInterval: 100 * time.Millisecond})
+	require.NoError(t, s.EnsureLogstore(context.Background(), store.LogstoreSpec{Project: "p", Logstore: "l"}))
+	write(s, 10)
+	require.LessOrEqual(t, syncs(s), uint64(2), "async: writes are acknowledged without an fsync each")
+	require.Eventually(t, func() bool { return syncs(s) >= 1 }, 5*time.Second, 10*time.Millisecond, "async: the WAL is fsynced within SyncInterval")
+	before := syncs(s)
+	time.Sleep(300 * time.Millisecond)
+	require.Equal(t, before, syncs(s), "nothing written since: no more fsyncs")
+	require.Equal(t, 10*len(g.Logs), countAll(t, s))
+
+	_, err := Open(Config{DataDir: t.TempDir(), SyncInterval: -time.Second}, Settings{})
+	require.ErrorContains(t, err, "SyncInterval")
 }
