@@ -50,6 +50,13 @@ Serve flags:
                          serve HTTPS (LoongCollector always uses HTTPS on 443)
   --region NAME          region reported in project descriptions (default sluice)
   --query-timeout D      cancel a GetLogs/GetHistograms query after D (default 1m; 400 QueryTimeout)
+  --durability MODE      when PutLogs answers 200 (env SLUICE_DURABILITY), as Elasticsearch's translog:
+                           request (default): after the write-ahead log is fsynced; survives power loss.
+                           async: after the record is written to the WAL file; survives a crash or
+                           kill of sluice-server, and the WAL is fsynced every --sync-interval, the
+                           most a power loss or kernel crash can lose. Small LogGroups no longer wait
+                           for the disk: about 2x the throughput for 4 KiB groups (docs/benchmarks.md).
+  --sync-interval D      WAL fsync interval with --durability=async (default 1s; env SLUICE_SYNC_INTERVAL)
   --log-level LEVEL      debug|info|warn|error (default info); access log at info
 
 Client flags (query, keys):
@@ -136,8 +143,21 @@ func serve(args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.TLSKey, "tls-key", env("SLUICE_TLS_KEY", ""), "")
 	fs.StringVar(&level, "log-level", env("SLUICE_LOG_LEVEL", "info"), "")
 	fs.DurationVar(&cfg.QueryTimeout, "query-timeout", time.Minute, "")
+	durability := fs.String("durability", env("SLUICE_DURABILITY", "request"), "")
+	syncInterval := fs.String("sync-interval", env("SLUICE_SYNC_INTERVAL", "1s"), "")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	switch *durability {
+	case "request":
+	case "async":
+		d, err := time.ParseDuration(*syncInterval)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("--sync-interval %q: give a positive duration such as 1s or 200ms", *syncInterval)
+		}
+		cfg.Store.SyncInterval = d
+	default:
+		return fmt.Errorf("--durability %q: use request (fsync before every 200) or async (fsync every --sync-interval)", *durability)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())

@@ -69,4 +69,6 @@ func TestHelpAndBadFlags(t *testing.T) {
 	require.ErrorContains(t, run([]string{"frobnicate"}, &out, &out), "unknown command")
 	require.ErrorContains(t, run([]string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--tls-cert", "x"}, &out, &out), "--tls-key")
 	require.ErrorContains(t, run([]string{"--log-level", "loud"}, &out, &out), "--log-level")
+	require.ErrorContains(t, run([]string{"--durability", "sometimes"}, &out, &out), "use request")
+	require.ErrorContains(t, run([]string{"--durability", "async", "--sync-interval", "0s"}, &out, &out), "--sync-interval")
 }

@@ -89,6 +89,20 @@
 // TestDurabilityKill9 and TestWALReplayAfterKill SIGKILL a writing process
 // and find every acknowledged row after restart, exactly once.
 //
+// That is request durability, the default. With SyncInterval > 0 (async
+// durability, sluice-server --durability=async, as Elasticsearch's
+// translog) Write returns once its record is written to the WAL file: it
+// survives a crash or kill of the process (TestWALReplayAfterKill/async
+// kills a child whose WAL was never fsynced), not a power loss; a syncer
+// goroutine fsyncs the WAL every SyncInterval, apart from the flusher so
+// writes do not wait for it. Why both: each fsync costs 0.4-1 ms on the
+// benchmark VM's virtio disk, and a write of a 4 KiB LogGroup (~13 lines)
+// must wait for one. With W concurrent writers, group commit puts about
+// W/2 writes in each fsync, so request durability caps 32 writers at
+// about 250k lines/s of 4 KiB groups however little CPU a line takes;
+// async reaches 570k (docs/benchmarks.md). Overlapping two fsyncs did
+// not help there: smaller batches meant more fsyncs, each a few VM exits.
+//
 // The acknowledged columns wait in memory for the loader (the writer
 // goroutine), which writes them as one segment per logstore, day and
 // schema once LoadRows (122,880) rows are queued, the oldest has waited
@@ -123,7 +137,9 @@
 // fails (or whose logstore was dropped before it was loaded) was already
 // acknowledged, so it is counted in sluice_store_load_failed_logs_total
 // and logged — never silently lost. A failed WAL write or fsync makes
-// every later Write fail (the file may hold a partial batch). DDL
+// every later Write fail (the file may hold a partial batch).
+// sluice_store_wal_sync_seconds and sluice_store_wal_writes_total show
+// the fsyncs and how many writes each covers. DDL
 // (EnsureLogstore, drops, retention) and compaction run on the writer
 // goroutine between loads.
 //

@@ -191,6 +191,15 @@ type wal struct {
 	syncedReqs  prometheus.Counter  // writes acknowledged
 }
 
+// With async durability nothing else makes writes wait for each other,
+// so each would get its own write(2): the flusher lets a small batch
+// gather for walGather first. 4 KiB groups, 32 writers: 3.27 → 2.87 µs
+// of CPU per line (200 µs gave 2.74 but cost throughput in latency).
+const (
+	walGather      = 50 * time.Microsecond
+	walGatherBytes = 256 << 10
+)
+
 type unsyncedFile struct {
 	f       *os.File
 	retired bool // the flusher moved on to a new segment
@@ -282,6 +291,15 @@ func (w *wal) flusher(stop <-chan struct{}) {
 	for {
 		select {
 		case <-w.kick:
+			if w.syncEvery > 0 {
+				w.mu.Lock()
+				small := len(w.buf) < walGatherBytes
+				w.mu.Unlock()
+				if small {
+					// Let other writes join this write(2).
+					time.Sleep(walGather)
+				}
+			}
 			w.flush()
 		case <-stop:
 			w.flush()
