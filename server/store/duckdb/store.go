@@ -78,6 +78,8 @@ type Config struct {
 	RetentionInterval time.Duration
 	// Now returns the current time (retention); nil = time.Now.
 	Now func() time.Time
+
+	walSegmentBytes int64 // tests: WAL segment size (default walSegmentBytes)
 }
 
 // Validate reports configuration errors with the field name and the fix.
@@ -117,6 +119,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.walSegmentBytes == 0 {
+		c.walSegmentBytes = walSegmentBytes
 	}
 	if c.MemoryLimit == "" {
 		c.MemoryLimit = "2GB"
@@ -330,7 +335,7 @@ func (s *Store) replay(ctx context.Context, c *sql.Conn) error {
 		s.log.Info("loaded acknowledged writes from the WAL", "logs", replayed, "of_dropped_logstores", lost, "from", pos, "to", end)
 	}
 	s.lq.loaded, s.lq.lastEnd = max(lastLoaded, end), end
-	w, err := openWAL(dir, end, s.cfg.SyncInterval, s.enqueue, s.m)
+	w, err := openWAL(dir, end, s.cfg.SyncInterval, s.cfg.walSegmentBytes, s.enqueue, s.m)
 	if err != nil {
 		return fmt.Errorf("duckdb store: %w", err)
 	}

@@ -167,14 +167,16 @@ type wal struct {
 	mu    sync.Mutex
 	buf   []byte      // appended, not yet written
 	reqs  []*writeReq // their requests, in order
-	pos   int64       // position after buf
+	pos   int64       // position after buf (appended)
 	err   error       // sticky: the WAL could not be written
 	kick  chan struct{}
 	spare []byte
 
 	// Owned by the flusher goroutine.
+	written   int64 // position after the last batch written: where a new segment starts
 	f         *os.File
 	segSize   int64
+	segLimit  int64         // start a new segment past this size
 	syncEvery time.Duration // 0: fsync each batch before acknowledging it
 
 	// Async durability: files written since their last fsync, for the
@@ -209,8 +211,8 @@ type unsyncedFile struct {
 // it is fsynced; otherwise once it is written to the file (the page
 // cache: safe from a crash of the process, not of the machine), with an
 // fsync every syncEvery (Config.SyncInterval).
-func openWAL(dir string, pos int64, syncEvery time.Duration, onSynced func([]*writeReq), m *metrics) (*wal, error) {
-	w := &wal{dir: dir, pos: pos, kick: make(chan struct{}, 1), syncEvery: syncEvery, onSynced: onSynced,
+func openWAL(dir string, pos int64, syncEvery time.Duration, segLimit int64, onSynced func([]*writeReq), m *metrics) (*wal, error) {
+	w := &wal{dir: dir, pos: pos, written: pos, kick: make(chan struct{}, 1), syncEvery: syncEvery, segLimit: segLimit, onSynced: onSynced,
 		syncSeconds: m.walSyncSeconds, syncedReqs: m.walWrites}
 	if err := w.newSegment(); err != nil {
 		return nil, err
@@ -230,7 +232,8 @@ func (w *wal) newSegment() error {
 			return fmt.Errorf("close wal segment: %w", err)
 		}
 	}
-	path := filepath.Join(w.dir, fmt.Sprintf("%016x.wal", w.pos))
+	// Not w.pos: that counts records appended since, not yet written.
+	path := filepath.Join(w.dir, fmt.Sprintf("%016x.wal", w.written))
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
 	if err != nil {
 		return fmt.Errorf("create wal segment: %w", err)
@@ -338,8 +341,9 @@ func (w *wal) flush() {
 		}
 	}
 	if err == nil {
+		w.written += int64(len(buf))
 		w.segSize += int64(len(buf))
-		if w.segSize >= walSegmentBytes {
+		if w.segSize >= w.segLimit {
 			err = w.newSegment()
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -146,4 +147,56 @@ func TestSyncInterval(t *testing.T) {
 
 	_, err := Open(Config{DataDir: t.TempDir(), SyncInterval: -time.Second}, Settings{})
 	require.ErrorContains(t, err, "SyncInterval")
+}
+
+// Many concurrent writes over many small WAL segments, with both
+// durabilities: every write is stored once after a restart, WAL segments
+// below the loaded position are removed, and (async) the syncer closes the
+// segments the flusher moved on from: no file descriptors are left open.
+func TestWALSegmentRotation(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		every time.Duration
+	}{{"request", 0}, {"async", 20 * time.Millisecond}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			fds0 := openFDs(t)
+			cfg := Config{DataDir: dir, SyncInterval: tc.every, FlushInterval: time.Hour, walSegmentBytes: 32 << 10}
+			s := open(t, cfg)
+			require.NoError(t, s.EnsureLogstore(context.Background(), store.LogstoreSpec{Project: "p", Logstore: "l"}))
+			g := protocoltest.NginxLogGroup(4 << 10)
+			const writers, each = 8, 40
+			var wg sync.WaitGroup
+			for range writers {
+				wg.Go(func() {
+					for range each {
+						if err := s.Write(context.Background(), "p", "l", []protocol.LogGroup{*g}, time.Now()); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			segs, err := listSegments(filepath.Join(dir, "wal"))
+			require.NoError(t, err)
+			require.Greater(t, len(segs), 20, "the writes span many WAL segments")
+			require.NoError(t, s.Close())
+
+			s = open(t, Config{DataDir: dir, walSegmentBytes: 32 << 10})
+			require.Equal(t, writers*each*len(g.Logs), countAll(t, s), "every write stored once")
+			segs, err = listSegments(filepath.Join(dir, "wal"))
+			require.NoError(t, err)
+			require.LessOrEqual(t, len(segs), 2, "loaded WAL segments are removed")
+			require.NoError(t, s.Close())
+			require.LessOrEqual(t, openFDs(t), fds0+2, "WAL segments are closed")
+		})
+	}
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	return len(ents)
 }
