@@ -129,42 +129,9 @@ func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 }
 
 func serve(args []string, stderr io.Writer) error {
-	fs := newFlags("serve", stderr)
-	var cfg app.Config
-	var level string
-	fs.StringVar(&cfg.Listen, "listen", env("SLUICE_LISTEN", ":8080"), "")
-	fs.StringVar(&cfg.DataDir, "data-dir", env("SLUICE_DATA_DIR", "./sluice-data"), "")
-	fs.StringVar(&cfg.BaseDomain, "base-domain", env("SLUICE_BASE_DOMAIN", ""), "")
-	fs.StringVar(&cfg.Region, "region", env("SLUICE_REGION", ""), "")
-	fs.StringVar(&cfg.AdminKeyID, "admin-key-id", env("SLUICE_ADMIN_KEY_ID", ""), "")
-	fs.StringVar(&cfg.AdminKeySecret, "admin-key-secret", env("SLUICE_ADMIN_KEY_SECRET", ""), "")
-	fs.StringVar(&cfg.AdminKeyFile, "admin-key-file", env("SLUICE_ADMIN_KEY_FILE", ""), "")
-	fs.StringVar(&cfg.TLSCert, "tls-cert", env("SLUICE_TLS_CERT", ""), "")
-	fs.StringVar(&cfg.TLSKey, "tls-key", env("SLUICE_TLS_KEY", ""), "")
-	fs.StringVar(&level, "log-level", env("SLUICE_LOG_LEVEL", "info"), "")
-	fs.DurationVar(&cfg.QueryTimeout, "query-timeout", time.Minute, "")
-	durability := fs.String("durability", env("SLUICE_DURABILITY", "request"), "")
-	syncInterval := fs.String("sync-interval", env("SLUICE_SYNC_INTERVAL", "1s"), "")
-	if err := fs.Parse(args); err != nil {
+	cfg, lv, err := parseServe(args, stderr)
+	if err != nil {
 		return err
-	}
-	switch *durability {
-	case "request":
-	case "async":
-		d, err := time.ParseDuration(*syncInterval)
-		if err != nil || d <= 0 {
-			return fmt.Errorf("--sync-interval %q: give a positive duration such as 1s or 200ms", *syncInterval)
-		}
-		cfg.Store.SyncInterval = d
-	default:
-		return fmt.Errorf("--durability %q: use request (fsync before every 200) or async (fsync every --sync-interval)", *durability)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lv}))
 
@@ -187,6 +154,49 @@ func serve(args []string, stderr io.Writer) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return errors.Join(serveErr, srv.Shutdown(shutdownCtx))
+}
+
+// parseServe turns serve's flags (and their env defaults) into the
+// server configuration and log level.
+func parseServe(args []string, stderr io.Writer) (app.Config, slog.Level, error) {
+	fs := newFlags("serve", stderr)
+	var cfg app.Config
+	var level string
+	fs.StringVar(&cfg.Listen, "listen", env("SLUICE_LISTEN", ":8080"), "")
+	fs.StringVar(&cfg.DataDir, "data-dir", env("SLUICE_DATA_DIR", "./sluice-data"), "")
+	fs.StringVar(&cfg.BaseDomain, "base-domain", env("SLUICE_BASE_DOMAIN", ""), "")
+	fs.StringVar(&cfg.Region, "region", env("SLUICE_REGION", ""), "")
+	fs.StringVar(&cfg.AdminKeyID, "admin-key-id", env("SLUICE_ADMIN_KEY_ID", ""), "")
+	fs.StringVar(&cfg.AdminKeySecret, "admin-key-secret", env("SLUICE_ADMIN_KEY_SECRET", ""), "")
+	fs.StringVar(&cfg.AdminKeyFile, "admin-key-file", env("SLUICE_ADMIN_KEY_FILE", ""), "")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", env("SLUICE_TLS_CERT", ""), "")
+	fs.StringVar(&cfg.TLSKey, "tls-key", env("SLUICE_TLS_KEY", ""), "")
+	fs.StringVar(&level, "log-level", env("SLUICE_LOG_LEVEL", "info"), "")
+	fs.DurationVar(&cfg.QueryTimeout, "query-timeout", time.Minute, "")
+	durability := fs.String("durability", env("SLUICE_DURABILITY", "request"), "")
+	syncInterval := fs.String("sync-interval", env("SLUICE_SYNC_INTERVAL", "1s"), "")
+	var lv slog.Level
+	if err := fs.Parse(args); err != nil {
+		return cfg, lv, err
+	}
+	switch *durability {
+	case "request":
+	case "async":
+		d, err := time.ParseDuration(*syncInterval)
+		if err != nil || d <= 0 {
+			return cfg, lv, fmt.Errorf("--sync-interval %q: give a positive duration such as 1s or 200ms", *syncInterval)
+		}
+		cfg.Store.SyncInterval = d
+	default:
+		return cfg, lv, fmt.Errorf("--durability %q: use request (fsync before every 200) or async (fsync every --sync-interval)", *durability)
+	}
+	if fs.NArg() > 0 {
+		return cfg, lv, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return cfg, lv, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	return cfg, lv, nil
 }
 
 type clientFlags struct {

@@ -72,3 +72,29 @@ func TestHelpAndBadFlags(t *testing.T) {
 	require.ErrorContains(t, run([]string{"--durability", "sometimes"}, &out, &out), "use request")
 	require.ErrorContains(t, run([]string{"--durability", "async", "--sync-interval", "0s"}, &out, &out), "--sync-interval")
 }
+
+// --durability and --sync-interval (or their env vars) reach the store's
+// SyncInterval: 0 is request durability.
+func TestDurabilityFlags(t *testing.T) {
+	var out bytes.Buffer
+	cfg, _, err := parseServe(nil, &out)
+	require.NoError(t, err)
+	require.Zero(t, cfg.Store.SyncInterval, "request durability by default")
+
+	cfg, _, err = parseServe([]string{"--durability", "async"}, &out)
+	require.NoError(t, err)
+	require.Equal(t, time.Second, cfg.Store.SyncInterval)
+
+	cfg, _, err = parseServe([]string{"--durability=async", "--sync-interval=250ms"}, &out)
+	require.NoError(t, err)
+	require.Equal(t, 250*time.Millisecond, cfg.Store.SyncInterval)
+
+	t.Setenv("SLUICE_DURABILITY", "async")
+	t.Setenv("SLUICE_SYNC_INTERVAL", "2s")
+	cfg, _, err = parseServe(nil, &out)
+	require.NoError(t, err)
+	require.Equal(t, 2*time.Second, cfg.Store.SyncInterval)
+	cfg, _, err = parseServe([]string{"--durability", "request"}, &out)
+	require.NoError(t, err)
+	require.Zero(t, cfg.Store.SyncInterval, "the flag overrides the env")
+}
