@@ -22,12 +22,7 @@ func BenchmarkSearchRender(b *testing.B) {
 	now := time.Now().Truncate(time.Second)
 	e.ingest("web", "access", sampleLogs(now, 5000, 500*time.Millisecond))
 	p := newPage(b, e, 1280, 900)
-	p.do("open", chromedp.Navigate(e.base+"/console/"))
-	p.wait("sign-in form", `!!document.querySelector('#ak-id')`)
-	p.setField("#ak-id", adminID)
-	p.setField("#ak-secret", adminSecret)
-	p.do("sign in", chromedp.Click("form.signin button[type=submit]"))
-	p.wait("signed in", `document.body.dataset.page === 'projects'`)
+	p.signInAsAdmin()
 	p.goTo("/p/web/logstores/access?range=1h&rows=1000")
 	p.wait("1000 results", `document.querySelectorAll('ol.logs > li').length === 1000 && !!window.__sluiceLastRender`)
 

@@ -153,6 +153,17 @@ func (p *page) goTo(route string) {
 	p.do("navigate to "+route, chromedp.Navigate(p.e.base+"/console/#"+route))
 }
 
+// signInAsAdmin opens the console and signs in with the admin key.
+func (p *page) signInAsAdmin() {
+	p.tb.Helper()
+	p.do("open", chromedp.Navigate(p.e.base+"/console/"))
+	p.wait("sign-in form", `!!document.querySelector('#ak-id')`)
+	p.setField("#ak-id", adminID)
+	p.setField("#ak-secret", adminSecret)
+	p.do("sign in", chromedp.Click("form.signin button[type=submit]"))
+	p.wait("signed in", `document.body.dataset.page === 'projects'`)
+}
+
 // setField sets a form field as typing would (input and change events).
 func (p *page) setField(sel, value string) {
 	p.tb.Helper()

@@ -74,12 +74,7 @@ func TestBrowserFieldTopValues(t *testing.T) {
 	require.NotEqual(t, whole[0].V, loaded[0].V, "the test data must make the loaded page misleading")
 
 	p := newPage(t, e, 1280, 900)
-	p.do("open", chromedp.Navigate(e.base+"/console/"))
-	p.wait("sign-in form", `!!document.querySelector('#ak-id')`)
-	p.setField("#ak-id", adminID)
-	p.setField("#ak-secret", adminSecret)
-	p.do("sign in", chromedp.Click("form.signin button[type=submit]"))
-	p.wait("signed in", `document.body.dataset.page === 'projects'`)
+	p.signInAsAdmin()
 
 	logCalls := `performance.getEntriesByType('resource').filter((e) => e.name.endsWith('/logstores/access/logs')).length`
 	readTop := func(key string) []topValue {

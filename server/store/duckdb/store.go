@@ -684,11 +684,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		compactions:        prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_compactions_total", Help: "Merges of a day's small segments into one."}),
 		compactionFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_compaction_failures_total", Help: "Merges of small segments that failed (logged; the segments stay)."}),
 
-		// Writes per batch (wal_writes_total / wal_sync_seconds_count)
-		// shows how well group commit amortises the fsync.
-		walSyncSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_store_wal_sync_seconds", Help: "Time to write and fsync one group-commit batch of the write-ahead log.",
+		// With request durability, wal_writes_total / wal_sync_seconds_count
+		// is the writes per group-commit batch: how well it amortises the fsync.
+		walSyncSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_store_wal_sync_seconds", Help: "Time of one fsync of the write-ahead log (one per batch with request durability, one per sync interval with async).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14)}),
-		walWrites: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_wal_writes_total", Help: "Writes acknowledged after their write-ahead log batch was fsynced."}),
+		walWrites: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_wal_writes_total", Help: "Writes acknowledged by the write-ahead log (fsynced, or with async durability written to the file)."}),
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.rowsWritten, m.bytesWritten, m.commits, m.overloaded, m.partitionsDropped, m.expiredDropped, m.loadFailed, m.segmentsWritten, m.compactions, m.compactionFailures, m.walSyncSeconds, m.walWrites} {

@@ -434,14 +434,20 @@ func (w *wal) removeBelow(pos int64) error {
 	return nil
 }
 
+// close closes the current segment. It also returns the WAL's sticky
+// error: with async durability a failed fsync (the last one runs at
+// stop) is reported nowhere else.
 func (w *wal) close() error {
+	w.mu.Lock()
+	failed := w.err
+	w.mu.Unlock()
 	if w.f == nil {
-		return nil
+		return failed
 	}
 	err := w.f.Close()
 	w.f = nil
 	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("close wal: %w", err)
+		return errors.Join(failed, fmt.Errorf("close wal: %w", err))
 	}
-	return nil
+	return failed
 }
