@@ -41,6 +41,10 @@ Serve flags:
   --base-domain NAME     endpoint host name; requests to {project}.NAME target that project,
                          as the SDKs address them (env SLUICE_BASE_DOMAIN). Without it clients
                          must send the x-log-project header.
+  --meta URL             where metadata (projects, logstores, configs, keys, console sessions) lives
+                         (env SLUICE_META): empty (default) = a JSON file in DATA-DIR; a
+                         postgres://user:password@host:5432/db URL = that PostgreSQL database,
+                         shared by every sluice-server that names it (schema migrated at start)
   --admin-key-id ID, --admin-key-secret SECRET
                          the admin access key (env SLUICE_ADMIN_KEY_ID / SLUICE_ADMIN_KEY_SECRET)
   --admin-key-file FILE  JSON {"accessKeyId": ..., "accessKeySecret": ...} (env SLUICE_ADMIN_KEY_FILE)
@@ -164,6 +168,7 @@ func parseServe(args []string, stderr io.Writer) (app.Config, slog.Level, error)
 	var level string
 	fs.StringVar(&cfg.Listen, "listen", env("SLUICE_LISTEN", ":8080"), "")
 	fs.StringVar(&cfg.DataDir, "data-dir", env("SLUICE_DATA_DIR", "./sluice-data"), "")
+	fs.StringVar(&cfg.Meta, "meta", env("SLUICE_META", ""), "")
 	fs.StringVar(&cfg.BaseDomain, "base-domain", env("SLUICE_BASE_DOMAIN", ""), "")
 	fs.StringVar(&cfg.Region, "region", env("SLUICE_REGION", ""), "")
 	fs.StringVar(&cfg.AdminKeyID, "admin-key-id", env("SLUICE_ADMIN_KEY_ID", ""), "")

@@ -1,4 +1,5 @@
-// Package app assembles sluice-server: metadata (server/meta/jsonfile),
+// Package app assembles sluice-server: metadata (server/meta/jsonfile, or
+// server/meta/postgres with Config.Meta),
 // log storage (server/store/duckdb), authentication (server/auth) and the
 // Log Service API (server/api) behind one HTTP(S) listener. cmd/sluice-server
 // is a thin main around it; end-to-end tests construct it in-process:
@@ -18,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,6 +36,7 @@ import (
 	"github.com/sluicelog/sluice/server/console"
 	"github.com/sluicelog/sluice/server/meta"
 	"github.com/sluicelog/sluice/server/meta/jsonfile"
+	"github.com/sluicelog/sluice/server/meta/postgres"
 	"github.com/sluicelog/sluice/server/store"
 	"github.com/sluicelog/sluice/server/store/duckdb"
 )
@@ -65,6 +68,10 @@ type Config struct {
 	MaxBodyBytes int64
 	// QueryTimeout bounds one GetLogs/GetHistograms call (api default when 0).
 	QueryTimeout time.Duration
+	// Meta selects the metadata backend: empty keeps it in DataDir/meta
+	// (a JSON file, one node); a postgres:// (or postgresql://) URL keeps
+	// it in that PostgreSQL database, shared by every node that names it.
+	Meta string
 	// Store tunes the DuckDB store; DataDir is filled in.
 	Store duckdb.Config
 	// ShutdownTimeout bounds the drain of in-flight requests (10s when 0).
@@ -82,6 +89,8 @@ func (c *Config) Validate() error {
 		return errors.New("--tls-cert and --tls-key go together: give both or neither")
 	case (c.AdminKeyID == "") != (c.AdminKeySecret == ""):
 		return errors.New("--admin-key-id and --admin-key-secret go together: give both or neither")
+	case c.Meta != "" && !isPostgresURL(c.Meta):
+		return fmt.Errorf("--meta %q: give a postgres://user:password@host:5432/db URL, or nothing to keep metadata in --data-dir", redactURL(c.Meta))
 	}
 	return nil
 }
@@ -99,7 +108,7 @@ type Settings struct {
 type Server struct {
 	cfg  Config
 	log  *slog.Logger
-	meta *jsonfile.Store
+	meta meta.Store
 	logs *duckdb.Store
 	api  *api.API
 	// handler routes /Agent/ to the config server, /console to the web
@@ -143,7 +152,7 @@ func New(cfg Config, set Settings) (_ *Server, err error) {
 			_ = s.close()
 		}
 	}()
-	if s.meta, err = jsonfile.Open(filepath.Join(cfg.DataDir, "meta")); err != nil {
+	if s.meta, err = openMeta(cfg); err != nil {
 		return nil, err
 	}
 	storeCfg := cfg.Store
@@ -219,6 +228,31 @@ func New(cfg Config, set Settings) (_ *Server, err error) {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	return s, nil
+}
+
+func isPostgresURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+// redactURL hides a password in a URL for messages.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+func openMeta(cfg Config) (meta.Store, error) {
+	if cfg.Meta == "" {
+		return jsonfile.Open(filepath.Join(cfg.DataDir, "meta"))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return postgres.Open(ctx, cfg.Meta)
 }
 
 // restoreLogstores tells the store about every logstore in the metadata
@@ -309,7 +343,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.serveErr <- err
 	}()
 	s.log.Info("sluice-server listening", "addr", ln.Addr().String(), "tls", s.cfg.TLSCert != "",
-		"baseDomain", s.cfg.BaseDomain, "dataDir", s.cfg.DataDir)
+		"baseDomain", s.cfg.BaseDomain, "dataDir", s.cfg.DataDir, "meta", metaName(s.cfg.Meta))
 	return nil
 }
 
@@ -379,6 +413,13 @@ func (s *Server) close() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func metaName(dsn string) string {
+	if dsn == "" {
+		return "jsonfile"
+	}
+	return redactURL(dsn)
 }
 
 func storeSpec(ls meta.Logstore) store.LogstoreSpec {

@@ -28,6 +28,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/sluicelog/sluice/internal/pgtest"
 	"github.com/sluicelog/sluice/protocol"
 	"github.com/sluicelog/sluice/server/app"
 	"github.com/sluicelog/sluice/server/app/apptest"
@@ -35,7 +36,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, apptest.IdleConns()...)
+	goleak.VerifyTestMain(pgtest.Wrap(m), apptest.IdleConns()...)
 }
 
 const (
