@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
@@ -48,7 +49,8 @@ const (
 
 type integration struct {
 	k8s      client.Client
-	sls      *sls.Client // a second SDK client, for assertions
+	defaults chan struct{} // closed once Defaults created its objects
+	sls      *sls.Client   // a second SDK client, for assertions
 	skipWhy  string
 	teardown []func()
 }
@@ -176,7 +178,17 @@ func (s *integration) start() error {
 	if err != nil {
 		return fmt.Errorf("manager: %w", err)
 	}
-	r := &Reconciler{Client: mgr.GetClient(), SLS: reconcilerSLS, ClusterID: itClusterID, Recorder: mgr.GetEventRecorder("sluice-controller")}
+	s.defaults = make(chan struct{})
+	oplog := &OperationLog{Writer: reconcilerSLS, ClusterID: itClusterID, FlushInterval: 200 * time.Millisecond}
+	for _, runnable := range []manager.Runnable{
+		&Defaults{SLS: reconcilerSLS, ClusterID: itClusterID, RetryInterval: time.Second, Done: s.defaults},
+		oplog,
+	} {
+		if err := mgr.Add(runnable); err != nil {
+			return err
+		}
+	}
+	r := &Reconciler{Client: mgr.GetClient(), SLS: reconcilerSLS, ClusterID: itClusterID, Recorder: mgr.GetEventRecorder("sluice-controller"), OperationLog: oplog}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err
 	}

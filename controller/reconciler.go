@@ -68,6 +68,9 @@ type Reconciler struct {
 	ClusterID string
 	// Recorder receives Kubernetes events (nil: none).
 	Recorder events.EventRecorder
+	// OperationLog, when set, also records every event in the
+	// config-operation-log logstore.
+	OperationLog *OperationLog
 	// ResyncPeriod re-checks an applied resource against the server this
 	// often, so objects deleted or edited on the server side come back
 	// (default 10 minutes; negative: never).
@@ -376,6 +379,9 @@ func (r *Reconciler) serverError(ctx context.Context, obj *v1alpha1.AliyunLogCon
 func (r *Reconciler) event(obj *v1alpha1.AliyunLogConfig, typ, reason, action, note string, args ...any) {
 	if r.Recorder != nil {
 		r.Recorder.Eventf(obj, nil, typ, reason, action, note, args...)
+	}
+	if r.OperationLog != nil {
+		r.OperationLog.Record(obj, typ, reason, action, fmt.Sprintf(note, args...))
 	}
 }
 

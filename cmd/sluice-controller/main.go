@@ -1,6 +1,9 @@
 // Command sluice-controller reconciles AliyunLogConfig resources
 // (log.alibabacloud.com/v1alpha1) into a sluice-server: projects, machine
-// groups, logstores, indexes and Logtail configs. See package controller.
+// groups, logstores, indexes and Logtail configs. At start it creates the
+// default project k8s-log-<cluster-id>, machine group k8s-group-<cluster-id>
+// and the config-operation-log logstore, where it records its operations.
+// See package controller.
 package main
 
 import (
@@ -23,6 +26,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/sluicelog/sluice/controller"
@@ -153,9 +157,18 @@ func run(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// What an install creates before any resource exists, and where the
+	// controller records its operations.
+	defaults := &controller.Defaults{SLS: client, ClusterID: o.clusterID, Logger: logger.WithName("defaults")}
+	oplog := &controller.OperationLog{Writer: client, ClusterID: o.clusterID, Logger: logger.WithName("operation-log")}
+	for _, runnable := range []manager.Runnable{defaults, oplog} {
+		if err := mgr.Add(runnable); err != nil {
+			return err
+		}
+	}
 	r := &controller.Reconciler{
 		Client: mgr.GetClient(), SLS: client, ClusterID: o.clusterID,
-		Recorder: mgr.GetEventRecorder("sluice-controller"),
+		Recorder: mgr.GetEventRecorder("sluice-controller"), OperationLog: oplog,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err
