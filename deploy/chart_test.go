@@ -127,23 +127,27 @@ func TestChartDefaults(t *testing.T) {
 		out, _ := flagValue(c.Args, "output")
 		assert.Equal(t, "sls", out)
 
-		// Host logs read-only at the Logtail host-root paths.
+		// The node's root read-only at /logtail_host, as Logtail mounts it,
+		// and allowed to server configs.
 		hostPathOf := map[string]string{}
 		for _, v := range spec.Volumes {
 			if v.HostPath != nil {
 				hostPathOf[v.Name] = v.HostPath.Path
 			}
 		}
-		mounted := map[string]bool{}
-		for _, m := range c.VolumeMounts {
-			if hp, ok := hostPathOf[m.Name]; ok && strings.HasPrefix(m.MountPath, "/logtail_host/") {
-				assert.Equal(t, "/logtail_host"+hp, m.MountPath)
-				assert.True(t, m.ReadOnly, "%s must be read-only", m.MountPath)
-				mounted[hp] = true
+		var hostRoot *corev1.VolumeMount
+		for i, m := range c.VolumeMounts {
+			if m.MountPath == "/logtail_host" {
+				hostRoot = &c.VolumeMounts[i]
 			}
 		}
-		assert.True(t, mounted["/var/log"], "/var/log (pod logs) mounted")
-		assert.True(t, mounted["/var/lib/kubelet/pods"], "/var/lib/kubelet/pods (pod volumes) mounted")
+		require.NotNil(t, hostRoot, "host root mounted at /logtail_host")
+		assert.Equal(t, "/", hostPathOf[hostRoot.Name])
+		assert.True(t, hostRoot.ReadOnly, "host root read-only")
+		require.NotNil(t, hostRoot.MountPropagation)
+		assert.Equal(t, corev1.MountPropagationHostToContainer, *hostRoot.MountPropagation, "new pods' volumes show up")
+		roots, _ := envValue(c, "SLUICE_ALLOWED_LOG_ROOTS")
+		assert.Contains(t, strings.Split(roots.Value, ","), "/logtail_host", "guide 002's /logtail_host/home/logs/app_log/ is allowed")
 		podLogs := false
 		for _, m := range c.VolumeMounts {
 			if hostPathOf[m.Name] == "/var/log/pods" && m.MountPath == "/var/log/pods" {
@@ -211,6 +215,36 @@ func TestChartValues(t *testing.T) {
 		}
 		_, err := renderChart(t, map[string]any{"agent": map[string]any{"extraEnv": []any{map[string]any{"name": "max_bytes_per_sec", "value": "1000000"}}}})
 		assert.NoError(t, err)
+	})
+	t.Run("host root narrowed", func(t *testing.T) {
+		objs := chartObjects(t, map[string]any{"agent": map[string]any{"hostRoot": map[string]any{"enabled": false}}})
+		spec := podSpec(t, find(objs, "DaemonSet", "sluice-agent"))
+		c := agentContainers(spec)[0]
+		hostPathOf := map[string]string{}
+		for _, v := range spec.Volumes {
+			if v.HostPath != nil {
+				hostPathOf[v.Name] = v.HostPath.Path
+			}
+		}
+		mounted := map[string]bool{}
+		for _, m := range c.VolumeMounts {
+			hp, ok := hostPathOf[m.Name]
+			require.NotEqual(t, "/", hp, "no host root")
+			if ok && strings.HasPrefix(m.MountPath, "/logtail_host/") {
+				assert.Equal(t, "/logtail_host"+hp, m.MountPath)
+				assert.True(t, m.ReadOnly, "%s must be read-only", m.MountPath)
+				mounted[hp] = true
+			}
+		}
+		assert.True(t, mounted["/var/log"], "/var/log (pod logs) mounted")
+		assert.True(t, mounted["/var/lib/kubelet/pods"], "/var/lib/kubelet/pods (pod volumes) mounted")
+		roots, _ := envValue(c, "SLUICE_ALLOWED_LOG_ROOTS")
+		assert.NotContains(t, strings.Split(roots.Value, ","), "/logtail_host")
+
+		objs = chartObjects(t, map[string]any{"agent": map[string]any{"hostRoot": map[string]any{"allowAll": false}}})
+		c = agentContainers(podSpec(t, find(objs, "DaemonSet", "sluice-agent")))[0]
+		roots, _ = envValue(c, "SLUICE_ALLOWED_LOG_ROOTS")
+		assert.Equal(t, "/var/log,/logtail_host/var/log,/logtail_host/var/lib/kubelet/pods,/logtail_host/var/lib/docker/containers", roots.Value)
 	})
 	t.Run("watch one namespace", func(t *testing.T) {
 		objs := chartObjects(t, map[string]any{"controller": map[string]any{"watchNamespace": "apps"}})
