@@ -439,9 +439,59 @@ func TestTopicRegexGivesTopicAndTags(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "app", "prod_web-1", "access.log"), "GET /\n")
 	h.waitContents("GET /")
 	e := h.sink.Events()[0]
-	require.Equal(t, "prod", e.Topic)
+	// Logtail: several groups join into the topic with "_"; named groups
+	// are tags.
+	require.Equal(t, "prod_web-1", e.Topic)
 	require.Equal(t, map[string]string{"__path__": filepath.Join(dir, "app", "prod_web-1", "access.log"),
 		"namespace": "prod", "pod": "web-1"}, e.TagMap())
+	require.Empty(t, h.in.TopicWarning())
+}
+
+// Logtail's topic rules for path regexes: one group is the topic (a tag
+// too when named); several are joined with "_" and each is a tag, unnamed
+// ones as __topic_N__; a path that does not match has neither, and the
+// input says so.
+func TestTopicForPath(t *testing.T) {
+	f := func(format, path, wantTopic string, wantTags ...[2]string) {
+		t.Helper()
+		tp, err := newTopic(format, "")
+		require.NoError(t, err)
+		topic, tags := tp.forPath(path)
+		require.Equal(t, wantTopic, topic, format)
+		require.Equal(t, wantTags, tags, format)
+	}
+	f(`/var/log/(\w+)/access\.log`, "/var/log/nginx/access.log", "nginx")
+	f(`/var/log/(?P<app>\w+)/access\.log`, "/var/log/nginx/access.log", "nginx", [2]string{"app", "nginx"})
+	f(`/var/log/(\w+)/(\w+)\.log`, "/var/log/nginx/access.log", "nginx_access",
+		[2]string{"__topic_1__", "nginx"}, [2]string{"__topic_2__", "access"})
+	f(`/var/log/(?P<app>\w+)/(\w+)\.log`, "/var/log/nginx/access.log", "nginx_access",
+		[2]string{"app", "nginx"}, [2]string{"__topic_2__", "access"})
+	// Guide 003's regex (with .*? as in its screenshot) on a subPathExpr path.
+	f(`\/var\/log\/(?P<app>.*?)\/(?P<namespace>[^_]+?)_(?P<podname>[^_]+?)_(?P<podip>[\d\.]+?)_(?P<nodeip>[\d\.]+?)_(?P<nodename>[^_]+?)\/access.log`,
+		"/var/log/nginx/default_mock-nginx-test-7d9f_10.1.0.7_192.168.0.3_node-1/access.log",
+		"nginx_default_mock-nginx-test-7d9f_10.1.0.7_192.168.0.3_node-1",
+		[2]string{"app", "nginx"}, [2]string{"namespace", "default"}, [2]string{"podname", "mock-nginx-test-7d9f"},
+		[2]string{"podip", "10.1.0.7"}, [2]string{"nodeip", "192.168.0.3"}, [2]string{"nodename", "node-1"})
+	// The same regex as the guide prints it (".\*?", a Markdown escape):
+	// "." then an optional literal "*" never matches a directory name.
+	f(`\/var\/log\/(?P<app>.\*?)\/(?P<namespace>[^_]+?)_(?P<podname>[^_]+?)_(?P<podip>[\d\.]+?)_(?P<nodeip>[\d\.]+?)_(?P<nodename>[^_]+?)\/access.log`,
+		"/var/log/nginx/default_mock-nginx-test-7d9f_10.1.0.7_192.168.0.3_node-1/access.log", "")
+	f(`customized://orders`, "/x", "orders")
+	f(`none`, "/x", "")
+}
+
+func TestTopicWarningForARegexThatNeverMatches(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(filepath.Join(dir, "app"))
+	cfg.MaxDepth = 1
+	cfg.FilePattern = "access.log"
+	cfg.TopicFormat = `/var/log/(?P<app>.\*?)/access\.log`
+	h := start(t, cfg, nil, nil, nil)
+	writeFile(t, filepath.Join(dir, "app", "a", "access.log"), "one\n")
+	h.waitContents("one")
+	e := h.sink.Events()[0]
+	require.Empty(t, e.Topic)
+	require.Contains(t, h.in.TopicWarning(), "topicFormat matches none of the 1 files collected (e.g. "+filepath.Join(dir, "app", "a", "access.log")+")")
 }
 
 func TestBackPressurePausesReading(t *testing.T) {
