@@ -25,7 +25,9 @@ const (
 	RotateCopyTruncate = "copytruncate" // copy path to path.1, truncate path
 )
 
-// Options configure a Generator. Exactly one of Writer and Path is set.
+// Options configure a Generator. Writer, Path or both are set: with both,
+// every event goes to the file and to the writer, as mock_log's --path with
+// --stdout or --stderr.
 type Options struct {
 	// LogType is nginx, json, apsara or java-multiline.
 	LogType string
@@ -104,8 +106,8 @@ func New(opts Options) (*Generator, error) {
 	if f == nil {
 		errs = append(errs, fmt.Errorf("log type %q is unknown: use one of %s", opts.LogType, strings.Join(LogTypes(), ", ")))
 	}
-	if (opts.Writer == nil) == (opts.Path == "") {
-		errs = append(errs, errors.New("set exactly one output: a path or a writer (stdout/stderr)"))
+	if opts.Writer == nil && opts.Path == "" {
+		errs = append(errs, errors.New("set an output: a path, a writer (stdout/stderr) or both"))
 	}
 	if opts.RotateMode == "" {
 		opts.RotateMode = RotateRename
@@ -169,6 +171,9 @@ func (g *Generator) Run(ctx context.Context) error {
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
+	if t, ok := out.(teeSink); ok {
+		out = t.file
+	}
 	if fs, ok := out.(*fileSink); ok {
 		g.stats.Rotations = fs.rotations
 	}
@@ -176,10 +181,14 @@ func (g *Generator) Run(ctx context.Context) error {
 }
 
 func (g *Generator) open() (sink, error) {
-	if g.opts.Writer != nil {
+	if g.opts.Path == "" {
 		return writerSink{g.opts.Writer}, nil
 	}
-	return openFileSink(g.opts.Path, g.opts.RotateBytes, g.opts.RotateMode, g.opts.RotateKeep)
+	fs, err := openFileSink(g.opts.Path, g.opts.RotateBytes, g.opts.RotateMode, g.opts.RotateKeep)
+	if err != nil || g.opts.Writer == nil {
+		return fs, err
+	}
+	return teeSink{fs, writerSink{g.opts.Writer}}, nil
 }
 
 // done reports whether the count or size limit is reached.

@@ -155,7 +155,7 @@ func TestNewErrors(t *testing.T) {
 		"rotate mode \"move\" is unknown: use rename or copytruncate\n"+
 		"rotation needs a file: set a path")
 	_, err = New(Options{LogType: LogTypeJSON})
-	require.EqualError(t, err, "set exactly one output: a path or a writer (stdout/stderr)")
+	require.EqualError(t, err, "set an output: a path, a writer (stdout/stderr) or both")
 }
 
 // readRotated returns the content of path.keep … path.1, path: oldest first.

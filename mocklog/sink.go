@@ -31,6 +31,22 @@ func (s writerSink) write(p []byte) error {
 func (writerSink) room() int64  { return math.MaxInt64 }
 func (writerSink) Close() error { return nil }
 
+// teeSink writes to a file and a writer (mock_log's --path with --stderr).
+type teeSink struct {
+	file *fileSink
+	w    writerSink
+}
+
+func (s teeSink) write(p []byte) error {
+	if err := s.file.write(p); err != nil {
+		return err
+	}
+	return s.w.write(p)
+}
+
+func (s teeSink) room() int64  { return s.file.room() }
+func (s teeSink) Close() error { return s.file.Close() }
+
 // fileSink appends to a file and rotates it like logrotate: once the file has
 // reached maxBytes, after the write that got it there.
 type fileSink struct {

@@ -59,6 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 (mocklog.ParseSeq finds it), so a collector's output can be checked for loss.
 
 Usage: mocklog --log-type=nginx (--path=FILE | --stdout | --stderr) [flags]
+       mocklog --log-type=nginx --path=FILE --stderr=true [flags]   (both, as mock_log)
 
 Stops at --total-count events, at --size bytes, or on SIGINT/SIGTERM (every
 event started is written whole), then prints a summary line to stderr.
@@ -86,14 +87,8 @@ Flags:
 	if opts.Stream == "" && *toStderr {
 		opts.Stream = "stderr"
 	}
-	outputs := 0
-	for _, set := range []bool{*path != "", *toStdout, *toStderr} {
-		if set {
-			outputs++
-		}
-	}
-	if outputs != 1 {
-		fmt.Fprintln(stderr, "mocklog: choose exactly one output: --path=FILE, --stdout or --stderr")
+	if *toStdout && *toStderr || *path == "" && !*toStdout && !*toStderr {
+		fmt.Fprintln(stderr, "mocklog: choose the output: --path=FILE, --stdout or --stderr, or --path with one of the others (events go to both, as mock_log)")
 		return 2
 	}
 	switch {

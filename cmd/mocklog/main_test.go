@@ -47,13 +47,25 @@ func TestRunFileRotation(t *testing.T) {
 	require.Contains(t, errOut.String(), "3 rotations")
 }
 
+// The Logtail guides' generator arguments, as printed: the file and stderr
+// both get every event.
+func TestRunGuideArgs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "access.log")
+	var errOut bytes.Buffer
+	require.Equal(t, 0, run([]string{"--log-type=nginx", "--stdout=false", "--stderr=true", "--path=" + path, "--total-count=5", "--logs-per-sec=100"}, nil, &errOut), errOut.String())
+	file, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, 5, strings.Count(string(file), "\n"))
+	require.Equal(t, string(file), errOut.String()[:len(file)], "the same events on stderr, then the summary")
+}
+
 func TestRunUsageErrors(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"--total-count=1"}, "choose exactly one output"},
-		{[]string{"--stdout", "--stderr"}, "choose exactly one output"},
+		{[]string{"--total-count=1"}, "choose the output"},
+		{[]string{"--stdout", "--stderr"}, "choose the output"},
 		{[]string{"--stdout", "--log-type=xml"}, `log type "xml" is unknown: use one of nginx, json, apsara, java-multiline`},
 		{[]string{"--stdout", "--size=big"}, `size "big" is not a byte count`},
 		{[]string{"--stdout", "extra"}, `unexpected argument "extra"`},
