@@ -11,8 +11,13 @@ import (
 )
 
 // AppInfoPath is where Logtail writes app_info.json; the guides read it
-// with `kubectl exec POD -- cat /usr/local/ilogtail/app_info.json`.
-const AppInfoPath = "/usr/local/ilogtail/app_info.json"
+// with `kubectl exec POD -- cat /usr/local/ilogtail/app_info.json`. In the
+// image it is a link to AppInfoTarget, in /tmp, which stays writable when
+// the root file system is read-only.
+const (
+	AppInfoPath   = "/usr/local/ilogtail/app_info.json"
+	AppInfoTarget = "/tmp/app_info.json"
+)
 
 // AppInfo is app_info.json: Logtail's keys, plus what Sluice adds.
 type AppInfo struct {
@@ -39,8 +44,15 @@ func NewAppInfo(version, hostname, ip, instanceID string, ids []string, server s
 	}
 }
 
-// Write writes info to path atomically (a temporary file renamed).
+// Write writes info to path atomically (a temporary file renamed); when
+// path is a symbolic link, to the file it names.
 func (info AppInfo) Write(path string) error {
+	if to, err := os.Readlink(path); err == nil {
+		if !filepath.IsAbs(to) {
+			to = filepath.Join(filepath.Dir(path), to)
+		}
+		path = to
+	}
 	data, err := json.MarshalIndent(info, "", "   ")
 	if err != nil {
 		return err

@@ -64,16 +64,22 @@ func appletName(argv0 string) string {
 	return ""
 }
 
-// InstallLinks creates Applets' links to target under root (the image's
-// build stage calls it, so the list lives here only).
+// InstallLinks creates Applets' links to target under root, and
+// AppInfoPath as a link to AppInfoTarget (so the agent can write it with a
+// read-only root file system). The image's build stage calls it, so the
+// list lives here only.
 func InstallLinks(root, target string) error {
+	links := map[string]string{AppInfoPath: AppInfoTarget}
 	for _, a := range Applets {
-		p := filepath.Join(root, a.Path)
+		links[a.Path] = target
+	}
+	for path, to := range links {
+		p := filepath.Join(root, path)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return err
 		}
-		if err := os.Symlink(target, p); err != nil {
-			return fmt.Errorf("link %s: %w", a.Path, err)
+		if err := os.Symlink(to, p); err != nil {
+			return fmt.Errorf("link %s: %w", path, err)
 		}
 	}
 	return nil

@@ -1,9 +1,13 @@
 package logtail
 
 import (
+	"encoding/json"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -139,4 +143,32 @@ func TestRegion(t *testing.T) {
 	} {
 		assert.Equal(t, want, region(path), path)
 	}
+}
+
+func TestInstallLinksAndAppInfo(t *testing.T) {
+	root := t.TempDir()
+	require.NoError(t, InstallLinks(root, "/sluice-agent"))
+	for _, a := range Applets {
+		to, err := os.Readlink(filepath.Join(root, a.Path))
+		require.NoError(t, err, a.Path)
+		assert.Equal(t, "/sluice-agent", to)
+		assert.True(t, IsApplet(a.Path))
+	}
+	assert.False(t, IsApplet("/sluice-agent"))
+
+	// app_info.json is written through its link.
+	dir := t.TempDir()
+	link := filepath.Join(dir, "app_info.json")
+	require.NoError(t, os.Symlink(filepath.Join(dir, "target.json"), link))
+	info := NewAppInfo("v1.2.3", "web-0", "10.0.0.9", "id-1", []string{"g1"}, "http://s:8080", time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	require.NoError(t, info.Write(link))
+	b, err := os.ReadFile(link)
+	require.NoError(t, err)
+	var got map[string]any
+	require.NoError(t, json.Unmarshal(b, &got))
+	assert.Equal(t, "web-0", got["hostname"])
+	assert.Equal(t, "10.0.0.9", got["ip"])
+	assert.Equal(t, "v1.2.3", got["logtail_version"])
+	assert.Equal(t, "2026-01-02 03:04:05", got["update_time"])
+	assert.Contains(t, got["os"], "Linux; ")
 }
