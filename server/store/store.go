@@ -23,7 +23,14 @@ var (
 	ErrLogstoreNotFound = errors.New("logstore not found")
 	// ErrInvalidQuery wraps query syntax and semantic errors (API: 400).
 	ErrInvalidQuery = errors.New("invalid query")
+	// ErrInvalidCursor means a shard cursor is outside the shard's
+	// retained groups: before the first (expired) or after the end
+	// (API: 400 InvalidCursor).
+	ErrInvalidCursor = errors.New("invalid cursor")
 )
+
+// MaxShards bounds shard ids: a shard is in [0, MaxShards).
+const MaxShards = 1024
 
 // LogstoreSpec is what a backend needs to know about a logstore.
 type LogstoreSpec struct {
@@ -84,6 +91,42 @@ type Bucket struct {
 	Count    int64
 }
 
+// CursorKind says which position GetCursor asks for.
+type CursorKind int
+
+// Cursor kinds.
+const (
+	CursorBegin CursorKind = iota // the first group still retained
+	CursorEnd                     // after the last group: where the next write lands
+	CursorTime                    // the first group received at or after Time
+)
+
+// CursorAt is a GetCursor request.
+type CursorAt struct {
+	Kind CursorKind
+	Time time.Time // CursorTime only
+}
+
+// PullRequest is one PullLogs call: groups from Cursor on.
+type PullRequest struct {
+	Cursor int64
+	// EndCursor stops before that group (< 0: no end but the shard's).
+	EndCursor int64
+	// MaxGroups is at most the number of groups returned (> 0);
+	// MaxBytes bounds their size past the first group (> 0).
+	MaxGroups int
+	MaxBytes  int
+}
+
+// PullResult is what PullLogs returns.
+type PullResult struct {
+	// Data is the groups as a LogGroupList protobuf, exactly as received
+	// (re-encoded but equal field by field), in shard order.
+	Data   []byte
+	Groups int
+	Next   int64 // the cursor after the last group returned (= Cursor when none)
+}
+
 // Store is the method set every log storage backend implements and the
 // conformance suite in storetest exercises. Callers that need less should
 // declare a narrower interface of their own.
@@ -102,6 +145,23 @@ type Store interface {
 	// buffer). received is the server receive time (__tag__:__receive_time__).
 	// Returns ErrOverloaded when ingestion is saturated.
 	Write(ctx context.Context, project, logstore string, groups []protocol.LogGroup, received time.Time) error
+	// WriteShard is Write to one shard of the logstore: the groups are
+	// appended to that shard's sequence in the order of acknowledged
+	// writes (cursors are their positions: one per group, consecutive)
+	// and kept for the logstore's TTL by receive time, as well as stored
+	// for queries. Write is WriteShard to shard 0.
+	WriteShard(ctx context.Context, project, logstore string, shard int, groups []protocol.LogGroup, received time.Time) error
+	// Cursor returns a cursor of the shard (a shard never written has
+	// begin = end = 0).
+	Cursor(ctx context.Context, project, logstore string, shard int, at CursorAt) (int64, error)
+	// CursorTime returns when the group at cursor was received (for the
+	// end cursor: the last group's time). ErrInvalidCursor outside the
+	// shard's groups.
+	CursorTime(ctx context.Context, project, logstore string, shard int, cursor int64) (time.Time, error)
+	// Pull reads groups of a shard in order. A cursor at the end returns
+	// no groups and itself as Next; one outside [begin, end] is
+	// ErrInvalidCursor.
+	Pull(ctx context.Context, project, logstore string, shard int, req PullRequest) (*PullResult, error)
 	// Search runs a "search | sql" query.
 	Search(ctx context.Context, project, logstore string, req SearchRequest) (*SearchResult, error)
 	// Histogram counts matching logs per time bucket.

@@ -47,7 +47,7 @@ func FuzzWALRecord(f *testing.F) {
 	f.Add("", "\xff", "", int64(-1), []byte{})
 	f.Fuzz(func(t *testing.T, k, v, topic string, recv int64, garbage []byte) {
 		g := protocol.LogGroup{Topic: topic, Logs: []protocol.Log{{Time: 1, Contents: []protocol.LogContent{{Key: k, Value: v}}}}}
-		rec := appendWALRecord(nil, 7, recv, []protocol.LogGroup{g})
+		rec := appendWALRecord(nil, 7, 3, recv, []protocol.LogGroup{g})
 		dir := t.TempDir()
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "0000000000000000.wal"), append(rec, garbage...), 0o600))
 		var got []walRecord
@@ -61,6 +61,8 @@ func FuzzWALRecord(f *testing.F) {
 		require.GreaterOrEqual(t, end, int64(len(rec)))
 		require.NotEmpty(t, got)
 		require.Equal(t, int64(7), got[0].lsID)
+		require.Equal(t, 3, got[0].shard)
+		require.Equal(t, rec, got[0].raw)
 		require.Equal(t, recv, got[0].received)
 		require.Len(t, got[0].groups, 1)
 		require.Equal(t, topic, got[0].groups[0].Topic)

@@ -13,6 +13,7 @@ import (
 	"github.com/sluicelog/sluice/protocol"
 	"github.com/sluicelog/sluice/server/index"
 	"github.com/sluicelog/sluice/server/store"
+	"github.com/sluicelog/sluice/server/store/shardlog"
 )
 
 // writeReq is one accepted Write: its rows wait in memory for the
@@ -23,6 +24,14 @@ type writeReq struct {
 	nrows int
 	end   int64 // WAL position after its record
 	done  chan error
+
+	lsID    int64
+	shard   int
+	ngroups int
+	// rec is the WAL record, set by the flusher for its onSynced call
+	// only; first is the shard cursor of the first group, set then.
+	rec   []byte
+	first int64
 }
 
 // part is the rows of one Write for one day partition, column by
@@ -72,13 +81,25 @@ type ctlJob struct {
 	done chan error
 }
 
-// Write implements store.Store. The groups are converted to rows on the
-// caller's goroutine (so conversion scales with concurrent requests) and
-// encoded as one WAL record; Write returns once the WAL flusher has
-// fsynced that record (group commit with the other writes appended
-// meanwhile). The loader moves the rows into DuckDB later, in large
-// batches (see the package documentation).
+// Write implements store.Store: WriteShard to shard 0.
 func (s *Store) Write(ctx context.Context, project, logstore string, groups []protocol.LogGroup, received time.Time) error {
+	return s.WriteShard(ctx, project, logstore, 0, groups, received)
+}
+
+// WriteShard implements store.Store. The groups are converted to rows on
+// the caller's goroutine (so conversion scales with concurrent requests)
+// and encoded as one WAL record; WriteShard returns once the WAL flusher
+// has fsynced that record (group commit with the other writes appended
+// meanwhile) and appended it to the shard's log. The loader moves the
+// rows into segments later, in large batches (see the package
+// documentation).
+func (s *Store) WriteShard(ctx context.Context, project, logstore string, shard int, groups []protocol.LogGroup, received time.Time) error {
+	if shard < 0 || shard >= store.MaxShards {
+		return fmt.Errorf("duckdb store: write %s/%s: shard %d is not in [0, %d)", project, logstore, shard, store.MaxShards)
+	}
+	if len(groups) == 0 {
+		return nil
+	}
 	s.mu.RLock()
 	ls := s.logstores[lsKey{project, logstore}]
 	var (
@@ -108,7 +129,7 @@ func (s *Store) Write(ctx context.Context, project, logstore string, groups []pr
 	case <-ctx.Done():
 		return fmt.Errorf("duckdb store: write %s/%s: %w", project, logstore, ctx.Err())
 	}
-	req, err := s.accept(ls, sch, first, project, logstore, groups, received)
+	req, err := s.accept(ls, sch, first, project, logstore, shard, groups, received)
 	<-s.cpu
 	if err != nil || req == nil {
 		return err
@@ -122,10 +143,9 @@ func (s *Store) Write(ctx context.Context, project, logstore string, groups []pr
 	}
 }
 
-// accept converts groups and appends their WAL record; nil when nothing
-// is left to store.
-func (s *Store) accept(ls *logstore, sch *schema, first int32, project, logstore string, groups []protocol.LogGroup, received time.Time) (*writeReq, error) {
-	req := &writeReq{done: make(chan error, 1)}
+// accept converts groups and appends their WAL record.
+func (s *Store) accept(ls *logstore, sch *schema, first int32, project, logstore string, shard int, groups []protocol.LogGroup, received time.Time) (*writeReq, error) {
+	req := &writeReq{done: make(chan error, 1), lsID: ls.id, shard: shard, ngroups: len(groups)}
 	var expired int
 	req.parts, req.bytes, expired = buildRows(&s.pools, ls, sch, first, groups, received)
 	if expired > 0 {
@@ -134,9 +154,8 @@ func (s *Store) accept(ls *logstore, sch *schema, first int32, project, logstore
 		s.m.expiredDropped.Add(float64(expired))
 		s.log.Warn("dropped logs older than the logstore's ttl", "project", project, "logstore", logstore, "count", expired)
 	}
-	if len(req.parts) == 0 {
-		return nil, nil
-	}
+	// Even with every log expired the groups go to the shard log: it
+	// keeps what was received, by receive time, as the Log Service does.
 	req.nrows = req.rows()
 
 	s.closeMu.RLock()
@@ -151,7 +170,7 @@ func (s *Store) accept(ls *logstore, sch *schema, first int32, project, logstore
 		s.closeMu.RUnlock()
 		return nil, s.overloaded(q - req.bytes)
 	}
-	rec := appendWALRecord(getRecordBuf(), ls.id, received.UnixNano(), groups)
+	rec := appendWALRecord(getRecordBuf(), ls.id, shard, received.UnixNano(), groups)
 	err := s.wal.append(rec, req)
 	putRecordBuf(rec)
 	s.closeMu.RUnlock()
@@ -365,7 +384,33 @@ type loadQueue struct {
 	kick     chan struct{}
 }
 
-// enqueue is the WAL's onSynced callback.
+// synced is the WAL's onSynced callback: it appends the batch's records
+// to the shard logs (one write per shard; readable by PullLogs once the
+// writes are acknowledged) and queues the rows for the loader.
+func (s *Store) synced(reqs []*writeReq) error {
+	entries := s.shardEntries[:0]
+	for _, r := range reqs {
+		if r.rec != nil {
+			entries = append(entries, shardlog.Entry{Key: shardlog.Key{Logstore: r.lsID, Shard: r.shard}, Record: r.rec, Groups: r.ngroups, WALEnd: r.end})
+		}
+	}
+	if err := s.shards.Append(entries); err != nil {
+		return err
+	}
+	i := 0
+	for _, r := range reqs {
+		if r.rec != nil {
+			r.first = entries[i].First
+			i++
+		}
+	}
+	clear(entries)
+	s.shardEntries = entries[:0]
+	s.enqueue(reqs)
+	return nil
+}
+
+// enqueue queues written requests for the loader.
 func (s *Store) enqueue(reqs []*writeReq) {
 	q := &s.lq
 	q.mu.Lock()
@@ -473,7 +518,7 @@ func (s *Store) load(ctx context.Context, c *sql.Conn, force bool) {
 		q.oldest = time.Now()
 		q.mu.Unlock()
 
-		s.commit(ctx, c, reqs)
+		err := s.commit(ctx, c, reqs)
 		end := reqs[len(reqs)-1].end
 		for _, r := range reqs {
 			s.queuedBytes.Add(-r.bytes)
@@ -487,6 +532,11 @@ func (s *Store) load(ctx context.Context, c *sql.Conn, force bool) {
 		close(q.loadedCh)
 		q.loadedCh = make(chan struct{})
 		q.mu.Unlock()
+		if err != nil {
+			// Not loaded and the position not recorded (no longer waited
+			// for either): the WAL keeps them for the restart's recovery.
+			return
+		}
 		if err := s.wal.removeBelow(end); err != nil {
 			s.log.Error("removing loaded WAL segments failed", "err", err)
 		}
@@ -497,7 +547,14 @@ func (s *Store) load(ctx context.Context, c *sql.Conn, force bool) {
 // position after the last of them. When it fails, each write is retried
 // alone so one bad write does not fail its neighbours; a write that fails
 // alone was already acknowledged, so it is counted and logged as lost.
-func (s *Store) commit(ctx context.Context, c *sql.Conn, reqs []*writeReq) {
+func (s *Store) commit(ctx context.Context, c *sql.Conn, reqs []*writeReq) error {
+	// The position recorded below is where recovery starts: the shard
+	// logs must hold everything before it durably (shardlog.Recover).
+	if err := s.shards.Sync(); err != nil {
+		err = s.wal.fail(err)
+		s.log.Error("fsync of the shard logs failed: writes are refused until a restart, which recovers them from the WAL", "err", err)
+		return err
+	}
 	live := reqs[:0:0]
 	for _, r := range reqs {
 		if err := s.checkLive(r); err != nil {
@@ -510,13 +567,15 @@ func (s *Store) commit(ctx context.Context, c *sql.Conn, reqs []*writeReq) {
 	end := reqs[len(reqs)-1].end
 	err := s.appendTx(ctx, c, live, end)
 	if err == nil {
-		return
+		return nil
 	}
 	if len(live) > 1 {
 		for _, r := range live {
-			s.commit(ctx, c, []*writeReq{r})
+			if err := s.commit(ctx, c, []*writeReq{r}); err != nil {
+				return err
+			}
 		}
-		return
+		return nil
 	}
 	n := 0
 	if len(live) == 1 {
@@ -527,6 +586,7 @@ func (s *Store) commit(ctx context.Context, c *sql.Conn, reqs []*writeReq) {
 	if _, err := c.ExecContext(ctx, "UPDATE sluice_wal SET pos = ?", end); err != nil {
 		s.log.Error("recording the WAL position failed; the write will be loaded again after a restart", "err", err)
 	}
+	return nil
 }
 
 func (r *writeReq) rows() int {

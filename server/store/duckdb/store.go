@@ -20,6 +20,7 @@ import (
 
 	"github.com/sluicelog/sluice/server/index"
 	"github.com/sluicelog/sluice/server/store"
+	"github.com/sluicelog/sluice/server/store/shardlog"
 )
 
 // Config configures the DuckDB store.
@@ -160,6 +161,7 @@ type Store struct {
 	closed  bool
 
 	wal         *wal
+	shards      *shardlog.Log
 	lq          loadQueue
 	ctl         chan ctlJob
 	queuedBytes atomic.Int64 // raw bytes of writes not yet loaded
@@ -176,6 +178,8 @@ type Store struct {
 
 	querySlots chan struct{}
 	queries    sync.WaitGroup // running queries; Close waits for them
+
+	shardEntries []shardlog.Entry // scratch of synced (the WAL flusher)
 }
 
 var _ store.Store = (*Store)(nil)
@@ -251,7 +255,15 @@ func Open(cfg Config, set Settings) (*Store, error) {
 	}
 	s.lq.loadedCh = make(chan struct{})
 	s.lq.kick = make(chan struct{}, 1)
-	if err := s.replay(context.Background(), wconn); err != nil {
+	s.shards, err = shardlog.Open(shardlog.Config{Dir: filepath.Join(cfg.DataDir, shardsDir), Now: cfg.Now},
+		shardlog.Settings{Logger: set.Logger, Registerer: set.Registerer})
+	if err == nil {
+		err = s.replay(context.Background(), wconn)
+	}
+	if err != nil {
+		if s.shards != nil {
+			_ = s.shards.Close()
+		}
 		_ = wconn.Close()
 		_ = s.db.Close()
 		_ = connector.Close()
@@ -282,6 +294,12 @@ func (s *Store) replay(ctx context.Context, c *sql.Conn) error {
 	if err := c.QueryRowContext(ctx, "SELECT pos FROM sluice_wal").Scan(&pos); err != nil {
 		return fmt.Errorf("duckdb store: read wal position: %w", err)
 	}
+	// The shard logs hold everything before pos durably (commit syncs
+	// them first); what they have after it is cut and appended again
+	// below, in WAL order, so cursors come out the same.
+	if err := s.shards.Recover(pos); err != nil {
+		return fmt.Errorf("duckdb store: %w", err)
+	}
 	s.mu.RLock()
 	byID := map[int64]*logstore{}
 	for _, ls := range s.logstores {
@@ -295,12 +313,14 @@ func (s *Store) replay(ctx context.Context, c *sql.Conn) error {
 		lost       int
 		lastLoaded = pos
 	)
+	var commitErr error
 	flush := func() {
-		if len(batch) == 0 {
+		if len(batch) == 0 || commitErr != nil {
 			return
 		}
-		s.commit(ctx, c, batch)
-		lastLoaded = batch[len(batch)-1].end
+		if commitErr = s.commit(ctx, c, batch); commitErr == nil {
+			lastLoaded = batch[len(batch)-1].end
+		}
 		batch, rows = nil, 0
 	}
 	end, err := readWAL(dir, pos, s.log, func(r walRecord) error {
@@ -313,7 +333,17 @@ func (s *Store) replay(ctx context.Context, c *sql.Conn) error {
 			batch = append(batch, &writeReq{end: r.end})
 			return nil
 		}
-		req := &writeReq{end: r.end}
+		req := &writeReq{end: r.end, lsID: ls.id, shard: r.shard, ngroups: len(r.groups)}
+		raw := r.raw
+		if raw == nil {
+			// An earlier version's record: re-framed, into shard 0.
+			raw = appendWALRecord(nil, r.lsID, r.shard, r.received, r.groups)
+		}
+		es := []shardlog.Entry{{Key: shardlog.Key{Logstore: ls.id, Shard: r.shard}, Record: raw, Groups: len(r.groups), WALEnd: r.end}}
+		if err := s.shards.Append(es); err != nil {
+			return err
+		}
+		req.first = es[0].First
 		var expired int
 		req.parts, req.bytes, expired = buildRows(&s.pools, ls, ls.schema, retentionStart(ls.ttlDays, s.cfg.Now()), r.groups, time.Unix(0, r.received))
 		s.m.expiredDropped.Add(float64(expired))
@@ -330,12 +360,15 @@ func (s *Store) replay(ctx context.Context, c *sql.Conn) error {
 		return fmt.Errorf("duckdb store: replay wal: %w", err)
 	}
 	flush()
+	if commitErr != nil {
+		return fmt.Errorf("duckdb store: replay wal: %w", commitErr)
+	}
 	s.m.loadFailed.Add(float64(lost))
 	if replayed > 0 || lost > 0 {
 		s.log.Info("loaded acknowledged writes from the WAL", "logs", replayed, "of_dropped_logstores", lost, "from", pos, "to", end)
 	}
 	s.lq.loaded, s.lq.lastEnd = max(lastLoaded, end), end
-	w, err := openWAL(dir, end, s.cfg.SyncInterval, s.cfg.walSegmentBytes, s.enqueue, s.m)
+	w, err := openWAL(dir, end, s.cfg.SyncInterval, s.cfg.walSegmentBytes, s.synced, s.m)
 	if err != nil {
 		return fmt.Errorf("duckdb store: %w", err)
 	}
@@ -538,6 +571,9 @@ func (s *Store) DropLogstore(ctx context.Context, project, logstore string) erro
 				return fmt.Errorf("duckdb store: drop partition of %s/%s: %w", project, logstore, err)
 			}
 		}
+		if err := s.shards.Drop(ls.id); err != nil {
+			return fmt.Errorf("duckdb store: drop %s/%s: %w", project, logstore, err)
+		}
 		if _, err := c.ExecContext(ctx, "DELETE FROM sluice_logstores WHERE id = ?", ls.id); err != nil {
 			return fmt.Errorf("duckdb store: drop %s/%s: %w", project, logstore, err)
 		}
@@ -572,8 +608,17 @@ func (s *Store) EnforceRetention(ctx context.Context) error {
 			segs []*segment
 		}
 		var segDrops []segDrop
+		type shardDrop struct {
+			ls     *logstore
+			cutoff time.Time
+		}
+		var shardDrops []shardDrop
 		s.mu.Lock()
 		for _, ls := range s.logstores {
+			if ls.ttlDays > 0 && ls.ttlDays < 3650 {
+				// Shard logs keep groups by receive time, as the Log Service.
+				shardDrops = append(shardDrops, shardDrop{ls, now.Add(-time.Duration(ls.ttlDays) * 24 * time.Hour)})
+			}
 			first := retentionStart(ls.ttlDays, now)
 			for d := range ls.days {
 				if d < first {
@@ -596,6 +641,15 @@ func (s *Store) EnforceRetention(ctx context.Context) error {
 			s.m.partitionsDropped.Inc()
 			s.log.Info("dropped expired partition", "project", d.ls.key.project, "logstore", d.ls.key.logstore,
 				"day", time.Unix(int64(d.day)*86400, 0).UTC().Format(time.DateOnly), "segments", len(d.segs))
+		}
+		for _, d := range shardDrops {
+			n, err := s.shards.Retain(d.ls.id, d.cutoff.UnixNano())
+			if err != nil {
+				return fmt.Errorf("duckdb store: shard log retention: %w", err)
+			}
+			if n > 0 {
+				s.log.Info("removed expired shard log files", "project", d.ls.key.project, "logstore", d.ls.key.logstore, "files", n)
+			}
 		}
 		for _, d := range drops {
 			if _, err := c.ExecContext(ctx, "DROP TABLE IF EXISTS "+quoteIdent(tableName(d.ls.id, d.day))); err != nil {
@@ -646,7 +700,7 @@ func (s *Store) Close() error {
 	s.queries.Wait()
 	s.sweep(true)
 	_, cerr := s.db.Exec("CHECKPOINT")
-	err := errors.Join(cerr, s.wal.close(), s.db.Close(), s.conn.Close())
+	err := errors.Join(cerr, s.wal.close(), s.shards.Close(), s.db.Close(), s.conn.Close())
 	if err != nil {
 		return fmt.Errorf("duckdb store: close: %w", err)
 	}

@@ -30,6 +30,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(walChildEnv) != "" {
 		os.Exit(walChild())
 	}
+	if os.Getenv(shardChildEnv) != "" {
+		os.Exit(shardChild())
+	}
 	goleak.VerifyTestMain(m)
 }
 

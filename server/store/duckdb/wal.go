@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicelog/sluice/protocol"
+	"github.com/sluicelog/sluice/server/store/shardlog"
 )
 
 // The store's own write-ahead log: Write appends one record per call to
@@ -31,9 +32,15 @@ import (
 //
 // Segment files are wal/<start>.wal, <start> the 16-hex-digit position of
 // their first byte; positions count bytes over all segments. A record is
+// one Write, framed as the shard log frames it (shardlog.AppendRecord),
+// so the flusher hands the same bytes to the shard log:
 //
 //	u32 len | u32 crc32c(payload) | payload
-//	payload: uvarint lsID | varint received (unix ns) | LogGroupList protobuf
+//	payload: 0x00 0x01 | uvarint lsID | uvarint shard | varint received (unix ns) | LogGroupList protobuf
+//
+// Records of earlier versions had no shard (payload: uvarint lsID, never
+// 0 | varint received | LogGroupList); they are still replayed, into
+// shard 0.
 //
 // Replay stops a segment at its first short or corrupt record (a torn
 // write from a crash: never acknowledged) and continues with the next
@@ -48,30 +55,36 @@ const (
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // appendWALRecord appends the record of one Write to dst.
-func appendWALRecord(dst []byte, lsID int64, received int64, groups []protocol.LogGroup) []byte {
-	start := len(dst)
-	dst = append(dst, make([]byte, walHeader)...)
-	dst = binary.AppendUvarint(dst, uint64(lsID))
-	dst = binary.AppendVarint(dst, received)
-	for i := range groups {
-		dst = protocol.AppendLogGroupListEntry(dst, &groups[i])
-	}
-	payload := dst[start+walHeader:]
-	binary.LittleEndian.PutUint32(dst[start:], uint32(len(payload)))
-	binary.LittleEndian.PutUint32(dst[start+4:], crc32.Checksum(payload, crcTable))
-	return dst
+func appendWALRecord(dst []byte, lsID int64, shard int, received int64, groups []protocol.LogGroup) []byte {
+	return shardlog.AppendRecord(dst, lsID, shard, received, groups)
 }
 
-// walRecord is one decoded record; strings of groups alias the buffer.
+// walRecord is one decoded record; strings of groups alias the buffer,
+// as does raw (the framed record in the shard log's format).
 type walRecord struct {
 	lsID     int64
+	shard    int
 	received int64
 	groups   []protocol.LogGroup
+	raw      []byte
 	end      int64 // position after the record
 }
 
 func decodeWALPayload(p []byte) (walRecord, error) {
 	var r walRecord
+	if shardlog.IsRecord(p) {
+		pl, err := shardlog.ParsePayload(p)
+		if err != nil {
+			return r, err
+		}
+		var gl protocol.LogGroupList
+		if err := gl.Unmarshal(pl.Groups); err != nil {
+			return r, err
+		}
+		r.lsID, r.shard, r.received, r.groups = pl.Logstore, pl.Shard, pl.Received, gl.LogGroups
+		return r, nil
+	}
+	// An earlier version's record: no shard.
 	id, n := binary.Uvarint(p)
 	if n <= 0 {
 		return r, errors.New("bad logstore id")
@@ -136,6 +149,7 @@ func readWAL(dir string, from int64, log *slog.Logger, fn func(walRecord) error)
 				break
 			}
 			payload := data[pos+walHeader : pos+walHeader+n]
+			raw := data[pos : pos+walHeader+n]
 			pos += walHeader + n
 			recEnd := sg.start + int64(pos)
 			if recEnd <= from {
@@ -147,6 +161,9 @@ func readWAL(dir string, from int64, log *slog.Logger, fn func(walRecord) error)
 				return 0, fmt.Errorf("wal segment %s: record ending at %d: %w", sg.path, recEnd, err)
 			}
 			rec.end = recEnd
+			if shardlog.IsRecord(payload) {
+				rec.raw = raw
+			}
 			if err := fn(rec); err != nil {
 				return 0, err
 			}
@@ -186,8 +203,9 @@ type wal struct {
 	curListed bool // w.f is in unsynced
 
 	// onSynced receives the requests of each durable batch in order,
-	// before they are acknowledged.
-	onSynced func([]*writeReq)
+	// before they are acknowledged, each with its record (req.rec, valid
+	// during the call). An error fails the batch and, sticky, the WAL.
+	onSynced func([]*writeReq) error
 
 	syncSeconds prometheus.Observer // each fsync
 	syncedReqs  prometheus.Counter  // writes acknowledged
@@ -211,7 +229,7 @@ type unsyncedFile struct {
 // it is fsynced; otherwise once it is written to the file (the page
 // cache: safe from a crash of the process, not of the machine), with an
 // fsync every syncEvery (Config.SyncInterval).
-func openWAL(dir string, pos int64, syncEvery time.Duration, segLimit int64, onSynced func([]*writeReq), m *metrics) (*wal, error) {
+func openWAL(dir string, pos int64, syncEvery time.Duration, segLimit int64, onSynced func([]*writeReq) error, m *metrics) (*wal, error) {
 	w := &wal{dir: dir, pos: pos, written: pos, kick: make(chan struct{}, 1), syncEvery: syncEvery, segLimit: segLimit, onSynced: onSynced,
 		syncSeconds: m.walSyncSeconds, syncedReqs: m.walWrites}
 	if err := w.newSegment(); err != nil {
@@ -327,6 +345,7 @@ func (w *wal) flush() {
 	buf, reqs := w.buf, w.reqs
 	w.buf, w.reqs = w.spare[:0], nil
 	w.mu.Unlock()
+	batchStart := w.written
 	_, err := w.f.Write(buf)
 	if err == nil {
 		if w.syncEvery == 0 {
@@ -347,6 +366,17 @@ func (w *wal) flush() {
 			err = w.newSegment()
 		}
 	}
+	if err == nil {
+		off := int64(0)
+		for _, r := range reqs {
+			r.rec = buf[off : r.end-batchStart]
+			off = r.end - batchStart
+		}
+		err = w.onSynced(reqs)
+		for _, r := range reqs {
+			r.rec = nil
+		}
+	}
 	w.spare = buf
 	if err != nil {
 		// The file may now hold part of this batch: refuse everything
@@ -357,7 +387,6 @@ func (w *wal) flush() {
 		}
 		return
 	}
-	w.onSynced(reqs)
 	w.syncedReqs.Add(float64(len(reqs)))
 	for _, r := range reqs {
 		r.done <- nil

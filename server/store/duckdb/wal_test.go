@@ -97,7 +97,7 @@ func TestWALReplayAfterKill(t *testing.T) {
 			f, err := os.OpenFile(segs[0].path, os.O_APPEND|os.O_WRONLY, 0)
 			require.NoError(t, err)
 			g := protocoltest.NginxLogGroup(16 << 10)
-			rec := appendWALRecord(nil, 1, 0, []protocol.LogGroup{*g})
+			rec := appendWALRecord(nil, 1, 0, 0, []protocol.LogGroup{*g})
 			_, err = f.Write(rec[:len(rec)/2])
 			require.NoError(t, err)
 			require.NoError(t, f.Close())

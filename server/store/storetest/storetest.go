@@ -1,7 +1,7 @@
 // Package storetest is the conformance suite every log storage backend
 // (server/store/<backend>) must pass: writes, full-text and field search,
 // paging and order, SQL analysis, histograms, index changes, retention,
-// overload and error classification. A backend's test calls
+// overload and error classification, shards (ordered groups by cursor). A backend's test calls
 //
 //	storetest.Run(t, func(t *testing.T, o storetest.Options) store.Store { ... })
 //
@@ -68,6 +68,7 @@ func Run(t *testing.T, newStore NewFunc) {
 		{"Errors", testErrors},
 		{"DropLogstore", testDropLogstore},
 		{"ConcurrentWrites", testConcurrentWrites},
+		{"Shards", testShards},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore) })
