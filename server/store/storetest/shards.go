@@ -176,4 +176,3 @@ func testShards(t *testing.T, newStore NewFunc) {
 	require.NoError(t, err)
 	require.Zero(t, end0)
 }
-
