@@ -38,6 +38,7 @@ type LogStore interface {
 	Write(ctx context.Context, project, logstore string, groups []protocol.LogGroup, received time.Time) error
 	Search(ctx context.Context, project, logstore string, req store.SearchRequest) (*store.SearchResult, error)
 	Histogram(ctx context.Context, project, logstore string, req store.HistogramRequest) ([]store.Bucket, error)
+	ShardLogs
 }
 
 // Authenticator verifies a request's signature and returns the key that
@@ -116,6 +117,7 @@ type API struct {
 	metrics *metrics
 	bufs    sync.Pool // *[]byte request/decompression buffers
 	metricH http.Handler
+	router  shardRouter
 }
 
 // New returns the handler.
@@ -161,6 +163,7 @@ type metrics struct {
 	rawBytes     *prometheus.CounterVec
 	wireBytes    *prometheus.CounterVec
 	rejectedLogs *prometheus.CounterVec
+	pulledGroups *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -184,9 +187,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		rejectedLogs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_api_rejected_putlogs_total", Help: "PutLogs requests refused, by error code; the client got the error and keeps the data.",
 		}, []string{"code"}),
+		pulledGroups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_api_pulled_groups_total", Help: "Log groups returned by PullLogs (consumers, BatchGetLogs).",
+		}, []string{"project", "logstore"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.duration, m.logs, m.rawBytes, m.wireBytes, m.rejectedLogs} {
+		for _, c := range []prometheus.Collector{m.requests, m.duration, m.logs, m.rawBytes, m.wireBytes, m.rejectedLogs, m.pulledGroups} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("api: register metrics: %w", err)
 			}

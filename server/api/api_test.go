@@ -39,12 +39,28 @@ type memStore struct {
 	discard bool // count only (benchmarks)
 	block   bool // Search waits for its context to end
 	logs    int
+	shards  []int // of each write
+}
+
+// The shard API is tested against the real store (server/app).
+func (m *memStore) Cursor(context.Context, string, string, int, store.CursorAt) (int64, error) {
+	return 0, errors.New("memStore has no shards")
+}
+func (m *memStore) CursorTime(context.Context, string, string, int, int64) (time.Time, error) {
+	return time.Time{}, errors.New("memStore has no shards")
+}
+func (m *memStore) Pull(context.Context, string, string, int, store.PullRequest) (*store.PullResult, error) {
+	return nil, errors.New("memStore has no shards")
 }
 
 func (m *memStore) EnsureLogstore(context.Context, store.LogstoreSpec) error { return nil }
 func (m *memStore) DropLogstore(context.Context, string, string) error       { return nil }
-func (m *memStore) Write(_ context.Context, _, _ string, groups []protocol.LogGroup, _ time.Time) error {
+func (m *memStore) Write(ctx context.Context, p, l string, groups []protocol.LogGroup, t time.Time) error {
+	return m.WriteShard(ctx, p, l, 0, groups, t)
+}
+func (m *memStore) WriteShard(_ context.Context, _, _ string, shard int, groups []protocol.LogGroup, _ time.Time) error {
 	m.mu.Lock()
+	m.shards = append(m.shards, shard)
 	defer m.mu.Unlock()
 	if m.err != nil {
 		return m.err

@@ -61,7 +61,8 @@ func (s *putState) nextGroup() *protocol.LogGroup {
 // packages are compressed one by one.
 func (a *API) putLogs(ctx context.Context, q *request) error {
 	ls := q.vars["logstore"]
-	if _, err := a.cfg.Meta.GetLogstore(ctx, q.project, ls); err != nil {
+	lsMeta, err := a.cfg.Meta.GetLogstore(ctx, q.project, ls)
+	if err != nil {
 		return a.metaErr(err)
 	}
 	hdr := q.r.Header
@@ -142,7 +143,11 @@ func (a *API) putLogs(ctx context.Context, q *request) error {
 		logs += len(st.groups[i].Logs)
 	}
 	if logs > 0 {
-		if err := a.cfg.Logs.Write(ctx, q.project, ls, st.groups, q.received); err != nil {
+		shard, err := a.router.route(lsMeta, q.query("key"), st.groups)
+		if err != nil {
+			return err
+		}
+		if err := a.cfg.Logs.WriteShard(ctx, q.project, ls, shard, st.groups, q.received); err != nil {
 			return storeErr(err)
 		}
 	}

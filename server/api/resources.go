@@ -3,8 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
-	"math/big"
 	"strconv"
 	"strings"
 
@@ -319,6 +317,10 @@ func (a *API) updateLogstore(ctx context.Context, q *request) error {
 	if b.Mode != nil && ls.Mode != "" && *b.Mode != ls.Mode {
 		return protocol.Errorf(protocol.CodeLogStoreInfoInvalid, "mode cannot change after creation (is %q)", ls.Mode)
 	}
+	if b.ShardCount != nil && int(*b.ShardCount) < ls.ShardCount {
+		return protocol.Errorf(protocol.CodeLogStoreInfoInvalid,
+			"shardCount cannot shrink from %d to %d: the removed shards' logs and consumer checkpoints would no longer be readable (it can grow)", ls.ShardCount, int(*b.ShardCount))
+	}
 	if err := b.apply(&ls); err != nil {
 		return err
 	}
@@ -374,28 +376,16 @@ type shardJSON struct {
 }
 
 // listShards reports shardCount read-write shards splitting the 128-bit
-// MD5 hash-key space evenly. Sluice stores a logstore as one table; the
-// shards exist for clients that route by hash key or list them.
+// MD5 hash-key space evenly (PutLogs routes a hash key by these ranges).
 func (a *API) listShards(ctx context.Context, q *request) error {
 	ls, err := a.cfg.Meta.GetLogstore(ctx, q.project, q.vars["logstore"])
 	if err != nil {
 		return a.metaErr(err)
 	}
-	n := ls.ShardCount
-	if n < 1 {
-		n = 1
-	}
-	space := new(big.Int).Lsh(big.NewInt(1), 128)
-	key := func(i int) string {
-		if i == n {
-			return "ffffffffffffffffffffffffffffffff"
-		}
-		v := new(big.Int).Div(new(big.Int).Mul(space, big.NewInt(int64(i))), big.NewInt(int64(n)))
-		return fmt.Sprintf("%032x", v)
-	}
+	n := max(ls.ShardCount, 1)
 	out := make([]shardJSON, n)
 	for i := range out {
-		out[i] = shardJSON{ShardID: i, Status: "readwrite", InclusiveBeginKey: key(i), ExclusiveEndKey: key(i + 1), CreateTime: ls.CreateTime.Unix()}
+		out[i] = shardJSON{ShardID: i, Status: "readwrite", InclusiveBeginKey: shardKeyBound(i, n), ExclusiveEndKey: shardKeyBound(i+1, n), CreateTime: ls.CreateTime.Unix()}
 	}
 	return writeJSON(q, out)
 }

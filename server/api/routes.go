@@ -104,6 +104,21 @@ func (a *API) match(method, path string, query url.Values, hasProject bool) (rou
 				return proj("ListShards", a.listShards, R)
 			case n == 4 && seg(2) == "shards" && (seg(3) == "lb" || seg(3) == "route") && method == http.MethodPost:
 				return proj("PutLogs", a.putLogs, W)
+			case n == 4 && seg(2) == "shards" && method == http.MethodGet:
+				vars["shard"] = seg(3)
+				switch query.Get("type") {
+				case "cursor":
+					return proj("GetCursor", a.getCursor, R)
+				case "cursor_time":
+					return proj("GetCursorTime", a.getCursorTime, R)
+				case "logs", "log":
+					return proj("PullLogs", a.pullLogs, R)
+				}
+				return route{}, nil, protocol.Errorf(protocol.CodeParameterInvalid,
+					"unsupported type=%q on GET /logstores/{logstore}/shards/{shard}: use cursor, cursor_time or logs", query.Get("type"))
+			case n == 4 && seg(2) == "shards" && method == http.MethodPost && (query.Get("action") == "split" || query.Get("action") == "merge"):
+				return route{}, nil, protocol.Errorf(protocol.CodeParameterInvalid,
+					"%s of shards is not supported by this server: set the logstore's shardCount (it can grow) instead", query.Get("action"))
 			}
 		}
 
