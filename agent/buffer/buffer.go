@@ -12,27 +12,49 @@
 //
 //	uint32 little-endian payload length | uint32 little-endian CRC-32C of payload | payload
 //
-// Append writes a record to the newest segment and fsyncs it before
-// returning, so a record Append accepted survives a crash. Segments roll over
-// at MaxFileSize; at most MaxFiles exist, so the buffer holds at most about
-// MaxFiles × MaxFileSize bytes. When it is full Append blocks until the
-// consumer frees a segment (back-pressure: nothing is dropped).
+// Append writes a record at the end of the newest segment and fsyncs it
+// before returning, so a record Append accepted survives a crash. Segments
+// roll over at MaxFileSize; at most MaxFiles exist, so the buffer holds at
+// most about MaxFiles × MaxFileSize bytes. When it is full Append blocks
+// until the consumer frees a segment (back-pressure: nothing is dropped).
 //
 // One consumer reads with Next and confirms with Commit, in order. The
 // cursor file records the committed position (written atomically by
 // rename, not fsynced: a stale cursor after a crash replays a few records
-// again — at-least-once — it never loses any). Fully committed segments are
-// deleted.
+// again — at-least-once — it never loses any). A segment is deleted as soon
+// as its last record is committed, whatever the segments after it hold —
+// also when the newest is empty because the disk filled just as it was
+// created.
 //
-// A torn write (crash mid-append) leaves a bad record at the tail of the
-// newest segment: Open truncates it back to the last good record and reports
-// the cut bytes in a log line and a metric. A bad record inside an older
-// segment (disk corruption) makes Next skip the rest of that segment, again
-// logged and counted.
+// # Write errors and a full disk
 //
-// Written by hand: the job is ~300 lines and the maintained WAL libraries
-// (e.g. tidwall/wal) index by sequence number and do not bound total size or
-// block writers, which is the part this buffer is for.
+// A write that fails (ENOSPC, EIO, a failed fsync) is cut back to the last
+// whole record before Append returns ErrUnwritable, so the file never holds
+// a partial record below the write position and the buffer stays usable;
+// nothing of the failed record is kept and the caller still owns it (the
+// output keeps the group in memory and tries again: back-pressure, as for a
+// full buffer). If even the cut fails, no further record is written until
+// it succeeds. When the disk is full and every record is delivered, Append
+// starts a new segment so the delivered one is deleted and its space
+// reused. A failure episode is logged once when it starts and once when it
+// ends, and shown by sluice_buffer_write_errors_total and
+// sluice_buffer_write_failing_since_seconds.
+//
+// # Damage
+//
+// A crash mid-append leaves an unfinished record at the tail of the newest
+// segment. Appends fsync whole records before returning, so such a tail was
+// never acknowledged: Open truncates it back to the last good record, logs
+// a warning and counts it in sluice_buffer_torn_bytes_total (not a loss:
+// the input was not told it was stored). A bad record anywhere else
+// (disk corruption) makes Next skip the rest of that segment; that is
+// acknowledged data lost, logged as an error and counted in
+// sluice_buffer_corrupt_bytes_total.
+//
+// Written by hand: the job is a few hundred lines and the maintained WAL
+// libraries (e.g. tidwall/wal) index by sequence number and do not bound
+// total size, block writers or survive ENOSPC without a restart, which is
+// the part this buffer is for.
 package buffer
 
 import (
@@ -41,7 +63,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -49,6 +70,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -119,8 +141,24 @@ func (p position) less(q position) bool {
 	return p.seg < q.seg || (p.seg == q.seg && p.off < q.off)
 }
 
-// ErrClosed is returned by operations on a closed buffer.
-var ErrClosed = errors.New("disk buffer closed")
+// segment is one segment file.
+type segment struct {
+	seq uint64
+	// size is the length of a sealed segment (every segment but the
+	// newest, whose length is wpos.off). Readers stop there, so bytes
+	// beyond it — which a failed write can leave — are never decoded.
+	size int64
+}
+
+var (
+	// ErrClosed is returned by operations on a closed buffer.
+	ErrClosed = errors.New("disk buffer closed")
+	// ErrUnwritable wraps the cause when Append could not write a record
+	// (no space left on the device, an I/O error). Nothing of the record
+	// was kept; the buffer stays usable and Append may be tried again,
+	// typically once Changed fires or after a pause.
+	ErrUnwritable = errors.New("disk buffer cannot be written")
+)
 
 // Buffer is a disk buffer. Append is safe for concurrent use; Next and
 // Commit must be called by one consumer.
@@ -128,26 +166,42 @@ type Buffer struct {
 	cfg   Config
 	log   *slog.Logger
 	quota *Quota
+	// fault, when set (tests), is consulted before each file operation
+	// named by op and fails it with the error returned.
+	fault func(op string) error
 
 	mu        sync.Mutex
 	changed   chan struct{} // closed and replaced on every state change
 	closed    bool
-	segs      []uint64 // existing segments, ascending
-	w         *os.File // newest segment, for appending
-	wpos      position // end of the newest segment
-	lock      *os.File // dir/LOCK, held while open
-	r         *os.File // segment being read
+	segs      []segment // existing segments, ascending
+	w         *os.File  // newest segment, for appending
+	wpos      position  // end of the newest segment's records
+	dirty     bool      // w may hold bytes of a failed write beyond wpos.off
+	lock      *os.File  // dir/LOCK, held while open
+	r         *os.File  // segment being read
 	rseg      uint64
 	rpos      position // next record to read
 	committed position
-	pending   int64 // bytes appended and not committed
+	saved     position // what the cursor file holds
+	pending   int64    // bytes appended and not committed
 	hdr       [headerSize]byte
+	waiting   int // Appends waiting for a file (buffer full)
+	// failingSince is when the current run of failed appends began (zero
+	// while appends succeed); failures counts them.
+	failingSince  time.Time
+	failures      int
+	cursorFailing bool
 
-	mPending   prometheus.Gauge
-	mAppended  prometheus.Counter
-	mCommitted prometheus.Counter
-	mCorrupt   prometheus.Counter
-	mFull      prometheus.Counter
+	mPending      prometheus.Gauge
+	mFiles        prometheus.Gauge
+	mAppended     prometheus.Counter
+	mCommitted    prometheus.Counter
+	mCorrupt      prometheus.Counter
+	mTorn         prometheus.Counter
+	mFull         prometheus.Counter
+	mWaiting      prometheus.Gauge
+	mWriteErrors  *prometheus.CounterVec
+	mFailingSince prometheus.Gauge
 }
 
 // Open opens (or creates) the buffer in cfg.Dir, truncating a torn tail.
@@ -170,21 +224,32 @@ func Open(cfg Config, set Settings) (*Buffer, error) {
 	if quota == nil {
 		quota = NewQuota(cfg.MaxFiles)
 	}
+	reg := set.Registerer
 	b := &Buffer{
 		cfg:     cfg,
 		quota:   quota,
 		log:     log.With("component", "disk-buffer", "dir", cfg.Dir),
 		changed: make(chan struct{}),
-		mPending: promreg.Register(set.Registerer, prometheus.NewGauge(prometheus.GaugeOpts{
+		mPending: promreg.Register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sluice_buffer_pending_bytes", Help: "Bytes in the disk buffer not yet delivered.", ConstLabels: labels})),
-		mAppended: promreg.Register(set.Registerer, prometheus.NewCounter(prometheus.CounterOpts{
+		mFiles: promreg.Register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sluice_buffer_files", Help: "Segment files of the disk buffer.", ConstLabels: labels})),
+		mAppended: promreg.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sluice_buffer_records_appended_total", Help: "Records written (fsynced) to the disk buffer.", ConstLabels: labels})),
-		mCommitted: promreg.Register(set.Registerer, prometheus.NewCounter(prometheus.CounterOpts{
+		mCommitted: promreg.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sluice_buffer_records_delivered_total", Help: "Records read back and confirmed delivered.", ConstLabels: labels})),
-		mCorrupt: promreg.Register(set.Registerer, prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "sluice_buffer_corrupt_bytes_total", Help: "Bytes cut or skipped because a record was torn or corrupt (data LOST).", ConstLabels: labels})),
-		mFull: promreg.Register(set.Registerer, prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "sluice_buffer_full_waits_total", Help: "Appends that had to wait because the buffer was full.", ConstLabels: labels})),
+		mCorrupt: promreg.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sluice_buffer_corrupt_bytes_total", Help: "Bytes of acknowledged records skipped because they were corrupt on disk (data LOST).", ConstLabels: labels})),
+		mTorn: promreg.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sluice_buffer_torn_bytes_total", Help: "Bytes of unfinished appends (a crash during a write) cut at open; never acknowledged, so not lost.", ConstLabels: labels})),
+		mFull: promreg.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sluice_buffer_full_waits_total", Help: "Appends that had to wait because the buffer had buffer_file_num files.", ConstLabels: labels})),
+		mWaiting: promreg.Register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sluice_buffer_waiting_appends", Help: "Appends waiting now for a file to be freed (buffer_file_num reached).", ConstLabels: labels})),
+		mWriteErrors: promreg.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_buffer_write_errors_total", Help: "Appends that failed because the disk did not take the record (reason: no_space or io); the data waits in memory and in the input files.", ConstLabels: labels}, []string{"reason"})),
+		mFailingSince: promreg.Register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sluice_buffer_write_failing_since_seconds", Help: "Unix time of the first failed append of the current run of failures; 0 while appends succeed.", ConstLabels: labels})),
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("disk buffer: create %s: %w", cfg.Dir, err)
@@ -199,6 +264,7 @@ func Open(cfg Config, set Settings) (*Buffer, error) {
 		return nil, err
 	}
 	b.quota.take(len(b.segs))
+	b.mFiles.Set(float64(len(b.segs)))
 	return b, nil
 }
 
@@ -211,6 +277,7 @@ func (b *Buffer) load() error {
 	if err != nil {
 		return fmt.Errorf("disk buffer: read %s: %w", b.cfg.Dir, err)
 	}
+	var seqs []uint64
 	for _, e := range entries {
 		name, ok := strings.CutSuffix(e.Name(), segSuffix)
 		if !ok || e.IsDir() {
@@ -221,40 +288,54 @@ func (b *Buffer) load() error {
 			b.log.Warn("ignoring a file that is not a buffer segment", "file", e.Name())
 			continue
 		}
-		b.segs = append(b.segs, n)
+		seqs = append(seqs, n)
 	}
-	slices.Sort(b.segs)
+	slices.Sort(seqs)
 
 	cur, ok := b.readCursor()
-	if len(b.segs) == 0 {
-		b.segs = []uint64{max(cur.seg, 1)}
-		cur = position{seg: b.segs[0]}
-	} else if !ok || cur.seg < b.segs[0] || cur.seg > b.segs[len(b.segs)-1] {
-		cur = position{seg: b.segs[0]}
+	if len(seqs) == 0 {
+		seqs = []uint64{max(cur.seg, 1)}
+		cur = position{seg: seqs[0]}
+	} else if !ok || cur.seg < seqs[0] || cur.seg > seqs[len(seqs)-1] {
+		cur = position{seg: seqs[0]}
 	}
+	// A missing or unusable cursor means the same as one at the oldest
+	// segment's start: no need to write it.
+	b.saved = cur
 	// Segments before the cursor were delivered; a crash between commit and
 	// delete can leave them behind.
-	for len(b.segs) > 1 && b.segs[0] < cur.seg {
-		if err := os.Remove(b.segPath(b.segs[0])); err != nil && !errors.Is(err, os.ErrNotExist) {
+	for len(seqs) > 1 && seqs[0] < cur.seg {
+		if err := os.Remove(b.segPath(seqs[0])); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("disk buffer: remove delivered segment: %w", err)
 		}
-		b.segs = b.segs[1:]
+		seqs = seqs[1:]
+	}
+	for _, s := range seqs[:len(seqs)-1] {
+		st, err := os.Stat(b.segPath(s))
+		if err != nil {
+			return fmt.Errorf("disk buffer: stat segment: %w", err)
+		}
+		b.segs = append(b.segs, segment{seq: s, size: st.Size()})
+		b.pending += st.Size()
 	}
 
-	last := b.segs[len(b.segs)-1]
+	last := seqs[len(seqs)-1]
 	w, err := os.OpenFile(b.segPath(last), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return fmt.Errorf("disk buffer: open segment: %w", err)
 	}
 	b.w = w
+	b.segs = append(b.segs, segment{seq: last})
 	good, size, err := scanValid(w)
 	if err != nil {
 		return fmt.Errorf("disk buffer: scan %s: %w", w.Name(), err)
 	}
 	if good < size {
-		b.log.Error("disk buffer segment has a torn or corrupt tail (crash during a write?); truncated at the last good record",
+		// Appends fsync whole records before they return, so what follows
+		// the last good record was never acknowledged.
+		b.log.Warn("disk buffer segment ends in an unfinished record (the agent stopped during a write); cut back to the last whole record, which loses nothing acknowledged",
 			"segment", w.Name(), "good_bytes", good, "cut_bytes", size-good)
-		b.mCorrupt.Add(float64(size - good))
+		b.mTorn.Add(float64(size - good))
 		if err := w.Truncate(good); err != nil {
 			return fmt.Errorf("disk buffer: truncate torn tail of %s: %w", w.Name(), err)
 		}
@@ -262,27 +343,23 @@ func (b *Buffer) load() error {
 			return fmt.Errorf("disk buffer: sync %s: %w", w.Name(), err)
 		}
 	}
-	if _, err := w.Seek(good, io.SeekStart); err != nil {
-		return fmt.Errorf("disk buffer: seek %s: %w", w.Name(), err)
-	}
 	b.wpos = position{seg: last, off: good}
-	if cur.seg == last && cur.off > good {
-		cur.off = good
+	b.pending += good
+	// A cursor past its segment's end (the segment was cut) points at
+	// that end; one naming a missing segment, at the next one's start.
+	switch i, ok := b.segIndex(cur.seg); {
+	case !ok:
+		cur = position{seg: b.segs[i].seq}
+	case cur.seg == last:
+		cur.off = min(cur.off, good)
+	default:
+		cur.off = min(cur.off, b.segs[i].size)
 	}
-	b.committed, b.rpos = cur, cur
-
-	for _, s := range b.segs {
-		if s == last {
-			b.pending += good
-			continue
-		}
-		st, err := os.Stat(b.segPath(s))
-		if err != nil {
-			return fmt.Errorf("disk buffer: stat segment: %w", err)
-		}
-		b.pending += st.Size()
-	}
+	b.committed = cur
 	b.pending -= cur.off
+	b.advanceCommitted()
+	b.removeDelivered()
+	b.rpos = b.committed
 	b.mPending.Set(float64(b.pending))
 	if b.pending > 0 {
 		b.log.Info("disk buffer holds undelivered data from an earlier run; replaying it", "bytes", b.pending, "segments", len(b.segs))
@@ -338,21 +415,43 @@ func (b *Buffer) readCursor() (position, bool) {
 }
 
 func (b *Buffer) writeCursor(p position) error {
+	if err := b.check("cursor"); err != nil {
+		return err
+	}
 	var data [20]byte
 	binary.LittleEndian.PutUint64(data[0:8], p.seg)
 	binary.LittleEndian.PutUint64(data[8:16], uint64(p.off))
 	binary.LittleEndian.PutUint32(data[16:], crc32.Checksum(data[:16], crcTable))
 	tmp := filepath.Join(b.cfg.Dir, cursorName+".tmp")
 	if err := os.WriteFile(tmp, data[:], 0o644); err != nil {
+		_ = os.Remove(tmp) // a partial file would hold a block of a full disk
 		return err
 	}
 	return os.Rename(tmp, filepath.Join(b.cfg.Dir, cursorName))
+}
+
+// check runs the test fault hook for op.
+func (b *Buffer) check(op string) error {
+	if b.fault == nil {
+		return nil
+	}
+	return b.fault(op)
 }
 
 // broadcast wakes every waiter; b.mu must be held.
 func (b *Buffer) broadcast() {
 	close(b.changed)
 	b.changed = make(chan struct{})
+}
+
+// Changed returns a channel closed at the buffer's next change of state
+// (a record appended or committed, a segment deleted, Close). A writer whose
+// Append failed waits for it — or for a timer, since space can also be
+// freed by others — before trying again.
+func (b *Buffer) Changed() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.changed
 }
 
 // wait releases b.mu until the state changes or ctx ends, then retakes it.
@@ -372,7 +471,10 @@ func (b *Buffer) wait(ctx context.Context, quota <-chan struct{}) error {
 }
 
 // Append writes rec and fsyncs it. A nil return means rec is durable. When
-// the buffer is full it blocks until space is freed or ctx ends.
+// the buffer is full (buffer_file_num) it blocks until space is freed or ctx
+// ends. When the disk does not take the record it returns an error wrapping
+// ErrUnwritable and the cause (e.g. syscall.ENOSPC) at once, with nothing of
+// rec kept: the caller decides how to wait (see Changed).
 func (b *Buffer) Append(ctx context.Context, rec []byte) error {
 	if len(rec) > maxRecord {
 		return fmt.Errorf("disk buffer: record of %d bytes exceeds the %d-byte limit", len(rec), maxRecord)
@@ -384,6 +486,9 @@ func (b *Buffer) Append(ctx context.Context, rec []byte) error {
 	for {
 		if b.closed {
 			return ErrClosed
+		}
+		if err := b.cutDirtyTail(); err != nil {
+			return b.writeFailed(err)
 		}
 		if b.wpos.off == 0 || b.wpos.off+framed <= b.cfg.MaxFileSize {
 			break
@@ -402,34 +507,43 @@ func (b *Buffer) Append(ctx context.Context, rec []byte) error {
 					"max_files", b.cfg.MaxFiles, "max_file_size", b.cfg.MaxFileSize,
 					"agent_buffer_files", b.quota.Used())
 			}
-			if err := b.wait(ctx, quotaCh); err != nil {
+			b.waiting++
+			b.mWaiting.Set(float64(b.waiting))
+			err := b.wait(ctx, quotaCh)
+			b.waiting--
+			b.mWaiting.Set(float64(b.waiting))
+			if err != nil {
 				return err
 			}
 			continue
 		}
 		if err := b.rollover(); err != nil {
 			b.quota.release(1)
-			return err
+			return b.writeFailed(err)
 		}
 		break
 	}
-	binary.LittleEndian.PutUint32(b.hdr[0:4], uint32(len(rec)))
-	binary.LittleEndian.PutUint32(b.hdr[4:8], crc32.Checksum(rec, crcTable))
-	_, err := b.w.Write(b.hdr[:])
-	if err == nil {
-		_, err = b.w.Write(rec)
-	}
-	if err == nil {
-		err = b.w.Sync()
+	err := b.write(rec)
+	if err != nil && !b.dirty && b.wpos.off > 0 && b.committed == b.wpos {
+		// Everything written so far was delivered, yet the newest segment
+		// still holds it: a new segment lets the old one (and its space)
+		// go. Worth it on a full disk, harmless otherwise.
+		b.countWriteError(err)
+		b.quota.take(1)
+		if rerr := b.rollover(); rerr != nil {
+			b.quota.release(1)
+		} else {
+			err = b.write(rec)
+		}
 	}
 	if err != nil {
-		// Cut what was written so the segment ends on a record boundary.
-		if terr := b.w.Truncate(b.wpos.off); terr == nil {
-			_, _ = b.w.Seek(b.wpos.off, io.SeekStart)
-		} else {
-			b.log.Error("cannot roll back a failed buffer write; the next open will truncate it", "err", terr)
-		}
-		return fmt.Errorf("disk buffer: write %s: %w", b.w.Name(), err)
+		return b.writeFailed(err)
+	}
+	if !b.failingSince.IsZero() {
+		b.log.Info("disk buffer writable again", "failed_appends", b.failures,
+			"failing_for", time.Since(b.failingSince).Round(time.Millisecond).String())
+		b.failingSince, b.failures = time.Time{}, 0
+		b.mFailingSince.Set(0)
 	}
 	b.wpos.off += framed
 	b.pending += framed
@@ -439,44 +553,173 @@ func (b *Buffer) Append(ctx context.Context, rec []byte) error {
 	return nil
 }
 
+// write writes rec at the end of the newest segment and fsyncs it. On
+// failure the segment is cut back to wpos, or marked dirty when even that
+// fails; b.mu held.
+func (b *Buffer) write(rec []byte) error {
+	off := b.wpos.off
+	binary.LittleEndian.PutUint32(b.hdr[0:4], uint32(len(rec)))
+	binary.LittleEndian.PutUint32(b.hdr[4:8], crc32.Checksum(rec, crcTable))
+	err := b.writeAt(b.hdr[:], off)
+	if err == nil {
+		err = b.writeAt(rec, off+headerSize)
+	}
+	if err == nil {
+		if err = b.check("sync"); err == nil {
+			err = b.w.Sync()
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	err = fmt.Errorf("write %s: %w", b.w.Name(), err)
+	b.dirty = true
+	if terr := b.cutDirtyTail(); terr != nil {
+		b.log.Error("cannot cut a failed write from the buffer segment; no record is written until it can be (a restart also cuts it)",
+			"segment", b.w.Name(), "err", terr)
+	}
+	return err
+}
+
+// writeAt writes p at off of the newest segment (at an explicit offset,
+// so a failed write's leftovers are overwritten, never appended after).
+func (b *Buffer) writeAt(p []byte, off int64) error {
+	if err := b.check("write"); err != nil {
+		// Fail as a full disk does: part of p lands first.
+		_, _ = b.w.WriteAt(p[:len(p)/2], off)
+		return err
+	}
+	_, err := b.w.WriteAt(p, off)
+	return err
+}
+
+// cutDirtyTail truncates the newest segment back to wpos after a failed
+// write; b.mu held.
+func (b *Buffer) cutDirtyTail() error {
+	if !b.dirty {
+		return nil
+	}
+	err := b.check("truncate")
+	if err == nil {
+		err = b.w.Truncate(b.wpos.off)
+	}
+	if err != nil {
+		return fmt.Errorf("cut a failed write from %s: %w", b.w.Name(), err)
+	}
+	b.dirty = false
+	return nil
+}
+
+// writeFailed counts and logs a failed append and returns its error; b.mu
+// held. A run of failures is logged at its start (and its end, by Append),
+// not once per attempt.
+func (b *Buffer) writeFailed(err error) error {
+	reason := b.countWriteError(err)
+	b.failures++
+	if b.failingSince.IsZero() {
+		b.failingSince = time.Now()
+		b.mFailingSince.Set(float64(b.failingSince.UnixNano()) / 1e9)
+		b.log.Error("disk buffer cannot be written; new data waits in memory and the inputs pause (files keep their data) until space is freed or the server takes the buffered data",
+			"reason", reason, "err", err, "segment", b.wpos.seg, "offset", b.wpos.off, "pending_bytes", b.pending)
+	} else {
+		b.log.Debug("disk buffer write failed again", "reason", reason, "err", err, "segment", b.wpos.seg, "offset", b.wpos.off)
+	}
+	return fmt.Errorf("%w: %w", ErrUnwritable, err)
+}
+
+// countWriteError counts a failed write by reason and returns the reason.
+func (b *Buffer) countWriteError(err error) string {
+	reason := "io"
+	if isNoSpace(err) {
+		reason = "no_space"
+	}
+	b.mWriteErrors.WithLabelValues(reason).Inc()
+	return reason
+}
+
 // rollover starts a new newest segment; b.mu must be held.
 func (b *Buffer) rollover() error {
-	next := b.wpos.seg + 1
-	f, err := os.OpenFile(b.segPath(next), os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("disk buffer: create segment: %w", err)
+	if err := b.cutDirtyTail(); err != nil {
+		return err
 	}
-	if err := syncDir(b.cfg.Dir); err != nil {
+	next := b.wpos.seg + 1
+	path := b.segPath(next)
+	if err := b.check("create"); err != nil {
+		return fmt.Errorf("create segment: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("create segment: %w", err)
+	}
+	err = b.check("syncdir")
+	if err == nil {
+		err = syncDir(b.cfg.Dir)
+	}
+	if err != nil {
 		_ = f.Close()
-		return fmt.Errorf("disk buffer: sync %s: %w", b.cfg.Dir, err)
+		_ = os.Remove(path)
+		return fmt.Errorf("sync %s: %w", b.cfg.Dir, err)
 	}
 	old := b.w
 	oldPos := b.wpos
+	b.segs[len(b.segs)-1].size = oldPos.off
 	b.w = f
 	b.wpos = position{seg: next}
-	b.segs = append(b.segs, next)
+	b.segs = append(b.segs, segment{seq: next})
+	b.mFiles.Set(float64(len(b.segs)))
 	if err := old.Close(); err != nil {
 		b.log.Warn("close buffer segment", "err", err)
 	}
-	if b.committed == oldPos {
-		// Everything so far is delivered: move the cursor to the new segment
-		// and drop the old one.
-		b.committed = b.wpos
-		if b.rpos == oldPos {
-			b.rpos = b.wpos
-		}
+	if b.rpos == oldPos {
+		b.rpos = b.wpos
+	}
+	if b.advanceCommitted() {
 		b.removeDelivered()
 	}
 	return nil
 }
 
-// removeDelivered deletes segments before the committed one; b.mu held.
-func (b *Buffer) removeDelivered() {
-	if err := b.writeCursor(b.committed); err != nil {
-		b.log.Warn("cannot save the buffer cursor; a restart may replay delivered records", "err", err)
+// segIndex returns the index of segment seq in b.segs; b.mu held.
+func (b *Buffer) segIndex(seq uint64) (int, bool) {
+	return slices.BinarySearchFunc(b.segs, seq, func(s segment, seq uint64) int {
+		switch {
+		case s.seq < seq:
+			return -1
+		case s.seq > seq:
+			return 1
+		}
+		return 0
+	})
+}
+
+// advanceCommitted moves the committed position from the end of a sealed
+// segment to the start of the next one, so the delivered segment can go
+// whatever the next one holds (nothing, when the disk filled just as it
+// was created). It reports whether it moved; b.mu held.
+func (b *Buffer) advanceCommitted() bool {
+	moved := false
+	for b.committed.seg != b.wpos.seg {
+		i, ok := b.segIndex(b.committed.seg)
+		if !ok || i+1 >= len(b.segs) || b.committed.off < b.segs[i].size {
+			break
+		}
+		b.committed = position{seg: b.segs[i+1].seq}
+		moved = true
 	}
-	for len(b.segs) > 1 && b.segs[0] < b.committed.seg {
-		s := b.segs[0]
+	if b.rpos.less(b.committed) {
+		b.rpos = b.committed // the reader was at the end of the delivered segment
+	}
+	return moved
+}
+
+// removeDelivered deletes the segments before the committed one, then
+// saves the cursor; b.mu held. Deleting first frees space for the cursor
+// on a full disk, and is safe: a cursor naming a deleted segment is read
+// as "start at the oldest segment".
+func (b *Buffer) removeDelivered() {
+	removed := 0
+	for len(b.segs) > 1 && b.segs[0].seq < b.committed.seg {
+		s := b.segs[0].seq
 		if b.r != nil && b.rseg == s {
 			_ = b.r.Close()
 			b.r = nil
@@ -485,7 +728,26 @@ func (b *Buffer) removeDelivered() {
 			b.log.Warn("cannot remove a delivered buffer segment", "err", err)
 		}
 		b.segs = b.segs[1:]
-		b.quota.release(1)
+		removed++
+	}
+	if removed > 0 {
+		b.quota.release(removed)
+		b.mFiles.Set(float64(len(b.segs)))
+	}
+	if b.committed == b.saved {
+		return
+	}
+	if err := b.writeCursor(b.committed); err != nil {
+		if !b.cursorFailing {
+			b.cursorFailing = true
+			b.log.Warn("cannot save the buffer cursor; a restart may send delivered records again (duplicates, not loss)", "err", err)
+		}
+	} else {
+		b.saved = b.committed
+		if b.cursorFailing {
+			b.cursorFailing = false
+			b.log.Info("buffer cursor saved again")
+		}
 	}
 }
 
@@ -526,29 +788,35 @@ func (b *Buffer) Next(ctx context.Context) (Record, error) {
 }
 
 // readAt reads the record at p; ok=false means the reader moved on to the
-// next segment (end of a sealed segment, or corruption skipped).
+// next segment (end of a sealed segment, or damage skipped).
 func (b *Buffer) readAt(p position) (Record, bool, error) {
-	if b.r == nil || b.rseg != p.seg {
-		if b.r != nil {
-			_ = b.r.Close()
-		}
-		f, err := os.Open(b.segPath(p.seg))
-		if err != nil {
-			return Record{}, false, fmt.Errorf("disk buffer: open segment: %w", err)
-		}
-		b.r, b.rseg = f, p.seg
-	}
 	end := b.wpos.off
 	if p.seg != b.wpos.seg {
-		st, err := b.r.Stat()
-		if err != nil {
-			return Record{}, false, fmt.Errorf("disk buffer: stat segment: %w", err)
+		i, ok := b.segIndex(p.seg)
+		if !ok {
+			return Record{}, false, fmt.Errorf("disk buffer: read position in unknown segment %d", p.seg)
 		}
-		end = st.Size()
+		end = b.segs[i].size
 	}
 	if p.off >= end {
 		b.nextSegment(p, 0)
 		return Record{}, false, nil
+	}
+	if b.r == nil || b.rseg != p.seg {
+		if b.r != nil {
+			_ = b.r.Close()
+			b.r = nil
+		}
+		f, err := os.Open(b.segPath(p.seg))
+		if errors.Is(err, os.ErrNotExist) && p.seg != b.wpos.seg {
+			b.log.Error("buffer segment removed by someone else; its records are LOST", "segment", b.segPath(p.seg), "lost_bytes", end-p.off)
+			b.nextSegment(p, end-p.off)
+			return Record{}, false, nil
+		}
+		if err != nil {
+			return Record{}, false, fmt.Errorf("disk buffer: open segment: %w", err)
+		}
+		b.r, b.rseg = f, p.seg
 	}
 	var hdr [headerSize]byte
 	n := int64(-1)
@@ -597,9 +865,9 @@ func (b *Buffer) nextSegment(p position, lost int64) {
 		}
 		return
 	}
-	i, _ := slices.BinarySearch(b.segs, p.seg)
+	i, _ := b.segIndex(p.seg)
 	if i+1 < len(b.segs) {
-		b.rpos = position{seg: b.segs[i+1]}
+		b.rpos = position{seg: b.segs[i+1].seq}
 	} else {
 		b.rpos = b.wpos
 	}
@@ -621,8 +889,7 @@ func (b *Buffer) Commit(r Record) error {
 	b.pending -= r.size
 	b.mPending.Set(float64(b.pending))
 	b.mCommitted.Inc()
-	// A segment is deleted once a record of a later segment is committed
-	// (or, for the newest, at rollover when everything was delivered).
+	b.advanceCommitted()
 	b.removeDelivered()
 	b.broadcast()
 	return nil

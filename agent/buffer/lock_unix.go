@@ -27,3 +27,8 @@ func lockDir(dir string) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// isNoSpace reports whether err is a full disk or an exhausted quota.
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
