@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -16,6 +17,32 @@ import (
 type Expr struct {
 	SQL  string
 	Args []any
+
+	// origin maps a statement made by SandboxSQL back to the query text:
+	// where each emitted token starts in SQL and in the text.
+	origin []span
+}
+
+// span is one emitted token of a sandboxed statement: at out, outN bytes
+// of Expr.SQL; at src, n bytes of the text the user wrote.
+type span struct{ out, outN, src, n int }
+
+// QueryPos returns the byte offset in the query text (the SQL part given
+// to SandboxSQL, or the whole query for Query.SandboxSQL) of the token
+// at byte off of e.SQL, so a database error pointing into the statement
+// can be shown in what the user wrote. ok is false for offsets outside
+// the user's tokens (the store's own part of the statement).
+func (e Expr) QueryPos(off int) (pos int, ok bool) {
+	i := sort.Search(len(e.origin), func(i int) bool { return e.origin[i].out > off }) - 1
+	if i < 0 {
+		return 0, false
+	}
+	sp := e.origin[i]
+	if off >= sp.out+sp.outN {
+		return 0, false // between tokens, or in text the sandbox added
+	}
+	// Within the token as written (rewritten tokens map to their start).
+	return sp.src + min(off-sp.out, max(sp.n-1, 0)), true
 }
 
 // KeyColumns tells the compiler how to read one key of a log row.

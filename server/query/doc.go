@@ -33,7 +33,10 @@
 //
 // Errors are *Error{Pos, Msg}, printed "syntax error at <pos>: <msg>",
 // Pos a byte offset in the text given (Query.SandboxSQL shifts SQL errors
-// to offsets in the whole query).
+// to offsets in the whole query). A sandboxed statement maps its bytes back
+// to the query (Expr.QueryPos), so a store can report an error its
+// database found at a place of the statement as an *Error with Kind "SQL
+// error" at the place of the query the user wrote.
 //
 // # Compilation
 //

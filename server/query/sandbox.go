@@ -99,6 +99,9 @@ func (q *Query) SandboxSQL(opt SandboxOptions) (Expr, error) {
 	if qe, ok := err.(*Error); ok {
 		return Expr{}, &Error{Pos: qe.Pos + q.SQLOffset, Msg: qe.Msg}
 	}
+	for i := range e.origin {
+		e.origin[i].src += q.SQLOffset
+	}
 	return e, err
 }
 
@@ -117,6 +120,7 @@ const (
 type sqlTok struct {
 	kind sqlKind
 	pos  int
+	end  int    // byte offset after the token as written
 	text string // identifier (as written / unquoted), string value, operator
 	low  string // lowercase text for identifiers
 	// out replaces the token's rendering when set (rewrites).
@@ -154,6 +158,7 @@ func lexSQL(s string) ([]sqlTok, error) {
 	i := 0
 	for i < len(s) {
 		c := s[i]
+		n := len(out)
 		switch {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
 			i++
@@ -305,6 +310,9 @@ func lexSQL(s string) ([]sqlTok, error) {
 			return nil, errAt(i, "parameters and $-quoting are not allowed in queries")
 		default:
 			return nil, errAt(i, "unexpected character %q", rune(c))
+		}
+		if len(out) > n {
+			out[n].end = i
 		}
 	}
 	return out, nil
@@ -903,12 +911,14 @@ func (c *sqlChecker) emit() Expr {
 		}
 		b.WriteString(",")
 	}
+	var origin []span
 	for _, t := range toks {
 		b.WriteString(t.before)
 		if t.pos < 0 {
 			continue
 		}
 		b.WriteByte(' ')
+		start := b.Len()
 		switch {
 		case t.out != "":
 			b.WriteString(t.out)
@@ -919,6 +929,12 @@ func (c *sqlChecker) emit() Expr {
 		default:
 			b.WriteString(t.text)
 		}
+		origin = append(origin, span{out: start, outN: b.Len() - start, src: t.pos, n: t.end - t.pos})
 	}
-	return Expr{SQL: strings.TrimSpace(b.String()), Args: args}
+	out := b.String()
+	trimmed := strings.TrimLeft(out, " ")
+	for i := range origin {
+		origin[i].out -= len(out) - len(trimmed)
+	}
+	return Expr{SQL: strings.TrimRight(trimmed, " "), Args: args, origin: origin}
 }

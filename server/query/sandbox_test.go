@@ -2,6 +2,7 @@ package query
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -279,4 +280,30 @@ func TestAllowlistHasNoDangerousFunctions(t *testing.T) {
 	for name, to := range slsAliases {
 		require.True(t, allowedFunctions[to], "%s → %s", name, to)
 	}
+}
+
+// TestQueryPos checks that every emitted token of a sandboxed statement
+// maps back to where the user wrote it, also after rewrites and with the
+// store's own SQL in front.
+func TestQueryPos(t *testing.T) {
+	q, err := Parse("status:200 | select from_unixtime(__time__) as t,\n  count(*) as \"日志\" group by t")
+	require.NoError(t, err)
+	stmt, err := q.SandboxSQL(SandboxOptions{Logstore: "l", Source: Expr{SQL: "SELECT * FROM x WHERE a = ?", Args: []any{1}}, DefaultLimit: 100})
+	require.NoError(t, err)
+	for _, word := range []string{"select", "as t", "count", `"日志"`, "group", "by t"} {
+		at := strings.Index(stmt.SQL, word)
+		require.GreaterOrEqual(t, at, 0, stmt.SQL)
+		pos, ok := stmt.QueryPos(at)
+		require.True(t, ok, word)
+		require.Equal(t, strings.Index(q.Text, word), pos, "%s in %s", word, stmt.SQL)
+	}
+	// The rewritten function maps to the user's name for it.
+	pos, ok := stmt.QueryPos(strings.Index(stmt.SQL, "to_timestamp"))
+	require.True(t, ok)
+	require.Equal(t, strings.Index(q.Text, "from_unixtime"), pos)
+	// The store's own part and the added LIMIT are not the user's.
+	_, ok = stmt.QueryPos(strings.Index(stmt.SQL, "WHERE a"))
+	require.False(t, ok)
+	_, ok = stmt.QueryPos(strings.Index(stmt.SQL, "LIMIT"))
+	require.False(t, ok)
 }

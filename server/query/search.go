@@ -15,9 +15,19 @@ import (
 type Error struct {
 	Pos int
 	Msg string
+	// Kind names the error in its text: "syntax error" when empty; a
+	// store reports SQL its database refused, placed in the query with
+	// Expr.QueryPos, as "SQL error".
+	Kind string
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("syntax error at %d: %s", e.Pos, e.Msg) }
+func (e *Error) Error() string {
+	kind := e.Kind
+	if kind == "" {
+		kind = "syntax error"
+	}
+	return fmt.Sprintf("%s at %d: %s", kind, e.Pos, e.Msg)
+}
 
 func errAt(pos int, format string, args ...any) *Error {
 	return &Error{Pos: pos, Msg: fmt.Sprintf(format, args...)}

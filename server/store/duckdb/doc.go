@@ -183,7 +183,10 @@
 // topic, search>). The database runs with enable_external_access=false
 // (but for the segment directory) and lock_configuration=true (set at
 // Open, database-wide) as defense in depth behind the sandbox. Every value is returned as a string; SQL NULL
-// is "null".
+// is "null". DuckDB's errors quote the statement; that is the store's SQL,
+// so an error is returned with DuckDB's message only, placed (a
+// *query.Error, "SQL error at <byte>") in the user's query when DuckDB
+// points into the user's part of the statement.
 //
 // At most MaxQueries queries run at once; a query waits up to a second
 // for a slot, then fails with store.ErrOverloaded. A query whose context

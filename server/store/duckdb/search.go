@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -465,12 +466,12 @@ func (s *Store) runSQL(ctx context.Context, v *view, logstore, topic string, c *
 	}
 	rows, err := s.db.QueryContext(ctx, stmt.SQL, stmt.Args...)
 	if err != nil {
-		return nil, s.queryErr(err)
+		return nil, s.sqlErr(err, stmt)
 	}
 	defer rows.Close()
 	cts, err := rows.ColumnTypes()
 	if err != nil {
-		return nil, s.queryErr(err)
+		return nil, s.sqlErr(err, stmt)
 	}
 	res := &store.SearchResult{HasSQL: true}
 	for _, ct := range cts {
@@ -501,7 +502,7 @@ func (s *Store) runSQL(ctx context.Context, v *view, logstore, topic string, c *
 		res.Rows = append(res.Rows, row)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, s.queryErr(err)
+		return nil, s.sqlErr(err, stmt)
 	}
 	res.ProcessedRows = int64(len(res.Rows))
 	return res, nil
@@ -529,6 +530,10 @@ func formatValue(v any) string {
 	return fmt.Sprint(v)
 }
 
+// userErrorKinds are the DuckDB error types that are the query's fault
+// (a 400), not the store's.
+var userErrorKinds = []string{"Parser Error", "Binder Error", "Conversion Error", "Invalid Input Error", "Catalog Error", "Permission Error", "Out of Range Error", "Not implemented Error"}
+
 // queryErr classifies DuckDB errors: binder/parser/conversion errors are
 // the user's query (ErrInvalidQuery, a 400), anything else is ours.
 func (s *Store) queryErr(err error) error {
@@ -536,12 +541,86 @@ func (s *Store) queryErr(err error) error {
 		return err
 	}
 	msg := err.Error()
-	for _, p := range []string{"Parser Error", "Binder Error", "Conversion Error", "Invalid Input Error", "Catalog Error", "Permission Error", "Out of Range Error", "Not implemented Error"} {
+	for _, p := range userErrorKinds {
 		if strings.Contains(msg, p) {
 			return fmt.Errorf("%w: %s", store.ErrInvalidQuery, msg)
 		}
 	}
 	return fmt.Errorf("duckdb store: query: %w", err)
+}
+
+// sqlErr is queryErr for a statement SandboxSQL made of the user's SQL.
+// DuckDB quotes the statement around the error; that is the store's SQL
+// (segment files, the time and search filter, an added LIMIT), not the
+// user's, so only DuckDB's message is kept, without its error type. When
+// DuckDB points at a place in the user's part of the statement, the error
+// is a *query.Error ("SQL error at <byte>: ...") at that place of the
+// query text, as syntax errors are, so the console can show it there.
+func (s *Store) sqlErr(err error, stmt query.Expr) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	raw := err.Error()
+	msg, offs := splitDuckError(raw, stmt.SQL)
+	if !slices.ContainsFunc(userErrorKinds, func(k string) bool { return strings.Contains(raw, k) }) {
+		return fmt.Errorf("duckdb store: query: %s", msg)
+	}
+	for _, off := range offs {
+		if pos, ok := stmt.QueryPos(off); ok {
+			return fmt.Errorf("%w: %w", store.ErrInvalidQuery, &query.Error{Pos: pos, Msg: msg, Kind: "SQL error"})
+		}
+	}
+	return fmt.Errorf("%w: %s", store.ErrInvalidQuery, msg)
+}
+
+var duckErrorKind = regexp.MustCompile(`^(?:[A-Z][a-z]+ )+Error: `)
+
+// splitDuckError splits a DuckDB error message, "<Type> Error: <message>"
+// followed by "LINE n: <excerpt of the statement>" and a line with a
+// caret under the error, into the message (one line, without the type)
+// and the byte offsets in stmt where the caret may point (the excerpt can
+// occur more than once).
+func splitDuckError(raw, stmt string) (msg string, offs []int) {
+	head, tail, located := strings.Cut(raw, "\nLINE ")
+	msg = duckErrorKind.ReplaceAllString(strings.TrimSpace(head), "")
+	msg = strings.Join(strings.Fields(msg), " ")
+	if !located {
+		return msg, nil
+	}
+	// tail: "1: <excerpt>\n<spaces>^"
+	excerptLine, caretLine, _ := strings.Cut(tail, "\n")
+	num, excerpt, ok := strings.Cut(excerptLine, ": ")
+	caret := strings.IndexByte(caretLine, '^')
+	if !ok || caret < 0 {
+		return msg, nil
+	}
+	// The caret line is indented past "LINE <n>: " and counts display
+	// columns (one per character here), not bytes.
+	col := caret - len("LINE ") - len(num) - len(": ")
+	if strings.HasPrefix(excerpt, "...") {
+		excerpt, col = excerpt[3:], col-3
+	}
+	excerpt = strings.TrimSuffix(excerpt, "...")
+	if col < 0 || excerpt == "" {
+		return msg, nil
+	}
+	at := len(excerpt)
+	for i := range excerpt { // byte offset of the col-th character
+		if col == 0 {
+			at = i
+			break
+		}
+		col--
+	}
+	for from := 0; ; {
+		i := strings.Index(stmt[from:], excerpt)
+		if i < 0 {
+			break
+		}
+		offs = append(offs, from+i+at)
+		from += i + 1
+	}
+	return msg, offs
 }
 
 // Histogram implements store.Store.
