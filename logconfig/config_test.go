@@ -403,3 +403,29 @@ func TestWarnings(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, good.Warnings())
 }
+
+// TestCheckListsEveryStage checks that a wrong JSON type does not hide
+// the other problems of a config (and is not reported twice).
+func TestCheckListsEveryStage(t *testing.T) {
+	raw := []byte(`{"configName":"a","inputType":"file","inputDetail":{"logType":"common_reg_log","logPath":"/x","filePattern":"*.log",
+		"regex":"(a","key":["k"],"maxDepth":"deep"},"outputType":"LogService","outputDetail":{"projectName":"p","logstoreName":"l"}}`)
+	errs, _ := Check(raw)
+	var paths []string
+	for _, e := range errs {
+		paths = append(paths, e.Path)
+	}
+	require.ElementsMatch(t, []string{"inputDetail.maxDepth", "inputDetail.regex"}, paths)
+
+	// Two mistyped keys in different objects: both listed.
+	errs, _ = Check([]byte(strings.Replace(string(raw), `"logstoreName":"l"`, `"logstoreName":5`, 1)))
+	paths = paths[:0]
+	for _, e := range errs {
+		paths = append(paths, e.Path)
+	}
+	require.ElementsMatch(t, []string{"inputDetail.maxDepth", "inputDetail.regex", "outputDetail.logstoreName"}, paths)
+
+	errs, _ = Check([]byte(`{"configName": "a",`))
+	require.Len(t, errs, 1)
+	require.Equal(t, "(document)", errs[0].Path)
+	require.Contains(t, errs[0].Message, "invalid JSON")
+}

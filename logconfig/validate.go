@@ -1,6 +1,7 @@
 package logconfig
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
@@ -564,4 +565,66 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// Check runs every check a config can get without a server, so one pass
+// lists every problem: JSON syntax (nothing else can be judged then);
+// otherwise every value of the wrong JSON type, together with Validate
+// over the rest (defaults applied first, as CreateConfig does). A
+// mistyped key is left out of the validated config (encoding/json stops
+// decoding an object at its first type error), and validation errors at
+// such a key are not reported twice. warnings are those of Warnings.
+func Check(data []byte) (errs, warnings []*ValidationError) {
+	var doc any
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return ValidationErrors(decodeError(configNameOf(data), err)), nil
+	}
+	var c Config
+	typeErr := map[string]bool{}
+	for range 100 { // each round drops one mistyped key
+		c = Config{}
+		b, _ := json.Marshal(doc) // re-encoding decoded JSON cannot fail
+		err := json.Unmarshal(b, &c)
+		var te *json.UnmarshalTypeError
+		if err == nil || !errors.As(err, &te) {
+			break
+		}
+		for _, e := range ValidationErrors(decodeError(configNameOf(data), err)) {
+			if !typeErr[e.Path] {
+				typeErr[e.Path] = true
+				errs = append(errs, e)
+			}
+		}
+		if !dropKey(doc, strings.Split(te.Field, ".")) {
+			break
+		}
+	}
+	c.ApplyDefaults()
+	for _, e := range ValidationErrors(c.Validate()) {
+		if !typeErr[e.Path] {
+			errs = append(errs, e)
+		}
+	}
+	return errs, c.Warnings()
+}
+
+// dropKey deletes the key at path from a decoded JSON document (objects
+// only), reporting whether it was there.
+func dropKey(doc any, path []string) bool {
+	m, ok := doc.(map[string]any)
+	if !ok || len(path) == 0 {
+		return false
+	}
+	// encoding/json matches keys case-insensitively; so does this.
+	for k, v := range m {
+		if !strings.EqualFold(k, path[0]) {
+			continue
+		}
+		if len(path) == 1 {
+			delete(m, k)
+			return true
+		}
+		return dropKey(v, path[1:])
+	}
+	return false
 }
