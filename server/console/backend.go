@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -83,7 +84,7 @@ func (c *Console) serveAPI(w http.ResponseWriter, r *http.Request, p string) {
 	case p == "/check-query" && r.Method == http.MethodPost:
 		c.checkQuery(w, r)
 	case p == "/validate-config" && r.Method == http.MethodPost:
-		c.validateConfig(w, r)
+		c.validateConfig(w, r, sess)
 	case strings.HasPrefix(p, "/sls/"):
 		c.proxy(w, r, sess)
 	default:
@@ -296,35 +297,64 @@ type configCheck struct {
 	Warnings []*logconfig.ValidationError `json:"warnings"`
 }
 
-func (c *Console) validateConfig(w http.ResponseWriter, r *http.Request) {
+func (c *Console) validateConfig(w http.ResponseWriter, r *http.Request, sess *session) {
 	raw, err := io.ReadAll(io.LimitReader(r.Body, maxConsoleBody))
 	if err != nil {
 		writeErr(w, errorf(http.StatusBadRequest, "PostBodyInvalid", "read body: %v", err))
 		return
 	}
-	writeJSON(w, http.StatusOK, validateConfigText(raw))
+	out := validateConfigText(raw)
+	out.Errors = append(out.Errors, c.checkTarget(r, sess, raw)...)
+	out.OK = len(out.Errors) == 0
+	writeJSON(w, http.StatusOK, out)
 }
 
 // validateConfigText checks a Logtail config as CreateConfig will (defaults
-// applied first) and lists every problem with its key path.
+// applied first) and lists every problem with its key path: a type error
+// does not hide the validation of everything else (logconfig.Check).
 func validateConfigText(raw []byte) configCheck {
 	out := configCheck{Errors: []*logconfig.ValidationError{}, Warnings: []*logconfig.ValidationError{}}
-	cfg, err := logconfig.Parse(raw)
-	if err == nil {
-		cfg.ApplyDefaults()
-		err = cfg.Validate()
-		if w := cfg.Warnings(); w != nil {
-			out.Warnings = w
-		}
-	}
-	if err != nil {
-		out.Errors = logconfig.ValidationErrors(err)
-		if len(out.Errors) == 0 {
-			out.Errors = []*logconfig.ValidationError{{Message: err.Error()}}
-		}
-	}
+	errs, warns := logconfig.Check(raw)
+	out.Errors = append(out.Errors, errs...)
+	out.Warnings = append(out.Warnings, warns...)
 	out.OK = len(out.Errors) == 0
 	return out
+}
+
+// checkTarget asks the API, with the session's key, whether the project
+// and logstore a config sends to exist: a config for a missing logstore
+// is valid JSON the server accepts, but its agents' every send would
+// fail. A key that may not read the target project gets a warning
+// instead (it cannot tell).
+func (c *Console) checkTarget(r *http.Request, sess *session, raw []byte) []*logconfig.ValidationError {
+	var cfg struct {
+		Name string `json:"configName"`
+		Out  struct {
+			Project  any `json:"projectName"`
+			Logstore any `json:"logstoreName"`
+		} `json:"outputDetail"`
+	}
+	if json.Unmarshal(raw, &cfg) != nil {
+		return nil
+	}
+	project, _ := cfg.Out.Project.(string)
+	logstore, _ := cfg.Out.Logstore.(string)
+	if project == "" || logstore == "" {
+		return nil // missing or mistyped: logconfig reports it
+	}
+	problem := func(path, format string, args ...any) []*logconfig.ValidationError {
+		return []*logconfig.ValidationError{{Config: cfg.Name, Path: path, Message: fmt.Sprintf(format, args...)}}
+	}
+	rec := c.callAPI(r, sess, http.MethodGet, project, "/logstores/"+url.PathEscape(logstore), "", nil)
+	switch {
+	case rec.status == http.StatusOK:
+		return nil
+	case rec.errorCode() == string(protocol.CodeProjectNotExist):
+		return problem("outputDetail.projectName", "project %q does not exist: create it, or name an existing project", project)
+	case rec.errorCode() == string(protocol.CodeLogStoreNotExist):
+		return problem("outputDetail.logstoreName", "logstore %q does not exist in project %q: create it first, or the agents' sends fail", logstore, project)
+	}
+	return nil // no permission to look, or the API failed: the save will tell
 }
 
 // proxy re-issues /console/api/sls/{project}/{path} to the Log Service API
@@ -354,14 +384,32 @@ func (c *Console) proxy(w http.ResponseWriter, r *http.Request, sess *session) {
 		}
 		body = b
 	}
-	target := "http://console.invalid" + apiPath
-	if r.URL.RawQuery != "" {
-		target += "?" + r.URL.RawQuery
+	rec := c.callAPI(r, sess, r.Method, project, apiPath, r.URL.RawQuery, body)
+	out := w.Header()
+	for k, v := range rec.header {
+		lk := strings.ToLower(k)
+		if lk == "content-type" || strings.HasPrefix(lk, "x-log-") {
+			out[k] = v
+		}
 	}
-	in, err := http.NewRequestWithContext(r.Context(), r.Method, target, bytes.NewReader(body))
+	w.WriteHeader(rec.status)
+	_, _ = w.Write(rec.body.Bytes())
+}
+
+// callAPI issues one Log Service API call in-process, signed with the
+// session's key, on behalf of the console request r, and returns the
+// reply. A request the API cannot be asked (a malformed path) is answered
+// as the API would answer it.
+func (c *Console) callAPI(r *http.Request, sess *session, method, project, apiPath, rawQuery string, body []byte) *recorder {
+	rec := &recorder{header: http.Header{}}
+	target := "http://console.invalid" + apiPath
+	if rawQuery != "" {
+		target += "?" + rawQuery
+	}
+	in, err := http.NewRequestWithContext(r.Context(), method, target, bytes.NewReader(body))
 	if err != nil {
-		writeErr(w, errorf(http.StatusBadRequest, "ParameterInvalid", "bad API path: %v", err))
-		return
+		writeErr(rec, errorf(http.StatusBadRequest, "ParameterInvalid", "bad API path: %v", err))
+		return rec
 	}
 	in.RemoteAddr = r.RemoteAddr
 	in.ContentLength = int64(len(body))
@@ -378,23 +426,25 @@ func (c *Console) proxy(w http.ResponseWriter, r *http.Request, sess *session) {
 	}
 	signer := protocol.Signer{Credentials: protocol.Credentials{AccessKeyID: sess.keyID, AccessKeySecret: sess.secret}}
 	if err := signer.SignRequest(in, signBody, c.now()); err != nil {
-		writeErr(w, err)
-		return
+		writeErr(rec, err)
+		return rec
 	}
-	rec := &recorder{header: http.Header{}}
 	c.cfg.API.ServeHTTP(rec, in)
 	if rec.status == 0 {
 		rec.status = http.StatusOK
 	}
-	out := w.Header()
-	for k, v := range rec.header {
-		lk := strings.ToLower(k)
-		if lk == "content-type" || strings.HasPrefix(lk, "x-log-") {
-			out[k] = v
-		}
+	return rec
+}
+
+// errorCode is the errorCode of an API error reply ("" for others).
+func (r *recorder) errorCode() string {
+	var e struct {
+		Code string `json:"errorCode"`
 	}
-	w.WriteHeader(rec.status)
-	_, _ = w.Write(rec.body.Bytes())
+	if r.status < 400 || json.Unmarshal(r.body.Bytes(), &e) != nil {
+		return ""
+	}
+	return e.Code
 }
 
 // recorder buffers the API's reply so that only chosen headers reach the

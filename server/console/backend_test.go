@@ -245,6 +245,7 @@ func TestCheckQueryPositions(t *testing.T) {
 
 func TestValidateConfigPaths(t *testing.T) {
 	e := start(t)
+	e.setup("web", "app")
 	b := e.browser()
 	b.signIn(adminID, adminSecret)
 	bad := `{"configName":"app","inputType":"file","inputDetail":{"logType":"common_reg_log","logPath":"/var/log/app","filePattern":"*.log","regex":"(.*","key":["content"]},"outputType":"LogService","outputDetail":{"projectName":"web","logstoreName":"app"}}`
@@ -262,6 +263,18 @@ func TestValidateConfigPaths(t *testing.T) {
 	st, out, _ = b.do("POST", "/console/api/validate-config", good, nil)
 	require.Equal(t, http.StatusOK, st)
 	require.Equal(t, true, out["ok"], out)
+
+	// The target is looked up with the session's key.
+	for path, cfg := range map[string]string{
+		"outputDetail.logstoreName": strings.Replace(good, `"logstoreName":"app"`, `"logstoreName":"nosuch"`, 1),
+		"outputDetail.projectName":  strings.Replace(good, `"projectName":"web"`, `"projectName":"nosuch"`, 1),
+	} {
+		st, out, _ = b.do("POST", "/console/api/validate-config", cfg, nil)
+		require.Equal(t, http.StatusOK, st)
+		require.Equal(t, false, out["ok"], out)
+		require.Equal(t, path, out["errors"].([]any)[0].(map[string]any)["path"])
+		require.Contains(t, out["errors"].([]any)[0].(map[string]any)["message"], `"nosuch" does not exist`)
+	}
 
 	st, out, _ = b.do("POST", "/console/api/validate-config", `{"configName": "x",`, nil)
 	require.Equal(t, http.StatusOK, st)

@@ -134,8 +134,16 @@ func (p *page) wait(what, cond string) {
 	// once.
 	ctx, cancel := context.WithTimeout(p.ctx, 60*time.Second)
 	defer cancel()
-	_, err := chromedp.Run(ctx, chromedp.Poll[bool](cond, chromedp.WithPollingInterval(25*time.Millisecond)))
-	p.fail(err, "waiting for "+what+" ("+cond+")")
+	for {
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](cond, chromedp.WithPollingInterval(25*time.Millisecond)))
+		// A navigation replaced the document under the poll: poll the
+		// new one.
+		if err != nil && ctx.Err() == nil && (strings.Contains(err.Error(), "Cannot find context") || strings.Contains(err.Error(), "context was destroyed")) {
+			continue
+		}
+		p.fail(err, "waiting for "+what+" ("+cond+")")
+		return
+	}
 }
 
 func evalJS[T any](p *page, js string, opts ...chromedp.EvaluateOption) T {
@@ -147,10 +155,13 @@ func evalJS[T any](p *page, js string, opts ...chromedp.EvaluateOption) T {
 	return v
 }
 
-// goTo opens a console route (the part after #).
+// goTo opens a console route (the part after #) in a freshly loaded page
+// and waits until the route has rendered (app.js sets body[data-ready]),
+// so no condition can match what the previous page left on screen.
 func (p *page) goTo(route string) {
 	p.tb.Helper()
-	p.do("navigate to "+route, chromedp.Navigate(p.e.base+"/console/#"+route))
+	p.do("navigate to "+route, chromedp.Navigate("about:blank"), chromedp.Navigate(p.e.base+"/console/#"+route))
+	p.wait("route "+route+" rendered", `!!document.body.dataset.ready`)
 }
 
 // signInAsAdmin opens the console and signs in with the admin key.

@@ -185,7 +185,12 @@ async function route() {
       renderWho();
     } catch (err) {
       if (seq !== renderSeq) return;
-      if (err.status === 401) { sessionStorage.setItem('sluice.after', location.hash); go('#/signin'); return; }
+      // The 401 handler (api.js) already kept where the user was going
+      // and moved to #/signin: keep the target, not '#/signin'.
+      if (err.status === 401) {
+        if (!location.hash.startsWith('#/signin')) { sessionStorage.setItem('sluice.after', location.hash); go('#/signin'); }
+        return;
+      }
       main.appendChild(errorBox(err));
       return;
     }

@@ -21,7 +21,7 @@ export function histogram(buckets, { onZoom, label = 'Log count over time' } = {
   buckets.forEach((b, i) => {
     const bh = b.count ? Math.max(2, (b.count / max) * (H - 4)) : 0;
     const text = `${fmtTime(b.from)} to ${fmtTime(b.to)}: ${fmtCount(b.count)} logs`;
-    const g = s('g', { class: 'bar', role: 'button', tabindex: i === n - 1 ? 0 : -1, 'aria-label': text, 'data-from': b.from, 'data-to': b.to, 'data-count': b.count },
+    const g = s('g', { class: 'bar', role: 'button', tabindex: i === n - 1 ? 0 : -1, 'aria-label': text, 'data-from': b.from, 'data-to': b.to, 'data-count': b.count, 'data-i': i },
       s('title', null, text),
       s('rect', { class: 'hit', x: i * bw, y: 0, width: bw, height: H }),
       s('rect', { class: 'fill', x: i * bw + bw * 0.08, y: H - bh, width: Math.max(bw * 0.84, 1), height: bh }));
@@ -52,16 +52,31 @@ export function histogram(buckets, { onZoom, label = 'Log count over time' } = {
 
 const isNum = (v) => v !== '' && v !== null && v !== undefined && !isNaN(Number(v)) && isFinite(Number(v));
 
-// timeValue reads a SQL cell as a time in seconds, or NaN.
+// timeValue reads a SQL cell as a time in seconds, or NaN. The server
+// renders timestamps in UTC without a zone ("2026-11-23 10:00:00.000"):
+// those are read as UTC, not as the browser's local time. A bare date is
+// a calendar day and stays local midnight.
 export function timeValue(v) {
   if (v === null || v === undefined || v === '') return NaN;
   if (/^\d{10}(\.\d+)?$/.test(v)) return Number(v);
   if (/^\d{13}$/.test(v)) return Number(v) / 1000;
-  if (/^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$/.test(v)) {
-    const t = Date.parse(v.length === 10 ? v + 'T00:00:00' : v.replace(' ', 'T'));
+  const m = /^(\d{4}-\d{2}-\d{2})(?:[ T](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?))?(Z|[+-]\d{2}(?::?\d{2})?)?$/.exec(v);
+  if (m) {
+    const t = Date.parse(!m[2] ? m[1] + 'T00:00:00' : `${m[1]}T${m[2]}${m[3] || 'Z'}`);
     return isNaN(t) ? NaN : t / 1000;
   }
   return NaN;
+}
+
+// localTime renders a UTC timestamp cell of the server in the browser's
+// zone, as every other time on the page ("2026-11-23 18:00:00", with
+// milliseconds when it has them); other values are returned unchanged.
+export function localTime(v) {
+  if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}/.test(v)) return v;
+  const t = timeValue(v);
+  if (isNaN(t)) return v;
+  const ms = Math.round((t * 1000) % 1000);
+  return fmtTime(Math.floor(t)) + (ms ? '.' + String(ms).padStart(3, '0') : '');
 }
 
 // chartPlan decides whether a SQL result can be charted: a time column

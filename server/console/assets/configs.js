@@ -21,7 +21,7 @@ export async function configsTab(body, project) {
   if (canWrite(project)) body.appendChild(h('p', null, h('a', { href: configHref(project, NEW), class: 'button primary', id: 'new-config' }, 'New config')));
 }
 
-function template(project) {
+function template(project, logstore = 'app') {
   return {
     configName: 'app-logs',
     inputType: 'file',
@@ -34,7 +34,7 @@ function template(project) {
       logBeginRegex: '.*',
     },
     outputType: 'LogService',
-    outputDetail: { projectName: project, logstoreName: 'app' },
+    outputDetail: { projectName: project, logstoreName: logstore },
   };
 }
 
@@ -64,7 +64,9 @@ export async function configPage(main, project, name) {
   main.appendChild(page);
   let cfg, groups = [], applied = [];
   try {
-    if (isNew) cfg = template(project);
+    // A new config sends to a logstore that exists (the first one), so
+    // the template itself checks as valid.
+    if (isNew) cfg = template(project, ((await sls('GET', project, paths.logstores())).logstores || [])[0]);
     else {
       cfg = await sls('GET', project, paths.config(name));
       applied = (await sls('GET', project, paths.configGroups(name))).machinegroups || [];

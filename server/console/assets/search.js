@@ -4,7 +4,7 @@
 import { h, clear, announce, errorBox, emptyState, code, fmtTime, fmtCount, localInput, nextId } from './dom.js';
 import { sls, paths, checkQuery } from './api.js';
 import { setCrumbs, projectHref, searchHref, indexHref, canWrite } from './nav.js';
-import { histogram, chartPlan, lineChart, barChart } from './charts.js';
+import { histogram, chartPlan, lineChart, barChart, timeValue, localTime } from './charts.js';
 
 const RANGES = [['5m', 'Last 5 minutes', 300], ['15m', 'Last 15 minutes', 900], ['1h', 'Last hour', 3600], ['4h', 'Last 4 hours', 14400],
   ['24h', 'Last 24 hours', 86400], ['7d', 'Last 7 days', 604800], ['30d', 'Last 30 days', 2592000]];
@@ -123,10 +123,14 @@ export async function searchPage(main, project, ls, params) {
   let list = null;
   let moreBtn = null;
 
+  // A new time range or row count runs the search at once (a custom
+  // range waits for its from/to and the Search button).
   rangeSel.addEventListener('change', () => {
     custom.hidden = rangeSel.value !== 'custom';
-    if (rangeSel.value === 'custom') { live.checked = false; fromIn.focus(); }
+    if (rangeSel.value === 'custom') { live.checked = false; fromIn.focus(); return; }
+    form.requestSubmit();
   });
+  rowsSel.addEventListener('change', () => form.requestSubmit());
   qIn.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); }
   });
@@ -169,12 +173,26 @@ export async function searchPage(main, project, ls, params) {
     announce(`Zoomed to ${fmtTime(from)} – ${fmtTime(to)}`);
   }
 
-  function showQueryError(text, offset, message) {
+  // clearResults removes what an earlier query left on screen, so an
+  // error is never shown next to results it did not produce.
+  function clearResults() {
+    rows = [];
+    list = null;
+    if (observer) { observer.disconnect(); observer = null; }
+    summary.textContent = '';
+    clear(histoBox);
+    clear(resultsBox);
+    clear(fieldsBox);
+    layout.classList.remove('sql');
+  }
+
+  function showQueryError(text, offset, message, kind = 'Syntax error') {
+    clearResults();
     qIn.setAttribute('aria-invalid', 'true');
     const at = Math.min(offset, text.length);
     const view = h('pre', { class: 'qerr-view', 'aria-hidden': 'true' }, text.slice(0, at), h('mark', null, text.slice(at, at + 1) || ' '), text.slice(at + 1));
     clear(qErr).appendChild(h('div', { class: 'banner error', role: 'alert' },
-      h('strong', null, `Syntax error at character ${at + 1}: `), message, view));
+      h('strong', null, `${kind} at character ${at + 1}: `), message, view));
     qIn.focus();
     qIn.setSelectionRange(at, Math.min(text.length, at + 1));
   }
@@ -193,7 +211,7 @@ export async function searchPage(main, project, ls, params) {
     let chk;
     try {
       chk = await checkQuery(q, ls);
-    } catch (err) { if (err.name !== 'AbortError') { summary.textContent = ''; qErr.appendChild(errorBox(err)); } return; }
+    } catch (err) { if (err.name !== 'AbortError') { clearResults(); qErr.appendChild(errorBox(err)); } return; }
     if (signal.aborted) return;
     if (!chk.ok) { summary.textContent = ''; showQueryError(q, chk.offset, chk.message); return; }
     lastSearch = chk.search;
@@ -222,9 +240,11 @@ export async function searchPage(main, project, ls, params) {
       }
     } catch (err) {
       if (err.name === 'AbortError') return;
-      summary.textContent = '';
-      const m = /syntax error at (\d+): (.*)/s.exec(err.message || '');
-      if (m) { showQueryError(q, utf16At(q, Number(m[1])), m[2]); return; }
+      // The server places syntax errors, and SQL errors it can, at a byte
+      // offset of the query.
+      const m = /(syntax|SQL) error at (\d+): (.*)/s.exec(err.message || '');
+      if (m) { showQueryError(q, utf16At(q, Number(m[2])), m[3], m[1] === 'SQL' ? 'SQL error' : 'Syntax error'); return; }
+      clearResults();
       clear(qErr).appendChild(errorBox(err, hintFor(err)));
       return;
     }
@@ -253,10 +273,20 @@ export async function searchPage(main, project, ls, params) {
   }
 
   let histoTotal = 0;
+  // renderHistogram always redraws (the histogram must show the range the
+  // results are for); a bar that had keyboard focus hands it to the bar
+  // of the same interval, or of the same place, in the new one.
   function renderHistogram(buckets) {
     histoTotal = buckets.reduce((a, b) => a + b.count, 0);
-    if (histoBox.contains(document.activeElement)) return;
-    clear(histoBox).appendChild(histogram(buckets, { onZoom: zoom, label: `Logs per ${interval(range[0], range[1])} s` }));
+    const had = histoBox.contains(document.activeElement) ? document.activeElement.closest('g.bar') : null;
+    const fig = histogram(buckets, { onZoom: zoom, label: `Logs per ${interval(range[0], range[1])} s` });
+    clear(histoBox).appendChild(fig);
+    if (!had) return;
+    const bs = [...fig.querySelectorAll('g.bar')];
+    const next = bs.find((g) => g.dataset.from === had.dataset.from) || bs[Math.min(bs.length - 1, Number(had.dataset.i) || 0)];
+    if (!next) return;
+    for (const g of bs) g.setAttribute('tabindex', g === next ? 0 : -1);
+    next.focus({ preventScroll: true });
   }
 
   function describeRange() {
@@ -410,12 +440,12 @@ export async function searchPage(main, project, ls, params) {
     return !!(index && index.keys && index.keys[k]);
   }
 
-  // sqlable: SQL sees __source__, __topic__ and keys with a field index;
-  // the Log Service also needs Analytics (doc_value) on it.
+  // sqlable: SQL sees __source__, __topic__ and every key with a field
+  // index (tags as "__tag__:name" when indexed so). The Log Service also
+  // wants Analytics (doc_value) on; Sluice's store reads any field index.
   function sqlable(k) {
     if (k === '__source__' || k === '__topic__') return true;
-    const ik = index && index.keys && index.keys[k];
-    return !!(ik && ik.doc_value);
+    return !!(index && index.keys && index.keys[k]);
   }
 
   const pct = (n, total) => (total > 0 ? `${(100 * n / total).toFixed(n === total ? 0 : 1)}%` : '');
@@ -501,8 +531,7 @@ export async function searchPage(main, project, ls, params) {
       count.textContent = `${fmtCount(stat.vals.size)} value${stat.vals.size === 1 ? '' : 's'}`;
       const link = (text) => h('a', { href: indexHref(project, ls) }, text);
       const note = !searchable(k) ? [' — not indexed: ', link('add a field index'), ' to filter on it and for counts over the whole range.']
-        : index && index.keys && index.keys[k] ? [' — turn on Analytics in its ', link('field index'), ' for counts over the whole range.']
-          : [' — ', link('add a field index'), ' for counts over the whole range.'];
+        : [' — ', link('add a field index'), ' for counts over the whole range.'];
       body.append(...loadedList(k, stat, note));
       return;
     }
@@ -558,10 +587,19 @@ export async function searchPage(main, project, ls, params) {
       resultsBox.appendChild(h('p', { class: 'hint' }, `No chart: ${plan.why}.`));
     }
     const numCols = new Set(cols.filter((c) => data.every((r) => r[c] === undefined || r[c] === '' || /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(r[c]))));
+    // Timestamp columns come in UTC; they are shown in the browser's zone
+    // like the histogram and the log times (the UTC value in the tooltip).
+    const types = (res.meta && res.meta.columnTypes) || [];
+    const timeCols = new Set(cols.filter((c, i) => /^timestamp/i.test(types[i] || '')));
+    const cell = (r, c) => {
+      const v = r[c] ?? '';
+      if (!timeCols.has(c) || v === 'null') return h('td', { class: numCols.has(c) ? 'num' : null }, v);
+      return h('td', { title: `${v} UTC` }, h('time', { datetime: new Date(timeValue(v) * 1000).toISOString() }, localTime(v)));
+    };
     const table = h('table', { class: 'sql-table', id: 'sql-table' },
       h('caption', { class: 'sr-only' }, 'SQL result'),
       h('thead', null, h('tr', null, cols.map((c) => h('th', { scope: 'col', class: numCols.has(c) ? 'num' : null }, c)))),
-      h('tbody', null, data.map((r) => h('tr', null, cols.map((c) => h('td', { class: numCols.has(c) ? 'num' : null }, r[c] ?? ''))))));
+      h('tbody', null, data.map((r) => h('tr', null, cols.map((c) => cell(r, c))))));
     resultsBox.appendChild(h('div', { class: 'table-scroll', tabindex: 0, 'aria-label': 'SQL result table' }, table));
   }
 
