@@ -285,6 +285,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if q.api == "PutLogs" {
 			a.metrics.rejectedLogs.WithLabelValues(string(e.Code)).Inc()
 		}
+		if e.HTTPStatus == http.StatusServiceUnavailable {
+			sw.Header().Set("Retry-After", retryAfterSeconds)
+		}
 		protocol.WriteError(sw, id, e)
 	}
 	elapsed := a.now().Sub(start)
@@ -489,6 +492,15 @@ func (a *API) metaErr(err error) error {
 	return fmt.Errorf("metadata: %w", err)
 }
 
+// CodeQueryLimitExceeded answers a query that went over one of the
+// server's query limits (text length, CTEs, joins, value size, memory,
+// result size); the message names the limit. 400: the same query would
+// hit it again.
+const CodeQueryLimitExceeded protocol.ErrorCode = "QueryLimitExceeded"
+
+// retryAfterSeconds is the Retry-After a 503 carries.
+const retryAfterSeconds = "1"
+
 // storeErr maps log store errors to Log Service errors.
 func storeErr(err error) error {
 	var pe *protocol.Error
@@ -496,10 +508,13 @@ func storeErr(err error) error {
 	case errors.As(err, &pe):
 		return err
 	case errors.Is(err, store.ErrOverloaded):
+		why := strings.TrimPrefix(strings.TrimSuffix(err.Error(), ": "+store.ErrOverloaded.Error()), "duckdb store: ")
 		return &protocol.Error{HTTPStatus: http.StatusServiceUnavailable, Code: protocol.CodeServerBusy,
-			Message: "the server is busy ingesting: retry later", Err: err}
+			Message: "the server is busy (" + why + "): retry in " + retryAfterSeconds + "s", Err: err}
 	case errors.Is(err, store.ErrLogstoreNotFound):
 		return &protocol.Error{HTTPStatus: http.StatusNotFound, Code: protocol.CodeLogStoreNotExist, Message: err.Error(), Err: err}
+	case errors.Is(err, store.ErrQueryLimit):
+		return &protocol.Error{HTTPStatus: http.StatusBadRequest, Code: CodeQueryLimitExceeded, Message: err.Error(), Err: err}
 	case errors.Is(err, store.ErrInvalidQuery):
 		return &protocol.Error{HTTPStatus: http.StatusBadRequest, Code: protocol.CodeParameterInvalid, Message: err.Error(), Err: err}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -157,6 +157,9 @@ func New(cfg Config, set Settings) (_ *Server, err error) {
 	}
 	storeCfg := cfg.Store
 	storeCfg.DataDir = filepath.Join(cfg.DataDir, "logs")
+	if storeCfg.QueryTimeout == 0 {
+		storeCfg.QueryTimeout = cfg.QueryTimeout
+	}
 	if s.logs, err = duckdb.Open(storeCfg, duckdb.Settings{Logger: logger.With("component", "store"), Registerer: set.Registerer}); err != nil {
 		return nil, err
 	}

@@ -84,18 +84,32 @@
 // The output is rebuilt from the checked tokens, so comments cannot hide
 // anything from DuckDB. Stores must also set enable_external_access=false
 // on the query connection as defense in depth; the sandbox does not rely
-// on it. Size caps (limits.go): DuckDB builds a scalar call's whole value
-// in one uninterruptible step — already while planning when its arguments
-// are constant — and outside memory_limit, so scalar range/
-// generate_series take number literals building at most MaxListElements
-// elements; repeat/lpad/rpad a literal count building at most
-// MaxBuiltString bytes (repeat of a non-literal value at most 1024 times);
-// bar a literal width; printf/format a literal format with widths up to
-// MaxBuiltString; and none of them nested in another. Errors say which
-// limit and how to write the query. range/generate_series in FROM stream
-// rows and stay unbounded here. Other resource use (long scans,
-// recursive CTEs, big results, chains of CTEs feeding repeat) is bounded
-// by the store: memory_limit, a query deadline, result caps.
+// on it.
+//
+// Limits (limits.go). DuckDB's planner is neither interruptible nor
+// governed by memory_limit, so a query is held to Limits before DuckDB
+// sees it: the text length (CheckLength, the store's call), and, counted
+// on the tokens, CTEs, subqueries (parenthesised SELECTs and set
+// operation branches), joins and bracket nesting; errors over a limit are
+// *Error with Limit set, matching store.ErrQueryLimit. Size caps: DuckDB
+// builds a scalar call's whole value in one uninterruptible step over a
+// vector of 2,048 rows — already while planning when its arguments are
+// constant — so scalar range/generate_series take number literals
+// building at most MaxListElements elements; repeat/lpad/rpad a literal
+// count building at most MaxBuiltString bytes (16 KiB, the Log Service's
+// maximum value length in SQL); bar a literal width; printf/format a
+// literal format with widths up to MaxBuiltString; none of range,
+// generate_series, repeat, lpad, rpad, bar nested in another. Values that
+// are not literals (a column, a CTE's value) are checked at run time:
+// repeat of a computed value, replace and regexp_replace (replacement
+// and options literal) are rewritten into a lambda that computes the
+// result's size from the arguments' before building it and raises an
+// error ending in ValueLimitMarker past MaxBuiltString (guardCall). Errors
+// say which limit and how to write the query. range/generate_series in
+// FROM stream rows and stay unbounded here; other resource use (long
+// scans, memory) is the store's to bound: a query deadline with
+// interrupt, memory_limit and a hard cap on DuckDB's allocations, result
+// caps.
 //
 // Everything is hand-written: no Go library parses the SLS search syntax,
 // and a full DuckDB SQL parser in Go does not exist; a tokenizer plus an

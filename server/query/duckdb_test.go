@@ -381,6 +381,14 @@ func TestSQLOnDuckDB(t *testing.T) {
 		{`* | select count(*) from log a join log b on a.__time__ = b.__time__`, 100, [][]string{{"7"}}},
 		{`* | select count(*) from (log a join log b on a.__time__ = b.__time__)`, 100, [][]string{{"7"}}},
 		{`* | select status is distinct from 200 as d order by __time__ limit 1`, 100, [][]string{{"true"}}},
+		// Guarded value builders (run-time size checks) give the plain results.
+		{`* | select replace(msg, 'GET', 'get') as a, replace(replace(level, 'R', 'rr'), 'O', '') as b, repeat(level, 2) as c where status = 500`, 100,
+			[][]string{{"get /api/v1/orders failed", "Errrrrr", "ERRORERROR"}}},
+		{`* | select regexp_replace(msg, '[0-9]', '#', 'g') as a, regexp_replace(msg, '(/api)', '\1\1') as b where status = 500`, 100,
+			[][]string{{"GET /api/v#/orders failed", "GET /api/api/v1/orders failed"}}},
+		{`* | select count(*) from log where replace(level, 'o', 'oo') = 'infoo'`, 100, [][]string{{"2"}}},
+		{`* | select * exclude (msg, __time__, __topic__, __source__) replace (lower(level) as level) where status = 500`, 100,
+			[][]string{{"error", "500", "1.25"}}},
 	}
 	for _, c := range cases {
 		t.Run(c.q, func(t *testing.T) {
@@ -389,6 +397,29 @@ func TestSQLOnDuckDB(t *testing.T) {
 			require.Equal(t, c.want, rows)
 		})
 	}
+}
+
+// TestValueGuardsOnDuckDB: values built from columns or CTEs are checked
+// as DuckDB computes them; the error carries query.ValueLimitMarker.
+func TestValueGuardsOnDuckDB(t *testing.T) {
+	db := openDefault(t, testIndex())
+	for _, q := range []string{
+		`* | with a as (select repeat('x', 16000) s) select length(repeat(s, 1024)) from a`,
+		`* | with a as (select repeat('xy', 8000) s) select length(replace(s, 'x', 'xxxxx')) from a`,
+		`* | select length(replace(msg, ' ', repeat(' ', 16384))) from log`,
+		`* | with a as (select repeat('x', 8000) s) select length(regexp_replace(s, 'x', 'yyy', 'g')) from a`,
+		`* | with a as (select repeat('x', 8000) s) select length(regexp_replace(s, '(x+)', '\1\1\1')) from a`,
+		`* | with a as (select repeat('x', 1000) s) select length(regexp_replace(s, '', 'yyyyyyyyyyyyyyyyyyyy', 'g')) from a`,
+	} {
+		t.Run(q, func(t *testing.T) {
+			_, err := runQuery(t, db, q, 100)
+			require.ErrorContains(t, err, ValueLimitMarker)
+		})
+	}
+	// Shrinking or small replacements pass, whatever the value's size.
+	rows, err := runQuery(t, db, `* | with a as (select repeat('xy', 8000) s) select length(replace(s, 'x', '')), length(regexp_replace(s, 'y', '', 'g')) from a`, 100)
+	require.NoError(t, err)
+	require.Equal(t, [][]string{{"8000", "8000"}}, rows)
 }
 
 // TestSandboxRefusesOnDuckDB: escapes that DuckDB itself would run are

@@ -35,6 +35,10 @@ type SandboxOptions struct {
 	// DefaultLimit is appended as LIMIT when the outermost query has none
 	// (SLS returns 100 rows unless the SQL says LIMIT); 0 = no limit.
 	DefaultLimit int
+	// Limits caps CTEs, subqueries, joins and nesting (zero fields:
+	// DefaultLimits). MaxBytes is the caller's to check on the whole
+	// query (Limits.CheckLength).
+	Limits Limits
 }
 
 // SandboxSQL checks that sql (the part after '|') is one read-only SELECT
@@ -85,6 +89,10 @@ func SandboxSQL(sql string, opt SandboxOptions) (Expr, error) {
 			return Expr{}, errAt(t.pos, "only one SQL statement is allowed: remove the ';'")
 		}
 	}
+	opt.Limits = opt.Limits.WithDefaults()
+	if err := checkDepth(toks, opt.Limits.MaxDepth); err != nil {
+		return Expr{}, err
+	}
 	c := &sqlChecker{toks: toks, opt: opt, end: len(sql)}
 	if err := c.check(); err != nil {
 		return Expr{}, err
@@ -97,7 +105,7 @@ func SandboxSQL(sql string, opt SandboxOptions) (Expr, error) {
 func (q *Query) SandboxSQL(opt SandboxOptions) (Expr, error) {
 	e, err := SandboxSQL(q.SQL, opt)
 	if qe, ok := err.(*Error); ok {
-		return Expr{}, &Error{Pos: qe.Pos + q.SQLOffset, Msg: qe.Msg}
+		return Expr{}, &Error{Pos: qe.Pos + q.SQLOffset, Msg: qe.Msg, Limit: qe.Limit}
 	}
 	for i := range e.origin {
 		e.origin[i].src += q.SQLOffset
@@ -127,6 +135,8 @@ type sqlTok struct {
 	out string
 	// before is emitted before the token (inserted FROM clauses).
 	before string
+	// drop leaves the token out (its before is still emitted).
+	drop bool
 }
 
 func (t sqlTok) is(kw string) bool { return t.kind == sIdent && t.low == kw }
@@ -392,6 +402,53 @@ type sqlChecker struct {
 	ctes   []cteDef
 	// userWith: the outermost statement starts with WITH [RECURSIVE].
 	userWith, userRecursive bool
+	// Counts for Limits.
+	nCTEs, nSubqueries, nJoins int
+}
+
+// checkDepth refuses brackets nested deeper than max: DuckDB's parser and
+// binder recurse on them.
+func checkDepth(toks []sqlTok, max int) error {
+	depth := 0
+	for _, t := range toks {
+		switch {
+		case t.punct("(") || t.punct("[") || t.punct("{"):
+			depth++
+			if depth > max {
+				return limitAt(t.pos, "max-depth", "brackets are nested more than %d deep", max)
+			}
+		case t.punct(")") || t.punct("]") || t.punct("}"):
+			depth--
+		}
+	}
+	return nil
+}
+
+// startsQuery reports whether toks[i] begins a query block.
+func (c *sqlChecker) startsQuery(i int) bool {
+	if i >= len(c.toks) {
+		return false
+	}
+	t := c.toks[i]
+	return t.is("select") || t.is("with") || t.is("from") || t.is("values")
+}
+
+// countSubquery counts one more query block at toks[i] (the '(' of a
+// subquery or a set operation's keyword).
+func (c *sqlChecker) countSubquery(i int) error {
+	c.nSubqueries++
+	if c.nSubqueries > c.opt.Limits.MaxSubqueries {
+		return limitAt(c.toks[i].pos, "max-subqueries", "the SQL has more than %d subqueries (nested SELECTs and UNION/INTERSECT/EXCEPT branches)", c.opt.Limits.MaxSubqueries)
+	}
+	return nil
+}
+
+func (c *sqlChecker) countJoin(i int) error {
+	c.nJoins++
+	if c.nJoins > c.opt.Limits.MaxJoins {
+		return limitAt(c.toks[i].pos, "max-joins", "the SQL joins more than %d times (JOINs and comma-separated FROM items)", c.opt.Limits.MaxJoins)
+	}
+	return nil
 }
 
 func (c *sqlChecker) top() *level { return c.stack[len(c.stack)-1] }
@@ -470,6 +527,10 @@ func (c *sqlChecker) check() error {
 			if l.cteRecurse {
 				c.ctes = append(c.ctes, cteDef{name: l.cteName, scope: l.id, from: i})
 			}
+			c.nCTEs++
+			if c.nCTEs > c.opt.Limits.MaxCTEs {
+				return errLimitCTEs(t.pos, c.opt.Limits.MaxCTEs)
+			}
 			l.cteState = 4
 			c.push("cte", l.cteName)
 			continue
@@ -487,6 +548,11 @@ func (c *sqlChecker) check() error {
 			if !(t.is("select") || t.is("with") || t.is("from") || t.is("values") || t.punct("(")) {
 				l.expectRel, l.inFrom = true, true
 			} else if t.punct("(") {
+				if c.startsQuery(i + 1) {
+					if err := c.countSubquery(i); err != nil {
+						return err
+					}
+				}
 				c.push("group", "").relGroup = true
 				c.top().relStart = true
 				continue
@@ -501,6 +567,11 @@ func (c *sqlChecker) check() error {
 			}
 			l.expectRel = false
 			if t.punct("(") {
+				if c.startsQuery(i + 1) {
+					if err := c.countSubquery(i); err != nil {
+						return err
+					}
+				}
 				g := c.push("group", "")
 				g.relGroup, g.relStart = true, true
 				continue
@@ -547,6 +618,11 @@ func (c *sqlChecker) check() error {
 		case sPunct:
 			switch t.text {
 			case "(":
+				if c.startsQuery(i + 1) {
+					if err := c.countSubquery(i); err != nil {
+						return err
+					}
+				}
 				c.push("group", "")
 			case ")":
 				if len(c.stack) == 1 {
@@ -564,6 +640,9 @@ func (c *sqlChecker) check() error {
 			case ",":
 				if l.inFrom {
 					l.expectRel = true
+					if err := c.countJoin(i); err != nil {
+						return err
+					}
 				}
 			}
 			continue
@@ -571,8 +650,13 @@ func (c *sqlChecker) check() error {
 		default:
 			continue
 		}
-		// Function call?
-		if next.punct("(") && !(t.kind == sIdent && parenKeywords[t.low]) {
+		// Function call? replace( is one unless it follows * or
+		// EXCLUDE (...): then it is the star modifier * REPLACE (...).
+		isCall := next.punct("(") && !(t.kind == sIdent && parenKeywords[t.low])
+		if t.is("replace") && next.punct("(") && i > 0 && !c.toks[i-1].punct("*") && !c.toks[i-1].punct(")") {
+			isCall = true
+		}
+		if isCall {
 			name := t.low
 			if alias, ok := slsAliases[name]; ok {
 				c.toks[i].out = alias
@@ -621,6 +705,16 @@ func (c *sqlChecker) check() error {
 		case "join":
 			l.expectRel = true
 			l.inFrom = true
+			if err := c.countJoin(i); err != nil {
+				return err
+			}
+		case "union", "intersect", "except":
+			if err := c.countSubquery(i); err != nil {
+				return err
+			}
+			if clauseEnd[t.low] {
+				l.inFrom = false
+			}
 		case "cast", "try_cast", "extract", "substring", "trim", "overlay", "position":
 			if next.punct("(") {
 				c.push("call", t.low)
@@ -914,7 +1008,7 @@ func (c *sqlChecker) emit() Expr {
 	var origin []span
 	for _, t := range toks {
 		b.WriteString(t.before)
-		if t.pos < 0 {
+		if t.pos < 0 || t.drop {
 			continue
 		}
 		b.WriteByte(' ')

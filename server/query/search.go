@@ -11,7 +11,9 @@ import (
 
 // Error is a query error at a byte offset of the text that was parsed
 // (Parse: the whole query; SandboxSQL: the SQL it was given). The console
-// shows Msg at Pos. Error matches store.ErrInvalidQuery with errors.Is.
+// shows Msg at Pos. Error matches store.ErrInvalidQuery with errors.Is,
+// and also store.ErrQueryLimit when Limit names the limit the query went
+// over (a Limits field's flag-style name, e.g. "max-ctes").
 type Error struct {
 	Pos int
 	Msg string
@@ -19,11 +21,17 @@ type Error struct {
 	// store reports SQL its database refused, placed in the query with
 	// Expr.QueryPos, as "SQL error".
 	Kind string
+	// Limit names the query limit the query went over (a flag-style
+	// name, e.g. "max-ctes"); the text is then "query limit <Limit>".
+	Limit string
 }
 
 func (e *Error) Error() string {
 	kind := e.Kind
-	if kind == "" {
+	switch {
+	case e.Limit != "":
+		kind = "query limit " + e.Limit
+	case kind == "":
 		kind = "syntax error"
 	}
 	return fmt.Sprintf("%s at %d: %s", kind, e.Pos, e.Msg)
@@ -700,8 +708,11 @@ func isNumber(s string) bool {
 	return true
 }
 
-// Is makes errors.Is(err, store.ErrInvalidQuery) true for query errors.
-func (e *Error) Is(target error) bool { return target == store.ErrInvalidQuery }
+// Is makes errors.Is(err, store.ErrInvalidQuery) true for query errors,
+// and errors.Is(err, store.ErrQueryLimit) for those over a limit.
+func (e *Error) Is(target error) bool {
+	return target == store.ErrInvalidQuery || target == store.ErrQueryLimit && e.Limit != ""
+}
 
 // Terms returns the positive terms of a search in order (not those under
 // a not), for GetLogs meta.terms and highlighting.

@@ -27,6 +27,11 @@ var (
 	// retained groups: before the first (expired) or after the end
 	// (API: 400 InvalidCursor).
 	ErrInvalidCursor = errors.New("invalid cursor")
+	// ErrQueryLimit means the query went over one of the server's query
+	// limits (text length, CTEs, joins, value sizes, memory, time, result
+	// size); the message names it (API: 400 QueryLimitExceeded, not
+	// retryable: the same query would hit it again).
+	ErrQueryLimit = errors.New("query limit exceeded")
 )
 
 // MaxShards bounds shard ids: a shard is in [0, MaxShards).

@@ -188,21 +188,30 @@
 // *query.Error, "SQL error at <byte>") in the user's query when DuckDB
 // points into the user's part of the statement.
 //
-// At most MaxQueries queries run at once; a query waits up to a second
-// for a slot, then fails with store.ErrOverloaded. A query whose context
-// ends returns ctx.Err() at once; DuckDB is interrupted and the query
-// keeps its slot until it has stopped.
-//
-// Resource limits (TestQueryResourceLimits): DuckDB gets memory_limit
-// MemoryLimit (default 2GB rather than DuckDB's 80% of RAM); a query
-// running longer than QueryTimeout (60s) is stopped with a 400 naming the
-// limit; an SQL result over MaxResultRows (100,000) or MaxResultBytes
-// (64 MiB) fails with a 400 asking for a LIMIT or aggregate. DuckDB cannot
-// interrupt one huge function call and builds constant ones already while
-// planning (select range(1, 1e9), repeat('x', 1e9)), outside memory_limit,
-// so server/query's sandbox caps those functions statically (see
-// query.MaxListElements, query.MaxBuiltString): such queries get a 400
-// before DuckDB sees them. select * shows __time__, __source__, __topic__
+// Query bounds (bounds.go, memguard.go; TestQueryResourceLimits,
+// TestMemoryGuard, TestTimeoutStopsDuckDB). At most MaxQueries queries
+// run at once, at most MaxQueriesPerProject of one project; a query waits
+// up to QueueTimeout for a slot (at most MaxQueuedQueries wait), then
+// fails with store.ErrOverloaded (503 with Retry-After). A query runs on
+// its caller's goroutine under QueryTimeout: at the deadline the driver
+// interrupts DuckDB, and Search returns only once it has stopped, so
+// nothing runs on after the answer. Before DuckDB plans anything the
+// query text is held to QueryLimits (length, CTEs, subqueries, joins,
+// nesting: DuckDB's planner is neither interruptible nor under
+// memory_limit), and server/query's sandbox caps the values one function
+// call may build (query.MaxBuiltString, 16 KiB; statically from literals,
+// at run time for repeat of a computed value, replace and
+// regexp_replace), which also keeps one vector's uninterruptible work to
+// well under a second. DuckDB's memory_limit (MemoryLimit, 1GB) governs
+// its buffer manager; the memory guard caps everything DuckDB allocates
+// (MemoryHardLimit, a quarter more), the vectors memory_limit does not
+// see included: an allocation past it fails its query. Spilling is capped
+// at TempDirLimit. Every limit hit is store.ErrQueryLimit naming the limit
+// (400 QueryLimitExceeded); DuckDB's messages reach the client without
+// the statement excerpt (the store's SQL, with file paths), and errors
+// that are not the query's are logged, not shown. An SQL result over
+// MaxResultRows (100,000) or MaxResultBytes (16 MiB) fails asking for a
+// LIMIT or an aggregate. select * shows __time__, __source__, __topic__
 // and the field-indexed keys; storage columns stay internal.
 //
 // # Figures

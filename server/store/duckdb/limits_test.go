@@ -2,9 +2,14 @@ package duckdb
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sluicelog/sluice/protocol"
@@ -14,10 +19,11 @@ import (
 )
 
 // TestQueryResourceLimits: queries that would run away (huge constants
-// DuckDB folds uninterruptibly, endless scans, huge results) end with a
-// clear 400-class error instead of burning CPU and memory. Each runs
-// under a 20 s context: getting ctx.Err() instead of ErrInvalidQuery
-// would mean the limit did not work.
+// DuckDB folds uninterruptibly, values built through CTEs, thousands of
+// CTEs, endless scans, huge results) end with a clear error naming the
+// limit (store.ErrQueryLimit, a 400) instead of burning CPU and memory.
+// Each runs under a 20 s context: getting ctx.Err() instead would mean
+// the limit did not work.
 func TestQueryResourceLimits(t *testing.T) {
 	s := open(t, Config{QueryTimeout: 3 * time.Second, MaxResultRows: 50, MaxResultBytes: 4 << 10})
 	ctx := context.Background()
@@ -29,20 +35,37 @@ func TestQueryResourceLimits(t *testing.T) {
 	require.NoError(t, s.Write(ctx, "p", "l", []protocol.LogGroup{*g}, time.Now()))
 	all := store.SearchRequest{From: time.Unix(0, 0), To: time.Unix(1<<32, 0)}
 
+	manyCTEs := "* | with c0 as (select 1 as x from log)"
+	for i := 1; i < 1500; i++ {
+		manyCTEs += fmt.Sprintf(", c%d as (select x from c%d)", i, i-1)
+	}
+	manyCTEs += " select count(*) from c1499"
 	for _, c := range []struct{ query, msg string }{
 		{"* | select range(1, 100000000)", "at most 1000000 are allowed"},
-		{"* | select repeat('x', 100000000)", "at most 1048576 are allowed"},
-		{"* | select count(*) from range(100000000000) a", "ran longer than 3s"},
-		{"* | select method limit 1000", "more than 50 rows"},
-		{"* | select repeat('x', 1000000) limit 1", "larger than 4096 bytes"},
+		{"* | select repeat('x', 100000000)", "at most 16384 are allowed"},
+		{"* | select count(*) from range(100000000000) a", "ran longer than 3s (query limit query-timeout)"},
+		{"* | select method limit 1000", "more than 50 rows (query limit max-result-rows)"},
+		{"* | select repeat('x', 16000) limit 1", "larger than 4096 bytes (query limit max-result-bytes)"},
+		{manyCTEs[:30<<10], "query limit max-ctes"},
+		{manyCTEs, "query limit max-query-bytes at 0: the query is 45817 bytes long; at most 32768 are allowed"},
+		{"* | select " + strings.Repeat("(", 100) + "1" + strings.Repeat(")", 100), "query limit max-depth"},
+		// Caps hold for values from a CTE or a column, checked as DuckDB runs.
+		{"* | with a as (select repeat('x', 16000) s) select length(repeat(s, 1024)) from a", "repeat() would build a value of more than 16384 bytes (query limit max-value-bytes)"},
+		{"* | with a as (select repeat('x', 16000) s) select length(replace(s, 'x', 'yy')) from a", "replace() would build a value of more than 16384 bytes"},
+		{"* | with a as (select repeat('x', 1000) s) select length(regexp_replace(s, '', 'yyyyyyyyyyyyyyyyyyyy', 'g')) from a", "regexp_replace() would build"},
+		{"* | select max(length(repeat(method, 100) || replace(method, 'G', 'gg'))) from log, range(10)", ""},
 	} {
-		t.Run(c.query, func(t *testing.T) {
+		t.Run(c.query[:min(len(c.query), 80)], func(t *testing.T) {
 			qctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 			defer cancel()
 			req := all
 			req.Query = c.query
 			_, err := s.Search(qctx, "p", "l", req)
-			require.ErrorIs(t, err, store.ErrInvalidQuery)
+			if c.msg == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, store.ErrQueryLimit)
 			require.ErrorContains(t, err, c.msg)
 		})
 	}
@@ -65,7 +88,73 @@ func TestDefaultMemoryLimit(t *testing.T) {
 	defer func() { require.NoError(t, s.Close()) }()
 	var limit string
 	require.NoError(t, s.db.QueryRow("SELECT current_setting('memory_limit')").Scan(&limit))
-	require.Equal(t, "1.8 GiB", limit, "2GB default, not DuckDB's 80% of RAM")
+	require.Equal(t, "953.6 MiB", limit, "1GB default, not DuckDB's 80% of RAM")
+}
+
+// TestMemoryGuard: values DuckDB computes outside memory_limit (here a
+// list of 100,000 strings of 16 KB, 1.6 GB, in one expression) hit the
+// hard limit on DuckDB's allocator: the allocation fails and the query
+// with it, as a query limit naming the memory. If a DuckDB upgrade
+// renamed the wrapped allocator symbols, memguardUsed would stay 0.
+func TestMemoryGuard(t *testing.T) {
+	s := open(t, Config{MemoryLimit: "256MB", MemoryHardLimit: 320 << 20})
+	ctx := context.Background()
+	require.NoError(t, s.EnsureLogstore(ctx, store.LogstoreSpec{Project: "p", Logstore: "l"}))
+	res, err := s.Search(ctx, "p", "l", store.SearchRequest{From: time.Unix(0, 0), To: time.Unix(1<<32, 0),
+		Query: "* | select sum(length(repeat('x', 1000) || cast(i as varchar))) as n from range(10000) t(i)"})
+	require.NoError(t, err)
+	require.Equal(t, "10038890", res.Rows[0][0].Value)
+	require.Greater(t, memguardPeak(), int64(0), "the guard counts DuckDB's allocations")
+
+	limit := memguardLimit()
+	_, err = s.Search(ctx, "p", "l", store.SearchRequest{From: time.Unix(0, 0), To: time.Unix(1<<32, 0),
+		Query: "* | select max(len(list_transform(range(100000), x -> repeat('x', 16000) || cast(x + i as varchar)))) as n from range(1) t(i)"})
+	require.ErrorIs(t, err, store.ErrQueryLimit)
+	require.ErrorContains(t, err, "query limit query-memory")
+	require.NotContains(t, err.Error(), "LINE 1", "no internal SQL")
+	require.LessOrEqual(t, memguardPeak(), limit)
+	require.Greater(t, memguardRefused(), int64(0))
+	require.Equal(t, 1.0, testutil.ToFloat64(s.m.queryLimited.WithLabelValues("query-memory")))
+}
+
+// TestTimeoutStopsDuckDB: at the query timeout DuckDB is interrupted, and
+// Search returns only once it has stopped: the process uses no CPU for
+// the query after the answer.
+func TestTimeoutStopsDuckDB(t *testing.T) {
+	s := open(t, Config{QueryTimeout: time.Second, Threads: 2})
+	ctx := context.Background()
+	require.NoError(t, s.EnsureLogstore(ctx, store.LogstoreSpec{Project: "p", Logstore: "l"}))
+	for _, q := range []string{
+		"* | select count(*) as c from range(100000000000)",
+		"* | select max(length(lpad(cast(i as varchar), 16384, 'x'))) from range(100000000) t(i)",
+		"* | select count(*) from range(1000000) a, range(1000000) b where a.range % 7 = b.range % 11",
+	} {
+		t.Run(q, func(t *testing.T) {
+			start := time.Now()
+			_, err := s.Search(ctx, "p", "l", store.SearchRequest{From: time.Unix(0, 0), To: time.Unix(1<<32, 0), Query: q})
+			elapsed := time.Since(start)
+			require.ErrorIs(t, err, store.ErrQueryLimit)
+			require.ErrorContains(t, err, "query limit query-timeout")
+			cpu0 := processCPU(t)
+			time.Sleep(time.Second)
+			after := processCPU(t) - cpu0
+			t.Logf("answered after %v; CPU in the second after: %v", elapsed.Round(time.Millisecond), after)
+			require.Less(t, elapsed, 5*time.Second)
+			require.Less(t, after, 300*time.Millisecond, "DuckDB kept running after the answer")
+		})
+	}
+}
+
+// processCPU is this process's user+system CPU time.
+func processCPU(t *testing.T) time.Duration {
+	b, err := os.ReadFile("/proc/self/stat")
+	require.NoError(t, err)
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	utime, err := strconv.ParseInt(f[11], 10, 64)
+	require.NoError(t, err)
+	stime, err := strconv.ParseInt(f[12], 10, 64)
+	require.NoError(t, err)
+	return time.Duration(utime+stime) * 10 * time.Millisecond // USER_HZ = 100
 }
 
 // TestSelectStarHidesInternals: select * shows a log's keys as the Log

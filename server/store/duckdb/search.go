@@ -199,7 +199,10 @@ func invalid(err error) error {
 	return fmt.Errorf("%w: %w", store.ErrInvalidQuery, err)
 }
 
-func compile(text string, sch *schema) (*compiled, error) {
+func compile(text string, sch *schema, lim query.Limits) (*compiled, error) {
+	if err := lim.CheckLength(text); err != nil {
+		return nil, invalid(err)
+	}
 	q, err := query.Parse(text)
 	if err != nil {
 		return nil, invalid(err)
@@ -254,68 +257,9 @@ func jsonKeyPath(name string) string {
 	return `$."` + strings.ReplaceAll(strings.ReplaceAll(name, `\`, `\\`), `"`, `\"`) + `"`
 }
 
-// bounded runs a query on its own goroutine holding one of MaxQueries
-// slots, and returns when it finishes or ctx ends. DuckDB cannot
-// interrupt everything at once (a huge constant such as range(1, 1e9) is
-// built inside one function call), so on ctx's end the caller gets
-// ctx.Err() at once while the query is interrupted and finishes in the
-// background, still holding its slot: runaway queries cannot pile up.
-func bounded[T any](ctx context.Context, s *Store, fn func(context.Context) (T, error)) (T, error) {
-	var zero T
-	wait := time.NewTimer(time.Second)
-	defer wait.Stop()
-	select {
-	case s.querySlots <- struct{}{}:
-	case <-ctx.Done():
-		return zero, ctx.Err()
-	case <-wait.C:
-		return zero, fmt.Errorf("duckdb store: %d queries already running: %w", cap(s.querySlots), store.ErrOverloaded)
-	}
-	s.closeMu.RLock()
-	if s.closed {
-		s.closeMu.RUnlock()
-		<-s.querySlots
-		return zero, errClosed
-	}
-	s.queries.Add(1)
-	s.closeMu.RUnlock()
-	type result struct {
-		v   T
-		err error
-	}
-	parent := ctx
-	// Cancelled when this call returns: by then fn has finished or is
-	// being interrupted anyway.
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
-	defer cancel()
-	done := make(chan result, 1)
-	go func() {
-		defer s.queries.Done()
-		defer func() { <-s.querySlots }()
-		v, err := fn(ctx)
-		done <- result{v, err}
-	}()
-	select {
-	case r := <-done:
-		if r.err != nil && parent.Err() == nil && errors.Is(r.err, context.DeadlineExceeded) {
-			return zero, s.timeoutErr()
-		}
-		return r.v, r.err
-	case <-ctx.Done():
-		if parent.Err() == nil {
-			return zero, s.timeoutErr()
-		}
-		return zero, fmt.Errorf("duckdb store: query: %w", ctx.Err())
-	}
-}
-
-func (s *Store) timeoutErr() error {
-	return fmt.Errorf("%w: the query ran longer than %s and was stopped: narrow the time range, the search or the SQL", store.ErrInvalidQuery, s.cfg.QueryTimeout)
-}
-
 // Search implements store.Store.
 func (s *Store) Search(ctx context.Context, project, logstore string, req store.SearchRequest) (*store.SearchResult, error) {
-	return bounded(ctx, s, func(ctx context.Context) (*store.SearchResult, error) {
+	return bounded(ctx, s, project, func(ctx context.Context) (*store.SearchResult, error) {
 		return s.search(ctx, project, logstore, req)
 	})
 }
@@ -333,7 +277,7 @@ func (s *Store) search(ctx context.Context, project, logstore string, req store.
 	if v, err = s.view(project, logstore, req.From, req.To); err != nil {
 		return nil, err
 	}
-	c, err := compile(req.Query, v.schema)
+	c, err := compile(req.Query, v.schema, s.cfg.QueryLimits)
 	if err != nil {
 		return nil, err
 	}
@@ -460,6 +404,7 @@ func (s *Store) runSQL(ctx context.Context, v *view, logstore, topic string, c *
 		Relation:     "log",
 		Source:       query.Expr{SQL: "SELECT " + v.sqlColumns() + " FROM " + v.relation(v.days) + " WHERE " + where, Args: args},
 		DefaultLimit: 100,
+		Limits:       s.cfg.QueryLimits,
 	})
 	if err != nil {
 		return nil, invalid(err)
@@ -486,7 +431,7 @@ func (s *Store) runSQL(ctx context.Context, v *view, logstore, topic string, c *
 	var size int64
 	for rows.Next() {
 		if len(res.Rows) == s.cfg.MaxResultRows {
-			return nil, fmt.Errorf("%w: the SQL result has more than %d rows: add a LIMIT or aggregate (GROUP BY)", store.ErrInvalidQuery, s.cfg.MaxResultRows)
+			return nil, fmt.Errorf("%w: the SQL result has more than %d rows (query limit max-result-rows): add a LIMIT or aggregate (GROUP BY)", store.ErrQueryLimit, s.cfg.MaxResultRows)
 		}
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, fmt.Errorf("duckdb store: read row: %w", err)
@@ -497,7 +442,7 @@ func (s *Store) runSQL(ctx context.Context, v *view, logstore, topic string, c *
 			size += int64(len(row[i].Value))
 		}
 		if size > s.cfg.MaxResultBytes {
-			return nil, fmt.Errorf("%w: the SQL result is larger than %d bytes: add a LIMIT, aggregate or select fewer or shorter values", store.ErrInvalidQuery, s.cfg.MaxResultBytes)
+			return nil, fmt.Errorf("%w: the SQL result is larger than %d bytes (query limit max-result-bytes): add a LIMIT, aggregate or select fewer or shorter values", store.ErrQueryLimit, s.cfg.MaxResultBytes)
 		}
 		res.Rows = append(res.Rows, row)
 	}
@@ -532,22 +477,8 @@ func formatValue(v any) string {
 
 // userErrorKinds are the DuckDB error types that are the query's fault
 // (a 400), not the store's.
-var userErrorKinds = []string{"Parser Error", "Binder Error", "Conversion Error", "Invalid Input Error", "Catalog Error", "Permission Error", "Out of Range Error", "Not implemented Error"}
-
-// queryErr classifies DuckDB errors: binder/parser/conversion errors are
-// the user's query (ErrInvalidQuery, a 400), anything else is ours.
-func (s *Store) queryErr(err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	msg := err.Error()
-	for _, p := range userErrorKinds {
-		if strings.Contains(msg, p) {
-			return fmt.Errorf("%w: %s", store.ErrInvalidQuery, msg)
-		}
-	}
-	return fmt.Errorf("duckdb store: query: %w", err)
-}
+var userErrorKinds = []string{"Parser Error", "Binder Error", "Conversion Error", "Invalid Input Error", "Catalog Error",
+	"Permission Error", "Out of Range Error", "Not implemented Error", "Invalid Type Error", "Syntax Error"}
 
 // sqlErr is queryErr for a statement SandboxSQL made of the user's SQL.
 // DuckDB quotes the statement around the error; that is the store's SQL
@@ -561,6 +492,9 @@ func (s *Store) sqlErr(err error, stmt query.Expr) error {
 		return err
 	}
 	raw := err.Error()
+	if lerr := s.limitErr(raw); lerr != nil {
+		return lerr
+	}
 	msg, offs := splitDuckError(raw, stmt.SQL)
 	if !slices.ContainsFunc(userErrorKinds, func(k string) bool { return strings.Contains(raw, k) }) {
 		return fmt.Errorf("duckdb store: query: %s", msg)
@@ -625,7 +559,7 @@ func splitDuckError(raw, stmt string) (msg string, offs []int) {
 
 // Histogram implements store.Store.
 func (s *Store) Histogram(ctx context.Context, project, logstore string, req store.HistogramRequest) ([]store.Bucket, error) {
-	return bounded(ctx, s, func(ctx context.Context) ([]store.Bucket, error) {
+	return bounded(ctx, s, project, func(ctx context.Context) ([]store.Bucket, error) {
 		return s.histogram(ctx, project, logstore, req)
 	})
 }
@@ -641,7 +575,7 @@ func (s *Store) histogram(ctx context.Context, project, logstore string, req sto
 	if v, err = s.view(project, logstore, req.From, req.To); err != nil {
 		return nil, err
 	}
-	c, err := compile(req.Query, v.schema)
+	c, err := compile(req.Query, v.schema, s.cfg.QueryLimits)
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicelog/sluice/server/index"
+	"github.com/sluicelog/sluice/server/query"
 	"github.com/sluicelog/sluice/server/store"
 	"github.com/sluicelog/sluice/server/store/shardlog"
 )
@@ -57,23 +58,48 @@ type Config struct {
 	// longer wait for the disk (4 KiB LogGroups: about 2× the throughput
 	// on the benchmark VM, see docs/benchmarks.md).
 	SyncInterval time.Duration
-	// MemoryLimit is DuckDB's memory_limit (default "2GB", "" = that
+	// MemoryLimit is DuckDB's memory_limit (default "1GB", "" = that
 	// default; DuckDB's own default is 80% of RAM, too much for a server
-	// that shares the machine). Threads is DuckDB's threads (0 = cores).
+	// that shares the machine): what its buffer manager hands out for
+	// hash tables, sorts, aggregates and results, spilling to disk beyond
+	// it. Threads is DuckDB's threads, the threads one query runs on (0 =
+	// cores).
 	MemoryLimit string
 	Threads     int
+	// MemoryHardLimit caps every allocation DuckDB makes through its
+	// allocator, the vectors of values it computes included, which
+	// memory_limit does not govern (bytes; default MemoryLimit plus a
+	// quarter). An allocation past it fails, and the query that made it
+	// fails with store.ErrQueryLimit (memguard.go). It is process-wide:
+	// with several stores in one process the largest configured wins.
+	MemoryHardLimit int64
+	// TempDirLimit is DuckDB's max_temp_directory_size, the disk a query
+	// may spill to (default "4GB").
+	TempDirLimit string
 	// QueryTimeout bounds one Search or Histogram (default 60s); a query
-	// running longer fails with store.ErrInvalidQuery naming the limit.
+	// running longer is interrupted and fails with store.ErrQueryLimit
+	// naming the limit.
 	QueryTimeout time.Duration
 	// MaxResultRows and MaxResultBytes cap what one SQL query may return
-	// (defaults 100,000 rows and 64 MiB of values); a larger result fails
-	// with store.ErrInvalidQuery asking for a LIMIT or an aggregate.
+	// (defaults 100,000 rows and 16 MiB of values: the reply is built in
+	// memory, a few times that); a larger result fails with
+	// store.ErrQueryLimit asking for a LIMIT or an aggregate.
 	MaxResultRows  int
 	MaxResultBytes int64
-	// MaxQueries bounds concurrently running queries (Search, Histogram).
-	// A query waits up to a second for a slot, then fails with
-	// store.ErrOverloaded. Default 8.
-	MaxQueries int
+	// MaxQueries bounds concurrently running queries (Search, Histogram),
+	// default 8; MaxQueriesPerProject bounds those of one project
+	// (default half of MaxQueries), so one tenant cannot take every slot.
+	// A query waits up to QueueTimeout (default 5s) for a slot, with at
+	// most MaxQueuedQueries (default 4 x MaxQueries) waiting; past either
+	// it fails with store.ErrOverloaded.
+	MaxQueries           int
+	MaxQueriesPerProject int
+	MaxQueuedQueries     int
+	QueueTimeout         time.Duration
+	// QueryLimits bound the query text and the SQL's CTEs, subqueries,
+	// joins and nesting, checked before DuckDB plans it (zero fields:
+	// query.DefaultLimits).
+	QueryLimits query.Limits
 	// RetentionInterval is how often expired day partitions are dropped.
 	// Default 1h.
 	RetentionInterval time.Duration
@@ -94,6 +120,22 @@ func (c *Config) Validate() error {
 	}
 	if c.SyncInterval < 0 {
 		return fmt.Errorf("duckdb store: SyncInterval %v is negative: use 0 to fsync before every acknowledgement, or a positive interval such as 1s", c.SyncInterval)
+	}
+	if c.MaxQueriesPerProject < 0 || c.MaxQueuedQueries < 0 || c.QueueTimeout < 0 || c.MemoryHardLimit < 0 {
+		return errors.New("duckdb store: MaxQueriesPerProject, MaxQueuedQueries, QueueTimeout and MemoryHardLimit must not be negative")
+	}
+	if c.MemoryLimit != "" {
+		if _, err := parseBytes(c.MemoryLimit); err != nil {
+			return fmt.Errorf("duckdb store: MemoryLimit: %w", err)
+		}
+	}
+	if c.TempDirLimit != "" {
+		if _, err := parseBytes(c.TempDirLimit); err != nil {
+			return fmt.Errorf("duckdb store: TempDirLimit: %w", err)
+		}
+	}
+	if err := c.QueryLimits.Validate(); err != nil {
+		return fmt.Errorf("duckdb store: %w", err)
 	}
 	return nil
 }
@@ -118,6 +160,16 @@ func (c Config) withDefaults() Config {
 	if c.MaxQueries == 0 {
 		c.MaxQueries = 8
 	}
+	if c.MaxQueriesPerProject == 0 {
+		c.MaxQueriesPerProject = max(1, c.MaxQueries/2)
+	}
+	if c.MaxQueuedQueries == 0 {
+		c.MaxQueuedQueries = 4 * c.MaxQueries
+	}
+	if c.QueueTimeout == 0 {
+		c.QueueTimeout = 5 * time.Second
+	}
+	c.QueryLimits = c.QueryLimits.WithDefaults()
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -125,7 +177,14 @@ func (c Config) withDefaults() Config {
 		c.walSegmentBytes = walSegmentBytes
 	}
 	if c.MemoryLimit == "" {
-		c.MemoryLimit = "2GB"
+		c.MemoryLimit = "1GB"
+	}
+	if c.MemoryHardLimit == 0 {
+		n, _ := parseBytes(c.MemoryLimit) // checked by Validate
+		c.MemoryHardLimit = n + n/4
+	}
+	if c.TempDirLimit == "" {
+		c.TempDirLimit = "4GB"
 	}
 	if c.QueryTimeout == 0 {
 		c.QueryTimeout = time.Minute
@@ -134,7 +193,7 @@ func (c Config) withDefaults() Config {
 		c.MaxResultRows = 100_000
 	}
 	if c.MaxResultBytes == 0 {
-		c.MaxResultBytes = 64 << 20
+		c.MaxResultBytes = 16 << 20
 	}
 	return c
 }
@@ -176,8 +235,8 @@ type Store struct {
 	nextSeg int64         // last segment id; writer goroutine only
 	graves  []grave       // replaced segment files to remove; writer goroutine only
 
-	querySlots chan struct{}
-	queries    sync.WaitGroup // running queries; Close waits for them
+	admit   *admission
+	queries sync.WaitGroup // running queries; Close waits for them
 
 	shardEntries []shardlog.Entry // scratch of synced (the WAL flusher)
 }
@@ -239,9 +298,10 @@ func Open(cfg Config, set Settings) (*Store, error) {
 		walDone:    make(chan struct{}),
 		stopLoader: make(chan struct{}),
 
-		querySlots: make(chan struct{}, cfg.MaxQueries),
-		cpu:        make(chan struct{}, runtime.GOMAXPROCS(0)),
+		cpu: make(chan struct{}, runtime.GOMAXPROCS(0)),
 	}
+	s.admit = newAdmission(cfg.MaxQueries, cfg.MaxQueriesPerProject, cfg.MaxQueuedQueries, cfg.QueueTimeout, m)
+	memguardRaiseLimit(cfg.MemoryHardLimit)
 	if err := s.init(context.Background()); err != nil {
 		_ = s.db.Close()
 		_ = connector.Close()
@@ -401,6 +461,7 @@ func (s *Store) init(ctx context.Context) error {
 		"SET allowed_directories = [" + quoteString(segDir) + "]",
 		"SET enable_external_access = false",
 		"SET parquet_metadata_cache = true",
+		"SET max_temp_directory_size = " + quoteString(s.cfg.TempDirLimit),
 		"SET lock_configuration = true",
 	} {
 		if _, err := s.db.ExecContext(ctx, q); err != nil {
@@ -722,6 +783,8 @@ type metrics struct {
 
 	walSyncSeconds prometheus.Histogram
 	walWrites      prometheus.Counter
+
+	queryMetrics
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -743,9 +806,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		walSyncSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_store_wal_sync_seconds", Help: "Time of one fsync of the write-ahead log (one per batch with request durability, one per sync interval with async).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14)}),
 		walWrites: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_wal_writes_total", Help: "Writes acknowledged by the write-ahead log (fsynced, or with async durability written to the file)."}),
+
+		queryMetrics: newQueryMetrics(),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.rowsWritten, m.bytesWritten, m.commits, m.overloaded, m.partitionsDropped, m.expiredDropped, m.loadFailed, m.segmentsWritten, m.compactions, m.compactionFailures, m.walSyncSeconds, m.walWrites} {
+		cs := []prometheus.Collector{m.rowsWritten, m.bytesWritten, m.commits, m.overloaded, m.partitionsDropped, m.expiredDropped, m.loadFailed, m.segmentsWritten, m.compactions, m.compactionFailures, m.walSyncSeconds, m.walWrites}
+		cs = append(cs, m.queryMetrics.collectors()...)
+		cs = append(cs, memguardCollectors()...)
+		for _, c := range cs {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("duckdb store: register metrics: %w", err)
 			}

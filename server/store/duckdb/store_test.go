@@ -249,10 +249,12 @@ func TestExpiredLogsAreCountedNotStored(t *testing.T) {
 	require.Equal(t, 1, days, "no partition for the expired day")
 }
 
-// A slow query returns when its context ends, and holds its slot until
-// DuckDB has stopped it, so runaway queries cannot pile up.
+// A query whose context ends is interrupted: Search returns once DuckDB
+// has stopped it (nothing runs on after the answer), and its slot frees.
+// While every slot is taken, another query waits QueueTimeout, then gets
+// store.ErrOverloaded.
 func TestQueryCancelAndSlots(t *testing.T) {
-	s := open(t, Config{MaxQueries: 1})
+	s := open(t, Config{MaxQueries: 1, QueueTimeout: 200 * time.Millisecond})
 	ctx := context.Background()
 	require.NoError(t, s.EnsureLogstore(ctx, store.LogstoreSpec{Project: "p", Logstore: "l"}))
 	slow := store.SearchRequest{From: time.Unix(0, 0), To: time.Unix(1<<32, 0), Query: "* | select count(*) as c from range(100000000000)"}
@@ -264,9 +266,12 @@ func TestQueryCancelAndSlots(t *testing.T) {
 		errc <- err
 	}()
 	// While it runs, the only slot is taken.
-	require.Eventually(t, func() bool { return len(s.querySlots) == 1 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return testutil.ToFloat64(s.m.queriesRunning) == 1 }, 10*time.Second, 10*time.Millisecond)
+	start := time.Now()
 	_, err := s.Search(ctx, "p", "l", store.SearchRequest{From: time.Unix(0, 0), To: time.Unix(1, 0), Query: "*"})
 	require.ErrorIs(t, err, store.ErrOverloaded)
+	require.GreaterOrEqual(t, time.Since(start), 200*time.Millisecond, "waited for a slot first")
+	require.Equal(t, 1.0, testutil.ToFloat64(s.m.queriesRejected))
 
 	cancel()
 	select {
@@ -275,11 +280,35 @@ func TestQueryCancelAndSlots(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("Search did not return after its context was cancelled")
 	}
-	// DuckDB is interrupted; the slot frees and queries run again.
-	require.Eventually(t, func() bool {
-		_, err := s.Search(ctx, "p", "l", store.SearchRequest{From: time.Unix(0, 0), To: time.Unix(1, 0), Query: "*"})
-		return err == nil
-	}, 30*time.Second, 50*time.Millisecond)
+	// Returned means stopped: the slot is free at once.
+	require.Equal(t, 0.0, testutil.ToFloat64(s.m.queriesRunning))
+	_, err = s.Search(ctx, "p", "l", store.SearchRequest{From: time.Unix(0, 0), To: time.Unix(1, 0), Query: "*"})
+	require.NoError(t, err)
+}
+
+// A project may hold at most MaxQueriesPerProject slots; other projects
+// still get theirs.
+func TestQuerySlotsPerProject(t *testing.T) {
+	s := open(t, Config{MaxQueries: 3, MaxQueriesPerProject: 1, QueueTimeout: 100 * time.Millisecond})
+	ctx := context.Background()
+	for _, p := range []string{"a", "b"} {
+		require.NoError(t, s.EnsureLogstore(ctx, store.LogstoreSpec{Project: p, Logstore: "l"}))
+	}
+	qctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = s.Search(qctx, "a", "l", store.SearchRequest{From: time.Unix(0, 0), To: time.Unix(1<<32, 0), Query: "* | select count(*) as c from range(100000000000)"})
+	}()
+	require.Eventually(t, func() bool { return testutil.ToFloat64(s.m.queriesRunning) == 1 }, 10*time.Second, 10*time.Millisecond)
+	quick := store.SearchRequest{From: time.Unix(0, 0), To: time.Unix(1, 0), Query: "*"}
+	_, err := s.Search(ctx, "a", "l", quick)
+	require.ErrorIs(t, err, store.ErrOverloaded, "project a already holds its slot")
+	_, err = s.Search(ctx, "b", "l", quick)
+	require.NoError(t, err, "project b is not held up by a")
+	cancel()
+	<-done
 }
 
 // Tags with a field index ("__tag__:__hostname__" in the index, as the

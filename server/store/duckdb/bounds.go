@@ -1,0 +1,252 @@
+package duckdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicelog/sluice/server/query"
+	"github.com/sluicelog/sluice/server/store"
+)
+
+// Query bounds: admission (how many queries run, per project and in all,
+// and how long one waits for its turn), the deadline and its interrupt,
+// and the translation of DuckDB's errors into what a client may see.
+
+// admission hands out query slots: at most max queries run, at most
+// perProject of them for one project (so one tenant cannot hold every
+// slot), and at most maxQueued wait for one, each for up to wait.
+type admission struct {
+	max, perProject, maxQueued int
+	wait                       time.Duration
+
+	mu      sync.Mutex
+	running int
+	byProj  map[string]int
+	waiting int
+	freed   chan struct{} // closed (and replaced) when a slot frees
+
+	m *metrics
+}
+
+func newAdmission(max, perProject, maxQueued int, wait time.Duration, m *metrics) *admission {
+	return &admission{max: max, perProject: perProject, maxQueued: maxQueued, wait: wait,
+		byProj: map[string]int{}, freed: make(chan struct{}), m: m}
+}
+
+// acquire takes a slot for project, waiting up to a.wait. It fails with
+// store.ErrOverloaded (a 503 telling the client to retry) when the queue
+// is full or the wait ran out, and with ctx.Err() when ctx ends first.
+func (a *admission) acquire(ctx context.Context, project string) error {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	a.mu.Lock()
+	for {
+		if a.running < a.max && a.byProj[project] < a.perProject {
+			a.running++
+			a.byProj[project]++
+			a.m.queriesRunning.Set(float64(a.running))
+			a.mu.Unlock()
+			return nil
+		}
+		if timer == nil {
+			if a.waiting >= a.maxQueued {
+				a.mu.Unlock()
+				a.m.queriesRejected.Inc()
+				return a.busy("queue full")
+			}
+			timer = time.NewTimer(a.wait)
+		}
+		a.waiting++
+		a.m.queriesWaiting.Set(float64(a.waiting))
+		freed := a.freed
+		a.mu.Unlock()
+		var err error
+		select {
+		case <-freed:
+		case <-timer.C:
+			a.m.queriesRejected.Inc()
+			err = a.busy(fmt.Sprintf("no slot within %s", a.wait))
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		a.mu.Lock()
+		a.waiting--
+		a.m.queriesWaiting.Set(float64(a.waiting))
+		if err != nil {
+			a.mu.Unlock()
+			return err
+		}
+	}
+}
+
+func (a *admission) busy(why string) error {
+	return fmt.Errorf("duckdb store: %s: at most %d queries run at once (%d per project) and %d may wait: %w",
+		why, a.max, a.perProject, a.maxQueued, store.ErrOverloaded)
+}
+
+func (a *admission) release(project string) {
+	a.mu.Lock()
+	a.running--
+	if a.byProj[project]--; a.byProj[project] == 0 {
+		delete(a.byProj, project)
+	}
+	a.m.queriesRunning.Set(float64(a.running))
+	close(a.freed)
+	a.freed = make(chan struct{})
+	a.mu.Unlock()
+}
+
+// bounded runs fn for project holding a query slot, under the query
+// deadline. fn runs on the caller's goroutine and its context ends at the
+// deadline (or with ctx): the DuckDB driver then interrupts the running
+// statement. bounded returns only once fn has returned, so when the
+// client gets its answer nothing of the query runs on. DuckDB checks for
+// the interrupt between vectors of 2,048 rows; the sandbox's value caps
+// keep one vector's work to about a second.
+func bounded[T any](ctx context.Context, s *Store, project string, fn func(context.Context) (T, error)) (T, error) {
+	var zero T
+	if err := s.admit.acquire(ctx, project); err != nil {
+		return zero, err
+	}
+	defer s.admit.release(project)
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return zero, errClosed
+	}
+	s.queries.Add(1)
+	s.closeMu.RUnlock()
+	defer s.queries.Done()
+
+	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
+	defer cancel()
+	start := time.Now()
+	v, err := fn(qctx)
+	if err != nil && ctx.Err() == nil && errors.Is(qctx.Err(), context.DeadlineExceeded) {
+		s.m.queriesTimedOut.Inc()
+		if over := time.Since(start) - s.cfg.QueryTimeout; over > time.Second {
+			s.log.Warn("query stopped late after its deadline", "project", project, "late", over.Round(time.Millisecond))
+		}
+		return zero, s.timeoutErr()
+	}
+	if err != nil {
+		return zero, err
+	}
+	return v, nil
+}
+
+func (s *Store) timeoutErr() error {
+	return fmt.Errorf("%w: the query ran longer than %s (query limit query-timeout) and was stopped: narrow the time range, the search or the SQL", store.ErrQueryLimit, s.cfg.QueryTimeout)
+}
+
+// limitErr returns the store.ErrQueryLimit a DuckDB error message stands
+// for (a value guard of the sandbox, the memory limit), or nil.
+func (s *Store) limitErr(raw string) error {
+	switch {
+	case strings.Contains(raw, query.ValueLimitMarker):
+		s.m.queryLimited.WithLabelValues("max-value-bytes").Inc()
+		msg, _ := splitDuckError(raw, "")
+		return fmt.Errorf("%w: %s", store.ErrQueryLimit, msg)
+	case strings.Contains(raw, "Out of Memory Error"):
+		s.m.queryLimited.WithLabelValues("query-memory").Inc()
+		return fmt.Errorf("%w: the query needs more memory than the server allows queries (query limit query-memory: memory_limit %s, at most %s for all of DuckDB): narrow the time range, aggregate with fewer groups or select less",
+			store.ErrQueryLimit, s.cfg.MemoryLimit, formatBytes(s.cfg.MemoryHardLimit))
+	case strings.Contains(raw, "Max expression depth"):
+		msg, _ := splitDuckError(raw, "")
+		return fmt.Errorf("%w: %s (query limit max-depth)", store.ErrQueryLimit, msg)
+	}
+	return nil
+}
+
+// queryErr classifies a DuckDB error of a statement the store built (a
+// search, a histogram; sqlErr is the one for the user's SQL). Limits are
+// store.ErrQueryLimit, the query's own mistakes store.ErrInvalidQuery,
+// with DuckDB's message only (the excerpt after it quotes the store's
+// SQL, with the segment files' paths). Anything else is ours, returned
+// wrapped for the log; the API answers it without the message.
+func (s *Store) queryErr(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	raw := err.Error()
+	if lerr := s.limitErr(raw); lerr != nil {
+		return lerr
+	}
+	if strings.Contains(raw, "INTERRUPT Error") {
+		return fmt.Errorf("duckdb store: query interrupted: %w", context.Canceled)
+	}
+	msg, _ := splitDuckError(raw, "")
+	for _, p := range userErrorKinds {
+		if strings.Contains(raw, p) {
+			return fmt.Errorf("%w: %s", store.ErrInvalidQuery, msg)
+		}
+	}
+	return fmt.Errorf("duckdb store: query: %w", err)
+}
+
+func formatBytes(n int64) string {
+	const unit = 1 << 10
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// parseBytes reads a DuckDB memory size ("2GB", "512MiB", "1.5 GB"):
+// KB/MB/GB/TB are powers of 1000, KiB/MiB/GiB/TiB of 1024, as in DuckDB.
+func parseBytes(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := 0
+	for i < len(t) && (t[i] >= '0' && t[i] <= '9' || t[i] == '.') {
+		i++
+	}
+	var n float64
+	if _, err := fmt.Sscan(t[:i], &n); err != nil || i == 0 {
+		return 0, fmt.Errorf("memory size %q: want a number and a unit, e.g. 1GB or 512MiB", s)
+	}
+	mult := map[string]float64{"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
+		"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}[strings.ToLower(strings.TrimSpace(t[i:]))]
+	if mult == 0 {
+		return 0, fmt.Errorf("memory size %q: unknown unit (use KB, MB, GB, TB or KiB, MiB, GiB, TiB)", s)
+	}
+	return int64(n * mult), nil
+}
+
+// queryMetrics are the query bounds' metrics (part of metrics).
+type queryMetrics struct {
+	queriesRunning  prometheus.Gauge
+	queriesWaiting  prometheus.Gauge
+	queriesRejected prometheus.Counter
+	queriesTimedOut prometheus.Counter
+	queryLimited    *prometheus.CounterVec
+}
+
+func newQueryMetrics() queryMetrics {
+	return queryMetrics{
+		queriesRunning:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_store_queries_running", Help: "Queries (searches, SQL, histograms) running now."}),
+		queriesWaiting:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_store_queries_waiting", Help: "Queries waiting for a slot."}),
+		queriesRejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_queries_rejected_total", Help: "Queries refused because every slot stayed taken (answered 503 ServerBusy with Retry-After)."}),
+		queriesTimedOut: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_queries_timed_out_total", Help: "Queries interrupted at the query timeout."}),
+		queryLimited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_store_query_limit_hits_total",
+			Help: "Queries stopped while running by a limit, by limit (query-memory, max-value-bytes)."}, []string{"limit"}),
+	}
+}
+
+func (q queryMetrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{q.queriesRunning, q.queriesWaiting, q.queriesRejected, q.queriesTimedOut, q.queryLimited}
+}
