@@ -1,5 +1,3 @@
-//go:build linux
-
 package buffer_test
 
 import (
@@ -15,13 +13,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sluicelog/sluice/agent/buffer"
+	"github.com/sluicelog/sluice/internal/tmpfstest"
 )
 
-// The tests here fill a real file system: a tmpfs of a few pages, mounted
-// for the test (root only; CI runs as root). tmpfs counts whole 4 KiB pages,
-// so records framed to exactly one page make the moment of the fill exact.
+// The tests here fill a real file system: a tmpfs of a few pages (see
+// tmpfstest). tmpfs counts whole 4 KiB pages, so records framed to exactly
+// one page make the moment of the fill exact.
 
-const page = 4096
+const page = tmpfstest.PageSize
 
 // pageRecord is record i framed to exactly one page.
 func pageRecord(i int) []byte {
@@ -30,26 +29,9 @@ func pageRecord(i int) []byte {
 	return r
 }
 
-// smallDisk mounts a tmpfs of the given pages and returns its path. Without
-// the privilege to mount the test is skipped (failed when
-// SLUICE_REQUIRE_ALL=1).
+// smallDisk is a tmpfs of the given pages.
 func smallDisk(t *testing.T, pages int) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "disk")
-	require.NoError(t, os.Mkdir(dir, 0o755))
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", pages*page)); err != nil {
-		msg := fmt.Sprintf("needs to mount a small tmpfs (root / CAP_SYS_ADMIN) to fill a disk: %v", err)
-		if os.Getenv("SLUICE_REQUIRE_ALL") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
+	return tmpfstest.Mount(t, int64(pages*page))
 }
 
 // fill appends page records from first until the disk refuses one; it

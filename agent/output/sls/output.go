@@ -36,6 +36,12 @@
 //     order. A replayer sends the buffered groups, oldest first, retrying
 //     forever, also after a restart. Without a buffer the sender retries in
 //     memory; the queue fills and Consume blocks.
+//   - A disk that refuses a group (full, I/O errors): the group stays in
+//     memory, unacked, and its sender waits — for the buffer to take it
+//     (when delivered segments or others free space), for the buffer to
+//     drain (then it is sent directly), or for the server while the
+//     buffer is empty. The queue fills and Consume blocks, as without a
+//     buffer; nothing fails in a loop and flow resumes by itself.
 //   - PostBodyTooLarge (a server limit below MaxGroupBytes): the group is
 //     split in two halves, each with its own pack id, recursively.
 //   - Any other 4xx (PostBodyInvalid, InvalidTimestamp, InvalidKey...)
@@ -459,7 +465,11 @@ func (o *Output) deliverRaw(raw []byte, logs int, packID string, w *worker) erro
 	p := &payload{body: body, rawSize: len(raw), ct: ct, logs: logs, packID: packID}
 	if o.buf != nil && !o.buf.Empty() {
 		// Older groups wait in the buffer: queue behind them.
-		return o.spill(p)
+		if err := o.spill(p); !errors.Is(err, errBufferUnwritable) {
+			return err
+		}
+		// The buffer drained while the disk refused this group: nothing
+		// is left to keep order behind, so it is sent directly.
 	}
 	for attempts := 1; ; attempts++ {
 		serr := o.snd.send(ctx, p)
@@ -479,11 +489,19 @@ func (o *Output) deliverRaw(raw []byte, logs int, packID string, w *worker) erro
 			return o.deadLetter(ctx, raw, logs, packID, serr)
 		case ctx.Err() != nil: // Shutdown gave up waiting
 			if o.buf != nil {
-				return o.spill(p)
+				if err := o.spill(p); !errors.Is(err, errBufferUnwritable) {
+					return err
+				}
 			}
 			return fmt.Errorf("sls output: shut down before delivery: %w", serr)
 		case o.buf != nil && attempts >= o.cfg.AttemptsBeforeBuffer:
-			return o.spill(p)
+			if err := o.spill(p); !errors.Is(err, errBufferUnwritable) {
+				return err
+			}
+			// The disk refuses the group and the buffer is empty: keep
+			// it in memory and go on trying the server (and the disk,
+			// after each failure). The sender is busy meanwhile, so the
+			// queue fills and Consume blocks: the inputs pause.
 		}
 		_ = o.snd.backoff(ctx, attempts) // a cancelled ctx takes the shutdown case next
 	}
@@ -544,7 +562,27 @@ func (o *Output) ackAll(g *group, err error) {
 	g.acks = nil
 }
 
-// spill writes p to the disk buffer; nil means durable.
+// errBufferUnwritable: the disk refused a group and the buffer holds
+// nothing it would have to queue behind.
+var errBufferUnwritable = errors.New("sls output: the disk buffer cannot be written")
+
+// Waits between attempts to write a group the disk refused. Delivered
+// segments freeing space end a wait at once (buffer.Changed); the timer is
+// for space freed by others.
+const (
+	bufferRetryInitial = 100 * time.Millisecond
+	bufferRetryMax     = 2 * time.Second
+)
+
+// spill writes p to the disk buffer; nil means durable. While the disk
+// refuses it (full, I/O errors; the buffer logs and counts them) spill
+// keeps the group and waits, trying again whenever the buffer changes and
+// at least every bufferRetryMax: the sender is held, the queue fills and
+// Consume blocks, so the inputs pause and their files keep the data —
+// nothing is acknowledged that is not on disk or delivered. It returns
+// errBufferUnwritable (wrapping the cause) once the buffer is empty, so the
+// caller can send the group directly, and an error when Shutdown's grace
+// period ends.
 func (o *Output) spill(p *payload) error {
 	ctx := o.runCtx
 	if ctx.Err() != nil {
@@ -556,11 +594,32 @@ func (o *Output) spill(p *payload) error {
 			ctx = *g
 		}
 	}
-	if err := o.buf.Append(ctx, p.appendRecord(nil)); err != nil {
-		return fmt.Errorf("sls output: write to disk buffer: %w", err)
+	rec := p.appendRecord(nil)
+	wait := bufferRetryInitial
+	for {
+		changed := o.buf.Changed()
+		err := o.buf.Append(ctx, rec)
+		if err == nil {
+			o.m.buffered.Inc()
+			return nil
+		}
+		if !errors.Is(err, buffer.ErrUnwritable) {
+			return fmt.Errorf("sls output: write to disk buffer: %w", err)
+		}
+		if o.buf.Empty() {
+			return fmt.Errorf("%w: %w", errBufferUnwritable, err)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-changed:
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("sls output: write to disk buffer: %w", err)
+		}
+		t.Stop()
+		wait = min(2*wait, bufferRetryMax)
 	}
-	o.m.buffered.Inc()
-	return nil
 }
 
 // replay sends buffered groups, oldest first, until Shutdown: one at a time
@@ -596,11 +655,29 @@ func (o *Output) replay() {
 			}
 		}
 	}()
-	for {
+	readFailing := false
+	for attempt := 1; ; attempt++ {
 		rec, err := o.buf.Next(ctx)
 		if err != nil {
-			break
+			if ctx.Err() != nil || errors.Is(err, buffer.ErrClosed) {
+				break
+			}
+			// A read error must not end the replay: the buffer would
+			// never drain and new groups would queue behind it forever.
+			if !readFailing {
+				readFailing = true
+				o.log.Error("cannot read the disk buffer; retrying", "err", err)
+			}
+			if o.snd.backoff(ctx, attempt) != nil {
+				break
+			}
+			continue
 		}
+		if readFailing {
+			readFailing = false
+			o.log.Info("disk buffer readable again")
+		}
+		attempt = 0
 		it := &item{rec: rec, done: make(chan bool, 1)}
 		select {
 		case window <- it:
