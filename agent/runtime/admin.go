@@ -130,6 +130,9 @@ func WriteStatusText(w io.Writer, st Status) {
 		for _, l := range c.Lagging {
 			fmt.Fprintf(w, "  behind: %s %s\n", byteSize(l.Bytes), l.Path)
 		}
+		for _, b := range c.Buffers {
+			writeBufferStatus(w, b)
+		}
 		if c.LostBytes > 0 {
 			fmt.Fprintf(w, "  LOST: %s (see sluice_buffer_corrupt_bytes_total, sluice_file_lost_bytes_total)\n", byteSize(c.LostBytes))
 		}
@@ -155,6 +158,30 @@ func WriteStatusText(w io.Writer, st Status) {
 	}
 	if failed > 0 {
 		fmt.Fprintf(w, "%d config(s) failed; the others keep collecting\n", failed)
+	}
+}
+
+// writeBufferStatus writes a line for a disk buffer that holds data or
+// cannot take more; nothing for an idle one.
+func writeBufferStatus(w io.Writer, b BufferStatus) {
+	switch b.State {
+	case BufferUnwritable:
+		cause := "write errors"
+		if b.NoSpaceErrors > 0 {
+			cause = "no space left on the device"
+		}
+		since := ""
+		if b.WriteFailingSince != nil {
+			since = " since " + b.WriteFailingSince.Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "  disk buffer %s: CANNOT BE WRITTEN%s (%s; %.0f failed writes): %s waiting for the server; new data waits in memory and the inputs are paused (their files keep the data) until space is freed or the server takes the buffered data\n",
+			b.Dir, since, cause, b.NoSpaceErrors+b.IOErrors, byteSize(b.PendingBytes))
+	case BufferFull:
+		fmt.Fprintf(w, "  disk buffer %s: FULL (buffer_file_num files in use): %s waiting for the server; inputs paused until it takes data\n", b.Dir, byteSize(b.PendingBytes))
+	default:
+		if b.PendingBytes > 0 {
+			fmt.Fprintf(w, "  disk buffer %s: %s waiting for the server in %.0f files\n", b.Dir, byteSize(b.PendingBytes), b.Files)
+		}
 	}
 }
 

@@ -2,8 +2,11 @@ package runtime
 
 import (
 	"sort"
+	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // CollectionStatus summarises how far behind collection is, from the
@@ -25,6 +28,46 @@ type CollectionStatus struct {
 	// DeadLetteredLogs were rejected permanently by the server and kept in
 	// the dead-letter directory.
 	DeadLetteredLogs float64 `json:"deadLetteredLogs"`
+	// Buffers are the disk buffers (one per logstore), by directory.
+	Buffers []BufferStatus `json:"buffers,omitempty"`
+}
+
+// Disk buffer states.
+const (
+	// BufferOK: appends succeed (data may still be waiting for the
+	// server: PendingBytes).
+	BufferOK = "ok"
+	// BufferFull: the agent's buffer_file_num files are used; appends wait
+	// for delivered files to be deleted.
+	BufferFull = "full"
+	// BufferUnwritable: the disk refuses writes (full, I/O errors). New data
+	// waits in memory and the inputs pause (their files keep the data)
+	// until space is freed or the server takes the buffered data.
+	BufferUnwritable = "unwritable"
+)
+
+// BufferStatus is one disk buffer.
+type BufferStatus struct {
+	Dir          string  `json:"dir"`
+	State        string  `json:"state"`
+	PendingBytes float64 `json:"pendingBytes"`
+	Files        float64 `json:"files"`
+	// WriteFailingSince is when the current run of failed writes began
+	// (state unwritable).
+	WriteFailingSince *time.Time `json:"writeFailingSince,omitempty"`
+	// NoSpaceErrors and IOErrors count failed writes since start.
+	NoSpaceErrors float64 `json:"noSpaceErrors,omitempty"`
+	IOErrors      float64 `json:"ioErrors,omitempty"`
+}
+
+// label is the value of m's label name ("" when absent).
+func label(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
 }
 
 // FileLag is one file's unread bytes.
@@ -48,9 +91,44 @@ func collectionStatus(g prometheus.Gatherer) (*CollectionStatus, error) {
 		return nil, err
 	}
 	cs := &CollectionStatus{}
+	buffers := map[string]*BufferStatus{}
+	buf := func(m *dto.Metric) *BufferStatus {
+		dir := label(m, "dir")
+		b := buffers[dir]
+		if b == nil {
+			b = &BufferStatus{Dir: dir, State: BufferOK}
+			buffers[dir] = b
+		}
+		return b
+	}
 	for _, mf := range mfs {
 		for _, m := range mf.GetMetric() {
 			v := m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			if strings.HasPrefix(mf.GetName(), "sluice_buffer_") && label(m, "dir") != "" {
+				b := buf(m)
+				switch mf.GetName() {
+				case "sluice_buffer_pending_bytes":
+					b.PendingBytes = v
+				case "sluice_buffer_files":
+					b.Files = v
+				case "sluice_buffer_waiting_appends":
+					if v > 0 && b.State == BufferOK {
+						b.State = BufferFull
+					}
+				case "sluice_buffer_write_failing_since_seconds":
+					if v > 0 {
+						since := time.Unix(0, int64(v*1e9)).UTC()
+						b.WriteFailingSince = &since
+						b.State = BufferUnwritable
+					}
+				case "sluice_buffer_write_errors_total":
+					if label(m, "reason") == "no_space" {
+						b.NoSpaceErrors += v
+					} else {
+						b.IOErrors += v
+					}
+				}
+			}
 			switch mf.GetName() {
 			case "sluice_file_lag_bytes":
 				cs.LagBytes += v
@@ -70,6 +148,10 @@ func collectionStatus(g prometheus.Gatherer) (*CollectionStatus, error) {
 			}
 		}
 	}
+	for _, b := range buffers {
+		cs.Buffers = append(cs.Buffers, *b)
+	}
+	sort.Slice(cs.Buffers, func(i, j int) bool { return cs.Buffers[i].Dir < cs.Buffers[j].Dir })
 	sort.Slice(cs.Lagging, func(i, j int) bool { return cs.Lagging[i].Bytes > cs.Lagging[j].Bytes })
 	if len(cs.Lagging) > 5 {
 		cs.Lagging = cs.Lagging[:5]
