@@ -1,6 +1,7 @@
 // Package meta is the contract between the Log Service API and the metadata
 // backends: projects, logstores, index configurations, machine groups,
-// Logtail configs, config↔group applications and access keys. The embedded
+// Logtail configs, config↔group applications, access keys, consumer
+// groups with their checkpoints, saved searches and dashboards. The embedded
 // backend is server/meta/jsonfile; a PostgreSQL backend can implement the
 // same Store interface without changes to the API layer. metatest holds the
 // conformance suite every backend must pass.
@@ -269,6 +270,27 @@ type Store interface {
 	DeleteConsoleSessions(ctx context.Context, ids ...string) error
 	// ListConsoleSessions lists every session, sorted by ID.
 	ListConsoleSessions(ctx context.Context) ([]ConsoleSession, error)
+
+	// Consumer groups live in a logstore (which must exist) and go with
+	// it; a group's checkpoints go with the group.
+	CreateConsumerGroup(ctx context.Context, g ConsumerGroup) error
+	GetConsumerGroup(ctx context.Context, project, logstore, name string) (ConsumerGroup, error)
+	UpdateConsumerGroup(ctx context.Context, g ConsumerGroup) error
+	DeleteConsumerGroup(ctx context.Context, project, logstore, name string) error
+	ListConsumerGroups(ctx context.Context, project, logstore string) ([]ConsumerGroup, error)
+	// PutCheckpoint creates or replaces the group's checkpoint of cp.Shard.
+	PutCheckpoint(ctx context.Context, project, logstore, group string, cp Checkpoint) error
+	// Checkpoints lists the group's checkpoints by shard.
+	Checkpoints(ctx context.Context, project, logstore, group string) ([]Checkpoint, error)
+
+	// Documents (saved searches, dashboards) live in a project; d.Kind
+	// and the kind arguments are KindSavedSearch or KindDashboard, and
+	// errors name that kind.
+	CreateDocument(ctx context.Context, d Document) error
+	GetDocument(ctx context.Context, project string, kind Kind, name string) (Document, error)
+	UpdateDocument(ctx context.Context, d Document) error
+	DeleteDocument(ctx context.Context, project string, kind Kind, name string) error
+	ListDocuments(ctx context.Context, project string, kind Kind, page Page) (docs []Document, total int, err error)
 
 	Close() error
 }

@@ -54,6 +54,10 @@ type projectState struct {
 	Groups    map[string]meta.MachineGroup `json:"machineGroups"`
 	Configs   map[string]meta.Config       `json:"configs"`
 	Applied   map[string][]string          `json:"applied"` // group → sorted config names
+	// Added without a version bump (an older binary ignores them, and
+	// drops them at its first write).
+	ConsumerGroups map[string]map[string]*consumerGroupState `json:"consumerGroups,omitempty"` // logstore → name
+	Documents      map[meta.Kind]map[string]meta.Document     `json:"documents,omitempty"`      // kind → name
 }
 
 func newProjectState(p meta.Project) *projectState {
@@ -64,6 +68,9 @@ func newProjectState(p meta.Project) *projectState {
 		Groups:    map[string]meta.MachineGroup{},
 		Configs:   map[string]meta.Config{},
 		Applied:   map[string][]string{},
+
+		ConsumerGroups: map[string]map[string]*consumerGroupState{},
+		Documents:      map[meta.Kind]map[string]meta.Document{},
 	}
 }
 
@@ -147,6 +154,12 @@ func (s *Store) load(data []byte) error {
 		}
 		if p.Applied != nil {
 			fresh.Applied = p.Applied
+		}
+		if p.ConsumerGroups != nil {
+			fresh.ConsumerGroups = p.ConsumerGroups
+		}
+		if p.Documents != nil {
+			fresh.Documents = p.Documents
 		}
 		st.Projects[name] = fresh
 	}
@@ -404,6 +417,7 @@ func (s *Store) DeleteLogstore(ctx context.Context, proj, name string) error {
 		}
 		delete(p.Logstores, name)
 		delete(p.Indexes, name)
+		delete(p.ConsumerGroups, name)
 		return nil
 	})
 }

@@ -30,6 +30,8 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		"ConsoleSessions":      testConsoleSessions,
 		"CascadeDelete":        testCascade,
 		"Concurrent":           testConcurrent,
+		"ConsumerGroups":       testConsumerGroups,
+		"Documents":            testDocuments,
 	}
 	for name, f := range tests {
 		t.Run(name, func(t *testing.T) {

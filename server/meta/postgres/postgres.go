@@ -58,6 +58,21 @@ var migrations = []string{
 	CREATE TABLE meta_access_keys (id text PRIMARY KEY, body jsonb NOT NULL);
 	CREATE TABLE meta_console_sessions (id text PRIMARY KEY, key_id text NOT NULL, body jsonb NOT NULL);
 	CREATE INDEX meta_console_sessions_key ON meta_console_sessions (key_id);`,
+	// Consumer groups and checkpoints (consumergroup.go), saved searches
+	// and dashboards.
+	`CREATE TABLE meta_consumer_groups (
+		project text NOT NULL, logstore text NOT NULL, name text NOT NULL, body jsonb NOT NULL,
+		PRIMARY KEY (project, logstore, name),
+		FOREIGN KEY (project, logstore) REFERENCES meta_logstores (project, name) ON DELETE CASCADE);
+	CREATE TABLE meta_checkpoints (
+		project text NOT NULL, logstore text NOT NULL, grp text NOT NULL, shard integer NOT NULL, body jsonb NOT NULL,
+		PRIMARY KEY (project, logstore, grp, shard),
+		FOREIGN KEY (project, logstore, grp) REFERENCES meta_consumer_groups (project, logstore, name) ON DELETE CASCADE);
+	CREATE TABLE meta_documents (
+		project text NOT NULL REFERENCES meta_projects (name) ON DELETE CASCADE,
+		kind text NOT NULL, name text NOT NULL, raw bytea NOT NULL,
+		create_time timestamptz NOT NULL, last_modify_time timestamptz NOT NULL,
+		PRIMARY KEY (project, kind, name));`,
 }
 
 // Store is the PostgreSQL metadata store. It is safe for concurrent use,
