@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sluicelog/sluice/protocol"
+	"github.com/sluicelog/sluice/server/consumer"
 	"github.com/sluicelog/sluice/server/meta"
 	"github.com/sluicelog/sluice/server/store"
 )
@@ -118,6 +119,8 @@ type API struct {
 	bufs    sync.Pool // *[]byte request/decompression buffers
 	metricH http.Handler
 	router  shardRouter
+	// consumers tracks consumer-group membership and shard assignment.
+	consumers *consumer.Coordinator
 }
 
 // New returns the handler.
@@ -145,6 +148,7 @@ func New(cfg Config) (*API, error) {
 	if a.now == nil {
 		a.now = time.Now
 	}
+	a.consumers = consumer.New(a.now)
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, err
@@ -467,25 +471,31 @@ func (a *API) metaErr(err error) error {
 	var nf *meta.NotFoundError
 	if errors.As(err, &nf) {
 		code := map[meta.Kind]protocol.ErrorCode{
-			meta.KindProject:      protocol.CodeProjectNotExist,
-			meta.KindLogstore:     protocol.CodeLogStoreNotExist,
-			meta.KindIndex:        protocol.CodeIndexConfigNotExist,
-			meta.KindMachineGroup: protocol.CodeMachineGroupNotExist,
-			meta.KindConfig:       protocol.CodeConfigNotExist,
+			meta.KindProject:       protocol.CodeProjectNotExist,
+			meta.KindLogstore:      protocol.CodeLogStoreNotExist,
+			meta.KindIndex:         protocol.CodeIndexConfigNotExist,
+			meta.KindMachineGroup:  protocol.CodeMachineGroupNotExist,
+			meta.KindConfig:        protocol.CodeConfigNotExist,
+			meta.KindConsumerGroup: protocol.CodeConsumerGroupNotExist,
+			meta.KindSavedSearch:   "SavedSearchNotExist",
+			meta.KindDashboard:     "DashboardNotExist",
 		}[nf.Kind]
 		if code == "" {
 			return &protocol.Error{HTTPStatus: http.StatusNotFound, Code: "AccessKeyNotExist", Message: nf.Error(), Err: err}
 		}
-		return &protocol.Error{HTTPStatus: code.HTTPStatus(), Code: code, Message: nf.Error(), Err: err}
+		return &protocol.Error{HTTPStatus: http.StatusNotFound, Code: code, Message: nf.Error(), Err: err}
 	}
 	var ee *meta.ExistsError
 	if errors.As(err, &ee) {
 		code := map[meta.Kind]protocol.ErrorCode{
-			meta.KindProject:      protocol.CodeProjectAlreadyExist,
-			meta.KindLogstore:     protocol.CodeLogStoreAlreadyExist,
-			meta.KindIndex:        "IndexAlreadyExist",
-			meta.KindMachineGroup: "MachineGroupAlreadyExist",
-			meta.KindConfig:       "ConfigAlreadyExist",
+			meta.KindProject:       protocol.CodeProjectAlreadyExist,
+			meta.KindLogstore:      protocol.CodeLogStoreAlreadyExist,
+			meta.KindIndex:         "IndexAlreadyExist",
+			meta.KindMachineGroup:  "MachineGroupAlreadyExist",
+			meta.KindConfig:        "ConfigAlreadyExist",
+			meta.KindConsumerGroup: protocol.CodeConsumerGroupAlreadyExist,
+			meta.KindSavedSearch:   "SavedSearchAlreadyExist",
+			meta.KindDashboard:     "DashboardAlreadyExist",
 		}[ee.Kind]
 		return &protocol.Error{HTTPStatus: http.StatusBadRequest, Code: code, Message: ee.Error(), Err: err}
 	}

@@ -102,6 +102,37 @@ func (a *API) match(method, path string, query url.Values, hasProject bool) (rou
 				}
 			case n == 3 && seg(2) == "shards" && method == http.MethodGet:
 				return proj("ListShards", a.listShards, R)
+			case seg(2) == "consumergroups" && (n == 3 || n == 4):
+				// Consumers with a read-only key must be able to run the
+				// consumer libraries, which create the group and save
+				// checkpoints: only deleting a group needs write.
+				if n == 3 {
+					switch method {
+					case http.MethodGet:
+						return proj("ListConsumerGroup", a.listConsumerGroups, R)
+					case http.MethodPost:
+						return proj("CreateConsumerGroup", a.createConsumerGroup, R)
+					}
+					break
+				}
+				vars["group"] = seg(3)
+				switch method {
+				case http.MethodPut:
+					return proj("UpdateConsumerGroup", a.updateConsumerGroup, R)
+				case http.MethodDelete:
+					return proj("DeleteConsumerGroup", a.deleteConsumerGroup, W)
+				case http.MethodGet:
+					return proj("GetCheckPoint", a.getCheckpoints, R)
+				case http.MethodPost:
+					switch query.Get("type") {
+					case "heartbeat":
+						return proj("ConsumerGroupHeartBeat", a.heartbeat, R)
+					case "checkpoint":
+						return proj("UpdateCheckPoint", a.updateCheckpoint, R)
+					}
+					return route{}, nil, protocol.Errorf(protocol.CodeParameterInvalid,
+						"unsupported type=%q on POST /logstores/{logstore}/consumergroups/{group}: use heartbeat or checkpoint", query.Get("type"))
+				}
 			case n == 4 && seg(2) == "shards" && (seg(3) == "lb" || seg(3) == "route") && method == http.MethodPost:
 				return proj("PutLogs", a.putLogs, W)
 			case n == 4 && seg(2) == "shards" && method == http.MethodGet:
