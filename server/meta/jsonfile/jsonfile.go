@@ -57,7 +57,7 @@ type projectState struct {
 	// Added without a version bump (an older binary ignores them, and
 	// drops them at its first write).
 	ConsumerGroups map[string]map[string]*consumerGroupState `json:"consumerGroups,omitempty"` // logstore → name
-	Documents      map[meta.Kind]map[string]meta.Document     `json:"documents,omitempty"`      // kind → name
+	Documents      map[meta.Kind]map[string]meta.Document    `json:"documents,omitempty"`      // kind → name
 }
 
 func newProjectState(p meta.Project) *projectState {
