@@ -187,9 +187,13 @@ type Buffer struct {
 	hdr       [headerSize]byte
 	waiting   int // Appends waiting for a file (buffer full)
 	// failingSince is when the current run of failed appends began (zero
-	// while appends succeed); failures counts them.
+	// while appends succeed); failures counts them. runLogged says whether
+	// the run was logged at ERROR (its end is then logged too); lastLogged
+	// is when a run last was.
 	failingSince  time.Time
 	failures      int
+	runLogged     bool
+	lastLogged    time.Time
 	cursorFailing bool
 
 	mPending      prometheus.Gauge
@@ -540,9 +544,11 @@ func (b *Buffer) Append(ctx context.Context, rec []byte) error {
 		return b.writeFailed(err)
 	}
 	if !b.failingSince.IsZero() {
-		b.log.Info("disk buffer writable again", "failed_appends", b.failures,
-			"failing_for", time.Since(b.failingSince).Round(time.Millisecond).String())
-		b.failingSince, b.failures = time.Time{}, 0
+		if b.runLogged {
+			b.log.Info("disk buffer writable again", "failed_appends", b.failures,
+				"failing_for", time.Since(b.failingSince).Round(time.Millisecond).String())
+		}
+		b.failingSince, b.failures, b.runLogged = time.Time{}, 0, false
 		b.mFailingSince.Set(0)
 	}
 	b.wpos.off += framed
@@ -610,19 +616,30 @@ func (b *Buffer) cutDirtyTail() error {
 	return nil
 }
 
+// logEvery spaces the ERROR lines of runs of failed appends: while a
+// buffer drains onto a full disk, every deleted segment lets a few appends
+// through before the disk is full again — one problem, not one per segment.
+const logEvery = time.Minute
+
 // writeFailed counts and logs a failed append and returns its error; b.mu
-// held. A run of failures is logged at its start (and its end, by Append),
-// not once per attempt.
+// held. A run of failures is logged at ERROR when it starts, unless one was
+// logged less than logEvery ago — then once it has lasted that long — and
+// a logged run's end is logged by Append. Every failure is logged at DEBUG.
 func (b *Buffer) writeFailed(err error) error {
 	reason := b.countWriteError(err)
 	b.failures++
+	now := time.Now()
 	if b.failingSince.IsZero() {
-		b.failingSince = time.Now()
-		b.mFailingSince.Set(float64(b.failingSince.UnixNano()) / 1e9)
+		b.failingSince = now
+		b.mFailingSince.Set(float64(now.UnixNano()) / 1e9)
+	}
+	if !b.runLogged && (b.lastLogged.IsZero() || now.Sub(b.lastLogged) >= logEvery) {
+		b.runLogged, b.lastLogged = true, now
 		b.log.Error("disk buffer cannot be written; new data waits in memory and the inputs pause (files keep their data) until space is freed or the server takes the buffered data",
-			"reason", reason, "err", err, "segment", b.wpos.seg, "offset", b.wpos.off, "pending_bytes", b.pending)
+			"reason", reason, "err", err, "segment", b.wpos.seg, "offset", b.wpos.off, "pending_bytes", b.pending,
+			"failed_appends", b.failures, "failing_since", b.failingSince.Format(time.RFC3339))
 	} else {
-		b.log.Debug("disk buffer write failed again", "reason", reason, "err", err, "segment", b.wpos.seg, "offset", b.wpos.off)
+		b.log.Debug("disk buffer write failed", "reason", reason, "err", err, "segment", b.wpos.seg, "offset", b.wpos.off)
 	}
 	return fmt.Errorf("%w: %w", ErrUnwritable, err)
 }

@@ -3,8 +3,10 @@ package buffer_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -70,7 +72,9 @@ func deliverAll(t *testing.T, b *buffer.Buffer, first int) int {
 func TestFullDiskAtRollover(t *testing.T) {
 	dir := smallDisk(t, 17)
 	reg := prometheus.NewRegistry()
-	b, err := buffer.Open(buffer.Config{Dir: dir, MaxFiles: 100, MaxFileSize: 4 * page}, buffer.Settings{Registerer: reg})
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	b, err := buffer.Open(buffer.Config{Dir: dir, MaxFiles: 100, MaxFileSize: 4 * page}, buffer.Settings{Registerer: reg, Logger: log})
 	require.NoError(t, err)
 	defer b.Close()
 	// One record delivered first, so the cursor has its page.
@@ -94,6 +98,10 @@ func TestFullDiskAtRollover(t *testing.T) {
 	require.Positive(t, metricValue(t, reg, "sluice_buffer_write_errors_total"))
 	require.NoError(t, b.Append(context.Background(), pageRecord(nextRec)))
 	require.Zero(t, metricValue(t, reg, "sluice_buffer_write_failing_since_seconds"), "writable again")
+	// Told once, not once per fill: five fills within a minute are one
+	// problem.
+	require.Equal(t, 1, strings.Count(logs.String(), "level=ERROR msg=\"disk buffer cannot be written"), logs.String())
+	require.Equal(t, 1, strings.Count(logs.String(), "disk buffer writable again"), logs.String())
 }
 
 // TestFullDiskMidSegment: the fill lands inside a segment; delivering the
