@@ -183,6 +183,9 @@ type agentOpts struct {
 	env []string
 	// args adds command-line flags.
 	args []string
+	// wrap runs the agent through a program that execs it (e.g. unshare
+	// and mount, to give it a small disk).
+	wrap []string
 }
 
 // startAgent writes the config and instance files (idempotent) and starts
@@ -219,6 +222,7 @@ func (e *env) startAgent(o agentOpts) *e2etest.Agent {
 		Bin: agentBin, ConfigDir: filepath.Join(e.dir, "agent/configs"), Output: "sls",
 		LogPath: e.logPath("agent"), ConfigPoll: 500 * time.Millisecond, ShutdownTimeout: 20 * time.Second,
 		Args: append([]string{"--instance-config", instPath}, o.args...),
+		Wrap: o.wrap,
 		Env: append([]string{
 			"ALIYUN_LOGTAIL_USER_DEFINED_ID=" + agentUserID,
 			"ALIYUN_LOG_ENV_TAGS=e2e_cluster|e2e_unset",
