@@ -243,7 +243,7 @@ func Open(cfg Config, set Settings) (*Buffer, error) {
 		mCommitted: promreg.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sluice_buffer_records_delivered_total", Help: "Records read back and confirmed delivered.", ConstLabels: labels})),
 		mCorrupt: promreg.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "sluice_buffer_corrupt_bytes_total", Help: "Bytes of acknowledged records skipped because they were corrupt on disk (data LOST).", ConstLabels: labels})),
+			Name: "sluice_buffer_corrupt_bytes_total", Help: "Bytes of acknowledged records skipped because they were corrupt on disk or their segment file was removed by someone else (data LOST).", ConstLabels: labels})),
 		mTorn: promreg.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sluice_buffer_torn_bytes_total", Help: "Bytes of unfinished appends (a crash during a write) cut at open; never acknowledged, so not lost.", ConstLabels: labels})),
 		mFull: promreg.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
@@ -819,34 +819,40 @@ func (b *Buffer) readAt(p position) (Record, bool, error) {
 		b.nextSegment(p, 0)
 		return Record{}, false, nil
 	}
-	if b.r == nil || b.rseg != p.seg {
-		if b.r != nil {
-			_ = b.r.Close()
-			b.r = nil
+	// The newest segment is read through the descriptor appends use;
+	// sealed ones are opened by name.
+	f := b.w
+	if p.seg != b.wpos.seg {
+		if b.r == nil || b.rseg != p.seg {
+			if b.r != nil {
+				_ = b.r.Close()
+				b.r = nil
+			}
+			r, err := os.Open(b.segPath(p.seg))
+			if errors.Is(err, os.ErrNotExist) {
+				b.log.Error("buffer segment removed by someone else; its records are LOST", "segment", b.segPath(p.seg), "lost_bytes", end-p.off)
+				b.nextSegment(p, end-p.off)
+				return Record{}, false, nil
+			}
+			if err != nil {
+				return Record{}, false, fmt.Errorf("disk buffer: open segment: %w", err)
+			}
+			b.r, b.rseg = r, p.seg
 		}
-		f, err := os.Open(b.segPath(p.seg))
-		if errors.Is(err, os.ErrNotExist) && p.seg != b.wpos.seg {
-			b.log.Error("buffer segment removed by someone else; its records are LOST", "segment", b.segPath(p.seg), "lost_bytes", end-p.off)
-			b.nextSegment(p, end-p.off)
-			return Record{}, false, nil
-		}
-		if err != nil {
-			return Record{}, false, fmt.Errorf("disk buffer: open segment: %w", err)
-		}
-		b.r, b.rseg = f, p.seg
+		f = b.r
 	}
 	var hdr [headerSize]byte
 	n := int64(-1)
 	if p.off+headerSize <= end {
-		if _, err := b.r.ReadAt(hdr[:], p.off); err != nil {
-			return Record{}, false, fmt.Errorf("disk buffer: read %s: %w", b.r.Name(), err)
+		if _, err := f.ReadAt(hdr[:], p.off); err != nil {
+			return Record{}, false, fmt.Errorf("disk buffer: read %s: %w", f.Name(), err)
 		}
 		n = int64(binary.LittleEndian.Uint32(hdr[0:4]))
 	}
 	if n >= 0 && n <= maxRecord && p.off+headerSize+n <= end {
 		data := make([]byte, n)
-		if _, err := b.r.ReadAt(data, p.off+headerSize); err != nil {
-			return Record{}, false, fmt.Errorf("disk buffer: read %s: %w", b.r.Name(), err)
+		if _, err := f.ReadAt(data, p.off+headerSize); err != nil {
+			return Record{}, false, fmt.Errorf("disk buffer: read %s: %w", f.Name(), err)
 		}
 		if crc32.Checksum(data, crcTable) == binary.LittleEndian.Uint32(hdr[4:8]) {
 			return Record{Data: data, pos: position{p.seg, p.off + headerSize + n}, size: headerSize + n}, true, nil
@@ -855,9 +861,9 @@ func (b *Buffer) readAt(p position) (Record, bool, error) {
 	if p.seg == b.wpos.seg {
 		// Appends fsync whole records under b.mu, so the newest segment
 		// cannot hold a bad record below wpos unless the disk corrupted it.
-		b.log.Error("corrupt record in the newest buffer segment; skipping to its end (data LOST)", "segment", b.r.Name(), "offset", p.off)
+		b.log.Error("corrupt record in the newest buffer segment; skipping to its end (data LOST)", "segment", f.Name(), "offset", p.off)
 	} else {
-		b.log.Error("corrupt record in a buffer segment; skipping the rest of the segment (data LOST)", "segment", b.r.Name(), "offset", p.off, "skipped_bytes", end-p.off)
+		b.log.Error("corrupt record in a buffer segment; skipping the rest of the segment (data LOST)", "segment", f.Name(), "offset", p.off, "skipped_bytes", end-p.off)
 	}
 	b.nextSegment(p, end-p.off)
 	return Record{}, false, nil

@@ -316,3 +316,28 @@ func FuzzOpen(f *testing.F) {
 		require.NoError(t, b.Append(context.Background(), []byte("ok")))
 	})
 }
+
+// TestSegmentRemovedBySomeoneElse: a sealed segment deleted behind the
+// buffer's back is reported as lost and skipped, the newest one is still
+// read through the descriptor appends use; neither stops the replay.
+func TestSegmentRemovedBySomeoneElse(t *testing.T) {
+	dir := t.TempDir()
+	reg := prometheus.NewRegistry()
+	b := open(t, buffer.Config{Dir: dir, MaxFiles: 10, MaxFileSize: 100}, reg)
+	defer b.Close()
+	for i := range 5 {
+		require.NoError(t, b.Append(context.Background(), fixed(i))) // segments of 2, 2, 1
+	}
+	segs := segments(t, dir)
+	require.Len(t, segs, 3)
+	require.NoError(t, os.Remove(segs[0]))
+	require.NoError(t, os.Remove(segs[2]))
+	var got []string
+	for !b.Empty() {
+		r := next(t, b)
+		got = append(got, string(r.Data))
+		require.NoError(t, b.Commit(r))
+	}
+	require.Equal(t, []string{string(fixed(2)), string(fixed(3)), string(fixed(4))}, got)
+	require.Equal(t, 96.0, metricValue(t, reg, "sluice_buffer_corrupt_bytes_total"), "the removed segment's records are counted as lost")
+}

@@ -141,3 +141,43 @@ func TestFullDiskEmptyBufferKeepsGroupsInMemory(t *testing.T) {
 	shutdown(t, o)
 	require.ElementsMatch(t, expected("/m.log", next), lines(srv.received())["/m.log"])
 }
+
+// TestShutdownWithFullDiskIsBounded: server down, disk full, groups waiting
+// in memory: Shutdown past its deadline returns promptly and every batch
+// gets exactly one ack — nil if it reached the disk, an error (so the input
+// reads it again after the restart) if not.
+func TestShutdownWithFullDiskIsBounded(t *testing.T) {
+	disk := tmpfstest.Mount(t, 8*tmpfstest.PageSize)
+	srv := newLogServer(t)
+	var down atomic.Bool
+	down.Store(true)
+	downWhile(srv, &down)
+	cfg := baseConfig(srv, t)
+	cfg.BufferDir = filepath.Join(disk, "buffer")
+	cfg.BufferMaxFileSize = 8 << 10
+	cfg.AttemptsBeforeBuffer = 1
+	cfg.MaxQueueBytes = 8 << 10
+	o := start(t, cfg, nil)
+	a := newAcks()
+	next := 0
+	n := consumeUntilBlocked(t, o, a, rand.New(rand.NewPCG(3, 4)), "/s.log", &next, 0)
+	noFailedAcks(t, a)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	require.Error(t, o.Shutdown(ctx))
+	require.Less(t, time.Since(began), 10*time.Second)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	require.Len(t, a.n, n)
+	failed := 0
+	for id, k := range a.n {
+		require.Equal(t, 1, k, "batch %d", id)
+		if a.errs[id] != nil {
+			failed++
+		}
+	}
+	require.Positive(t, failed, "batches that never reached the disk are acked with an error")
+	require.Less(t, failed, n, "batches on disk are acked nil")
+}
