@@ -1,8 +1,7 @@
-// Package agenttest runs a sluice-agent in the test's process: checkpoints,
-// the real pipeline factory, a JSON-lines file output, the runtime and the
-// config-server client, as cmd/sluice-agent wires them with
-// --config-server. Heartbeats are driven by the test (Agent.Client), so a
-// test decides when configs arrive and statuses are reported.
+// Package agenttest runs a sluice-agent in the test's process, assembled by
+// agent/app as cmd/sluice-agent assembles it with --config-server and a
+// JSON-lines file output. Heartbeats are driven by the test (Agent.Client),
+// so a test decides when configs arrive and statuses are reported.
 package agenttest
 
 import (
@@ -13,14 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
-	"github.com/sluicelog/sluice/agent/checkpoint"
+	"github.com/sluicelog/sluice/agent/app"
 	"github.com/sluicelog/sluice/agent/configserver"
-	"github.com/sluicelog/sluice/agent/input/file"
-	outfile "github.com/sluicelog/sluice/agent/output/file"
 	"github.com/sluicelog/sluice/agent/runtime"
+	"github.com/sluicelog/sluice/logconfig"
 )
 
 // What the agent reports about its machine.
@@ -61,8 +58,6 @@ type Agent struct {
 	Client  *configserver.Client
 
 	tb       testing.TB
-	cp       *checkpoint.Store
-	out      *outfile.Output
 	cancel   context.CancelFunc
 	done     chan error
 	stopOnce sync.Once
@@ -75,46 +70,36 @@ func Start(tb testing.TB, o Options) *Agent {
 	if o.Version == "" {
 		o.Version = "test"
 	}
-	reg := prometheus.NewRegistry()
-	cp, err := checkpoint.New(checkpoint.Config{Path: filepath.Join(o.Dir, CheckpointFile), Interval: 100 * time.Millisecond},
-		checkpoint.Settings{Registerer: reg})
+	inst := logconfig.NewDefaultInstance()
+	inst.AccessKeyID, inst.AccessKeySecret = o.AccessKeyID, o.AccessKeySecret
+	inst.UserDefinedIDs = o.UserDefinedIDs
+	inst.CheckPointFilename = filepath.Join(o.Dir, CheckpointFile)
+	inst.UserConfigFilePath = filepath.Join(o.Dir, CacheFile)
+	a, err := app.New(app.Config{
+		Output:             "file:" + filepath.Join(o.Dir, OutputFile),
+		Instance:           inst,
+		CheckpointInterval: 100 * time.Millisecond,
+		FilePoll:           20 * time.Millisecond,
+		ConfigServer:       o.Endpoint,
+		AllowedRoots:       o.AllowedRoots,
+	}, app.Settings{Logger: o.Logger, IP: IP, Hostname: Hostname, Version: o.Version, ManualHeartbeats: true})
 	require.NoError(tb, err)
-	require.NoError(tb, cp.Start(context.Background()))
-	out, err := outfile.New(outfile.Config{Path: filepath.Join(o.Dir, OutputFile), Source: IP}, outfile.Settings{Registerer: reg})
-	require.NoError(tb, err)
-	require.NoError(tb, out.Start(context.Background()))
-	factory, err := runtime.NewPipelineFactory(runtime.FactoryOptions{
-		Checkpoints: cp, Outputs: runtime.SharedOutput{Out: out}, Hostname: Hostname,
-		FileTuning: file.Config{PollInterval: 20 * time.Millisecond}, Registerer: reg,
-	})
-	require.NoError(tb, err)
-	rt, err := runtime.New(runtime.Options{Factory: factory, Registerer: reg})
-	require.NoError(tb, err)
-	client, err := configserver.New(configserver.Config{
-		Endpoint: o.Endpoint, AccessKeyID: o.AccessKeyID, AccessKeySecret: o.AccessKeySecret,
-		Interval:  time.Hour, // heartbeats are driven by the test
-		Timeout:   5 * time.Second,
-		CachePath: filepath.Join(o.Dir, CacheFile),
-		IP:        IP, Hostname: Hostname, UserDefinedIDs: o.UserDefinedIDs,
-		Version: o.Version, AllowedRoots: o.AllowedRoots,
-	}, configserver.Settings{Registerer: reg, Logger: o.Logger}, rt)
-	require.NoError(tb, err)
+	// Start loads the config client's cache (instance id, configs last
+	// received) before the test's first heartbeat.
+	require.NoError(tb, a.Start(context.Background()))
 	ctx, cancel := context.WithCancel(context.Background())
-	a := &Agent{Runtime: rt, Client: client, tb: tb, cp: cp, out: out, cancel: cancel, done: make(chan error, 1)}
-	require.NoError(tb, client.Start(ctx))
-	go func() { a.done <- rt.Run(ctx, context.Background()) }()
-	tb.Cleanup(a.Stop)
-	return a
+	ag := &Agent{Runtime: a.Runtime(), Client: a.ConfigClient(), tb: tb, cancel: cancel, done: make(chan error, 1)}
+	go func() { ag.done <- a.Run(ctx, nil) }()
+	tb.Cleanup(ag.Stop)
+	return ag
 }
 
-// Stop stops the runtime, then flushes the output and the checkpoints. It
-// is idempotent; Start over the same Dir restarts the agent.
+// Stop stops the agent: the runtime, then the output and the checkpoints.
+// It is idempotent; Start over the same Dir restarts the agent.
 func (a *Agent) Stop() {
 	a.stopOnce.Do(func() {
 		a.cancel()
 		require.NoError(a.tb, <-a.done)
-		require.NoError(a.tb, a.out.Shutdown(context.Background()))
-		require.NoError(a.tb, a.cp.Shutdown(context.Background()))
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicelog/sluice/agent/app"
 	agentrt "github.com/sluicelog/sluice/agent/runtime"
 )
 
@@ -63,7 +64,7 @@ func StartAgent(t testing.TB, o AgentOptions) *Agent {
 func (a *Agent) Status() (agentrt.Status, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	return agentrt.FetchStatus(ctx, a.Addr)
+	return app.FetchStatus(ctx, a.Addr)
 }
 
 // ConfigStatus is the status of one collection config (zero when the agent

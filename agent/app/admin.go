@@ -1,9 +1,8 @@
-package runtime
+package app
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,11 +12,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sluicelog/sluice/agent/runtime"
 )
 
 // StatusSource is what the admin endpoints report on.
 type StatusSource interface {
-	Status() Status
+	Status() runtime.Status
 }
 
 // AdminHandler serves /healthz (liveness: 200 while the agent loop runs),
@@ -42,34 +43,57 @@ func AdminHandler(src StatusSource, g prometheus.Gatherer) http.Handler {
 	return mux
 }
 
-// ServeAdmin listens on addr and serves h until ctx ends.
-func ServeAdmin(ctx context.Context, addr string, h http.Handler) (net.Addr, <-chan error, error) {
-	ln, err := net.Listen("tcp", addr)
+// adminServer serves the admin endpoints from Start until Shutdown.
+type adminServer struct {
+	addr string
+	srv  *http.Server
+	ln   net.Listener
+	done chan struct{}
+}
+
+func newAdminServer(addr string, h http.Handler) *adminServer {
+	return &adminServer{addr: addr, srv: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}}
+}
+
+// Start listens on the address; the error names it (a port in use, most
+// often).
+func (s *adminServer) Start() error {
+	ln, err := net.Listen("tcp", s.addr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("listen for status/metrics on %s: %w", addr, err)
+		return fmt.Errorf("listen for status/metrics on %s (--http-listen): %w", s.addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	done := make(chan error, 1)
+	s.ln = ln
+	s.done = make(chan struct{})
 	go func() {
-		err := srv.Serve(ln)
-		if errors.Is(err, http.ErrServerClosed) {
-			err = nil
-		}
-		done <- err
+		defer close(s.done)
+		_ = s.srv.Serve(ln) // ends with ErrServerClosed at Shutdown
 	}()
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	return ln.Addr(), done, nil
+	return nil
+}
+
+// Addr is the address listened on (nil before Start).
+func (s *adminServer) Addr() net.Addr {
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// Shutdown stops serving, giving requests in flight 2s.
+func (s *adminServer) Shutdown() {
+	if s.ln == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = s.srv.Shutdown(ctx)
+	<-s.done
 }
 
 // FetchStatus asks a running agent for its status (the `sluice-agent status`
 // liveness probe).
-func FetchStatus(ctx context.Context, addr string) (Status, error) {
-	var st Status
+func FetchStatus(ctx context.Context, addr string) (runtime.Status, error) {
+	var st runtime.Status
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/status", nil)
 	if err != nil {
 		return st, err
@@ -93,7 +117,7 @@ func FetchStatus(ctx context.Context, addr string) (Status, error) {
 }
 
 // WriteStatusJSON writes st as indented JSON.
-func WriteStatusJSON(w io.Writer, st Status) error {
+func WriteStatusJSON(w io.Writer, st runtime.Status) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(st)
@@ -101,7 +125,7 @@ func WriteStatusJSON(w io.Writer, st Status) error {
 
 // WriteStatusText writes st for people: health, then one line per config
 // with failures' messages in full.
-func WriteStatusText(w io.Writer, st Status) {
+func WriteStatusText(w io.Writer, st runtime.Status) {
 	health := "healthy"
 	if !st.Healthy {
 		health = "NOT healthy (config directory not read recently)"
@@ -163,9 +187,9 @@ func WriteStatusText(w io.Writer, st Status) {
 
 // writeBufferStatus writes a line for a disk buffer that holds data or
 // cannot take more; nothing for an idle one.
-func writeBufferStatus(w io.Writer, b BufferStatus) {
+func writeBufferStatus(w io.Writer, b runtime.BufferStatus) {
 	switch b.State {
-	case BufferUnwritable:
+	case runtime.BufferUnwritable:
 		cause := "write errors"
 		if b.NoSpaceErrors > 0 {
 			cause = "no space left on the device"
@@ -176,7 +200,7 @@ func writeBufferStatus(w io.Writer, b BufferStatus) {
 		}
 		fmt.Fprintf(w, "  disk buffer %s: CANNOT BE WRITTEN%s (%s; %.0f failed writes): %s waiting for the server; new data waits in memory and the inputs are paused (their files keep the data) until space is freed or the server takes the buffered data\n",
 			b.Dir, since, cause, b.NoSpaceErrors+b.IOErrors, byteSize(b.PendingBytes))
-	case BufferFull:
+	case runtime.BufferFull:
 		fmt.Fprintf(w, "  disk buffer %s: FULL (buffer_file_num files in use): %s waiting for the server; inputs paused until it takes data\n", b.Dir, byteSize(b.PendingBytes))
 	default:
 		if b.PendingBytes > 0 {
