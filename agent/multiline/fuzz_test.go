@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sluicelog/sluice/agent/parse/anchored"
+	"github.com/sluicelog/sluice/agent/regexp/anchored"
 )
 
 // model is upstream's algorithm (ProcessorSplitMultilineLogStringNative

@@ -20,7 +20,7 @@
 // Patterns are matched at the start of the line (anchored prefix match, as
 // LoongCollector's regex_search with match_continuous; Logtail 1.x used a
 // full match, which gives the same result for the `\d+-\d+-\d+ .*` style
-// patterns its console generates), evaluated by agent/parse/anchored, which
+// patterns its console generates), evaluated by agent/regexp/anchored, which
 // is several times faster than regexp on such patterns.
 //
 // Lines that belong to no event (before the first begin line, a begin+continue
@@ -43,7 +43,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sluicelog/sluice/agent/parse/anchored"
+	"github.com/sluicelog/sluice/agent/regexp/anchored"
 )
 
 // lineOptions anchor patterns at the start of the line.

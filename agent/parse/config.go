@@ -8,8 +8,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sluicelog/sluice/agent/parse/anchored"
 	"github.com/sluicelog/sluice/agent/parse/strptime"
+	"github.com/sluicelog/sluice/agent/regexp/anchored"
 )
 
 // Log types (inputDetail.logType), plus Nginx for the console's NGINX mode

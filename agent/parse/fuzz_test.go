@@ -10,8 +10,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/sluicelog/sluice/agent/parse/anchored"
 	"github.com/sluicelog/sluice/agent/pipeline"
+	"github.com/sluicelog/sluice/agent/regexp/anchored"
 )
 
 // fuzzRun parses one event and returns its fields; every input must come

@@ -1,8 +1,8 @@
 package parse
 
 import (
-	"github.com/sluicelog/sluice/agent/parse/anchored"
 	"github.com/sluicelog/sluice/agent/pipeline"
+	"github.com/sluicelog/sluice/agent/regexp/anchored"
 )
 
 // regexParser is common_reg_log: the regex must match the whole event (boost

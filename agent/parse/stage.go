@@ -28,9 +28,9 @@ import (
 
 	"github.com/valyala/fastjson"
 
-	"github.com/sluicelog/sluice/agent/parse/anchored"
 	"github.com/sluicelog/sluice/agent/parse/strptime"
 	"github.com/sluicelog/sluice/agent/pipeline"
+	"github.com/sluicelog/sluice/agent/regexp/anchored"
 )
 
 // reason is why an event failed to parse; it is the metrics label.
