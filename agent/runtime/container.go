@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/sluicelog/sluice/agent/input/container"
 	"github.com/sluicelog/sluice/agent/input/containerfile"
+	"github.com/sluicelog/sluice/agent/input/containerstdout"
 	"github.com/sluicelog/sluice/agent/input/file"
 	"github.com/sluicelog/sluice/agent/kube"
 	"github.com/sluicelog/sluice/agent/pipeline"
@@ -16,7 +16,7 @@ import (
 // ContainerMetadata is the node's pod metadata the container inputs use;
 // *kube.PodWatcher implements it.
 type ContainerMetadata interface {
-	container.Metadata
+	containerstdout.Metadata
 	containerfile.Containers
 }
 
@@ -28,8 +28,8 @@ type ContainerOptions struct {
 	Metadata ContainerMetadata
 	// StdoutRoot is where service_docker_stdout finds container logs
 	// (default /var/log/pods; under the host root mount when the agent
-	// mounts it there); StdoutLayout is container.LayoutPods (default) or
-	// container.LayoutFlat for a serverless pod's stdout volume (/stdlog).
+	// mounts it there); StdoutLayout is containerstdout.LayoutPods (default) or
+	// containerstdout.LayoutFlat for a serverless pod's stdout volume (/stdlog).
 	StdoutRoot, StdoutLayout string
 	// HostRoot and KubeletRoot locate the host's file systems for
 	// dockerFile configs (defaults /logtail_host and /var/lib/kubelet).
@@ -69,7 +69,7 @@ func (f *PipelineFactory) mapStdout(name string, cfg *logconfig.Config) (string,
 			"config", name)
 	}
 	co := f.opts.Container
-	sc := container.Config{
+	sc := containerstdout.Config{
 		Name: name, Root: co.StdoutRoot, Layout: co.StdoutLayout,
 		Stdout: *ds.Stdout, Stderr: *ds.Stderr,
 		BeginLineRegex:       ds.BeginLineRegex,
@@ -87,7 +87,7 @@ func (f *PipelineFactory) mapStdout(name string, cfg *logconfig.Config) (string,
 		File: f.opts.FileTuning,
 	}
 	if sc.Root == "" {
-		sc.Root = container.DefaultRoot
+		sc.Root = containerstdout.DefaultRoot
 	}
 	sc.File.IgnoreDevice = f.opts.IgnoreDevice
 	if err := sc.Validate(); err != nil {
@@ -131,11 +131,11 @@ func (p *filePipeline) newInput(parser, proc pipeline.Consumer, newSplitter func
 	o := p.f.opts
 	switch {
 	case p.c.Stdout != nil:
-		set := container.Settings{Logger: p.log, Registerer: o.Registerer, Checkpoints: o.Checkpoints}
+		set := containerstdout.Settings{Logger: p.log, Registerer: o.Registerer, Checkpoints: o.Checkpoints}
 		if o.Container.Metadata != nil {
 			set.Metadata = o.Container.Metadata
 		}
-		return container.New(*p.c.Stdout, proc, set)
+		return containerstdout.New(*p.c.Stdout, proc, set)
 	case p.c.DockerFile != nil:
 		return containerfile.New(*p.c.DockerFile, parser, containerfile.Settings{
 			Logger: p.log, Registerer: o.Registerer, Checkpoints: o.Checkpoints,

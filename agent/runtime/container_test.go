@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sluicelog/sluice/agent/checkpoint"
-	"github.com/sluicelog/sluice/agent/input/container"
+	"github.com/sluicelog/sluice/agent/input/containerstdout"
 )
 
 func stdoutConfigJSON(t *testing.T, name string, detail map[string]any) []byte {
@@ -38,7 +38,7 @@ func TestMapDockerStdout(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "stdout", name)
 	require.NotNil(t, c.Stdout)
-	require.Equal(t, container.DefaultRoot, c.Stdout.Root)
+	require.Equal(t, containerstdout.DefaultRoot, c.Stdout.Root)
 	require.True(t, c.Stdout.Stdout)
 	require.False(t, c.Stdout.Stderr)
 	require.Equal(t, "^prod$", c.Stdout.Selector.K8sNamespaceRegex)

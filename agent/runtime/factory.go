@@ -11,8 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicelog/sluice/agent/checkpoint"
-	"github.com/sluicelog/sluice/agent/input/container"
 	"github.com/sluicelog/sluice/agent/input/containerfile"
+	"github.com/sluicelog/sluice/agent/input/containerstdout"
 	"github.com/sluicelog/sluice/agent/input/file"
 	"github.com/sluicelog/sluice/agent/multiline"
 	"github.com/sluicelog/sluice/agent/parse"
@@ -173,7 +173,7 @@ type Components struct {
 	// Stdout is set for a service_docker_stdout plugin config (then File,
 	// Multiline and Parse are unused); DockerFile for a dockerFile file
 	// config (its File.LogPath is inside the containers).
-	Stdout     *container.Config
+	Stdout     *containerstdout.Config
 	DockerFile *containerfile.Config
 }
 

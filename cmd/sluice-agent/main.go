@@ -21,7 +21,7 @@ import (
 
 	"github.com/sluicelog/sluice/agent/app"
 	"github.com/sluicelog/sluice/agent/configserver"
-	"github.com/sluicelog/sluice/agent/input/container"
+	"github.com/sluicelog/sluice/agent/input/containerstdout"
 	"github.com/sluicelog/sluice/logconfig"
 )
 
@@ -164,7 +164,7 @@ func parseRunFlags(args []string, getenv func(string) string, stderr io.Writer) 
 	fs.StringVar(&c.Kube.Kubeconfig, "kubeconfig", getenv("KUBECONFIG"), "")
 	fs.DurationVar(&c.Kube.SyncTimeout, "kube-sync-timeout", 30*time.Second, "")
 	fs.StringVar(&c.Container.StdoutRoot, "stdout-root", getenv("SLUICE_STDOUT_ROOT"), "")
-	fs.StringVar(&c.Container.StdoutLayout, "stdout-layout", def("SLUICE_STDOUT_LAYOUT", container.LayoutPods), "")
+	fs.StringVar(&c.Container.StdoutLayout, "stdout-layout", def("SLUICE_STDOUT_LAYOUT", containerstdout.LayoutPods), "")
 	fs.StringVar(&c.Container.HostRoot, "host-root", getenv("SLUICE_HOST_ROOT"), "")
 	fs.StringVar(&c.Container.KubeletRoot, "kubelet-root", getenv("SLUICE_KUBELET_ROOT"), "")
 	if err := fs.Parse(args); err != nil {

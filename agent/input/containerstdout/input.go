@@ -1,4 +1,4 @@
-// Package container is the container stdout/stderr input of sluice-agent
+// Package containerstdout is the container stdout/stderr input of sluice-agent
 // (service_docker_stdout): in DaemonSet mode it reads the files the kubelet
 // keeps under /var/log/pods/<namespace>_<pod>_<uid>/<container>/<N>.log,
 // in a serverless pod the runtime's files mounted into the sidecar
@@ -21,7 +21,7 @@
 // object (env, pod labels) holds a new container's file unread until the
 // metadata arrives, at most MetadataWait, after which it decides with what
 // the path tells.
-package container
+package containerstdout
 
 import (
 	"context"
