@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	agentrt "github.com/sluicelog/sluice/agent/runtime"
+	"github.com/sluicelog/sluice/agent/supervisor"
 	"github.com/sluicelog/sluice/e2e/e2etest"
 	"github.com/sluicelog/sluice/mocklog"
 )
@@ -54,7 +54,7 @@ func TestConfigHotReload(t *testing.T) {
 	// Add.
 	writeConfig(t, confDir, "a.json", fileConfig("a", dirA, "*.log", nil))
 	grows(fromA, "config a added but its file is not collected")
-	require.Equal(t, agentrt.StateRunning, a.ConfigStatus("a").State)
+	require.Equal(t, supervisor.StateRunning, a.ConfigStatus("a").State)
 
 	// Change: a new topic shows when the new version took over.
 	writeConfig(t, confDir, "a.json", fileConfig("a", dirA, "*.log", map[string]any{"topicFormat": "customized://v2"}))
@@ -64,7 +64,7 @@ func TestConfigHotReload(t *testing.T) {
 	writeConfig(t, confDir, "b.json", fileConfig("b", dirB, "*.log", nil))
 	grows(fromB, "config b added but its file is not collected")
 	writeConfig(t, confDir, "b.json", fileConfig("b", dirB, "*.log", map[string]any{"regex": "(unclosed", "key": []string{"x"}}))
-	require.Eventually(t, func() bool { return a.ConfigStatus("b").State == agentrt.StateFailed }, 10*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool { return a.ConfigStatus("b").State == supervisor.StateFailed }, 10*time.Second, 50*time.Millisecond)
 	st := a.ConfigStatus("b")
 	require.Contains(t, st.Message, `inputDetail.regex: invalid regular expression "(unclosed": missing closing )`)
 	require.Contains(t, st.Message, "previous version of this config keeps collecting")
@@ -77,7 +77,7 @@ func TestConfigHotReload(t *testing.T) {
 	require.Contains(t, string(cli), "running  a")
 	grows(fromA, "config a stopped collecting when b broke")
 	grows(fromB, "the previous version of b stopped collecting when its edit broke")
-	require.Equal(t, agentrt.StateRunning, a.ConfigStatus("a").State)
+	require.Equal(t, supervisor.StateRunning, a.ConfigStatus("a").State)
 
 	// A's lines so far: every one exactly once across add and change.
 	lastA := genA.Stop()

@@ -16,7 +16,7 @@ import (
 
 	"github.com/sluicelog/sluice/agent/app"
 	"github.com/sluicelog/sluice/agent/configserver"
-	"github.com/sluicelog/sluice/agent/runtime"
+	"github.com/sluicelog/sluice/agent/supervisor"
 	"github.com/sluicelog/sluice/logconfig"
 )
 
@@ -54,7 +54,7 @@ type Options struct {
 
 // Agent is a running in-process agent; t.Cleanup stops it.
 type Agent struct {
-	Runtime *runtime.Agent
+	Runtime *supervisor.Agent
 	Client  *configserver.Client
 
 	tb       testing.TB
@@ -105,11 +105,11 @@ func (a *Agent) Stop() {
 
 // State is the runtime's status of the named config (zero when it does
 // not run).
-func (a *Agent) State(name string) runtime.ConfigStatus {
+func (a *Agent) State(name string) supervisor.ConfigStatus {
 	for _, c := range a.Runtime.Status().Configs {
 		if c.Name == name {
 			return c
 		}
 	}
-	return runtime.ConfigStatus{}
+	return supervisor.ConfigStatus{}
 }

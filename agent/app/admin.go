@@ -13,12 +13,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/sluicelog/sluice/agent/runtime"
+	"github.com/sluicelog/sluice/agent/supervisor"
 )
 
 // StatusSource is what the admin endpoints report on.
 type StatusSource interface {
-	Status() runtime.Status
+	Status() supervisor.Status
 }
 
 // AdminHandler serves /healthz (liveness: 200 while the agent loop runs),
@@ -92,8 +92,8 @@ func (s *adminServer) Shutdown() {
 
 // FetchStatus asks a running agent for its status (the `sluice-agent status`
 // liveness probe).
-func FetchStatus(ctx context.Context, addr string) (runtime.Status, error) {
-	var st runtime.Status
+func FetchStatus(ctx context.Context, addr string) (supervisor.Status, error) {
+	var st supervisor.Status
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/status", nil)
 	if err != nil {
 		return st, err
@@ -117,7 +117,7 @@ func FetchStatus(ctx context.Context, addr string) (runtime.Status, error) {
 }
 
 // WriteStatusJSON writes st as indented JSON.
-func WriteStatusJSON(w io.Writer, st runtime.Status) error {
+func WriteStatusJSON(w io.Writer, st supervisor.Status) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(st)
@@ -125,7 +125,7 @@ func WriteStatusJSON(w io.Writer, st runtime.Status) error {
 
 // WriteStatusText writes st for people: health, then one line per config
 // with failures' messages in full.
-func WriteStatusText(w io.Writer, st runtime.Status) {
+func WriteStatusText(w io.Writer, st supervisor.Status) {
 	health := "healthy"
 	if !st.Healthy {
 		health = "NOT healthy (config directory not read recently)"
@@ -187,9 +187,9 @@ func WriteStatusText(w io.Writer, st runtime.Status) {
 
 // writeBufferStatus writes a line for a disk buffer that holds data or
 // cannot take more; nothing for an idle one.
-func writeBufferStatus(w io.Writer, b runtime.BufferStatus) {
+func writeBufferStatus(w io.Writer, b supervisor.BufferStatus) {
 	switch b.State {
-	case runtime.BufferUnwritable:
+	case supervisor.BufferUnwritable:
 		cause := "write errors"
 		if b.NoSpaceErrors > 0 {
 			cause = "no space left on the device"
@@ -200,7 +200,7 @@ func writeBufferStatus(w io.Writer, b runtime.BufferStatus) {
 		}
 		fmt.Fprintf(w, "  disk buffer %s: CANNOT BE WRITTEN%s (%s; %.0f failed writes): %s waiting for the server; new data waits in memory and the inputs are paused (their files keep the data) until space is freed or the server takes the buffered data\n",
 			b.Dir, since, cause, b.NoSpaceErrors+b.IOErrors, byteSize(b.PendingBytes))
-	case runtime.BufferFull:
+	case supervisor.BufferFull:
 		fmt.Fprintf(w, "  disk buffer %s: FULL (buffer_file_num files in use): %s waiting for the server; inputs paused until it takes data\n", b.Dir, byteSize(b.PendingBytes))
 	default:
 		if b.PendingBytes > 0 {

@@ -15,19 +15,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
-	"github.com/sluicelog/sluice/agent/runtime"
+	"github.com/sluicelog/sluice/agent/supervisor"
 )
 
 // failingFactory refuses every config, so status has a failed config to
 // report.
-var failingFactory = runtime.FactoryFunc(func(data []byte) (string, runtime.Pipeline, error) {
+var failingFactory = supervisor.FactoryFunc(func(data []byte) (string, supervisor.Pipeline, error) {
 	return "bad", nil, errors.New(`unknown logType "foo"`)
 })
 
 func TestAdminEndpoints(t *testing.T) {
 	dir := t.TempDir()
 	reg := prometheus.NewRegistry()
-	a, err := runtime.New(runtime.Options{ConfigDir: dir, Factory: failingFactory, Registerer: reg, PollInterval: 10 * time.Millisecond})
+	a, err := supervisor.New(supervisor.Options{ConfigDir: dir, Factory: failingFactory, Registerer: reg, PollInterval: 10 * time.Millisecond})
 	require.NoError(t, err)
 	srv := httptest.NewServer(AdminHandler(a, reg))
 	defer srv.Close()
@@ -50,7 +50,7 @@ func TestAdminEndpoints(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, st.Healthy)
 	require.Len(t, st.Configs, 1)
-	require.Equal(t, runtime.StateFailed, st.Configs[0].State)
+	require.Equal(t, supervisor.StateFailed, st.Configs[0].State)
 	require.Contains(t, st.Configs[0].Message, `unknown logType "foo"`)
 
 	resp, err = http.Get(srv.URL + "/metrics")
@@ -72,10 +72,10 @@ func TestStatusReportsLagBufferAndCentralConfig(t *testing.T) {
 	lag.WithLabelValues("a", "/var/log/app/b.log").Set(512)
 	pending.Set(5 << 20)
 
-	a, err := runtime.New(runtime.Options{ConfigDir: t.TempDir(), Factory: failingFactory, Registerer: reg, Gatherer: reg})
+	a, err := supervisor.New(supervisor.Options{ConfigDir: t.TempDir(), Factory: failingFactory, Registerer: reg, Gatherer: reg})
 	require.NoError(t, err)
-	a.SetCentralStatus(func() runtime.CentralStatus {
-		return runtime.CentralStatus{Server: "http://sluice:8080", LastError: "connection refused"}
+	a.SetCentralStatus(func() supervisor.CentralStatus {
+		return supervisor.CentralStatus{Server: "http://sluice:8080", LastError: "connection refused"}
 	})
 	a.Sync(context.Background())
 	st := a.Status()

@@ -1,7 +1,7 @@
 // Package app assembles sluice-agent from its components, as the
 // OpenTelemetry Collector's service does: the checkpoint store, the outputs
 // (made by the factory --output names, see DefaultOutputs), the pod watcher,
-// the pipeline factory and runtime (agent/runtime), the central config
+// the pipeline factory and supervisor (agent/supervisor), the central config
 // client (agent/configserver) and the status/metrics endpoints. Components
 // that others depend on start first and stop last; what runs until the
 // agent stops (the config loop, the central config client, the stop signal
@@ -34,7 +34,7 @@ import (
 	"github.com/sluicelog/sluice/agent/configserver"
 	"github.com/sluicelog/sluice/agent/input/file"
 	"github.com/sluicelog/sluice/agent/kube"
-	"github.com/sluicelog/sluice/agent/runtime"
+	"github.com/sluicelog/sluice/agent/supervisor"
 	"github.com/sluicelog/sluice/logconfig"
 )
 
@@ -95,7 +95,7 @@ type KubeConfig struct {
 	SyncTimeout time.Duration
 }
 
-// ContainerConfig locates container logs (see runtime.ContainerOptions).
+// ContainerConfig locates container logs (see supervisor.ContainerOptions).
 type ContainerConfig struct {
 	StdoutRoot, StdoutLayout string
 	HostRoot, KubeletRoot    string
@@ -151,7 +151,7 @@ type Agent struct {
 	checkpoints *checkpoint.Store
 	outputs     Outputs
 	pods        *kube.PodWatcher // nil without --kube-node or API access
-	runtime     *runtime.Agent
+	runtime     *supervisor.Agent
 	client      *configserver.Client // nil without ConfigServer
 	admin       *adminServer         // nil without HTTPListen
 	manualBeats bool
@@ -230,7 +230,7 @@ func New(cfg Config, set Settings) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	containers := runtime.ContainerOptions{
+	containers := supervisor.ContainerOptions{
 		StdoutRoot: cfg.Container.StdoutRoot, StdoutLayout: cfg.Container.StdoutLayout,
 		HostRoot: cfg.Container.HostRoot, KubeletRoot: cfg.Container.KubeletRoot,
 	}
@@ -243,7 +243,7 @@ func New(cfg Config, set Settings) (*Agent, error) {
 			containers.Metadata = a.pods
 		}
 	}
-	factory, err := runtime.NewPipelineFactory(runtime.FactoryOptions{
+	factory, err := supervisor.NewPipelineFactory(supervisor.FactoryOptions{
 		Container:    containers,
 		Instance:     inst,
 		Checkpoints:  a.checkpoints,
@@ -257,7 +257,7 @@ func New(cfg Config, set Settings) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.runtime, err = runtime.New(runtime.Options{
+	a.runtime, err = supervisor.New(supervisor.Options{
 		ConfigDir:       cfg.ConfigDir,
 		PollInterval:    cfg.ConfigPoll,
 		ShutdownTimeout: cfg.ShutdownTimeout,
@@ -274,11 +274,11 @@ func New(cfg Config, set Settings) (*Agent, error) {
 			return nil, err
 		}
 		client := a.client
-		a.runtime.SetCentralStatus(func() runtime.CentralStatus {
+		a.runtime.SetCentralStatus(func() supervisor.CentralStatus {
 			// Connection, not Status: Status asks the agent for its
 			// status, which calls this hook again.
 			cs := client.Connection()
-			st := runtime.CentralStatus{Server: cs.Server, LastError: cs.LastError}
+			st := supervisor.CentralStatus{Server: cs.Server, LastError: cs.LastError}
 			if !cs.LastSuccess.IsZero() {
 				st.LastSuccess = cs.LastSuccess.Format(time.RFC3339)
 			}
@@ -320,7 +320,7 @@ func (a *Agent) newConfigClient(set Settings) (*configserver.Client, error) {
 }
 
 // Runtime is the agent's config runtime (status, applied configs).
-func (a *Agent) Runtime() *runtime.Agent { return a.runtime }
+func (a *Agent) Runtime() *supervisor.Agent { return a.runtime }
 
 // ConfigClient is the central config client (nil without ConfigServer).
 func (a *Agent) ConfigClient() *configserver.Client { return a.client }

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sluicelog/sluice/agent/buffer"
-	"github.com/sluicelog/sluice/agent/runtime"
+	"github.com/sluicelog/sluice/agent/supervisor"
 	"github.com/sluicelog/sluice/internal/tmpfstest"
 )
 
@@ -26,13 +26,13 @@ func TestStatusShowsUnwritableBuffer(t *testing.T) {
 	b, err := buffer.Open(buffer.Config{Dir: dir}, buffer.Settings{Registerer: reg})
 	require.NoError(t, err)
 	defer b.Close()
-	a, err := runtime.New(runtime.Options{ConfigDir: t.TempDir(), Factory: failingFactory, Registerer: reg, Gatherer: reg})
+	a, err := supervisor.New(supervisor.Options{ConfigDir: t.TempDir(), Factory: failingFactory, Registerer: reg, Gatherer: reg})
 	require.NoError(t, err)
 	a.Sync(context.Background())
 
 	st := a.Status()
 	require.Len(t, st.Collection.Buffers, 1)
-	require.Equal(t, runtime.BufferOK, st.Collection.Buffers[0].State)
+	require.Equal(t, supervisor.BufferOK, st.Collection.Buffers[0].State)
 
 	rec := make([]byte, tmpfstest.PageSize)
 	for err == nil {
@@ -43,7 +43,7 @@ func TestStatusShowsUnwritableBuffer(t *testing.T) {
 	require.True(t, st.Healthy, "a full disk is no reason to restart the agent")
 	bs := st.Collection.Buffers[0]
 	require.Equal(t, dir, bs.Dir)
-	require.Equal(t, runtime.BufferUnwritable, bs.State)
+	require.Equal(t, supervisor.BufferUnwritable, bs.State)
 	require.NotNil(t, bs.WriteFailingSince)
 	require.WithinDuration(t, time.Now(), *bs.WriteFailingSince, time.Minute)
 	require.Positive(t, bs.NoSpaceErrors)
@@ -61,7 +61,7 @@ func TestStatusShowsUnwritableBuffer(t *testing.T) {
 	}
 	require.NoError(t, b.Append(context.Background(), []byte("x")))
 	st = a.Status()
-	require.Equal(t, runtime.BufferOK, st.Collection.Buffers[0].State)
+	require.Equal(t, supervisor.BufferOK, st.Collection.Buffers[0].State)
 	out.Reset()
 	WriteStatusText(&out, st)
 	require.NotContains(t, out.String(), "CANNOT")
@@ -74,14 +74,14 @@ func TestStatusShowsFullBuffer(t *testing.T) {
 	b, err := buffer.Open(buffer.Config{Dir: t.TempDir(), MaxFiles: 1, MaxFileSize: 100}, buffer.Settings{Registerer: reg})
 	require.NoError(t, err)
 	defer b.Close()
-	a, err := runtime.New(runtime.Options{ConfigDir: t.TempDir(), Factory: failingFactory, Registerer: reg, Gatherer: reg})
+	a, err := supervisor.New(supervisor.Options{ConfigDir: t.TempDir(), Factory: failingFactory, Registerer: reg, Gatherer: reg})
 	require.NoError(t, err)
 	require.NoError(t, b.Append(context.Background(), make([]byte, 80)))
 	done := make(chan error, 1)
 	go func() { done <- b.Append(context.Background(), make([]byte, 80)) }()
 	require.Eventually(t, func() bool {
 		st := a.Status()
-		return len(st.Collection.Buffers) == 1 && st.Collection.Buffers[0].State == runtime.BufferFull
+		return len(st.Collection.Buffers) == 1 && st.Collection.Buffers[0].State == supervisor.BufferFull
 	}, 5*time.Second, 5*time.Millisecond)
 	var out strings.Builder
 	WriteStatusText(&out, a.Status())
@@ -90,5 +90,5 @@ func TestStatusShowsFullBuffer(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, b.Commit(r))
 	require.NoError(t, <-done)
-	require.Equal(t, runtime.BufferOK, a.Status().Collection.Buffers[0].State)
+	require.Equal(t, supervisor.BufferOK, a.Status().Collection.Buffers[0].State)
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/sluicelog/sluice/agent/output/null"
 	"github.com/sluicelog/sluice/agent/output/sls"
 	"github.com/sluicelog/sluice/agent/output/stdout"
-	"github.com/sluicelog/sluice/agent/runtime"
+	"github.com/sluicelog/sluice/agent/supervisor"
 	"github.com/sluicelog/sluice/logconfig"
 )
 
@@ -45,15 +45,15 @@ type OutputSettings struct {
 // an output every config shares, that output, which the agent starts before
 // the first pipeline and stops after the last.
 type Outputs struct {
-	Provider runtime.OutputProvider
+	Provider supervisor.OutputProvider
 	// Shared is nil when the provider starts and stops its outputs itself
-	// (one per logstore, as runtime.OutputsByKey).
-	Shared runtime.Output
+	// (one per logstore, as supervisor.OutputsByKey).
+	Shared supervisor.Output
 }
 
 // shared is Outputs for one output every config writes to.
-func shared(out runtime.Output) Outputs {
-	return Outputs{Provider: runtime.SharedOutput{Out: out}, Shared: out}
+func shared(out supervisor.Output) Outputs {
+	return Outputs{Provider: supervisor.SharedOutput{Out: out}, Shared: out}
 }
 
 // CreateOutputsFunc is an OutputFactory's create function.
@@ -120,7 +120,7 @@ func createOutputs(factories []OutputFactory, spec string, set OutputSettings) (
 
 // slsOutputs sends each config to its logstore: one sls output (with its
 // own disk buffer) per endpoint/project/logstore.
-func slsOutputs(set OutputSettings) runtime.OutputProvider {
+func slsOutputs(set OutputSettings) supervisor.OutputProvider {
 	inst := set.Instance
 	endpoint := func(c *logconfig.Config) (string, error) {
 		if c.OutputDetail.Endpoint != "" {
@@ -136,7 +136,7 @@ func slsOutputs(set OutputSettings) runtime.OutputProvider {
 	sendRate := rate.NewLimiter(rate.Limit(inst.MaxBytesPerSec), int(inst.MaxBytesPerSec))
 	// buffer_file_num bounds the disk buffer of the whole agent, too.
 	bufferQuota := buffer.NewQuota(inst.BufferFileNum)
-	return &runtime.OutputsByKey{
+	return &supervisor.OutputsByKey{
 		Key: func(c *logconfig.Config) (string, error) {
 			ep, err := endpoint(c)
 			if err != nil {
@@ -147,7 +147,7 @@ func slsOutputs(set OutputSettings) runtime.OutputProvider {
 			}
 			return ep + "/" + c.OutputDetail.ProjectName + "/" + c.OutputDetail.LogstoreName, nil
 		},
-		New: func(c *logconfig.Config) (runtime.Output, error) {
+		New: func(c *logconfig.Config) (supervisor.Output, error) {
 			ep, err := endpoint(c)
 			if err != nil {
 				return nil, err

@@ -2,7 +2,7 @@
 // heartbeats to the server (LoongCollector ConfigServer v2 protocol,
 // protocol/configserver), receives the collection configs applied to the
 // machine groups the agent belongs to, hands them to the agent runtime as a
-// config source of its own (runtime.Agent.ApplySource; local config
+// config source of its own (supervisor.Agent.ApplySource; local config
 // directory configs keep running beside them), reports each config's status
 // (applied, or failed with the message) in the next heartbeat, and caches
 // what it received at user_config_file_path so that a restart while the
@@ -40,7 +40,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sluicelog/sluice/agent/runtime"
+	"github.com/sluicelog/sluice/agent/supervisor"
 	"github.com/sluicelog/sluice/logconfig"
 	"github.com/sluicelog/sluice/protocol"
 	pb "github.com/sluicelog/sluice/protocol/configserver"
@@ -61,10 +61,10 @@ const pathPrefix = "configserver:/"
 func PathOf(name string) string { return pathPrefix + name + ".json" }
 
 // Applier is the part of the agent runtime the client drives
-// (*runtime.Agent).
+// (*supervisor.Agent).
 type Applier interface {
-	ApplySource(ctx context.Context, source string, files []runtime.ConfigFile)
-	Status() runtime.Status
+	ApplySource(ctx context.Context, source string, files []supervisor.ConfigFile)
+	Status() supervisor.Status
 }
 
 // Config configures the client.
@@ -222,7 +222,7 @@ type Status struct {
 
 // Connection is Status without the per-config statuses: the server and the
 // last heartbeat's outcome only. It does not ask the applier, so the
-// applier's own status (runtime.Agent's central-status hook) may call it;
+// applier's own status (supervisor.Agent's central-status hook) may call it;
 // Status from there recurses without end.
 func (c *Client) Connection() Status {
 	c.mu.Lock()
@@ -504,9 +504,9 @@ func (c *Client) call(ctx context.Context, path string, body []byte, decode func
 // allowed roots.
 func (c *Client) apply(ctx context.Context) {
 	c.mu.Lock()
-	files := make([]runtime.ConfigFile, 0, len(c.configs))
+	files := make([]supervisor.ConfigFile, 0, len(c.configs))
 	for name, h := range c.configs {
-		f := runtime.ConfigFile{Path: PathOf(name), Hash: sha256.Sum256(h.detail)}
+		f := supervisor.ConfigFile{Path: PathOf(name), Hash: sha256.Sum256(h.detail)}
 		if err := checkConfig(name, h.detail, c.cfg.AllowedRoots, append([]string{c.cfg.Endpoint}, c.cfg.AllowedEndpoints...)); err != nil {
 			f.Err = fmt.Errorf("config %q from the config server refused: %w", name, err)
 		} else {
@@ -539,7 +539,7 @@ func checkConfig(name string, detail []byte, roots, endpoints []string) error {
 // held version, FAILED with the runtime's message, APPLYING otherwise.
 func (c *Client) statuses() []pb.ConfigInfo {
 	st := c.applier.Status()
-	byPath := make(map[string]runtime.ConfigStatus, len(st.Configs))
+	byPath := make(map[string]supervisor.ConfigStatus, len(st.Configs))
 	for _, s := range st.Configs {
 		byPath[s.Path] = s
 	}
@@ -551,9 +551,9 @@ func (c *Client) statuses() []pb.ConfigInfo {
 		sum := sha256.Sum256(h.detail)
 		if s, ok := byPath[PathOf(name)]; ok && s.Version == fmt.Sprintf("%x", sum[:6]) {
 			switch s.State {
-			case runtime.StateRunning:
+			case supervisor.StateRunning:
 				info.Status = pb.StatusApplied
-			case runtime.StateFailed:
+			case supervisor.StateFailed:
 				info.Status, info.Message = pb.StatusFailed, s.Message
 			}
 		}

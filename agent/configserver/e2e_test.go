@@ -18,7 +18,7 @@ import (
 
 	"github.com/sluicelog/sluice/agent/agenttest"
 	"github.com/sluicelog/sluice/agent/configserver"
-	"github.com/sluicelog/sluice/agent/runtime"
+	"github.com/sluicelog/sluice/agent/supervisor"
 	"github.com/sluicelog/sluice/protocol"
 	"github.com/sluicelog/sluice/server/app"
 	"github.com/sluicelog/sluice/server/app/apptest"
@@ -195,8 +195,8 @@ func TestCentralConfigEndToEnd(t *testing.T) {
 
 	// First heartbeat: the configs of the agent's groups arrive and run.
 	require.True(t, a.Client.Heartbeat(context.Background()), "the first heartbeat brings configs")
-	require.Equal(t, runtime.StateRunning, a.State("good").State)
-	require.Equal(t, runtime.StateRunning, a.State("by-ip").State)
+	require.Equal(t, supervisor.StateRunning, a.State("good").State)
+	require.Equal(t, supervisor.StateRunning, a.State("by-ip").State)
 	require.Empty(t, a.State("not-mine").Name, "a group the agent is not in gives it nothing")
 	waitCollected(t, agentDir, "good-before-start")
 	waitCollected(t, agentDir, "ip-line-1")
@@ -283,7 +283,7 @@ func TestCentralConfigEndToEnd(t *testing.T) {
 	srv.Stop()
 	appendLine(t, goodLog, "good-while-server-down")
 	a = startAgent(t, agentDir, srv.Addr(), []string{root})
-	require.Equal(t, runtime.StateRunning, a.State("good").State)
+	require.Equal(t, supervisor.StateRunning, a.State("good").State)
 	require.False(t, a.Client.Heartbeat(context.Background()), "no server, no change")
 	waitCollected(t, agentDir, "good-while-server-down")
 	require.Equal(t, 1, collected(t, agentDir, "good-while-bad"), "resumed from checkpoints after restart")

@@ -10,7 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/sluicelog/sluice/agent/runtime"
+	"github.com/sluicelog/sluice/agent/supervisor"
 	"github.com/sluicelog/sluice/logconfig"
 )
 
@@ -149,5 +149,5 @@ func TestCheckEndpoint(t *testing.T) {
 
 type nopApplier struct{}
 
-func (nopApplier) ApplySource(context.Context, string, []runtime.ConfigFile) {}
-func (nopApplier) Status() runtime.Status                                    { return runtime.Status{} }
+func (nopApplier) ApplySource(context.Context, string, []supervisor.ConfigFile) {}
+func (nopApplier) Status() supervisor.Status                                    { return supervisor.Status{} }

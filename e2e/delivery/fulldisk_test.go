@@ -14,7 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	agentrt "github.com/sluicelog/sluice/agent/runtime"
+	"github.com/sluicelog/sluice/agent/supervisor"
 )
 
 // requireTmpfsNamespace skips the test (fails it with SLUICE_REQUIRE_ALL=1)
@@ -98,14 +98,14 @@ func TestFullDiskBuffer(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, st.Healthy)
 		require.NotNil(t, st.Collection)
-		var bs *agentrt.BufferStatus
+		var bs *supervisor.BufferStatus
 		for i := range st.Collection.Buffers {
 			if strings.HasSuffix(st.Collection.Buffers[i].Dir, "/"+project+"/"+logstore) {
 				bs = &st.Collection.Buffers[i]
 			}
 		}
 		require.NotNil(t, bs, "status lists the buffer: %+v", st.Collection.Buffers)
-		require.Equal(t, agentrt.BufferUnwritable, bs.State, "status shows the full disk")
+		require.Equal(t, supervisor.BufferUnwritable, bs.State, "status shows the full disk")
 		lag := metric("sluice_file_lag_bytes")
 		require.Positive(t, lag, "round %d: reading paused behind the full disk", round)
 		t.Logf("round %d: disk full for %s: %.0f bytes buffered in %.0f files, %.0f bytes unread in the log file, %.0f failed writes",

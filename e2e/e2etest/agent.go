@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/sluicelog/sluice/agent/app"
-	agentrt "github.com/sluicelog/sluice/agent/runtime"
+	"github.com/sluicelog/sluice/agent/supervisor"
 )
 
 // AgentOptions say how to run sluice-agent. Every run polls files every
@@ -61,7 +61,7 @@ func StartAgent(t testing.TB, o AgentOptions) *Agent {
 }
 
 // Status asks the agent for its status.
-func (a *Agent) Status() (agentrt.Status, error) {
+func (a *Agent) Status() (supervisor.Status, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	return app.FetchStatus(ctx, a.Addr)
@@ -69,17 +69,17 @@ func (a *Agent) Status() (agentrt.Status, error) {
 
 // ConfigStatus is the status of one collection config (zero when the agent
 // does not know it or does not answer).
-func (a *Agent) ConfigStatus(name string) agentrt.ConfigStatus {
+func (a *Agent) ConfigStatus(name string) supervisor.ConfigStatus {
 	st, err := a.Status()
 	if err != nil {
-		return agentrt.ConfigStatus{}
+		return supervisor.ConfigStatus{}
 	}
 	for _, c := range st.Configs {
 		if c.Name == name {
 			return c
 		}
 	}
-	return agentrt.ConfigStatus{}
+	return supervisor.ConfigStatus{}
 }
 
 // Metric sums every sample of the named metric family on the agent's

@@ -1,4 +1,4 @@
-package runtime
+package supervisor
 
 import (
 	"context"
@@ -148,17 +148,17 @@ func NewPipelineFactory(opts FactoryOptions) (*PipelineFactory, error) {
 		opts.Instance = logconfig.NewDefaultInstance()
 	}
 	if opts.Checkpoints == nil {
-		return nil, errors.New("runtime: FactoryOptions.Checkpoints is required")
+		return nil, errors.New("supervisor: FactoryOptions.Checkpoints is required")
 	}
 	if opts.Outputs == nil {
-		return nil, errors.New("runtime: FactoryOptions.Outputs is required")
+		return nil, errors.New("supervisor: FactoryOptions.Outputs is required")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	ml, err := multiline.NewMetrics(opts.Registerer)
 	if err != nil {
-		return nil, fmt.Errorf("runtime: %w", err)
+		return nil, fmt.Errorf("supervisor: %w", err)
 	}
 	return &PipelineFactory{opts: opts, ml: ml}, nil
 }

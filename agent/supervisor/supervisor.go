@@ -1,9 +1,9 @@
-// Package runtime runs sluice-agent: it turns collection configs (local JSON
+// Package supervisor runs sluice-agent: it turns collection configs (local JSON
 // files today, configs from the server's machine groups later) into running
 // pipelines, replaces a pipeline when its config changes, keeps the others
 // running when one config is broken, and reports what it is doing through
 // status and metrics.
-package runtime
+package supervisor
 
 import (
 	"context"
@@ -119,7 +119,7 @@ type Agent struct {
 // New returns an agent; Run starts it.
 func New(opts Options) (*Agent, error) {
 	if opts.Factory == nil {
-		return nil, errors.New("runtime: Options.Factory is required")
+		return nil, errors.New("supervisor: Options.Factory is required")
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = time.Second
@@ -150,7 +150,7 @@ func New(opts Options) (*Agent, error) {
 	if opts.Registerer != nil {
 		for _, c := range []prometheus.Collector{a.configs, a.applies, a.scanTime} {
 			if err := opts.Registerer.Register(c); err != nil {
-				return nil, fmt.Errorf("runtime: register metrics: %w", err)
+				return nil, fmt.Errorf("supervisor: register metrics: %w", err)
 			}
 		}
 	}
