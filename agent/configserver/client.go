@@ -1,6 +1,6 @@
 // Package configserver is sluice-agent's side of central configuration: it
 // heartbeats to the server (LoongCollector ConfigServer v2 protocol,
-// protocol/configserver), receives the collection configs applied to the
+// protocol/configpb), receives the collection configs applied to the
 // machine groups the agent belongs to, hands them to the agent runtime as a
 // config source of its own (supervisor.Agent.ApplySource; local config
 // directory configs keep running beside them), reports each config's status
@@ -43,7 +43,7 @@ import (
 	"github.com/sluicelog/sluice/agent/supervisor"
 	"github.com/sluicelog/sluice/logconfig"
 	"github.com/sluicelog/sluice/protocol"
-	pb "github.com/sluicelog/sluice/protocol/configserver"
+	pb "github.com/sluicelog/sluice/protocol/configpb"
 )
 
 // Source is the runtime source name the server's configs are applied under.

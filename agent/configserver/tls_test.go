@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sluicelog/sluice/logconfig"
-	pb "github.com/sluicelog/sluice/protocol/configserver"
+	pb "github.com/sluicelog/sluice/protocol/configpb"
 )
 
 // An https server is trusted through tls.ca_file, and refused without it.

@@ -1,6 +1,6 @@
 // Package configserver hands collection configs to agents by machine group
 // and keeps track of the agents: it serves LoongCollector's ConfigServer v2
-// protocol (protocol/configserver; POST /Agent/Heartbeat and
+// protocol (protocol/configpb; POST /Agent/Heartbeat and
 // /Agent/FetchPipelineConfig) and answers ListMachines for the Log Service
 // API.
 //
@@ -40,7 +40,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicelog/sluice/protocol"
-	pb "github.com/sluicelog/sluice/protocol/configserver"
+	pb "github.com/sluicelog/sluice/protocol/configpb"
 	"github.com/sluicelog/sluice/server/meta"
 )
 

@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	pb "github.com/sluicelog/sluice/protocol/configserver"
+	pb "github.com/sluicelog/sluice/protocol/configpb"
 	"github.com/sluicelog/sluice/server/auth"
 	"github.com/sluicelog/sluice/server/meta"
 	"github.com/sluicelog/sluice/server/meta/jsonfile"

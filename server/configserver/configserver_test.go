@@ -16,7 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sluicelog/sluice/protocol"
-	pb "github.com/sluicelog/sluice/protocol/configserver"
+	pb "github.com/sluicelog/sluice/protocol/configpb"
 	"github.com/sluicelog/sluice/server/auth"
 	"github.com/sluicelog/sluice/server/meta"
 	"github.com/sluicelog/sluice/server/meta/jsonfile"

@@ -1,4 +1,4 @@
-// Package configserver is the wire format of LoongCollector's ConfigServer
+// Package configpb is the wire format of LoongCollector's ConfigServer
 // v2 protocol (package configserver.proto.v2, sls-api.md §8), spoken between
 // sluice-agent and sluice-server and understood by LoongCollector agents:
 // POST /Agent/Heartbeat (HeartbeatRequest → HeartbeatResponse) and
@@ -10,7 +10,7 @@
 // repository has no protoc step. Decoded strings and byte slices are copies,
 // so a decoded message may outlive its buffer. Unknown fields are skipped,
 // as protobuf requires.
-package configserver
+package configpb
 
 import (
 	"fmt"

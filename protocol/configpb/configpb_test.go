@@ -1,4 +1,4 @@
-package configserver
+package configpb
 
 import (
 	"testing"
