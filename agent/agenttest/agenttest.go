@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sluicelog/sluice/agent/app"
-	"github.com/sluicelog/sluice/agent/configserver"
+	"github.com/sluicelog/sluice/agent/configclient"
 	"github.com/sluicelog/sluice/agent/supervisor"
 	"github.com/sluicelog/sluice/logconfig"
 )
@@ -55,7 +55,7 @@ type Options struct {
 // Agent is a running in-process agent; t.Cleanup stops it.
 type Agent struct {
 	Runtime *supervisor.Agent
-	Client  *configserver.Client
+	Client  *configclient.Client
 
 	tb       testing.TB
 	cancel   context.CancelFunc

@@ -2,7 +2,7 @@
 // OpenTelemetry Collector's service does: the checkpoint store, the outputs
 // (made by the factory --output names, see DefaultOutputs), the pod watcher,
 // the pipeline factory and supervisor (agent/supervisor), the central config
-// client (agent/configserver) and the status/metrics endpoints. Components
+// client (agent/configclient) and the status/metrics endpoints. Components
 // that others depend on start first and stop last; what runs until the
 // agent stops (the config loop, the central config client, the stop signal
 // handler) runs as actors of one run group (github.com/oklog/run, as
@@ -31,7 +31,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/sluicelog/sluice/agent/checkpoint"
-	"github.com/sluicelog/sluice/agent/configserver"
+	"github.com/sluicelog/sluice/agent/configclient"
 	"github.com/sluicelog/sluice/agent/input/file"
 	"github.com/sluicelog/sluice/agent/kube"
 	"github.com/sluicelog/sluice/agent/supervisor"
@@ -74,7 +74,7 @@ type Config struct {
 	ConfigServer      string
 	HeartbeatInterval time.Duration
 	// AllowedRoots are the directories server configs may read; nil means
-	// configserver.DefaultAllowedRoots.
+	// configclient.DefaultAllowedRoots.
 	AllowedRoots []string
 	// Kube: container metadata from the API server (DaemonSet mode).
 	Kube KubeConfig
@@ -152,7 +152,7 @@ type Agent struct {
 	outputs     Outputs
 	pods        *kube.PodWatcher // nil without --kube-node or API access
 	runtime     *supervisor.Agent
-	client      *configserver.Client // nil without ConfigServer
+	client      *configclient.Client // nil without ConfigServer
 	admin       *adminServer         // nil without HTTPListen
 	manualBeats bool
 
@@ -293,17 +293,17 @@ func New(cfg Config, set Settings) (*Agent, error) {
 
 // newConfigClient builds the central config client from the config and the
 // instance config.
-func (a *Agent) newConfigClient(set Settings) (*configserver.Client, error) {
+func (a *Agent) newConfigClient(set Settings) (*configclient.Client, error) {
 	inst := a.cfg.Instance
 	roots := a.cfg.AllowedRoots
 	if roots == nil {
-		roots = append([]string(nil), configserver.DefaultAllowedRoots...)
+		roots = append([]string(nil), configclient.DefaultAllowedRoots...)
 	}
 	interval := a.cfg.HeartbeatInterval
 	if set.ManualHeartbeats {
 		interval = time.Hour // never used: Run does not heartbeat
 	}
-	return configserver.New(configserver.Config{
+	return configclient.New(configclient.Config{
 		Endpoint:         a.cfg.ConfigServer,
 		AccessKeyID:      inst.AccessKeyID,
 		AccessKeySecret:  inst.AccessKeySecret,
@@ -316,14 +316,14 @@ func (a *Agent) newConfigClient(set Settings) (*configserver.Client, error) {
 		AllowedRoots:     roots,
 		AllowedEndpoints: inst.Endpoints(),
 		TLS:              inst.TLS,
-	}, configserver.Settings{Logger: a.log.With("component", "configserver"), Registerer: a.reg}, a.runtime)
+	}, configclient.Settings{Logger: a.log.With("component", "configserver"), Registerer: a.reg}, a.runtime)
 }
 
 // Runtime is the agent's config runtime (status, applied configs).
 func (a *Agent) Runtime() *supervisor.Agent { return a.runtime }
 
 // ConfigClient is the central config client (nil without ConfigServer).
-func (a *Agent) ConfigClient() *configserver.Client { return a.client }
+func (a *Agent) ConfigClient() *configclient.Client { return a.client }
 
 // AdminAddr is the address /healthz, /status and /metrics are served on
 // (nil before Run listens, or without HTTPListen).

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/sluicelog/sluice/agent/app"
-	"github.com/sluicelog/sluice/agent/configserver"
+	"github.com/sluicelog/sluice/agent/configclient"
 	"github.com/sluicelog/sluice/agent/input/containerstdout"
 	"github.com/sluicelog/sluice/logconfig"
 )
@@ -239,7 +239,7 @@ func agentMain(f *runFlags, getenv func(string) string, stdoutW io.Writer, log *
 	}
 	f.cfg.Instance = inst
 	if f.cfg.ConfigServer != "" {
-		if f.cfg.AllowedRoots, err = configserver.AllowedRootsFromInstance(inst, getenv); err != nil {
+		if f.cfg.AllowedRoots, err = configclient.AllowedRootsFromInstance(inst, getenv); err != nil {
 			return err
 		}
 	}

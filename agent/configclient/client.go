@@ -1,4 +1,4 @@
-// Package configserver is sluice-agent's side of central configuration: it
+// Package configclient is sluice-agent's side of central configuration: it
 // heartbeats to the server (LoongCollector ConfigServer v2 protocol,
 // protocol/configpb), receives the collection configs applied to the
 // machine groups the agent belongs to, hands them to the agent runtime as a
@@ -16,7 +16,7 @@
 // Identity: the agent's IP, hostname and user-defined ids
 // (ALIYUN_LOGTAIL_USER_DEFINED_ID, sent as tags named user_defined_id), and
 // an instance id kept in the cache file so it survives restarts.
-package configserver
+package configclient
 
 import (
 	"bytes"

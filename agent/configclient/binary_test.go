@@ -1,4 +1,4 @@
-package configserver_test
+package configclient_test
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package configserver
+package configclient
 
 import (
 	"encoding/json"

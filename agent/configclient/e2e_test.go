@@ -1,4 +1,4 @@
-package configserver_test
+package configclient_test
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sluicelog/sluice/agent/agenttest"
-	"github.com/sluicelog/sluice/agent/configserver"
+	"github.com/sluicelog/sluice/agent/configclient"
 	"github.com/sluicelog/sluice/agent/supervisor"
 	"github.com/sluicelog/sluice/protocol"
 	"github.com/sluicelog/sluice/server/app"
@@ -291,7 +291,7 @@ func TestCentralConfigEndToEnd(t *testing.T) {
 	cst := a.Client.Status()
 	require.Contains(t, cst.LastError, "connection refused")
 	require.Len(t, cst.Configs, 1)
-	require.Equal(t, configserver.ConfigStatus{Name: "good", Version: cst.Configs[0].Version, Status: "APPLIED"}, cst.Configs[0])
+	require.Equal(t, configclient.ConfigStatus{Name: "good", Version: cst.Configs[0].Version, Status: "APPLIED"}, cst.Configs[0])
 
 	// The server comes back (same data): the agent keeps its identity, and
 	// removing the config from the group stops it.
