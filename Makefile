@@ -54,3 +54,11 @@ bench-agent:
 ## bench-e2e: end-to-end delivery benchmark, 1 GiB nginx file (cached in .cache/bench) through sluice-agent into sluice-server; MiB/s, CPU-s/GiB and peak RSS per process (see docs/benchmarks.md)
 bench-e2e:
 	./hack/bench-e2e.sh
+
+.PHONY: reliability
+## reliability: the agent's loss tests run longer than in make test (crash loop 2 min per rotation style, rotation storm 1 min, 5 full-disk rounds, 100 kills in fast rotation; ~12 min; see docs/testing.md)
+reliability:
+	SLUICE_E2E_CRASH_FOR=$${SLUICE_E2E_CRASH_FOR:-120s} SLUICE_E2E_CONTROL_FOR=$${SLUICE_E2E_CONTROL_FOR:-30s} \
+	SLUICE_E2E_STORM_FOR=$${SLUICE_E2E_STORM_FOR:-60s} SLUICE_E2E_FULL_DISK_ROUNDS=$${SLUICE_E2E_FULL_DISK_ROUNDS:-5} \
+	  $(GO) test -count=1 -v -timeout 60m -run 'TestCrashLoop|TestRotationStorm|TestFullDiskBuffer|TestRemovedUnreadFileIsReported' ./e2e/delivery/
+	SLUICE_E2E_KILLS=$${SLUICE_E2E_KILLS:-100} $(GO) test -count=1 -v -timeout 60m -run 'TestCrashDuringFastRotation' ./e2e/

@@ -6,15 +6,27 @@
 // One Store is shared by all inputs of an agent and keyed by config name and
 // file identity, so an input that the runtime replaces for a changed config
 // resumes exactly where its predecessor stopped. The store lives in memory;
-// Flush writes it atomically (temporary file, fsync, rename, directory fsync)
-// and Start runs Flush on an interval. A file that cannot be decoded is
-// reported (error log and metric), renamed aside to <path>.corrupt-<unix
-// seconds> and replaced by an empty store: losing positions duplicates data,
-// refusing to start would lose all of it.
+// Flush writes it atomically (temporary file, fsync, rename, directory fsync).
+// After Start, every change is written within Config.Delay (200 ms), batched
+// with the changes that follow it — as Filebeat's registry.flush does — so a
+// crash repeats at most what was acknowledged in that window; a write that
+// takes long stretches the delay (at most to Config.Interval) so that writing
+// never takes more than a small share of the time. A file that cannot be
+// decoded is reported (error log and metric), renamed aside to
+// <path>.corrupt-<unix seconds> and replaced by an empty store: losing
+// positions duplicates data, refusing to start would lose all of it.
+//
+// Besides positions the store keeps, per config, when it first ran
+// (ConfigState): a file input applies its "existing files" rules
+// (tail_size_kb, tailExisted) only at a config's very first start, and reads
+// every file found later from its start. Entries of files read to their end
+// after they left their path stay as Done tombstones while the file exists,
+// so that after a restart neither the file nor a compressed copy of it is
+// mistaken for one that was never read.
 //
 // The file is versioned JSON: small (a few hundred bytes per file), readable
-// by an operator with jq when positions look wrong, and written at most every
-// few seconds, so a binary codec would buy nothing worth the opacity.
+// by an operator with jq when positions look wrong, and written a few times a
+// second at most, so a binary codec would buy nothing worth the opacity.
 package checkpoint
 
 import (
@@ -85,22 +97,54 @@ type Entry struct {
 	Offset int64
 	// Size is the file size when last seen; Size−Offset is what would be lost
 	// if the file disappeared before it was read.
-	Size    int64
+	Size int64
+	// Done marks a file that left its path (rotated, deleted) and was read to
+	// its end: kept while the file may still exist, so that it and copies of
+	// it (a compressed rotation) are known as read after a restart.
+	Done    bool
 	Updated time.Time
+}
+
+// ConfigState is what the store remembers about a config beyond its files.
+type ConfigState struct {
+	// Started is when the config first ran with this agent's checkpoint
+	// (zero for configs that ran before the agent recorded it).
+	Started time.Time
+	// Match identifies what the config matches (a hash of its path, pattern,
+	// depth and blacklists, as the input computes it): a config that matches
+	// other files than before treats the newly matched files as existing.
+	Match string
 }
 
 // Config is the store's configuration.
 type Config struct {
 	// Path of the checkpoint file; empty keeps checkpoints in memory only.
 	Path string
-	// Interval between background flushes (check_point_dump_interval).
+	// Interval is the longest a change waits before it is written
+	// (check_point_dump_interval): the write delay grows towards it when
+	// writes are slow, and failed writes are retried at this interval.
 	Interval time.Duration
+	// Delay is how long after a change the store is written, gathering the
+	// changes made meanwhile into the same write; DefaultDelay when zero.
+	Delay time.Duration
 }
+
+// DefaultDelay batches checkpoint writes: a crash repeats at most about
+// this much acknowledged data, and the store is written at most about five
+// times a second.
+const DefaultDelay = 200 * time.Millisecond
+
+// writeShare bounds the time spent writing: the delay before a write is at
+// least writeShare times the duration of the previous write.
+const writeShare = 20
 
 // Validate checks c.
 func (c Config) Validate() error {
 	if c.Path != "" && c.Interval <= 0 {
 		return fmt.Errorf("checkpoint interval must be positive, got %s: set check_point_dump_interval to a few seconds", c.Interval)
+	}
+	if c.Delay < 0 {
+		return fmt.Errorf("checkpoint write delay must not be negative, got %s", c.Delay)
 	}
 	return nil
 }
@@ -123,12 +167,16 @@ type Store struct {
 	log *slog.Logger
 	now func() time.Time
 
-	mu      sync.Mutex
-	entries map[key]Entry
-	byInode map[string]map[uint64][]FileID // config → inode → ids, for IgnoreDevice lookups
-	gen     uint64                         // bumped on every change
-	written uint64                         // gen of the last successful write
-	lastOK  time.Time                      // last successful write, or when the store opened
+	mu        sync.Mutex
+	entries   map[key]Entry
+	byInode   map[string]map[uint64][]FileID // config → inode → ids, for IgnoreDevice lookups
+	configs   map[string]ConfigState
+	gen       uint64    // bumped on every change
+	written   uint64    // gen of the last successful write
+	lastOK    time.Time // last successful write, or when the store opened
+	loadedAt  time.Time // when the loaded file was written; zero without one
+	changed   chan struct{}
+	writeTook time.Duration // duration of the last write
 
 	flushMu sync.Mutex // one writer at a time
 
@@ -156,6 +204,11 @@ func New(cfg Config, set Settings) (*Store, error) {
 		now:     set.Now,
 		entries: make(map[key]Entry),
 		byInode: make(map[string]map[uint64][]FileID),
+		configs: make(map[string]ConfigState),
+		changed: make(chan struct{}, 1),
+	}
+	if s.cfg.Delay == 0 {
+		s.cfg.Delay = DefaultDelay
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -279,7 +332,17 @@ func (s *Store) Put(e Entry) {
 		byIno[e.File.Inode] = append(byIno[e.File.Inode], e.File)
 	}
 	s.entries[k] = e
+	s.changedLocked()
+}
+
+// changedLocked records a change and wakes the background writer; s.mu is
+// held.
+func (s *Store) changedLocked() {
 	s.gen++
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
 }
 
 // Delete removes config's entry for file id, if any.
@@ -300,10 +363,11 @@ func (s *Store) deleteLocked(k key) {
 	} else {
 		s.byInode[k.config][k.file.Inode] = ids
 	}
-	s.gen++
+	s.changedLocked()
 }
 
-// Forget removes every entry of config (the config was deleted).
+// Forget removes every entry of config and its state (the config was
+// deleted: adding it again later starts like a new config).
 func (s *Store) Forget(config string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -313,10 +377,45 @@ func (s *Store) Forget(config string) {
 		}
 	}
 	delete(s.byInode, config)
+	if _, ok := s.configs[config]; ok {
+		delete(s.configs, config)
+		s.changedLocked()
+	}
 }
 
-// Start flushes every cfg.Interval in the background until Shutdown. It
-// returns at once; without a Path it does nothing.
+// Config returns what the store remembers about config; false when the
+// config never ran with this store (its very first start).
+func (s *Store) Config(config string) (ConfigState, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.configs[config]
+	return st, ok
+}
+
+// SetConfig records config's state.
+func (s *Store) SetConfig(config string, st ConfigState) {
+	st.Started = st.Started.UTC()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.configs[config]; ok && old == st {
+		return
+	}
+	s.configs[config] = st
+	s.changedLocked()
+}
+
+// LastWrite is when the checkpoint file loaded at start was written (its
+// "written" time), zero when there was none. Files modified after it may be
+// unknown to the checkpoint although the previous run saw them.
+func (s *Store) LastWrite() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.loadedAt
+}
+
+// Start writes the store in the background until Shutdown: Delay after a
+// change (longer when writes are slow, at most Interval), retrying failed
+// writes every Interval. It returns at once; without a Path it does nothing.
 func (s *Store) Start(_ context.Context) error {
 	s.lifeMu.Lock()
 	defer s.lifeMu.Unlock()
@@ -328,19 +427,44 @@ func (s *Store) Start(_ context.Context) error {
 	s.done = make(chan struct{})
 	go func() {
 		defer close(s.done)
-		t := time.NewTicker(s.cfg.Interval)
-		defer t.Stop()
-		for {
+		s.writeLoop(ctx)
+	}()
+	return nil
+}
+
+func (s *Store) writeLoop(ctx context.Context) {
+	t := time.NewTimer(0)
+	<-t.C
+	defer t.Stop()
+	var failing bool
+	for {
+		if !failing {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
-				// Errors are logged and counted by Flush; the next tick retries.
-				_ = s.Flush()
+			case <-s.changed:
 			}
 		}
-	}()
-	return nil
+		t.Reset(s.writeDelay(failing))
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		// Errors are logged and counted by Flush; the write is retried.
+		failing = s.Flush() != nil
+	}
+}
+
+// writeDelay is how long to gather changes before the next write.
+func (s *Store) writeDelay(failing bool) time.Duration {
+	if failing {
+		return s.cfg.Interval
+	}
+	s.mu.Lock()
+	took := s.writeTook
+	s.mu.Unlock()
+	return min(max(s.cfg.Delay, writeShare*took), max(s.cfg.Interval, s.cfg.Delay))
 }
 
 // Shutdown stops the background flushes and writes the final checkpoint. It
@@ -381,12 +505,18 @@ func (s *Store) Flush() error {
 	for _, e := range s.entries {
 		all = append(all, e)
 	}
+	configs := make(map[string]ConfigState, len(s.configs))
+	for k, v := range s.configs {
+		configs[k] = v
+	}
 	s.mu.Unlock()
 
-	data, err := encode(all, s.now())
+	began := time.Now()
+	data, err := encode(all, configs, s.now())
 	if err == nil {
 		err = writeAtomic(s.cfg.Path, data)
 	}
+	took := time.Since(began)
 	if err != nil {
 		s.mWriteErrors.Inc()
 		s.log.Error("checkpoint write failed; positions stay in memory and the write is retried",
@@ -397,6 +527,7 @@ func (s *Store) Flush() error {
 	s.mu.Lock()
 	s.written = gen
 	s.lastOK = s.now()
+	s.writeTook = took
 	s.mu.Unlock()
 	return nil
 }
@@ -409,7 +540,7 @@ func (s *Store) load() error {
 	if err != nil {
 		return fmt.Errorf("read checkpoint %s: %w (fix its permissions or set check_point_filename to a writable path)", s.cfg.Path, err)
 	}
-	entries, err := decode(data)
+	entries, configs, written, err := decode(data)
 	if err != nil {
 		reason := "corrupt"
 		if errors.Is(err, errVersion) {
@@ -427,10 +558,23 @@ func (s *Store) load() error {
 	}
 	for _, e := range entries {
 		s.Put(e)
+		if _, ok := configs[e.Config]; !ok {
+			// Written before config states were recorded: the config ran.
+			configs[e.Config] = ConfigState{}
+		}
 	}
+	s.configs = configs
+	s.loadedAt = written
 	// What was just loaded is what is on disk.
+	s.mu.Lock()
 	s.written = s.gen
-	s.log.Info("checkpoints loaded", "path", s.cfg.Path, "files", len(entries))
+	s.mu.Unlock()
+	// Drain the wake-up the loading Puts left: nothing is to be written.
+	select {
+	case <-s.changed:
+	default:
+	}
+	s.log.Info("checkpoints loaded", "path", s.cfg.Path, "files", len(entries), "configs", len(configs), "written", written)
 	return nil
 }
 
@@ -444,6 +588,14 @@ type fileFormat struct {
 	Version int         `json:"version"`
 	Written time.Time   `json:"written"`
 	Files   []fileEntry `json:"files"`
+	// Configs was added without a version change: older agents ignore it.
+	Configs []configEntry `json:"configs,omitempty"`
+}
+
+type configEntry struct {
+	Name    string    `json:"name"`
+	Started time.Time `json:"started"`
+	Match   string    `json:"match,omitempty"`
 }
 
 type fileEntry struct {
@@ -455,10 +607,11 @@ type fileEntry struct {
 	SigSize uint32    `json:"sig_size"`
 	Offset  int64     `json:"offset"`
 	Size    int64     `json:"size"`
+	Done    bool      `json:"done,omitempty"` // added without a version change; older agents resume at offset = size
 	Updated time.Time `json:"updated"`
 }
 
-func encode(entries []Entry, now time.Time) ([]byte, error) {
+func encode(entries []Entry, configs map[string]ConfigState, now time.Time) ([]byte, error) {
 	slices.SortFunc(entries, func(a, b Entry) int {
 		return cmp.Or(cmp.Compare(a.Config, b.Config), cmp.Compare(a.Path, b.Path),
 			cmp.Compare(a.File.Dev, b.File.Dev), cmp.Compare(a.File.Inode, b.File.Inode))
@@ -468,9 +621,13 @@ func encode(entries []Entry, now time.Time) ([]byte, error) {
 		f.Files[i] = fileEntry{
 			Config: e.Config, Path: e.Path, Dev: e.File.Dev, Inode: e.File.Inode,
 			SigHash: strconv.FormatUint(e.Sig.Hash, 16), SigSize: e.Sig.Size,
-			Offset: e.Offset, Size: e.Size, Updated: e.Updated.UTC(),
+			Offset: e.Offset, Size: e.Size, Done: e.Done, Updated: e.Updated.UTC(),
 		}
 	}
+	for name, c := range configs {
+		f.Configs = append(f.Configs, configEntry{Name: name, Started: c.Started.UTC(), Match: c.Match})
+	}
+	slices.SortFunc(f.Configs, func(a, b configEntry) int { return cmp.Compare(a.Name, b.Name) })
 	data, err := json.MarshalIndent(f, "", " ")
 	if err != nil {
 		return nil, fmt.Errorf("encode checkpoint: %w", err)
@@ -480,20 +637,32 @@ func encode(entries []Entry, now time.Time) ([]byte, error) {
 
 // decode parses a checkpoint file. Any malformed entry makes the whole file
 // suspect, so it is rejected rather than partly trusted.
-func decode(data []byte) ([]Entry, error) {
+func decode(data []byte) ([]Entry, map[string]ConfigState, time.Time, error) {
 	var f fileFormat
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("decode checkpoint: %w", err)
+		return nil, nil, time.Time{}, fmt.Errorf("decode checkpoint: %w", err)
 	}
 	if dec.More() {
-		return nil, errors.New("decode checkpoint: trailing data after the JSON document")
+		return nil, nil, time.Time{}, errors.New("decode checkpoint: trailing data after the JSON document")
 	}
 	if f.Version != formatVersion {
-		return nil, fmt.Errorf("%w %d (this agent reads version %d)", errVersion, f.Version, formatVersion)
+		return nil, nil, time.Time{}, fmt.Errorf("%w %d (this agent reads version %d)", errVersion, f.Version, formatVersion)
 	}
-	out := make([]Entry, 0, len(f.Files))
-	for i, fe := range f.Files {
+	configs := make(map[string]ConfigState, len(f.Configs))
+	for i, c := range f.Configs {
+		if c.Name == "" {
+			return nil, nil, time.Time{}, fmt.Errorf("decode checkpoint: configs[%d]: name must not be empty", i)
+		}
+		configs[c.Name] = ConfigState{Started: c.Started, Match: c.Match}
+	}
+	entries, err := decodeFiles(f.Files)
+	return entries, configs, f.Written, err
+}
+
+func decodeFiles(files []fileEntry) ([]Entry, error) {
+	out := make([]Entry, 0, len(files))
+	for i, fe := range files {
 		hash, err := strconv.ParseUint(fe.SigHash, 16, 64)
 		switch {
 		case err != nil:
@@ -507,7 +676,7 @@ func decode(data []byte) ([]Entry, error) {
 		}
 		out = append(out, Entry{
 			Config: fe.Config, Path: fe.Path, File: FileID{Dev: fe.Dev, Inode: fe.Inode},
-			Sig: Signature{Hash: hash, Size: fe.SigSize}, Offset: fe.Offset, Size: fe.Size, Updated: fe.Updated,
+			Sig: Signature{Hash: hash, Size: fe.SigSize}, Offset: fe.Offset, Size: fe.Size, Done: fe.Done, Updated: fe.Updated,
 		})
 	}
 	return out, nil

@@ -190,26 +190,121 @@ func TestForget(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	require.ErrorContains(t, Config{Path: "/x"}.Validate(), "check_point_dump_interval")
+	require.ErrorContains(t, Config{Delay: -1}.Validate(), "delay")
 	require.NoError(t, Config{}.Validate())
 }
 
 func FuzzDecode(f *testing.F) {
-	good, err := encode([]Entry{entry("c", "/logs/a.log", 3, 40)}, time.Unix(0, 0))
+	done := entry("c", "/logs/a.log.1", 4, 50)
+	done.Done = true
+	good, err := encode([]Entry{entry("c", "/logs/a.log", 3, 40), done},
+		map[string]ConfigState{"c": {Started: time.Unix(5, 0), Match: "m"}}, time.Unix(0, 0))
 	require.NoError(f, err)
 	f.Add(good)
 	f.Add([]byte(`{"version":1,"files":[]}`))
+	f.Add([]byte(`{"version":1,"files":[],"configs":[{"name":""}]}`))
 	f.Add([]byte(`{"version":2}`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		entries, err := decode(data)
+		entries, configs, _, err := decode(data)
 		if err != nil {
 			return
 		}
 		// Whatever decodes must re-encode and decode to the same entries.
-		again, err := encode(entries, time.Unix(0, 0))
+		again, err := encode(entries, configs, time.Unix(0, 0))
 		require.NoError(t, err)
-		back, err := decode(again)
+		back, backConfigs, _, err := decode(again)
 		require.NoError(t, err)
 		require.Equal(t, len(entries), len(back))
+		require.Equal(t, len(configs), len(backConfigs))
 	})
+}
+
+// A change is on disk within about the write delay, without waiting for
+// the interval (check_point_dump_interval): an agent killed a moment after
+// acknowledged progress repeats only that moment.
+func TestChangesAreWrittenPromptly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cp.json")
+	reg := prometheus.NewRegistry()
+	s, err := New(Config{Path: path, Interval: time.Hour, Delay: 20 * time.Millisecond}, Settings{Registerer: reg})
+	require.NoError(t, err)
+	require.NoError(t, s.Start(context.Background()))
+	defer func() { require.NoError(t, s.Shutdown(context.Background())) }()
+	onDisk := func() int64 {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return -1
+		}
+		es, _, _, err := decode(data)
+		require.NoError(t, err)
+		if len(es) == 0 {
+			return -1
+		}
+		return es[0].Offset
+	}
+	for off := int64(1); off <= 3; off++ {
+		s.Put(entry("c", "/a", 1, off*100))
+		require.Eventually(t, func() bool { return onDisk() == off*100 }, 10*time.Second, 2*time.Millisecond,
+			"offset %d written long before the one-hour interval", off*100)
+	}
+	// Many changes in a burst are one write or a few, not one each.
+	before := testutil.ToFloat64(s.mWrites)
+	for off := int64(1000); off < 1100; off++ {
+		s.Put(entry("c", "/a", 1, off))
+	}
+	require.Eventually(t, func() bool { return onDisk() == 1099 }, 10*time.Second, 2*time.Millisecond)
+	require.LessOrEqual(t, testutil.ToFloat64(s.mWrites)-before, 10.0, "100 changes batched")
+}
+
+func TestWriteDelayGrowsWithSlowWritesUpToInterval(t *testing.T) {
+	s, err := New(Config{Path: "/unused", Interval: 2 * time.Second, Delay: 100 * time.Millisecond}, Settings{})
+	require.NoError(t, err)
+	require.Equal(t, 100*time.Millisecond, s.writeDelay(false))
+	s.writeTook = 20 * time.Millisecond
+	require.Equal(t, writeShare*20*time.Millisecond, s.writeDelay(false), "writing takes at most 1/writeShare of the time")
+	s.writeTook = time.Second
+	require.Equal(t, 2*time.Second, s.writeDelay(false), "never beyond check_point_dump_interval")
+	require.Equal(t, 2*time.Second, s.writeDelay(true), "a failed write is retried at the interval")
+}
+
+func TestConfigStateAndDoneEntriesPersist(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cp.json")
+	s, _ := newStore(t, path)
+	_, ok := s.Config("c")
+	require.False(t, ok, "a config never started")
+	started := time.Unix(1700000000, 0).UTC()
+	s.SetConfig("c", ConfigState{Started: started, Match: "abc"})
+	done := entry("c", "/logs/a.log", 9, 100)
+	done.Done = true
+	s.Put(done)
+	require.True(t, s.LastWrite().IsZero(), "no file loaded")
+	before := time.Now()
+	require.NoError(t, s.Shutdown(context.Background()))
+
+	s2, _ := newStore(t, path)
+	st, ok := s2.Config("c")
+	require.True(t, ok)
+	require.Equal(t, ConfigState{Started: started, Match: "abc"}, st)
+	es := s2.Entries("c")
+	require.Len(t, es, 1)
+	require.True(t, es[0].Done)
+	require.WithinDuration(t, before, s2.LastWrite(), 5*time.Second, "when the loaded file was written")
+
+	s2.Forget("c")
+	_, ok = s2.Config("c")
+	require.False(t, ok, "a deleted config starts like a new one when added again")
+}
+
+// A checkpoint written before configs were recorded: every config with an
+// entry ran before, so it is not at its first start.
+func TestOldFileWithoutConfigsMeansConfigsRan(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cp.json")
+	require.NoError(t, os.WriteFile(path, []byte(`{"version":1,"written":"2026-01-01T00:00:00Z","files":[
+		{"config":"c","path":"/a","dev":1,"inode":2,"sig_hash":"0","sig_size":0,"offset":0,"size":0,"updated":"2026-01-01T00:00:00Z"}]}`), 0o644))
+	s, _ := newStore(t, path)
+	_, ok := s.Config("c")
+	require.True(t, ok)
+	_, ok = s.Config("other")
+	require.False(t, ok)
+	require.Equal(t, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), s.LastWrite())
 }

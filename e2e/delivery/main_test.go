@@ -186,6 +186,9 @@ type agentOpts struct {
 	// wrap runs the agent through a program that execs it (e.g. unshare
 	// and mount, to give it a small disk).
 	wrap []string
+	// defaultCheckpoint leaves check_point_dump_interval at its default
+	// (the tests otherwise write checkpoints every second).
+	defaultCheckpoint bool
 }
 
 // startAgent writes the config and instance files (idempotent) and starts
@@ -206,6 +209,9 @@ func (e *env) startAgent(o agentOpts) *e2etest.Agent {
 		// Lifted from the 20 MB/s default: the benchmark measures what
 		// agent and server can do, not the send limit.
 		"max_bytes_per_sec": 1 << 30,
+	}
+	if o.defaultCheckpoint {
+		delete(inst, "check_point_dump_interval")
 	}
 	b, err := json.Marshal(inst)
 	require.NoError(e.t, err)
@@ -241,6 +247,9 @@ type mocklogOpts struct {
 	total       uint64
 	rate        int // lines/s, 0 = as fast as possible
 	rotateBytes string
+	rotateMode  string // default rename
+	rotateKeep  int    // default 50
+	seed        uint64 // default firstSeq
 }
 
 func (e *env) logFile(root, service string) string {
@@ -255,11 +264,20 @@ func (e *env) startMocklog(o mocklogOpts) *e2etest.Process {
 	e.t.Helper()
 	path := e.logFile(o.root, o.service)
 	require.NoError(e.t, os.MkdirAll(filepath.Dir(path), 0o755))
+	if o.seed == 0 {
+		o.seed = o.firstSeq
+	}
+	if o.rotateMode == "" {
+		o.rotateMode = mocklog.RotateRename
+	}
+	if o.rotateKeep == 0 {
+		o.rotateKeep = 50
+	}
 	args := []string{"--log-type=nginx", "--path=" + path,
 		"--first-seq=" + strconv.FormatUint(o.firstSeq, 10), "--total-count=" + strconv.FormatUint(o.total, 10),
-		"--logs-per-sec=" + strconv.Itoa(o.rate), "--seed=" + strconv.FormatUint(o.firstSeq, 10)}
+		"--logs-per-sec=" + strconv.Itoa(o.rate), "--seed=" + strconv.FormatUint(o.seed, 10)}
 	if o.rotateBytes != "" {
-		args = append(args, "--rotate-bytes="+o.rotateBytes, "--rotate-mode=rename", "--rotate-keep=50")
+		args = append(args, "--rotate-bytes="+o.rotateBytes, "--rotate-mode="+o.rotateMode, "--rotate-keep="+strconv.Itoa(o.rotateKeep))
 	}
 	return e.start("mocklog-"+o.service, mocklogBin, args)
 }

@@ -1,8 +1,8 @@
 // Package file is the file input of sluice-agent (sidecar and shared-PVC
 // modes): it discovers files under a logPath, follows them across rename,
-// copytruncate and delete rotations, cuts them into lines and events, and
-// emits one pipeline.Batch per file and read, persisting an offset only once
-// every batch before it was acknowledged.
+// copytruncate and compress-and-delete rotations, cuts them into lines and
+// events, and emits one pipeline.Batch per file and read, persisting an
+// offset only once every batch before it was acknowledged.
 //
 // Use:
 //
@@ -12,18 +12,39 @@
 //	...
 //	in.Shutdown(ctx) // stop reading, wait for acks until ctx ends, save checkpoints
 //
-// Discovery is stat polling: every PollInterval the matched directories are
-// checked (re-listed only when their mtime moved) and candidate files are
-// stat'ed — no file is opened or read unless it changed, and files idle for
-// a minute or more are stat'ed on every 4th (10th after ten minutes) pass
-// only. Polling is the source of truth because inotify misses events on NFS
-// and overlay volumes and has per-user watch limits.
+// Discovery: inotify (github.com/fsnotify/fsnotify) on every watched
+// directory reports a created or renamed-in file at once, and the file is
+// opened then — as Fluent Bit's in_tail does — so a file that exists for a
+// few milliseconds is still read through its descriptor. Stat polling every
+// PollInterval stays the source of truth (inotify misses events on NFS and
+// overlay volumes, overflows its queue, and has per-user watch limits): the
+// matched directories are checked (re-listed only when their mtime moved)
+// and candidate files stat'ed; files idle for a minute or more are stat'ed
+// on every 4th (10th after ten minutes) pass only.
+//
+// A file's life is tracked from discovery, not from its first read: its
+// identity and start offset go into the checkpoint store the moment it is
+// found (written within the store's batching delay), and the store's first
+// write happens right after the first discovery pass, so an agent in a
+// crash loop keeps its positions. Where reading starts: at the checkpoint;
+// else, for files present at the config's very first start, by Logtail's
+// rules (last tail_size_kb, or the end of old files without tailExisted,
+// logged at INFO with the bytes skipped); else — every file that appeared
+// later — at offset 0.
 //
 // Rotation: a file renamed away or deleted keeps its descriptor and is read
-// to its end, then closed once idle for CloseRemovedAfter (freeing a deleted
-// file's space). When a path changes hands, its neighbours with names that
-// extend it and that changed since the previous pass are read from their
-// start too, so rotations faster than the poll interval lose nothing.
+// to its end (the approach of Logtail's rotated-reader queue and Filebeat's
+// harvesters), then closed once idle for CloseRemovedAfter (freeing a
+// deleted file's space); its checkpoint entry stays as a Done tombstone
+// while the file exists. When a path changes hands, files beside it with
+// names that extend it (app.log.1, app.log-20260101.gz) and content the input
+// does not know are read from their start; compressed ones (.gz, .zst, .bz2,
+// .lz4) are decompressed — their identity is their content's first bytes,
+// so a compressed copy of a file already read is recognised, not read twice
+// and not assumed read. After a restart the same happens for such files
+// modified since the checkpoint was last written. Bytes of a file that
+// disappeared before it could be read are counted in
+// sluice_file_lost_bytes_total and logged at WARN with the path.
 //
 // Identity is device+inode plus a signature of the first ≤1024 bytes (see
 // agent/checkpoint). The signature is re-checked only when a file is about to
@@ -48,6 +69,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicelog/sluice/agent/checkpoint"
@@ -121,22 +143,36 @@ type Input struct {
 	gbk         bool
 	hooks       hooks
 
-	mu       sync.Mutex
-	byPath   map[string]*tracked
-	byID     map[checkpoint.FileID]*tracked
-	all      map[*tracked]struct{}
-	saved    map[string]bool // paths with a checkpoint entry at start: their new files are read from 0
-	gen      uint64
-	stats    uint64 // file stats made by discovery (benchmarks report it)
-	dirs     []string
-	dirCache map[string]*dirList                // scanner-only
-	visited  map[checkpoint.FileID]uint64       // directories listed in pass gen; scanner-only
-	replaced []rotCheck                         // paths whose file changed this pass
-	pathGone map[string]time.Time               // paths that lost their file, since when
-	finished map[checkpoint.FileID]finishedFile // files read to the end and dropped; guarded by mu
-	lastPass time.Time                          // start of the current pass
-	prevPass time.Time                          // start of the previous pass
-	samples  []lagSample
+	mu         sync.Mutex
+	byPath     map[string]*tracked
+	byID       map[checkpoint.FileID]*tracked
+	all        map[*tracked]struct{}
+	gen        uint64
+	stats      uint64 // file stats made by discovery (benchmarks report it)
+	dirs       []string
+	dirCache   map[string]*dirList          // scanner-only
+	visited    map[checkpoint.FileID]uint64 // directories listed in pass gen; scanner-only
+	replaced   []rotCheck                   // paths whose file changed this pass; scanner-only
+	pathGone   map[string]time.Time         // paths that lost their file, since when; scanner-only
+	copies     []copyCheck                  // content truncated away, its copy not found yet; guarded by mu
+	recheck    map[string]time.Time         // compressed siblings still being written, since when; guarded by mu
+	unreadable map[string]bool              // compressed files warned about; guarded by mu
+	found      []*tracked                   // files found or adopted since they were last queued; guarded by mu
+	orphans    []orphan                     // files that left their path before they were opened; guarded by mu
+	adoptions  map[string][]time.Time       // path → when files of unknown content were adopted beside it; guarded by mu
+	lastPass   time.Time                    // start of the current pass
+	prevPass   time.Time                    // start of the previous pass
+	samples    []lagSample
+
+	// Scanner-only state of the config's start and of inotify.
+	firstStart  bool      // the config's very first start: existing files follow the tail rules
+	lastWrite   time.Time // when the checkpoint loaded at start was written
+	watcher     *fsnotify.Watcher
+	watched     map[string]watchedDir
+	watchFull   time.Time // inotify watch limit reached: poll only until then
+	scanBuf     []byte    // signature buffer of discovery
+	orphanGrace time.Duration
+	gc          doneGC
 
 	work     chan *tracked
 	open     atomic.Int64
@@ -172,14 +208,18 @@ func New(cfg Config, next pipeline.Consumer, set Settings) (*Input, error) {
 		newSplitter: set.NewSplitter,
 		hooks: hooks{newDecoder: set.NewDecoder, dirs: set.Dirs, accept: set.Accept,
 			tags: set.Tags, pathTag: set.PathTag},
-		gbk:      strings.EqualFold(cfg.Encoding, "gbk"),
-		byPath:   make(map[string]*tracked),
-		byID:     make(map[checkpoint.FileID]*tracked),
-		all:      make(map[*tracked]struct{}),
-		pathGone: make(map[string]time.Time),
-		finished: make(map[checkpoint.FileID]finishedFile),
-		work:     make(chan *tracked, 4096),
-		ackWake:  make(chan struct{}, 1),
+		gbk:         strings.EqualFold(cfg.Encoding, "gbk"),
+		byPath:      make(map[string]*tracked),
+		byID:        make(map[checkpoint.FileID]*tracked),
+		all:         make(map[*tracked]struct{}),
+		pathGone:    make(map[string]time.Time),
+		watched:     make(map[string]watchedDir),
+		recheck:     make(map[string]time.Time),
+		adoptions:   make(map[string][]time.Time),
+		orphanGrace: orphanGrace,
+		scanBuf:     make([]byte, checkpoint.SignatureMax),
+		work:        make(chan *tracked, 4096),
+		ackWake:     make(chan struct{}, 1),
 	}
 	if in.log == nil {
 		in.log = slog.New(slog.DiscardHandler)
@@ -278,6 +318,9 @@ func (in *Input) Shutdown(ctx context.Context) error {
 		}
 	}
 	in.closed.Store(true)
+	if in.watcher != nil {
+		_ = in.watcher.Close() // the scanner that used it has stopped
+	}
 	in.mu.Lock()
 	for f := range in.all {
 		f.win.close()
@@ -305,8 +348,19 @@ func (in *Input) ackDone() {
 func (in *Input) closeFD(f *tracked) {
 	_ = f.fd.Close()
 	f.fd = nil
+	if f.z != nil {
+		f.z.close()
+		f.z = nil
+	}
 	in.open.Add(-1)
 	in.m.openFiles.Dec()
+}
+
+// setFD makes fd f's descriptor, counted in the open files; in.mu is held.
+func (in *Input) setFD(f *tracked, fd *os.File) {
+	f.fd = fd
+	in.open.Add(1)
+	in.m.openFiles.Inc()
 }
 
 // tracked is one file the input follows.
@@ -324,11 +378,16 @@ type tracked struct {
 	queued  bool
 	busy    bool
 	removed bool
-	initial bool  // present in the config's first discovery pass
-	fresh   bool  // replaced a tracked or checkpointed file at its path: all of it is new
-	resume  int64 // ≥ 0: found by identity after a restart, start here
-	fd      *os.File
-	retryAt time.Time
+	deleted bool // removed, and its last link was gone then
+	retired bool // removed, its inode reused: its entry is a tombstone by content
+	// discovering: found, being opened and recorded by the scanner; not
+	// queued, dropped or closed until that is done.
+	discovering bool
+	initial     bool  // present in the config's first discovery pass
+	resume      int64 // ≥ 0: found by identity after a restart, start here
+	fd          *os.File
+	z           *zsource // set for a compressed rotated file: read through it, not fd
+	retryAt     time.Time
 
 	lastGrow     atomic.Int64 // unix nanoseconds of the last observed growth
 	readEnd      atomic.Int64 // offset up to which the file was looked at
@@ -338,7 +397,8 @@ type tracked struct {
 	// Owned by the worker that has the file busy.
 	init         bool
 	more         bool
-	afterPartial bool // an unterminated line was flushed at the read offset
+	afterPartial bool  // an unterminated line was flushed at the read offset
+	emitted      int64 // offset after the last event handed on: a copy of the content is read from here
 	sig          checkpoint.Signature
 	splitter     Splitter
 	decoder      Decoder

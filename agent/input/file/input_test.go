@@ -44,7 +44,7 @@ type harness struct {
 	reg   *prometheus.Registry
 }
 
-func start(t *testing.T, cfg Config, store *checkpoint.Store, s *pipelinetest.Recorder, newSplitter func() (Splitter, error)) *harness {
+func start(t *testing.T, cfg Config, store *checkpoint.Store, s *pipelinetest.Recorder, newSplitter func() (Splitter, error), tune ...func(*Input)) *harness {
 	t.Helper()
 	if store == nil {
 		var err error
@@ -57,6 +57,9 @@ func start(t *testing.T, cfg Config, store *checkpoint.Store, s *pipelinetest.Re
 	reg := prometheus.NewRegistry()
 	in, err := New(cfg, s, Settings{Registerer: reg, Checkpoints: store, NewSplitter: newSplitter})
 	require.NoError(t, err)
+	for _, fn := range tune {
+		fn(in)
+	}
 	require.NoError(t, in.Start(context.Background()))
 	h := &harness{t: t, in: in, sink: s, store: store, reg: reg}
 	t.Cleanup(func() {
@@ -234,7 +237,7 @@ func openFDsTo(t *testing.T, path string) int {
 
 func TestDeleteWhileOpenReadsToEndThenFreesDescriptor(t *testing.T) {
 	dir := t.TempDir()
-	h := start(t, testConfig(dir), nil, nil, nil)
+	h := start(t, testConfig(dir), nil, nil, nil, func(in *Input) { in.gc.every = 100 * time.Millisecond })
 	path := filepath.Join(dir, "app.log")
 	w, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	require.NoError(t, err)
@@ -248,8 +251,14 @@ func TestDeleteWhileOpenReadsToEndThenFreesDescriptor(t *testing.T) {
 	require.Eventually(t, func() bool { return openFDsTo(t, path) == 0 }, 5*time.Second, 10*time.Millisecond,
 		"the deleted file must be closed so its space is freed")
 	require.Equal(t, 1.0, counter(t, h.in.m.rotations.WithLabelValues(rotDelete)))
+	// Read to its end, its entry is a tombstone for a while (a compressed
+	// copy made before the delete is known as read), then removed.
+	require.Eventually(t, func() bool {
+		es := h.store.Entries("cfg")
+		return len(es) == 1 && es[0].Done && es[0].Offset == int64(len("a\nb\nc\n"))
+	}, 5*time.Second, 5*time.Millisecond, "%v", h.store.Entries("cfg"))
 	require.Eventually(t, func() bool { return len(h.store.Entries("cfg")) == 0 }, 5*time.Second, 10*time.Millisecond,
-		"a deleted file's checkpoint is dropped")
+		"a deleted file's tombstone is dropped")
 }
 
 func TestRestartResumesWithoutLossOrDuplicates(t *testing.T) {

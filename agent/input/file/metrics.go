@@ -24,6 +24,9 @@ type metrics struct {
 	watchedFiles  prometheus.Gauge
 	lag           *prometheus.GaugeVec
 
+	inotifyDirs      prometheus.Gauge
+	inotifyOverflows prometheus.Counter
+
 	reg        prometheus.Registerer
 	registered []prometheus.Collector
 }
@@ -50,7 +53,7 @@ func newMetrics(reg prometheus.Registerer, config string) (*metrics, error) {
 		skippedBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_file_skipped_bytes_total",
 			Help: "Bytes deliberately not read: reason tail (first sight of a file larger than tail_size_kb) or existing (file present at config start, tailExisted false).", ConstLabels: cl}, []string{"reason"}),
 		lostBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_file_lost_bytes_total",
-			Help: "Bytes of files that disappeared before they were read (e.g. rotated away and deleted while the agent was down).", ConstLabels: cl}),
+			Help: "Bytes of files that disappeared before they were read (rotated away and deleted, uncompressed, while the agent was down; or unreadable). Each loss is logged at WARN with the path.", ConstLabels: cl}),
 		batchFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_file_batch_failures_total",
 			Help: "Batches acknowledged with an error; the file is re-read from its last acknowledged offset.", ConstLabels: cl}),
 		rotations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_file_rotations_total",
@@ -61,6 +64,10 @@ func newMetrics(reg prometheus.Registerer, config string) (*metrics, error) {
 			Help: "Files tracked (matched by the config, or rotated and still being read).", ConstLabels: cl}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sluice_file_lag_bytes",
 			Help: "Bytes written but not yet read, for the most lagging files only (bounded series).", ConstLabels: cl}, []string{"path"}),
+		inotifyDirs: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_file_inotify_dirs",
+			Help: "Directories watched with inotify (new files are found at once there; every directory is also polled).", ConstLabels: cl}),
+		inotifyOverflows: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_file_inotify_overflows_total",
+			Help: "inotify event queue overflows, each followed by a full discovery pass.", ConstLabels: cl}),
 		reg: reg,
 	}
 	for _, k := range []string{rotRename, rotTruncate, rotDelete, rotSignature} {
@@ -73,7 +80,7 @@ func newMetrics(reg prometheus.Registerer, config string) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.bytesRead, m.linesRead, m.linesSplit, m.nonUTF8, m.skippedBytes,
-		m.lostBytes, m.batchFailures, m.rotations, m.openFiles, m.watchedFiles, m.lag} {
+		m.lostBytes, m.batchFailures, m.rotations, m.openFiles, m.watchedFiles, m.lag, m.inotifyDirs, m.inotifyOverflows} {
 		if err := reg.Register(c); err != nil {
 			m.unregister()
 			var are prometheus.AlreadyRegisteredError

@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"golang.org/x/sys/unix"
 	"io"
+	"math"
 	"os"
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/sys/unix"
 	"golang.org/x/text/encoding/simplifiedchinese"
 	"golang.org/x/text/transform"
 
@@ -123,23 +124,30 @@ func (w *worker) process(f *tracked) {
 	if f.fd == nil && !w.reopen(f) {
 		return
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.fd.Fd()), &st); err != nil {
-		in.log.Error("fstat failed", "path", f.tagPath, "error", err)
-		return
-	}
 	now := time.Now()
-	size := st.Size
-	if f.readEnd.Load() != size {
+	var size int64
+	if f.z != nil {
+		size = f.z.size() // unknown (MaxInt64) until the end was reached
+	} else {
+		var st unix.Stat_t
+		if err := unix.Fstat(int(f.fd.Fd()), &st); err != nil {
+			in.log.Error("fstat failed", "path", f.tagPath, "error", err)
+			return
+		}
+		size = st.Size
+	}
+	if f.readEnd.Load() != size && f.z == nil {
 		f.lastGrow.Store(now.UnixNano())
 	}
 	off := f.readOff.Load()
 	switch {
+	case f.z != nil:
+		// A compressed copy does not change.
 	case size < off:
 		// copytruncate (or truncation): everything now in the file is new.
 		in.m.rotations.WithLabelValues(rotTruncate).Inc()
 		in.log.Info("file truncated; reading it again from its start", "path", f.tagPath, "size", size, "offset", off)
-		in.adoptCopy(f.tagPath, f.sig, off)
+		in.adoptCopy(f.tagPath, f.sig, f.emitted)
 		w.rewind(f, 0)
 		f.sig = checkpoint.Signature{}
 	case size > 0:
@@ -148,20 +156,22 @@ func (w *worker) process(f *tracked) {
 		if !w.checkSignature(f, size) {
 			in.m.rotations.WithLabelValues(rotSignature).Inc()
 			in.log.Info("file content changed at its start (rewritten or inode reused); reading it from its start", "path", f.tagPath)
-			in.adoptCopy(f.tagPath, f.sig, off)
+			in.adoptCopy(f.tagPath, f.sig, f.emitted)
 			w.rewind(f, 0)
 			f.sig = checkpoint.Signature{}
 			w.checkSignature(f, size)
 		}
 	}
-	f.win.update(func(e *checkpoint.Entry) { e.Size = size })
+	if f.z == nil {
+		f.win.update(func(e *checkpoint.Entry) { e.Size = size })
+	}
 	if f.afterPartial && size > f.readOff.Load() {
 		// The line flushed at idle timeout was continued later: the newline
 		// that ends it belongs to it, not to an empty line of its own.
 		f.afterPartial = false
 		var nl [2]byte
 		off := f.readOff.Load()
-		k, _ := f.fd.ReadAt(nl[:], off)
+		k, _ := f.src().ReadAt(nl[:], off)
 		skip := int64(0)
 		if k >= 1 && nl[0] == '\n' {
 			skip = 1
@@ -174,12 +184,26 @@ func (w *worker) process(f *tracked) {
 
 	leftover := 0
 	if size > f.readOff.Load() {
+		before := f.readEnd.Load()
 		leftover = w.readLoop(f)
+		if f.z != nil {
+			// Idle (and closed after CloseRemovedAfter) once reads stop
+			// making progress: at its end, or cut short for good.
+			if f.readEnd.Load() != before {
+				f.lastGrow.Store(time.Now().UnixNano())
+			}
+			if total := f.z.size(); total != math.MaxInt64 {
+				f.win.update(func(e *checkpoint.Entry) { e.Size = total })
+			}
+		}
 	}
+	in.mu.Lock()
+	gone := f.gone
+	in.mu.Unlock()
 	if !w.stop {
 		idle := time.Duration(time.Now().UnixNano() - f.lastGrow.Load())
 		limit := in.cfg.FlushTimeout
-		if f.gone {
+		if gone {
 			limit = min(limit, in.cfg.CloseRemovedAfter)
 		}
 		pending := leftover > 0 || (f.splitter != nil && f.splitter.Pending()) || (f.decoder != nil && f.decoder.Pending())
@@ -200,15 +224,23 @@ func (w *worker) process(f *tracked) {
 		}
 		return
 	}
-	if f.gone && !f.more && !f.pendingFlush.Load() &&
+	if gone && !f.more && !f.pendingFlush.Load() &&
 		time.Duration(time.Now().UnixNano()-f.lastGrow.Load()) >= in.cfg.CloseRemovedAfter && f.win.empty() {
 		// Rotated away or deleted and read to the end: close so the disk
 		// space of a deleted file is freed.
+		var st unix.Stat_t
+		deleted := f.z == nil && unix.Fstat(int(f.fd.Fd()), &st) == nil && st.Nlink == 0
+		if f.z != nil {
+			if p := f.z.problem(); p != "" {
+				in.log.Warn("compressed rotated file could not be read to its end; lines after that point, if any, are lost",
+					"path", f.tagPath, "problem", p, "read_bytes", f.readEnd.Load())
+			}
+		}
 		in.mu.Lock()
 		if f.fd != nil {
 			in.closeFD(f)
 		}
-		f.removed = true
+		f.removed, f.deleted = true, deleted
 		in.mu.Unlock()
 	}
 }
@@ -233,16 +265,26 @@ func (w *worker) reopen(f *tracked) bool {
 		return false
 	}
 	in.mu.Lock()
-	f.fd = fd
-	in.open.Add(1)
-	in.m.openFiles.Inc()
+	in.setFD(f, fd)
 	in.mu.Unlock()
 	return true
+}
+
+// src is what f is read through: its descriptor, or the decompressor of a
+// compressed rotated file.
+func (f *tracked) src() io.ReaderAt {
+	if f.z != nil {
+		return f.z
+	}
+	return f.fd
 }
 
 // checkSignature compares the file's first bytes with f.sig and extends the
 // signature while the file is shorter than SignatureMax.
 func (w *worker) checkSignature(f *tracked, size int64) bool {
+	if f.z != nil {
+		return true
+	}
 	n := int(min(size, int64(checkpoint.SignatureMax)))
 	got, _ := f.fd.ReadAt(w.sigBuf[:n], 0)
 	prefix := w.sigBuf[:got]
@@ -257,10 +299,21 @@ func (w *worker) checkSignature(f *tracked, size int64) bool {
 	return true
 }
 
+// sameContent reports whether f still starts with the bytes its
+// signature was made from (a compressed copy always does).
+func (w *worker) sameContent(f *tracked) bool {
+	if f.z != nil || f.sig.Size == 0 {
+		return true
+	}
+	k, _ := f.fd.ReadAt(w.sigBuf[:f.sig.Size], 0)
+	return f.sig.Matches(w.sigBuf[:k])
+}
+
 // rewind makes off the next offset to read, forgetting in-flight batches
 // and the splitter's pending lines; all of it is read again.
 func (w *worker) rewind(f *tracked, off int64) {
 	f.win.abandon(off)
+	f.emitted = off
 	f.readOff.Store(off)
 	f.readEnd.Store(off)
 	f.pendingFlush.Store(false)
@@ -270,23 +323,23 @@ func (w *worker) rewind(f *tracked, off int64) {
 		f.splitter.Start(off)
 	}
 	if f.decoder != nil {
-		w.newDecoder(f)
+		w.in.newDecoder(f)
 	}
 }
 
 // newDecoder gives f a fresh decoder. A constructor that fails leaves the
 // file without one, and its lines are collected raw rather than lost.
-func (w *worker) newDecoder(f *tracked) {
-	d, err := w.in.hooks.newDecoder(f.tagPath)
+func (in *Input) newDecoder(f *tracked) {
+	d, err := in.hooks.newDecoder(f.tagPath)
 	if err != nil {
-		w.in.log.Error("line decoder could not be made; collecting the file's lines as they are", "path", f.tagPath, "error", err)
+		in.log.Error("line decoder could not be made; collecting the file's lines as they are", "path", f.tagPath, "error", err)
 		d = nil
 	}
 	f.decoder = d
 }
 
-// firstSight opens a newly found file and decides where reading starts:
-// at its checkpoint, or by the first-sight rules.
+// firstSight opens a file that discovery could not open (no descriptor to
+// spare then) and decides where reading starts.
 func (w *worker) firstSight(f *tracked) bool {
 	in := w.in
 	in.mu.Lock()
@@ -306,18 +359,34 @@ func (w *worker) firstSight(f *tracked) bool {
 			return false
 		}
 		in.mu.Lock()
-		f.fd = fd
-		in.open.Add(1)
-		in.m.openFiles.Inc()
+		in.setFD(f, fd)
 		in.mu.Unlock()
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(int(fd.Fd()), &st); err != nil {
-		return false
+	in.begin(f, w.sigBuf)
+	return true
+}
+
+// begin decides where reading f starts — at its checkpoint, or by the rules
+// for a file without one — records that in the checkpoint store and sets up
+// f's reader state. f.fd (or f.z) is open and the caller owns f: it is being
+// discovered or adopted and not yet queued, or a worker holds it. sigBuf
+// holds SignatureMax bytes.
+func (in *Input) begin(f *tracked, sigBuf []byte) {
+	var size int64
+	var prefix []byte
+	if f.z != nil {
+		size = math.MaxInt64
+		n, _ := f.z.ReadAt(sigBuf[:checkpoint.SignatureMax], 0)
+		prefix = sigBuf[:n]
+	} else {
+		var st unix.Stat_t
+		if unix.Fstat(int(f.fd.Fd()), &st) == nil {
+			size = st.Size
+			f.mtime = st.Mtim.Nano()
+		}
+		n, _ := f.fd.ReadAt(sigBuf[:min(size, int64(checkpoint.SignatureMax))], 0)
+		prefix = sigBuf[:n]
 	}
-	size := st.Size
-	n, _ := fd.ReadAt(w.sigBuf[:min(size, int64(checkpoint.SignatureMax))], 0)
-	prefix := w.sigBuf[:n]
 	f.sig = checkpoint.Sign(prefix)
 
 	start, how := int64(0), "start"
@@ -335,7 +404,17 @@ func (w *worker) firstSight(f *tracked) bool {
 			}
 			break
 		}
-		if e, ok := in.staleEntry(f.id); ok {
+		if e, ok := in.store.Find(in.cfg.Name, contentID(f.sig), false, func(s checkpoint.Signature) bool { return s == f.sig }); ok && f.sig.Size > 0 {
+			// A file read to its end earlier, under another inode key (its
+			// inode was reused meanwhile): this is its content again.
+			start, how = min(e.Offset, size), "checkpoint (by content)"
+			in.store.Delete(in.cfg.Name, e.File)
+			break
+		}
+		if e, ok := in.staleEntry(f.id); ok && e.Done {
+			// The inode of a file read to its end and gone: a new file.
+			in.keepTombstone(e)
+		} else if ok {
 			// Same file, other content: truncated (copytruncate) or
 			// rewritten while the agent was down. All of it is new; the
 			// rest of the old content may be in a copy.
@@ -343,27 +422,34 @@ func (w *worker) firstSight(f *tracked) bool {
 			how = "start (truncated since checkpoint)"
 			break
 		}
-		if f.fresh {
-			break // successor of a checkpointed file: all of it is new
+		if !in.firstStart || !f.initial {
+			// Appeared after the config first started: all of it is new.
+			break
 		}
+		// Present at the config's very first start: Logtail's rules for
+		// existing files. Only what the file held when discovery first saw
+		// it is old: bytes appended before a reader got to it are new.
 		tail := int64(in.cfg.TailSizeKB) << 10
-		// Only what the file held when discovery first saw it is old:
-		// bytes appended before a reader got to it are new and read.
 		seen := size
 		if f.found >= 0 && f.found < size {
 			seen = f.found
 		}
-		if f.initial && !in.cfg.TailExisted && time.Since(time.Unix(0, st.Mtim.Nano())) > recentlyModified {
+		if !in.cfg.TailExisted && time.Since(time.Unix(0, f.mtime)) > recentlyModified {
 			start, how = seen, "end (existing file, tailExisted false)"
 			in.m.skippedBytes.WithLabelValues("existing").Add(float64(seen))
+			in.log.Info("file existed before the config first started and was not modified for two minutes: reading from its end (tailExisted false)",
+				"path", f.tagPath, "skipped_bytes", seen)
 		} else if seen > tail {
-			start, how = nextLineStart(fd, seen-tail, size), "tail"
+			start, how = nextLineStart(f.fd, seen-tail, size), "tail"
 			in.m.skippedBytes.WithLabelValues("tail").Add(float64(start))
+			in.log.Info("file existed before the config first started: reading its last tail_size_kb",
+				"path", f.tagPath, "skipped_bytes", start, "tail_size_kb", in.cfg.TailSizeKB)
 		}
 	}
 	in.log.Debug("file found", "path", f.tagPath, "size", size, "start", start, "from", how)
 	f.readOff.Store(start)
 	f.readEnd.Store(start)
+	f.emitted = start
 	f.pathTag = f.tagPath
 	if in.hooks.pathTag != nil {
 		f.pathTag = in.hooks.pathTag(f.tagPath)
@@ -374,7 +460,7 @@ func (w *worker) firstSight(f *tracked) bool {
 		f.splitter.Start(start)
 	}
 	if in.hooks.newDecoder != nil {
-		w.newDecoder(f)
+		in.newDecoder(f)
 	}
 	in.mu.Lock()
 	p := f.path
@@ -382,14 +468,17 @@ func (w *worker) firstSight(f *tracked) bool {
 		p = f.tagPath
 	}
 	in.mu.Unlock()
+	entrySize := size
+	if f.z != nil {
+		entrySize = start // unknown until read to the end
+	}
 	f.win.mu.Lock()
 	f.win.committed = start
-	f.win.entry = checkpoint.Entry{Config: in.cfg.Name, Path: p, File: f.id, Sig: f.sig, Offset: start, Size: size}
+	f.win.entry = checkpoint.Entry{Config: in.cfg.Name, Path: p, File: f.id, Sig: f.sig, Offset: start, Size: entrySize}
 	f.win.put = in.store.Put
 	f.win.save()
 	f.win.mu.Unlock()
 	f.init = true
-	return true
 }
 
 // nextLineStart returns the first line start at or after pos.
@@ -420,12 +509,22 @@ func (w *worker) readLoop(f *tracked) int {
 	off := f.readOff.Load()
 	n := 0
 	budget := jobBudget
+	src := f.src()
 	for !w.stop {
-		m, err := f.fd.ReadAt(buf[n:], off+int64(n))
+		m, err := src.ReadAt(buf[n:], off+int64(n))
 		if err != nil && !errors.Is(err, io.EOF) {
 			in.log.Error("read failed", "path", f.tagPath, "offset", off+int64(n), "error", err)
 		}
 		if m == 0 {
+			break
+		}
+		if !w.sameContent(f) {
+			// Truncated and rewritten (copytruncate) while this read
+			// waited, perhaps on back-pressure: the bytes just read may be
+			// new content at an old offset. Dropped; the next look sees
+			// the change and reads the rest of the old content from the
+			// copy.
+			f.more = true
 			break
 		}
 		w.setTime()
@@ -561,6 +660,7 @@ func (w *worker) emitEvent(ev Event) {
 	}
 	b.EndEvent()
 	w.end = ev.End
+	w.cur.emitted = ev.End
 	if b.Len() >= w.in.cfg.MaxBatchEvents || b.Size() >= w.in.cfg.MaxBatchBytes {
 		if err := w.send(w.cur); err != nil {
 			w.stop = true
@@ -621,6 +721,7 @@ func (w *worker) emit(event []byte, end int64) {
 	b.AddField(contentKey, event)
 	b.EndEvent()
 	w.end = end
+	w.cur.emitted = end
 	if b.Len() >= w.in.cfg.MaxBatchEvents || b.Size() >= w.in.cfg.MaxBatchBytes {
 		if err := w.send(w.cur); err != nil {
 			w.stop = true

@@ -2,43 +2,89 @@ package file
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
 	"golang.org/x/sys/unix"
 
 	"github.com/sluicelog/sluice/agent/checkpoint"
 )
 
 func (in *Input) scanLoop(ctx context.Context) {
-	in.initSaved()
+	in.openWatcher()
+	in.beginConfig()
 	in.scan(true)
 	in.reconcile()
+	in.endFirstPass()
+	in.queueFound(time.Now())
 	t := time.NewTicker(in.cfg.PollInterval)
 	defer t.Stop()
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	if in.watcher != nil {
+		events, errs = in.watcher.Events, in.watcher.Errors
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			in.scan(false)
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			in.onEvents(ev, events)
+		case err, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
+			in.onWatchError(err)
 		}
 	}
 }
 
-// initSaved remembers the paths that had a checkpoint entry when the input
-// started: a file found there without its own entry is the successor of a
-// file rotated while the agent was down, so it is read from its start.
-func (in *Input) initSaved() {
-	in.saved = make(map[string]bool)
-	for _, e := range in.store.Entries(in.cfg.Name) {
-		in.saved[e.Path] = true
+// beginConfig decides whether this is the config's very first start: only
+// then are files already present read by the existing-files rules. A
+// config that matches other files than at its last start (logPath,
+// filePattern, maxDepth or blacklists changed) treats the files it matches
+// now as existing too, as Logtail does for an updated config.
+func (in *Input) beginConfig() {
+	st, ok := in.store.Config(in.cfg.Name)
+	in.firstStart = !ok || (st.Match != "" && st.Match != in.matchKey())
+	in.lastWrite = in.store.LastWrite()
+}
+
+// endFirstPass records the config as started and writes the checkpoint at
+// once: every file found so far has its entry on disk before the agent can
+// be killed, so a crash loop faster than any write interval keeps state.
+func (in *Input) endFirstPass() {
+	st, ok := in.store.Config(in.cfg.Name)
+	if !ok || st.Started.IsZero() {
+		st.Started = time.Now()
 	}
+	st.Match = in.matchKey()
+	in.store.SetConfig(in.cfg.Name, st)
+	// A failure is logged and counted by the store, which retries.
+	_ = in.store.Flush()
+}
+
+// matchKey identifies which files the config matches.
+func (in *Input) matchKey() string {
+	c := in.cfg
+	h := sha256.Sum256(fmt.Appendf(nil, "%q %q %d %q %q %q %v", c.LogPath, c.FilePattern, c.MaxDepth,
+		c.DirBlacklist, c.FilenameBlacklist, c.FilepathBlacklist, in.hooks.dirs != nil))
+	return hex.EncodeToString(h[:8])
 }
 
 // scan is one discovery pass: list the matched directories, stat the
@@ -71,30 +117,27 @@ func (in *Input) scan(first bool) {
 			delete(in.visited, id)
 		}
 	}
+	in.unwatchGone()
+	in.recheckSiblings(now)
 	in.settle(now)
-	for _, c := range in.replaced {
-		in.adoptRotated(c.path, c.since)
-	}
-	in.replaced = in.replaced[:0]
+	in.checkRotations()
+	in.queueFound(now)
 	for p, since := range in.pathGone {
 		if now.Sub(since) > time.Hour {
 			delete(in.pathGone, p)
 		}
 	}
-	in.mu.Lock()
-	for id, fin := range in.finished {
-		if now.Sub(fin.at) > time.Hour {
-			delete(in.finished, id)
-		}
-	}
-	in.mu.Unlock()
+	in.collectDone(now)
 }
 
-// finishedFile remembers a file read to its end and dropped, so that a
-// rotation check does not mistake it for a missed one.
-type finishedFile struct {
-	sig checkpoint.Signature
-	at  time.Time
+// checkRotations looks beside every path whose file changed for files that
+// lived there unseen (see adoptRotated).
+func (in *Input) checkRotations() {
+	for _, c := range in.replaced {
+		in.adoptRotated(c.path, c.since)
+	}
+	in.replaced = in.replaced[:0]
+	in.settleOrphans()
 }
 
 // rotCheck asks for path's neighbours modified since to be looked at.
@@ -198,6 +241,8 @@ func (in *Input) walk(dir string, depth int, first bool, now time.Time) {
 	} else {
 		in.visited[did] = in.gen
 	}
+	// Watched before it is listed: a file created in between is reported.
+	in.watch(dir, depth)
 	entries := in.listDir(d, &dst, dir, now)
 	// fstatat relative to the open directory resolves one component
 	// instead of the whole path: most of a pass is these stats.
@@ -226,10 +271,7 @@ func (in *Input) walk(dir string, depth int, first bool, now time.Time) {
 		if !typ.IsRegular() {
 			continue
 		}
-		if ok, _ := filepath.Match(in.cfg.FilePattern, name); !ok {
-			continue
-		}
-		if in.nameBL.match(name) || (len(in.pathBL) > 0 && in.pathBL.match(in.blacklistPath(full))) {
+		if !in.matches(name, full) {
 			continue
 		}
 		if in.skipStat(full, now) {
@@ -242,8 +284,23 @@ func (in *Input) walk(dir string, depth int, first bool, now time.Time) {
 		if unix.Fstatat(dfd, name, &st, 0) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 			continue
 		}
-		in.observe(full, &st, first, now)
+		if f := in.observe(full, &st, first, now); f != nil {
+			in.discovered(f, dfd, name)
+		}
 	}
+}
+
+// matches reports whether a file named name at full is one to tail:
+// filePattern matches, no blacklist does, and it is not compressed
+// (compressed files are only read as rotated copies, see adoptRotated).
+func (in *Input) matches(name, full string) bool {
+	if ok, _ := filepath.Match(in.cfg.FilePattern, name); !ok {
+		return false
+	}
+	if in.nameBL.match(name) || (len(in.pathBL) > 0 && in.pathBL.match(in.blacklistPath(full))) {
+		return false
+	}
+	return compression(name) == nil
 }
 
 func fileID(st *unix.Stat_t) checkpoint.FileID {
@@ -286,21 +343,26 @@ func (in *Input) skipStat(path string, now time.Time) bool {
 	return true
 }
 
-// observe records one stat of a matched path.
-func (in *Input) observe(path string, st *unix.Stat_t, first bool, now time.Time) {
+// observe records one stat of a matched path. It returns the file when it
+// is new: the caller opens it and records its start (discovered).
+func (in *Input) observe(path string, st *unix.Stat_t, first bool, now time.Time) *tracked {
 	id := fileID(st)
 	mtime := st.Mtim.Nano()
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	f := in.byPath[path]
-	successor := in.saved[path]
+	var isNew *tracked
 	if f != nil && f.id != id {
-		successor = true
 		// The path names another file now: the old one was renamed away
 		// or deleted, and is read to its end through its open descriptor.
 		in.detach(f)
 		f = nil
 		in.replaced = append(in.replaced, rotCheck{path, in.prevPass})
+	}
+	if g := in.byID[id]; g != nil && g.removed && f == nil {
+		// Read to its end, closed, and deleted: its inode names a new file
+		// now. Its position is kept by content alone.
+		in.retire(g)
 	}
 	if f == nil {
 		if g := in.byID[id]; g != nil && !g.removed {
@@ -310,7 +372,7 @@ func (in *Input) observe(path string, st *unix.Stat_t, first bool, now time.Time
 				// name (a symlink or hard link beside it), not a rename. It
 				// stays under the path it was found at, whatever order a
 				// pass lists the two in.
-				return
+				return nil
 			}
 			// Renamed to this (also matched) path: same file, keep going.
 			if atOwnPath {
@@ -319,7 +381,7 @@ func (in *Input) observe(path string, st *unix.Stat_t, first bool, now time.Time
 			}
 			g.path, g.gone = path, false
 			in.byPath[path] = g
-			g.win.update(func(e *checkpoint.Entry) { e.Path = path })
+			g.win.update(func(e *checkpoint.Entry) { e.Path = path; e.Done = false })
 			f = g
 		} else {
 			if since, ok := in.pathGone[path]; ok {
@@ -327,14 +389,15 @@ func (in *Input) observe(path string, st *unix.Stat_t, first bool, now time.Time
 				// files may have lived there meanwhile.
 				delete(in.pathGone, path)
 				in.replaced = append(in.replaced, rotCheck{path, since})
-				successor = true
 			}
 			f = &tracked{path: path, tagPath: path, id: id, initial: first, resume: -1,
-				fresh: successor, input: in, size: -1, found: st.Size}
+				input: in, size: -1, found: st.Size}
 			f.win.wake = make(chan struct{}, 1)
 			in.byPath[path] = f
 			in.byID[id] = f
 			in.all[f] = struct{}{}
+			f.discovering = true // not queued until discovered ran
+			isNew = f
 		}
 	}
 	f.seen = in.gen
@@ -343,6 +406,142 @@ func (in *Input) observe(path string, st *unix.Stat_t, first bool, now time.Time
 		f.changed = true
 		f.lastGrow.Store(now.UnixNano())
 	}
+	return isNew
+}
+
+// discovered runs for a file observe found new: it opens the file at once
+// (rotated or deleted a moment later, it is still read through the
+// descriptor) and records where reading starts in the checkpoint store. dfd
+// is the open directory and name the file in it, or dfd < 0 and name the
+// whole path. Without a descriptor to spare the file is opened when a
+// reader gets to it, and only an offset-0 start is recorded meanwhile.
+func (in *Input) discovered(f *tracked, dfd int, name string) {
+	if in.open.Load() < int64(in.cfg.MaxOpenFiles) {
+		fd, err := openAt(dfd, name)
+		if err == nil {
+			var st unix.Stat_t
+			if unix.Fstat(int(fd.Fd()), &st) != nil || fileID(&st) != f.id {
+				_ = fd.Close()
+				err = errors.New("replaced")
+			} else {
+				in.mu.Lock()
+				in.setFD(f, fd)
+				in.mu.Unlock()
+				in.begin(f, in.scanBuf)
+			}
+		}
+		if err != nil {
+			// Renamed or deleted between stat and open: forgotten here,
+			// looked for under its rotated name (and counted as lost if
+			// it is not found).
+			in.mu.Lock()
+			in.forget(f)
+			in.orphans = append(in.orphans, orphan{f, time.Now()})
+			in.mu.Unlock()
+			in.replaced = append(in.replaced, rotCheck{f.tagPath, time.Now().Add(-time.Second)})
+			return
+		}
+	} else if !in.firstStart || !f.initial {
+		// Read from 0 whenever it is read: say so now, before a crash can
+		// make the agent forget the file.
+		if _, ok := in.store.Find(in.cfg.Name, f.id, in.cfg.IgnoreDevice, func(checkpoint.Signature) bool { return true }); !ok {
+			in.store.Put(checkpoint.Entry{Config: in.cfg.Name, Path: f.tagPath, File: f.id, Size: max(f.found, 0)})
+		}
+	}
+	in.mu.Lock()
+	f.discovering = false
+	in.found = append(in.found, f)
+	in.mu.Unlock()
+}
+
+// forget removes f from the maps; in.mu is held.
+func (in *Input) forget(f *tracked) {
+	delete(in.all, f)
+	if in.byID[f.id] == f {
+		delete(in.byID, f.id)
+	}
+	if f.path != "" && in.byPath[f.path] == f {
+		delete(in.byPath, f.path)
+	}
+}
+
+// orphanGrace is how long a file that left its path before it could be
+// opened may take to show up again under another name (renamed, compressed)
+// before it is counted as lost.
+const orphanGrace = 10 * time.Second
+
+// orphan is a file seen but never opened that left its path.
+type orphan struct {
+	f  *tracked
+	at time.Time
+}
+
+// settleOrphans runs after the rotation checks: a file seen but never
+// opened that left its path, and that did not show up again under another
+// name — by identity, or as a file of unknown content found beside its path
+// since — is lost.
+func (in *Input) settleOrphans() {
+	now := time.Now()
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	keep := in.orphans[:0]
+	for _, o := range in.orphans {
+		f := o.f
+		if _, adopted := in.byID[f.id]; adopted {
+			continue
+		}
+		if in.claimAdoption(f.tagPath, o.at) {
+			continue
+		}
+		if now.Sub(o.at) < in.orphanGrace {
+			keep = append(keep, o)
+			continue
+		}
+		if e, ok := in.store.Find(in.cfg.Name, f.id, false, func(s checkpoint.Signature) bool { return s.Size == 0 }); ok && e.Offset == 0 {
+			in.store.Delete(in.cfg.Name, f.id)
+		}
+		if f.size > 0 {
+			in.lost(f.tagPath, f.size, "a file left its path before it could be opened and was not found under another name")
+		}
+	}
+	clear(in.orphans[len(keep):])
+	in.orphans = keep
+	for p, times := range in.adoptions {
+		for len(times) > 0 && now.Sub(times[0]) > 2*in.orphanGrace {
+			times = times[1:]
+		}
+		if len(times) == 0 {
+			delete(in.adoptions, p)
+		} else {
+			in.adoptions[p] = times
+		}
+	}
+}
+
+// claimAdoption consumes a file of unknown content adopted beside path at
+// or after since, if there is one; in.mu is held.
+func (in *Input) claimAdoption(path string, since time.Time) bool {
+	times := in.adoptions[path]
+	for i, t := range times {
+		if !t.Before(since.Add(-time.Second)) {
+			in.adoptions[path] = append(times[:i], times[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// openAt opens name relative to the directory dfd (a whole path when
+// dfd < 0) for reading.
+func openAt(dfd int, name string) (*os.File, error) {
+	if dfd < 0 {
+		return os.Open(name)
+	}
+	fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), name), nil
 }
 
 // namesFile reports whether path (symlinks followed) is the file id now.
@@ -386,31 +585,22 @@ func (in *Input) settle(now time.Time) {
 				in.pathGone[p] = in.prevPass
 			}
 		}
-		if !f.busy && !f.queued && (f.removed || (f.gone && f.fd == nil)) {
+		if !f.busy && !f.queued && !f.discovering && (f.removed || (f.gone && f.fd == nil && f.win.empty())) {
 			in.drop(f)
 			continue
 		}
 		if lag := f.size - f.readOff.Load(); f.path != "" && lag > 0 {
 			in.samples = append(in.samples, lagSample{path: f.path, lag: lag})
 		}
-		if f.busy || f.queued {
+		if f.busy || f.queued || f.discovering {
 			continue
 		}
-		grewAgo := time.Duration(nowNs - f.lastGrow.Load())
-		need := !f.init || f.gone || f.more || f.changed ||
-			(f.size >= 0 && f.size != f.readEnd.Load()) ||
-			(f.pendingFlush.Load() && grewAgo >= in.cfg.FlushTimeout)
-		if !need && f.win.isFailed() && now.After(f.retryAt) {
-			need = true
+		if in.needsRead(f, now) {
+			in.push(f)
+			continue
 		}
-		if need {
-			select {
-			case in.work <- f:
-				f.queued = true
-			default: // queue full: the next pass retries
-			}
-		} else if f.fd != nil {
-			if grewAgo >= in.cfg.CloseInactive {
+		if f.fd != nil {
+			if time.Duration(nowNs-f.lastGrow.Load()) >= in.cfg.CloseInactive {
 				in.closeFD(f)
 			} else {
 				idle = append(idle, f)
@@ -428,39 +618,136 @@ func (in *Input) settle(now time.Time) {
 	in.m.setLag(in.samples, in.cfg.LagMetricFiles)
 }
 
-// drop forgets f and its checkpoint entry; in.mu is held. Only files that
-// are gone (rotated away, deleted) and fully read or unreadable are dropped.
-func (in *Input) drop(f *tracked) {
-	if f.fd != nil {
-		in.closeFD(f)
-	}
-	if f.init && !f.removed {
-		if unread := f.size - f.readOff.Load(); unread > 0 && f.size >= 0 {
-			in.m.lostBytes.Add(float64(unread))
-			in.log.Warn("file disappeared before it was read to the end", "path", f.tagPath, "unread_bytes", unread)
-		}
-	}
-	f.win.close()
-	if f.init {
-		in.finished[f.id] = finishedFile{sig: f.sig, at: time.Now()}
-	}
-	delete(in.all, f)
-	if in.byID[f.id] == f {
-		delete(in.byID, f.id)
-	}
-	if f.path != "" && in.byPath[f.path] == f {
-		delete(in.byPath, f.path)
-	}
-	if f.init {
-		in.store.Delete(in.cfg.Name, f.id)
+// enqueue hands f to a reader when it needs one; in.mu is held.
+func (in *Input) enqueue(f *tracked, now time.Time) {
+	if !f.busy && !f.queued && !f.discovering && !f.removed && in.needsRead(f, now) {
+		in.push(f)
 	}
 }
 
+// needsRead reports whether f has something for a reader to do; in.mu is
+// held.
+func (in *Input) needsRead(f *tracked, now time.Time) bool {
+	grewAgo := time.Duration(now.UnixNano() - f.lastGrow.Load())
+	need := !f.init || f.gone || f.more || f.changed ||
+		(f.size >= 0 && f.size != f.readEnd.Load()) ||
+		(f.pendingFlush.Load() && grewAgo >= in.cfg.FlushTimeout)
+	return need || (f.win.isFailed() && now.After(f.retryAt))
+}
+
+// push queues f for a reader; in.mu is held. A full queue leaves it to
+// the next pass.
+func (in *Input) push(f *tracked) {
+	select {
+	case in.work <- f:
+		f.queued = true
+	default:
+	}
+}
+
+// drop forgets f; in.mu is held. Only files that are gone (rotated away,
+// deleted) and fully read or unreadable are dropped. The checkpoint entry
+// of a file read to its end stays as a Done tombstone (see collectDone).
+func (in *Input) drop(f *tracked) {
+	if f.fd != nil {
+		var st unix.Stat_t
+		if unix.Fstat(int(f.fd.Fd()), &st) == nil && st.Nlink == 0 {
+			f.deleted = true
+		}
+		in.closeFD(f)
+	}
+	unread := int64(0)
+	if f.size >= 0 {
+		unread = f.size - f.readOff.Load()
+	}
+	if !f.init {
+		// Never opened (no descriptor to spare): perhaps found again
+		// under its rotated name (settleOrphans).
+		in.forget(f)
+		in.orphans = append(in.orphans, orphan{f, time.Now()})
+		return
+	}
+	if f.init && !f.removed && unread > 0 {
+		in.lost(f.tagPath, unread, "the file disappeared before it was read to the end")
+	}
+	f.win.close()
+	in.forget(f)
+	if f.retired {
+		return
+	}
+	f.win.mu.Lock()
+	e, done := f.win.entry, len(f.win.pending) == 0 && f.win.committed == f.readOff.Load()
+	e.Offset, e.Done, e.Updated = f.win.committed, true, time.Time{}
+	f.win.mu.Unlock()
+	if done && (f.removed || unread <= 0) {
+		if f.deleted {
+			// Its inode may belong to another file any moment: the
+			// tombstone is kept under its content alone.
+			in.store.Delete(in.cfg.Name, f.id)
+			e.File = contentID(e.Sig)
+		}
+		in.store.Put(e)
+		return
+	}
+	in.store.Delete(in.cfg.Name, f.id)
+}
+
+// retire turns the entry of f, read to its end and removed, into a
+// tombstone kept by content, and gives up f's identity (its inode was
+// reused); in.mu is held. drop then leaves the store alone.
+func (in *Input) retire(f *tracked) {
+	f.win.mu.Lock()
+	e := f.win.entry
+	e.Offset, e.Done, e.Updated = f.win.committed, true, time.Time{}
+	f.win.mu.Unlock()
+	in.store.Delete(in.cfg.Name, f.id)
+	if e.Sig.Size > 0 {
+		e.File = contentID(e.Sig)
+		in.store.Put(e)
+	}
+	if in.byID[f.id] == f {
+		delete(in.byID, f.id)
+	}
+	f.retired = true
+}
+
+// contentID is the key of a tombstone kept for a file that no longer
+// exists: device 0 (no file system has it) and the signature's hash.
+func contentID(sig checkpoint.Signature) checkpoint.FileID {
+	return checkpoint.FileID{Dev: 0, Inode: sig.Hash}
+}
+
+// keepTombstone moves a tombstone whose inode now names another file to
+// its content key, so that copies of the old file are still known.
+func (in *Input) keepTombstone(e checkpoint.Entry) {
+	if !e.Done || e.Sig.Size == 0 || e.File.Dev == 0 {
+		return
+	}
+	in.store.Delete(in.cfg.Name, e.File)
+	e.File = contentID(e.Sig)
+	in.store.Put(e)
+}
+
+// lost counts bytes that will never be read and says where they were.
+func (in *Input) lost(path string, n int64, why string) {
+	in.log.Warn(why+"; its unread bytes are lost (sluice_file_lost_bytes_total)", "path", path, "unread_bytes", n)
+	in.m.lostBytes.Add(float64(n))
+}
+
+// restartSlack: a file the previous run found after its last checkpoint
+// write was modified at most this long before that write (discovery lag
+// and coarse file system timestamps).
+func (in *Input) restartSlack() time.Duration { return 2*in.cfg.PollInterval + 2*time.Second }
+
 // reconcile runs once after the first pass: checkpoint entries whose file
 // was not found at a matched path belong to files rotated while the agent
-// was down. They are looked for by identity beside their saved path and read
-// from the saved offset; entries whose file is gone are dropped, and what
-// was not read of them is counted as lost.
+// was down. They are looked for by identity beside their saved path (or, for
+// a compressed rotation, by content) and read from the saved offset; entries
+// whose file is gone are dropped, and what was not read of them is counted
+// as lost. Then files beside every checkpointed path that the checkpoint
+// does not know and that changed since it was last written are read from
+// their start: they lived there while the agent was down, or were found by
+// the previous run after its last checkpoint write.
 func (in *Input) reconcile() {
 	entries := in.store.Entries(in.cfg.Name)
 	in.mu.Lock()
@@ -479,22 +766,13 @@ func (in *Input) reconcile() {
 	}
 	var orphans []checkpoint.Entry
 	for _, e := range entries {
-		if !claimed(e) {
+		if !claimed(e) && !e.Done {
 			orphans = append(orphans, e)
 		}
 	}
 	in.mu.Unlock()
 	listed := map[string][]os.DirEntry{}
-	// Files that lived at a checkpointed path after its checkpointed file
-	// left it, and were rotated away before the agent saw them (or before a
-	// checkpoint recorded them), are read from their start: they were
-	// modified after the checkpointed file's last write.
-	since := map[string]time.Time{}
-	defer func() {
-		for path, t := range since {
-			in.adoptRotated(path, t)
-		}
-	}()
+	var since time.Time
 	for _, e := range orphans {
 		dir := filepath.Dir(e.Path)
 		list, ok := listed[dir]
@@ -502,30 +780,49 @@ func (in *Input) reconcile() {
 			list, _ = os.ReadDir(dir)
 			listed[dir] = list
 		}
-		t := e.Updated
 		if f := in.findRotated(e, dir, list); f != nil {
 			in.mu.Lock()
 			in.byID[f.id] = f
 			in.all[f] = struct{}{}
+			in.found = append(in.found, f)
 			in.mu.Unlock()
 			in.log.Info("resuming a file rotated while the agent was down", "path", f.tagPath, "offset", e.Offset)
-			if t.After(time.Unix(0, f.mtime)) {
-				t = time.Unix(0, f.mtime)
-			}
-			if t.After(since[e.Path]) {
-				since[e.Path] = t
-			}
 			continue
 		}
-		if t.After(since[e.Path]) {
-			since[e.Path] = t
+		if in.adoptCompressedCopy(e) {
+			continue
 		}
 		in.store.Delete(in.cfg.Name, e.File)
-		if e.Size > e.Offset {
-			in.m.lostBytes.Add(float64(e.Size - e.Offset))
-			in.log.Warn("a checkpointed file was not found (rotated away and deleted while the agent was down); its unread bytes are lost",
-				"path", e.Path, "unread_bytes", e.Size-e.Offset)
+		if e.Sig.Size == 0 {
+			// Found but never read: what it held is unknown, and so is
+			// whether a copy of it is below. Files beside it changed since
+			// it was found are read from their start.
+			if since.IsZero() || e.Updated.Before(since) {
+				since = e.Updated
+			}
 		}
+		if e.Size > e.Offset {
+			in.lost(e.Path, e.Size-e.Offset, "a checkpointed file was not found (rotated away and deleted while the agent was down)")
+		}
+	}
+	if !in.lastWrite.IsZero() && (since.IsZero() || in.lastWrite.Before(since)) {
+		since = in.lastWrite
+	}
+	if since.IsZero() {
+		return
+	}
+	since = since.Add(-in.restartSlack())
+	paths := map[string]bool{}
+	for _, e := range entries {
+		paths[e.Path] = true
+	}
+	in.mu.Lock()
+	for p := range in.byPath {
+		paths[p] = true
+	}
+	in.mu.Unlock()
+	for p := range paths {
+		in.adoptRotated(p, since)
 	}
 }
 
@@ -547,122 +844,21 @@ func (in *Input) findRotated(e checkpoint.Entry, dir string, list []os.DirEntry)
 			_ = fd.Close()
 			continue
 		}
-		in.open.Add(1)
-		in.m.openFiles.Inc()
 		id := fileID(&st)
 		if id != e.File {
 			in.store.Delete(in.cfg.Name, e.File)
 		}
 		f := &tracked{tagPath: e.Path, id: id, gone: true, resume: e.Offset, input: in,
-			fd: fd, size: st.Size, mtime: st.Mtim.Nano()}
+			size: st.Size, mtime: st.Mtim.Nano()}
 		f.win.wake = make(chan struct{}, 1)
 		f.lastGrow.Store(time.Now().UnixNano())
+		in.mu.Lock()
+		in.setFD(f, fd)
+		in.mu.Unlock()
+		in.begin(f, buf)
 		return f
 	}
 	return nil
 }
 
 var errRewind = errors.New("rewind")
-
-// compressedSuffixes mark rotated files that logrotate compressed: their
-// bytes are not the log's lines, and the lines were read before compression.
-var compressedSuffixes = []string{".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip", ".Z"}
-
-// adoptRotated handles rotations faster than the poll interval: when path
-// is found replaced, a file that lived there between two passes (created,
-// written and rotated away unseen) would be lost. Files beside path whose
-// name extends path's (app.log.1, app.log-20260101), that are not tracked
-// and were modified since the previous pass began are such files: they are
-// read from their start, like rotated files.
-func (in *Input) adoptRotated(path string, since time.Time) {
-	if since.IsZero() {
-		return
-	}
-	// One second of slack for file systems with coarse timestamps.
-	recent := func(st *unix.Stat_t) bool { return st.Mtim.Nano() >= since.Add(-time.Second).UnixNano() }
-	in.rotatedSiblings(path, recent, func(full string, fd *os.File, st *unix.Stat_t) bool {
-		id := fileID(st)
-		in.mu.Lock()
-		fin, done := in.finished[id]
-		in.mu.Unlock()
-		if done {
-			// Read to its end and dropped a moment ago (same identity and
-			// first bytes): not a file that was missed.
-			var buf [checkpoint.SignatureMax]byte
-			n, _ := fd.ReadAt(buf[:fin.sig.Size], 0)
-			if fin.sig.Matches(buf[:n]) {
-				_ = fd.Close()
-				return true
-			}
-		}
-		if in.adoptGone(path, fd, st, 0) {
-			in.m.rotations.WithLabelValues(rotRename).Inc()
-			in.log.Info("found a file rotated between two discovery passes; reading it from its start", "path", full)
-		}
-		return true
-	})
-}
-
-// rotatedSiblings calls fn with each file beside path whose name extends
-// path's (app.log.1, app.log-20260101): regular, not compressed, accepted
-// by keep (from stat), not tracked, and opened (fd is fn's to keep or
-// close; st is the open file's). fn returns false to stop.
-func (in *Input) rotatedSiblings(path string, keep func(st *unix.Stat_t) bool, fn func(full string, fd *os.File, st *unix.Stat_t) bool) {
-	dir, base := filepath.Split(path)
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	var st unix.Stat_t
-	for _, e := range ents {
-		name := e.Name()
-		if !strings.HasPrefix(name, base) || name == base || !e.Type().IsRegular() ||
-			slices.ContainsFunc(compressedSuffixes, func(s string) bool { return strings.HasSuffix(name, s) }) {
-			continue
-		}
-		full := filepath.Join(dir, name)
-		if unix.Stat(full, &st) != nil || !keep(&st) {
-			continue
-		}
-		id := fileID(&st)
-		in.mu.Lock()
-		_, known := in.byID[id]
-		in.mu.Unlock()
-		if known {
-			continue
-		}
-		fd, err := os.Open(full)
-		if err != nil {
-			continue
-		}
-		var fst unix.Stat_t
-		if unix.Fstat(int(fd.Fd()), &fst) != nil || fileID(&fst) != id {
-			_ = fd.Close() // replaced between stat and open
-			continue
-		}
-		if !fn(full, fd, &fst) {
-			return
-		}
-	}
-}
-
-// adoptGone tracks fd, a file no longer at path (rotated away), to be read
-// from resume to its end. False (fd closed) when a discovery pass adopted
-// the same file meanwhile.
-func (in *Input) adoptGone(path string, fd *os.File, st *unix.Stat_t, resume int64) bool {
-	id := fileID(st)
-	f := &tracked{tagPath: path, id: id, gone: true, resume: resume, input: in, fd: fd, size: st.Size, mtime: st.Mtim.Nano()}
-	f.win.wake = make(chan struct{}, 1)
-	f.lastGrow.Store(time.Now().UnixNano())
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if _, known := in.byID[id]; known {
-		_ = fd.Close()
-		return false
-	}
-	in.open.Add(1)
-	in.m.openFiles.Inc()
-	in.byID[id] = f
-	in.all[f] = struct{}{}
-	return true
-}
