@@ -42,11 +42,12 @@ const (
 
 // Header values.
 const (
-	APIVersion              = "0.6.0"
-	SignatureMethodHMACSHA1 = "hmac-sha1"
-	ContentTypeProtobuf     = "application/x-protobuf"
-	ContentTypeJSON         = "application/json"
-	ModeBatchGroup          = "batch_group"
+	APIVersion                = "0.6.0"
+	SignatureMethodHMACSHA1   = "hmac-sha1"
+	SignatureMethodHMACSHA256 = "hmac-sha256" // v1 signed with HMAC-SHA256 (sls20201230 SDKs)
+	ContentTypeProtobuf       = "application/x-protobuf"
+	ContentTypeJSON           = "application/json"
+	ModeBatchGroup            = "batch_group"
 )
 
 // MaxRawBodySize is the Log Service limit on an uncompressed PutLogs body

@@ -17,6 +17,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"net/http"
 	"net/url"
 	"slices"
@@ -404,9 +405,19 @@ func verifyV1(ctx context.Context, r *RequestView, cred string, body []byte, sec
 	if !ok || ak == "" || sig == "" {
 		return Identity{}, NewError(CodeUnauthorized, "malformed Authorization header: want \"LOG <AccessKeyId>:<Signature>\"")
 	}
+	// The current SDKs (sls20201230) sign v1 with HMAC-SHA256 and say so
+	// in x-log-signaturemethod; the older ones with HMAC-SHA1.
+	hash, size, name := sha1.New, sha1.Size, "HMAC-SHA1"
+	switch m := strings.ToLower(strings.TrimSpace(r.Header.Get(HeaderSignatureMethod))); m {
+	case "", SignatureMethodHMACSHA1:
+	case SignatureMethodHMACSHA256:
+		hash, size, name = sha256.New, sha256.Size, "HMAC-SHA256"
+	default:
+		return Identity{}, Errorf(CodeSignatureNotMatch, "unsupported %s %q: use %s or %s", HeaderSignatureMethod, m, SignatureMethodHMACSHA1, SignatureMethodHMACSHA256)
+	}
 	got, err := base64.StdEncoding.DecodeString(sig)
-	if err != nil || len(got) != sha1.Size {
-		return Identity{}, NewError(CodeSignatureNotMatch, "malformed v1 signature: want base64 of a 20-byte HMAC-SHA1")
+	if err != nil || len(got) != size {
+		return Identity{}, Errorf(CodeSignatureNotMatch, "malformed v1 signature: want base64 of a %d-byte %s (%s)", size, name, HeaderSignatureMethod)
 	}
 	key, err := lookupSecret(ctx, secret, ak)
 	if err != nil {
@@ -414,11 +425,11 @@ func verifyV1(ctx context.Context, r *RequestView, cred string, body []byte, sec
 	}
 	id := Identity{AccessKeyID: ak, Version: SignatureV1, SecurityToken: r.Header.Get(HeaderSecurityToken)}
 	sts := StringToSignV1(r, true)
-	if !v1Matches(key, sts, got) {
+	if !v1Matches(hash, key, sts, got) {
 		// The SDK's own reading signs x-log-date and x-log-meta-* too; accept
 		// it when it differs (one more HMAC, only on the failure path).
 		alt := StringToSignV1(r, false)
-		if alt == sts || !v1Matches(key, alt, got) {
+		if alt == sts || !v1Matches(hash, key, alt, got) {
 			return Identity{}, signatureNotMatch(sts)
 		}
 	}
@@ -428,8 +439,8 @@ func verifyV1(ctx context.Context, r *RequestView, cred string, body []byte, sec
 	return id, nil
 }
 
-func v1Matches(secret, sts string, got []byte) bool {
-	mac := hmac.New(sha1.New, []byte(secret))
+func v1Matches(hash func() hash.Hash, secret, sts string, got []byte) bool {
+	mac := hmac.New(hash, []byte(secret))
 	mac.Write([]byte(sts))
 	return hmac.Equal(mac.Sum(nil), got)
 }

@@ -3,6 +3,11 @@ package protocol_test
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -398,4 +403,45 @@ func decodeSDKBody(r *http.Request, body []byte, wantLogs int) error {
 		return fmt.Errorf("decoded %d logs, want %d", len(lg.Logs), wantLogs)
 	}
 	return nil
+}
+
+// v1 signed with HMAC-SHA256, as the sls20201230 SDKs sign by default:
+// x-log-signaturemethod: hmac-sha256 (itself signed), the same string to
+// sign, a 32-byte MAC. A SHA-1 MAC under that header, or an unknown
+// method, is refused.
+func TestVerifyV1HMACSHA256(t *testing.T) {
+	lookup := secrets(map[string]string{testAK: testSecret})
+	body := []byte(`{"from":1,"to":2}`)
+	req := httptest.NewRequest("POST", "/logstores/ls/logs?type=x&empty=", bytes.NewReader(body))
+	req.Header.Set("Content-Type", protocol.ContentTypeJSON)
+	req.Header.Set("x-log-bodyrawsize", fmt.Sprint(len(body)))
+	req.Header.Set("x-log-apiversion", protocol.APIVersion)
+	req.Header.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	req.Header.Set("Content-MD5", strings.ToUpper(fmt.Sprintf("%x", md5.Sum(body))))
+	req.Header.Set(protocol.HeaderSignatureMethod, protocol.SignatureMethodHMACSHA256)
+	view := protocol.RequestView{Method: req.Method, Path: req.URL.Path, RawQuery: req.URL.RawQuery, Header: req.Header}
+	sts := protocol.StringToSignV1(&view, true)
+	require.Contains(t, sts, "x-log-signaturemethod:hmac-sha256\n")
+	mac := hmac.New(sha256.New, []byte(testSecret))
+	mac.Write([]byte(sts))
+	req.Header.Set("Authorization", "LOG "+testAK+":"+base64.StdEncoding.EncodeToString(mac.Sum(nil)))
+	id, err := protocol.VerifyRequest(context.Background(), req, body, lookup)
+	require.NoError(t, err)
+	require.Equal(t, testAK, id.AccessKeyID)
+
+	wrong := hmac.New(sha256.New, []byte("other secret"))
+	wrong.Write([]byte(sts))
+	req.Header.Set("Authorization", "LOG "+testAK+":"+base64.StdEncoding.EncodeToString(wrong.Sum(nil)))
+	_, err = protocol.VerifyRequest(context.Background(), req, body, lookup)
+	require.Equal(t, protocol.CodeSignatureNotMatch, protocol.CodeOf(err))
+
+	sha1MAC := hmac.New(sha1.New, []byte(testSecret))
+	sha1MAC.Write([]byte(sts))
+	req.Header.Set("Authorization", "LOG "+testAK+":"+base64.StdEncoding.EncodeToString(sha1MAC.Sum(nil)))
+	_, err = protocol.VerifyRequest(context.Background(), req, body, lookup)
+	require.ErrorContains(t, err, "32-byte HMAC-SHA256")
+
+	req.Header.Set(protocol.HeaderSignatureMethod, "hmac-md5")
+	_, err = protocol.VerifyRequest(context.Background(), req, body, lookup)
+	require.ErrorContains(t, err, "hmac-sha256")
 }
