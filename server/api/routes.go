@@ -55,6 +55,9 @@ func (a *API) match(method, path string, query url.Values, hasProject bool) (rou
 			return route{api: "DeleteProject", h: a.deleteProject, admin: true, project: true, perm: W}, vars, nil
 		}
 
+	case n == 1 && seg(0) == "logs" && method == http.MethodGet:
+		return proj("GetProjectLogs", a.getProjectLogs, R)
+
 	case seg(0) == "logstores":
 		switch {
 		case n == 1:
@@ -77,11 +80,13 @@ func (a *API) match(method, path string, query url.Values, hasProject bool) (rou
 						return proj("GetLogs", a.getLogsLegacy, R)
 					case "histogram":
 						return proj("GetHistograms", a.getHistograms, R)
+					case "topic":
+						return proj("ListTopics", a.listTopics, R)
 					case "":
 						return proj("GetLogStore", a.getLogstore, R)
 					}
 					return route{}, nil, protocol.Errorf(protocol.CodeParameterInvalid,
-						"unsupported type=%q on GET /logstores/{logstore}: use log or histogram", query.Get("type"))
+						"unsupported type=%q on GET /logstores/{logstore}: use log, histogram, topic or context_log", query.Get("type"))
 				case http.MethodPut:
 					return proj("UpdateLogStore", a.updateLogstore, W)
 				case http.MethodDelete:
@@ -96,6 +101,10 @@ func (a *API) match(method, path string, query url.Values, hasProject bool) (rou
 				case http.MethodPut:
 					return proj("UpdateIndex", a.updateIndex, W)
 				case http.MethodGet:
+					if query.Get("type") == "histogram" {
+						// The sls20201230 SDKs' GetHistograms.
+						return proj("GetHistograms", a.getHistograms, R)
+					}
 					return proj("GetIndex", a.getIndex, R)
 				case http.MethodDelete:
 					return proj("DeleteIndex", a.deleteIndex, W)
