@@ -227,9 +227,9 @@ func (a *API) pullLogs(ctx context.Context, q *request) error {
 }
 
 // acceptedCompression picks the response compression from
-// Accept-Encoding: the first of lz4, zstd, deflate it lists; lz4 when it
-// names none of them (every client decodes lz4, and the service
-// compresses pulled data unless asked otherwise).
+// Accept-Encoding: the first of lz4, zstd, deflate it lists; none when it
+// names none of them (aliyun-sdk sends an empty Accept-Encoding and
+// decodes an uncompressed protobuf body; the other SDKs ask for one).
 func acceptedCompression(accept string) protocol.CompressType {
 	for _, part := range strings.Split(accept, ",") {
 		name, _, _ := strings.Cut(strings.TrimSpace(part), ";")
@@ -237,5 +237,5 @@ func acceptedCompression(accept string) protocol.CompressType {
 			return ct
 		}
 	}
-	return protocol.CompressLZ4
+	return protocol.CompressNone
 }
