@@ -121,6 +121,10 @@ type API struct {
 	router  shardRouter
 	// consumers tracks consumer-group membership and shard assignment.
 	consumers *consumer.Coordinator
+	// docMu serialises updates of saved searches and dashboards (chart
+	// edits rewrite their dashboard). Per server: edits through two
+	// servers sharing a database can still race, the later write winning.
+	docMu sync.Mutex
 }
 
 // New returns the handler.

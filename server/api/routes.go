@@ -224,6 +224,42 @@ func (a *API) match(method, path string, query url.Values, hasProject bool) (rou
 			}
 		}
 
+	case seg(0) == "savedsearches" || seg(0) == "dashboards":
+		k, api := savedSearchKind, "SavedSearch"
+		if seg(0) == "dashboards" {
+			k, api = dashboardKind, "Dashboard"
+		}
+		switch {
+		case n == 1 && method == http.MethodGet:
+			return proj("List"+api, a.listDocuments(k), R)
+		case n == 1 && method == http.MethodPost:
+			return proj("Create"+api, a.createDocument(k), W)
+		case n == 2:
+			vars["name"] = seg(1)
+			switch method {
+			case http.MethodGet:
+				return proj("Get"+api, a.getDocument(k), R)
+			case http.MethodPut:
+				return proj("Update"+api, a.updateDocument(k), W)
+			case http.MethodDelete:
+				return proj("Delete"+api, a.deleteDocument(k), W)
+			}
+		case k == dashboardKind && seg(2) == "charts" && (n == 3 || n == 4):
+			vars["name"] = seg(1)
+			switch {
+			case n == 3 && method == http.MethodPost:
+				return proj("CreateChart", a.editChart, W)
+			case n == 3 && method == http.MethodPut:
+				return proj("UpdateChart", a.editChart, W)
+			case n == 4 && method == http.MethodGet:
+				vars["chart"] = seg(3)
+				return proj("GetChart", a.getChart, R)
+			case n == 4 && method == http.MethodDelete:
+				vars["chart"] = seg(3)
+				return proj("DeleteChart", a.editChart, W)
+			}
+		}
+
 	case seg(0) == "prometheus" && n == 6 && seg(3) == "api" && seg(4) == "v1" && seg(5) == "write" && method == http.MethodPost:
 		// The Go SDK's PutLogsWithMetricStoreURL: a LogGroup body like
 		// PutLogs, the project also in the path.
