@@ -229,8 +229,12 @@ export async function searchPage(main, project, ls, params) {
         renderSQL(res);
       } else {
         const pages = Math.ceil(st.rows / PAGE);
-        const calls = [];
-        for (let i = 0; i < pages; i++) calls.push(sls('POST', project, paths.logs(ls), { from, to, query: q, line: PAGE, offset: i * PAGE, reverse: true }, { signal }));
+        const page = (i) => sls('POST', project, paths.logs(ls), { from, to, query: q, line: PAGE, offset: i * PAGE, reverse: true }, { signal });
+        // The first page finds the search's newest rows; the server keeps
+        // their keys, so the other pages, asked after it, are quick.
+        const first = await page(0);
+        const calls = [first];
+        if ((first.data || []).length === PAGE) for (let i = 1; i < pages; i++) calls.push(page(i));
         const [histo, ...res] = await Promise.all([histoP, ...calls]);
         performance.mark('sluice:answered');
         rows = res.flatMap((r) => r.data || []);

@@ -258,7 +258,7 @@ func (s *Store) merge(ctx context.Context, c *sql.Conn, ls *logstore, day int32,
 			_ = os.Remove(path)
 		}
 	}()
-	q := "COPY (SELECT * FROM " + readParquet(paths) + ") TO " + quoteString(tmp) +
+	q := "COPY (SELECT * FROM " + readParquet(paths, false) + ") TO " + quoteString(tmp) +
 		" (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE " + strconv.Itoa(segmentRowGroup) + ")"
 	if _, err := c.ExecContext(ctx, q); err != nil {
 		return fmt.Errorf("copy: %w", err)

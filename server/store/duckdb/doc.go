@@ -177,8 +177,12 @@
 //
 // # Queries
 //
-// Search pages through day partitions newest (or oldest) first and stops
-// once offset+line rows were found. SQL runs as server/query's sandboxed
+// Search returns pages in time order in two steps (page.go): the keys
+// (time, source, row number) of the best offset+line matches, visiting
+// segments newest (or oldest) first and stopping once no unread segment
+// can hold a better row, then the page's rows by row number — only the
+// rows shown are decoded. A search's keys are kept for a minute, so its
+// next pages (the console asks for ten of 100) skip the first step. SQL runs as server/query's sandboxed
 // statement over WITH log AS (SELECT * FROM <segments> WHERE <time,
 // topic, search>). The database runs with enable_external_access=false
 // (but for the segment directory) and lock_configuration=true (set at

@@ -94,17 +94,22 @@ func (v *view) relation(days []int32) string {
 		segs = append(segs, v.segs[d]...)
 	}
 	if len(segs) > 0 {
-		parts = append(parts, v.segmentSelect(segs))
+		parts = append(parts, v.segmentSelect(segs, false))
 	}
 	return "(" + strings.Join(parts, " UNION ALL BY NAME ") + ")"
 }
 
 // segmentSelect reads segments with the view's columns: a field column a
 // segment lacks is NULL, one written with another type is cast (NULL
-// where the value does not convert).
-func (v *view) segmentSelect(segs []*segment) string {
+// where the value does not convert). With refs, each row also has __src,
+// its segment's id (the file's name), and __rn, its row number in the
+// file.
+func (v *view) segmentSelect(segs []*segment, refs bool) string {
 	var b strings.Builder
 	b.WriteString("SELECT ")
+	if refs {
+		b.WriteString("CAST(parse_filename(filename, true) AS BIGINT) AS __src, file_row_number AS __rn, ")
+	}
 	for i, c := range fixedColumns {
 		if i > 0 {
 			b.WriteString(", ")
@@ -133,7 +138,7 @@ func (v *view) segmentSelect(segs []*segment) string {
 	for i, sg := range segs {
 		paths[i] = segmentPath(v.dir, v.ls.id, sg.id)
 	}
-	b.WriteString(" FROM " + readParquet(paths))
+	b.WriteString(" FROM " + readParquet(paths, refs))
 	return b.String()
 }
 
@@ -297,102 +302,6 @@ func (s *Store) search(ctx context.Context, project, logstore string, req store.
 }
 
 var resultCols = strings.Join([]string{ColTime, ColTimeNs, ColTopic, ColSource, ColTags, ColReceiveTime, ColContents}, ", ")
-
-// runSearch pages through matching logs. Partitions are queried one at a
-// time in result order, stopping once offset+line rows were seen, so
-// recent-first searches touch only the newest days.
-func (s *Store) runSearch(ctx context.Context, v *view, req store.SearchRequest, c *compiled) (*store.SearchResult, error) {
-	line := req.Line
-	if line <= 0 {
-		line = 100
-	}
-	order := " ORDER BY " + ColTime + ", " + ColTimeNs
-	days := slices.Clone(v.days)
-	if req.Reverse {
-		order = " ORDER BY " + ColTime + " DESC, " + ColTimeNs + " DESC"
-		slices.Reverse(days)
-	}
-	res := &store.SearchResult{}
-	where, args := v.filter(req.Topic, c.where)
-	skip, want := req.Offset, line
-	keys := map[string]bool{}
-	tagCache := map[string][]store.Field{}
-	for _, d := range days {
-		if want == 0 {
-			break
-		}
-		// Count first when skipping: cheaper than fetching rows to drop.
-		if skip > 0 {
-			var n int
-			q := "SELECT count(*) FROM " + v.relation([]int32{d}) + " WHERE " + where
-			if err := s.db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
-				return nil, s.queryErr(err)
-			}
-			if n <= skip {
-				skip -= n
-				continue
-			}
-		}
-		q := "SELECT " + resultCols + " FROM " + v.relation([]int32{d}) + " WHERE " + where + order + " LIMIT ? OFFSET ?"
-		rows, err := s.db.QueryContext(ctx, q, append(args, want, skip)...)
-		if err != nil {
-			return nil, s.queryErr(err)
-		}
-		skip = 0
-		for rows.Next() {
-			var (
-				t, recv        int64
-				ns             int32
-				topic, src, tg string
-				contents       []byte
-			)
-			if err := rows.Scan(&t, &ns, &topic, &src, &tg, &recv, &contents); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("duckdb store: read row: %w", err)
-			}
-			row := []store.Field{
-				{Key: "__time__", Value: strconv.FormatInt(t, 10)},
-				{Key: "__time_ns_part__", Value: strconv.FormatInt(int64(ns), 10)},
-				{Key: "__source__", Value: src},
-				{Key: "__topic__", Value: topic},
-			}
-			tags, ok := tagCache[tg]
-			if !ok {
-				lt, err := decodeTags(tg)
-				if err != nil {
-					rows.Close()
-					return nil, fmt.Errorf("duckdb store: decode tags: %w", err)
-				}
-				for _, t := range lt {
-					tags = append(tags, store.Field{Key: "__tag__:" + t.Key, Value: t.Value})
-				}
-				tagCache[tg] = tags
-			}
-			row = append(row, tags...)
-			row = append(row, store.Field{Key: "__tag__:__receive_time__", Value: strconv.FormatInt(recv, 10)})
-			if err := decodeContents(contents, func(k, val string) {
-				row = append(row, store.Field{Key: k, Value: val})
-				keys[k] = true
-			}); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("duckdb store: row at %d: %w", t, err)
-			}
-			res.Rows = append(res.Rows, row)
-			want--
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, s.queryErr(err)
-		}
-	}
-	res.ProcessedRows = int64(len(res.Rows))
-	for k := range keys {
-		res.Keys = append(res.Keys, k)
-	}
-	slices.Sort(res.Keys)
-	return res, nil
-}
 
 // runSQL runs an analysis statement over the filtered logs. Values are
 // rendered as strings (SLS returns every value as a JSON string); NULL

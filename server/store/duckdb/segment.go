@@ -306,8 +306,10 @@ func fillRowGroup(rg *parquet.ConcurrentRowGroupWriter, l *pqLayout, parts []*pa
 	return rg.Flush()
 }
 
-// readParquet returns a read_parquet call over the files.
-func readParquet(paths []string) string {
+// readParquet returns a read_parquet call over the files; with refs, rows
+// have the file's name (filename) and their row number in it
+// (file_row_number).
+func readParquet(paths []string, refs bool) string {
 	var b strings.Builder
 	b.WriteString("read_parquet([")
 	for i, p := range paths {
@@ -316,6 +318,10 @@ func readParquet(paths []string) string {
 		}
 		b.WriteString(quoteString(p))
 	}
-	b.WriteString("], union_by_name = true)")
+	b.WriteString("], union_by_name = true")
+	if refs {
+		b.WriteString(", filename = true, file_row_number = true")
+	}
+	b.WriteString(")")
 	return b.String()
 }

@@ -237,6 +237,7 @@ type Store struct {
 
 	admit   *admission
 	queries sync.WaitGroup // running queries; Close waits for them
+	pages   pageCache      // keys of recent searches, for their next pages
 
 	shardEntries []shardlog.Entry // scratch of synced (the WAL flusher)
 }
