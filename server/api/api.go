@@ -233,6 +233,9 @@ type route struct {
 	perm    meta.Permission
 	project bool // requires a project (that exists)
 	admin   bool // requires an admin key
+	// anonymous: no signature (web tracking); the handler decides
+	// whether the logstore accepts it. Requires a project.
+	anonymous bool
 }
 
 type statusWriter struct {
@@ -349,6 +352,15 @@ func (a *API) serve(ctx context.Context, q *request) error {
 	}
 	q.body = body
 
+	if rt.anonymous {
+		if project == "" {
+			return a.noProject()
+		}
+		if _, err := a.cfg.Meta.GetProject(ctx, project); err != nil {
+			return a.metaErr(err)
+		}
+		return rt.h(ctx, q)
+	}
 	key, err := a.cfg.Auth.Authenticate(q.r, body)
 	if err != nil {
 		return err

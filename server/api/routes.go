@@ -109,6 +109,13 @@ func (a *API) match(method, path string, query url.Values, hasProject bool) (rou
 				case http.MethodDelete:
 					return proj("DeleteIndex", a.deleteIndex, W)
 				}
+			case n == 3 && (seg(2) == "track" || seg(2) == "track_ua.gif"):
+				// Web tracking: anonymous, when the logstore enables it.
+				vars["track"] = seg(2)
+				switch method {
+				case http.MethodGet, http.MethodPost, http.MethodOptions:
+					return route{api: "WebTracking", h: a.webTracking, anonymous: true}, vars, nil
+				}
 			case n == 3 && seg(2) == "shards" && method == http.MethodGet:
 				return proj("ListShards", a.listShards, R)
 			case seg(2) == "consumergroups" && (n == 3 || n == 4):
