@@ -355,9 +355,18 @@ func TestUnknownCompressedFilesAreReadKnownOnesNot(t *testing.T) {
 // each file when it is created and its descriptor keeps it readable, so
 // every line arrives exactly once and nothing is counted lost.
 func TestRotationStormWithCompressionLosesNothing(t *testing.T) {
+	// app.log* also matches the renamed files (app.log.7): the input
+	// follows each to its new path, and its compressed copy is named
+	// after that path.
+	for _, pattern := range []string{"app.log", "app.log*"} {
+		t.Run(pattern, func(t *testing.T) { rotationStormWithCompression(t, pattern) })
+	}
+}
+
+func rotationStormWithCompression(t *testing.T, pattern string) {
 	dir := t.TempDir()
 	cfg := testConfig(dir)
-	cfg.FilePattern = "app.log"
+	cfg.FilePattern = pattern
 	cfg.PollInterval = time.Second // inotify, not polling, finds the files
 	h := start(t, cfg, nil, nil, nil, func(in *Input) { in.orphanGrace = 300 * time.Millisecond })
 	path := filepath.Join(dir, "app.log")

@@ -140,7 +140,7 @@ const (
 // once per look at the path's siblings.
 type knowledge struct {
 	entries []checkpoint.Entry // this config's checkpoint entries
-	reading []readingFile      // files being read that lived at the path
+	reading []readingFile      // files being read in the path's directory
 }
 
 // readingFile is a file being read: its first bytes now, and the signature
@@ -154,8 +154,13 @@ func (in *Input) knowledgeOf(path string) *knowledge {
 	k := &knowledge{entries: in.store.Entries(in.cfg.Name)}
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	dir := filepath.Dir(path)
 	for f := range in.all {
-		if f.tagPath != path || f.fd == nil || f.z != nil || f.discovering {
+		// Every open file of the directory, not only those found at path:
+		// with a filePattern that matches rotated names (app.log*) a file
+		// may have been followed to app.log.1, or not be seen renamed yet,
+		// when its compressed copy app.log.1.gz appears.
+		if (filepath.Dir(f.tagPath) != dir && (f.path == "" || filepath.Dir(f.path) != dir)) || f.fd == nil || f.z != nil || f.discovering {
 			continue
 		}
 		// Read under in.mu: a descriptor is only closed under it.
