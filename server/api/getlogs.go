@@ -193,6 +193,14 @@ func (a *API) search(ctx context.Context, q *request, req store.SearchRequest) (
 	if res.Count == 0 {
 		res.Count = len(res.Rows)
 	}
+	if !res.HasSQL {
+		// Rows with a pack id get the __pack_meta__ GetContextLogs takes.
+		ls, err := a.cfg.Meta.GetLogstore(ctx, q.project, q.vars["logstore"])
+		if err != nil {
+			return nil, a.metaErr(err)
+		}
+		addPackMeta(res.Rows, ls.ShardCount)
+	}
 	return res, nil
 }
 

@@ -82,6 +82,8 @@ func (a *API) match(method, path string, query url.Values, hasProject bool) (rou
 						return proj("GetHistograms", a.getHistograms, R)
 					case "topic":
 						return proj("ListTopics", a.listTopics, R)
+					case "context_log":
+						return proj("GetContextLogs", a.getContextLogs, R)
 					case "":
 						return proj("GetLogStore", a.getLogstore, R)
 					}

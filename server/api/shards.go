@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"hash/fnv"
 	"math/bits"
 	"net/http"
 	"strconv"
@@ -52,9 +51,7 @@ func (r *shardRouter) route(ls meta.Logstore, hashKey string, groups []protocol.
 		for _, t := range groups[i].LogTags {
 			if t.Key == "__pack_id__" {
 				prefix, _, _ := strings.Cut(t.Value, "-")
-				h := fnv.New32a()
-				_, _ = h.Write([]byte(prefix))
-				return int(h.Sum32() % uint32(n)), nil
+				return shardOfPack(prefix, n), nil
 			}
 		}
 	}
