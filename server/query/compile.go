@@ -311,12 +311,26 @@ func (c *compiler) term(b *sqlBuf, t *Term) error {
 	return c.valueMatch(b, kc.Value, tok, t)
 }
 
-// tokenMatch matches t against a token text column (AppendValue format).
-func (c *compiler) tokenMatch(b *sqlBuf, col Expr, tok *Tokenizer, t *Term) error {
+// textTest is how a term's value is looked for in a text: anything
+// (the value has only delimiters), a substring, or an RE2 pattern (with,
+// for raw values, a substring the value must contain as a cheap test
+// first). CompileSearch renders it as SQL and Matcher runs it in Go, so
+// both agree by construction.
+type textTest struct {
+	any bool   // no token to look for
+	lit string // contains(text, lit), when re is empty
+	re  string // regexp_matches(text, re)
+	pre string // raw values: lower(text) (or text, case-sensitive) contains pre
+	// fold: pre is compared with the lowercased text.
+	fold bool
+}
+
+// tokenTest matches t against a token text (AppendValue format: " tok
+// tok " per value).
+func tokenTest(tok *Tokenizer, t *Term) textTest {
 	toks := tok.splitPattern(t.Value, t.Wild)
 	if len(toks) == 0 {
-		b.sql("TRUE") // only delimiters: nothing to look for
-		return nil
+		return textTest{any: true}
 	}
 	// Fast path: no wildcard except a trailing '*' → one substring test.
 	var lit strings.Builder
@@ -340,12 +354,7 @@ func (c *compiler) tokenMatch(b *sqlBuf, col Expr, tok *Tokenizer, t *Term) erro
 		if !prefix {
 			lit.WriteByte(' ')
 		}
-		b.sql("COALESCE(contains(")
-		b.expr(col)
-		b.sql(", ")
-		b.arg(lit.String())
-		b.sql("), FALSE)")
-		return nil
+		return textTest{lit: lit.String()}
 	}
 	var re strings.Builder
 	for _, pt := range toks {
@@ -353,11 +362,28 @@ func (c *compiler) tokenMatch(b *sqlBuf, col Expr, tok *Tokenizer, t *Term) erro
 		writePattern(&re, pt, "[^ ]")
 	}
 	re.WriteByte(' ')
-	b.sql("COALESCE(regexp_matches(")
-	b.expr(col)
-	b.sql(", ")
-	b.arg(re.String())
-	b.sql("), FALSE)")
+	return textTest{re: re.String()}
+}
+
+// tokenMatch matches t against a token text column (AppendValue format).
+func (c *compiler) tokenMatch(b *sqlBuf, col Expr, tok *Tokenizer, t *Term) error {
+	tt := tokenTest(tok, t)
+	switch {
+	case tt.any:
+		b.sql("TRUE") // only delimiters: nothing to look for
+	case tt.re == "":
+		b.sql("COALESCE(contains(")
+		b.expr(col)
+		b.sql(", ")
+		b.arg(tt.lit)
+		b.sql("), FALSE)")
+	default:
+		b.sql("COALESCE(regexp_matches(")
+		b.expr(col)
+		b.sql(", ")
+		b.arg(tt.re)
+		b.sql("), FALSE)")
+	}
 	return nil
 }
 
@@ -376,15 +402,12 @@ func writePattern(re *strings.Builder, pt patTok, notDelim string) {
 	re.WriteString(regexp.QuoteMeta(pt.text[prev:]))
 }
 
-// valueMatch matches t's tokens inside a raw VARCHAR value with an RE2
-// regular expression built from the key's delimiters.
-func (c *compiler) valueMatch(b *sqlBuf, col Expr, tok *Tokenizer, t *Term) error {
+// valueTest matches t's tokens inside a raw value with an RE2 pattern
+// built from the key's delimiters.
+func valueTest(tok *Tokenizer, t *Term) textTest {
 	toks := tok.splitPattern(t.Value, t.Wild)
 	if len(toks) == 0 {
-		b.sql("(")
-		b.expr(col)
-		b.sql(" IS NOT NULL)")
-		return nil
+		return textTest{any: true}
 	}
 	class := tok.delimClass()
 	var re strings.Builder
@@ -400,26 +423,42 @@ func (c *compiler) valueMatch(b *sqlBuf, col Expr, tok *Tokenizer, t *Term) erro
 		writePattern(&re, pt, "[^"+class+"]")
 	}
 	re.WriteString("(?:[" + class + "]|$)")
+	tt := textTest{re: re.String(), fold: !tok.caseSensitive}
+	if lit := longestLiteral(toks); len(lit) >= 2 {
+		tt.pre = lit
+	}
+	return tt
+}
+
+// valueMatch matches t's tokens inside a raw VARCHAR value.
+func (c *compiler) valueMatch(b *sqlBuf, col Expr, tok *Tokenizer, t *Term) error {
+	tt := valueTest(tok, t)
+	if tt.any {
+		b.sql("(")
+		b.expr(col)
+		b.sql(" IS NOT NULL)")
+		return nil
+	}
 	b.sql("COALESCE(")
 	// A substring test first lets DuckDB skip the regular expression
 	// (several times slower, its pattern being a parameter) on most rows.
-	if lit := longestLiteral(toks); len(lit) >= 2 {
+	if tt.pre != "" {
 		b.sql("contains(")
-		if tok.caseSensitive {
-			b.expr(col)
-		} else {
+		if tt.fold {
 			b.sql("lower(")
 			b.expr(col)
 			b.sql(")")
+		} else {
+			b.expr(col)
 		}
 		b.sql(", ")
-		b.arg(lit)
+		b.arg(tt.pre)
 		b.sql(") AND ")
 	}
 	b.sql("regexp_matches(")
 	b.expr(col)
 	b.sql(", ")
-	b.arg(re.String())
+	b.arg(tt.re)
 	b.sql("), FALSE)")
 	return nil
 }
