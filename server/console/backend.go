@@ -85,6 +85,8 @@ func (c *Console) serveAPI(w http.ResponseWriter, r *http.Request, p string) {
 		c.checkQuery(w, r)
 	case p == "/validate-config" && r.Method == http.MethodPost:
 		c.validateConfig(w, r, sess)
+	case p == "/tail" && r.Method == http.MethodPost:
+		c.tail(w, r, sess)
 	case strings.HasPrefix(p, "/sls/"):
 		c.proxy(w, r, sess)
 	default:

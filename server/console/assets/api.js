@@ -60,6 +60,8 @@ export const session = {
 
 export const checkQuery = (query, logstore) => call('POST', '/console/api/check-query', { query, logstore });
 export const validateConfig = (text) => call('POST', '/console/api/validate-config', text);
+// tail reads what the server received since the cursors (see tail.go).
+export const tail = (body) => call('POST', '/console/api/tail', body);
 
 export const paths = {
   logstores: () => '/logstores?offset=0&size=500',

@@ -10,14 +10,28 @@ function niceMax(v) {
 }
 
 // histogram draws bucket counts; clicking (or Enter on) a bar calls
-// onZoom(from, to). Bars form one tab stop; arrow keys move between them.
+// onZoom(from, to), and so does dragging across bars (the range they
+// cover). Bars form one tab stop; arrow keys move between them,
+// Shift+arrows extend a selection that Enter zooms to.
 export function histogram(buckets, { onZoom, label = 'Log count over time' } = {}) {
   const W = 1000, H = 110;
   const n = buckets.length;
   const max = niceMax(Math.max(0, ...buckets.map((b) => b.count)));
   const bw = n ? W / n : W;
-  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', class: 'histogram', role: 'group', 'aria-label': `${label}: ${n} bars, use arrow keys, Enter zooms in` });
+  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', class: 'histogram', role: 'group', 'aria-label': `${label}: ${n} bars, use arrow keys, Enter zooms in, Shift+arrows select several` });
+  const sel = s('rect', { class: 'sel', x: 0, y: 0, width: 0, height: H, hidden: '' });
   const bars = [];
+  let anchor = -1; // keyboard selection start (Shift+arrows)
+  const showSel = (a, b) => {
+    const lo = Math.min(a, b), hi = Math.max(a, b);
+    sel.setAttribute('x', lo * bw);
+    sel.setAttribute('width', (hi - lo + 1) * bw);
+    sel.removeAttribute('hidden');
+    svg.dataset.selFrom = buckets[lo].from;
+    svg.dataset.selTo = buckets[hi].to;
+  };
+  const hideSel = () => { sel.setAttribute('hidden', ''); delete svg.dataset.selFrom; delete svg.dataset.selTo; };
+  const zoomTo = (a, b) => onZoom && onZoom(buckets[Math.min(a, b)].from, buckets[Math.max(a, b)].to);
   buckets.forEach((b, i) => {
     const bh = b.count ? Math.max(2, (b.count / max) * (H - 4)) : 0;
     const text = `${fmtTime(b.from)} to ${fmtTime(b.to)}: ${fmtCount(b.count)} logs`;
@@ -25,20 +39,51 @@ export function histogram(buckets, { onZoom, label = 'Log count over time' } = {
       s('title', null, text),
       s('rect', { class: 'hit', x: i * bw, y: 0, width: bw, height: H }),
       s('rect', { class: 'fill', x: i * bw + bw * 0.08, y: H - bh, width: Math.max(bw * 0.84, 1), height: bh }));
-    const zoom = () => onZoom && onZoom(b.from, b.to);
-    g.addEventListener('click', zoom);
     g.addEventListener('keydown', (e) => {
-      if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); zoom(); return; }
+      if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); anchor >= 0 ? zoomTo(anchor, i) : zoomTo(i, i); return; }
+      if (e.key === 'Escape') { anchor = -1; hideSel(); return; }
       let j = -1;
       if (e.key === 'ArrowRight') j = Math.min(n - 1, i + 1);
       if (e.key === 'ArrowLeft') j = Math.max(0, i - 1);
       if (e.key === 'Home') j = 0;
       if (e.key === 'End') j = n - 1;
-      if (j >= 0) { e.preventDefault(); bars[i].setAttribute('tabindex', -1); bars[j].setAttribute('tabindex', 0); bars[j].focus(); }
+      if (j < 0) return;
+      e.preventDefault();
+      if (e.shiftKey) { if (anchor < 0) anchor = i; showSel(anchor, j); } else { anchor = -1; hideSel(); }
+      bars[i].setAttribute('tabindex', -1); bars[j].setAttribute('tabindex', 0); bars[j].focus();
     });
     bars.push(g);
     svg.appendChild(g);
   });
+  svg.appendChild(sel);
+  // Pointer: a click zooms to a bar, a drag to the bars it crossed.
+  const barAt = (x) => {
+    const r = svg.getBoundingClientRect();
+    return Math.min(n - 1, Math.max(0, Math.floor(((x - r.left) / r.width) * n)));
+  };
+  let down = null;
+  svg.addEventListener('pointerdown', (e) => {
+    if (e.button !== 0 || !n) return;
+    down = { x: e.clientX, i: barAt(e.clientX), drag: false };
+    svg.setPointerCapture(e.pointerId);
+  });
+  svg.addEventListener('pointermove', (e) => {
+    if (!down) return;
+    if (!down.drag && Math.abs(e.clientX - down.x) < 4) return;
+    down.drag = true;
+    showSel(down.i, barAt(e.clientX));
+  });
+  svg.addEventListener('pointerup', (e) => {
+    if (!down) return;
+    const d = down;
+    down = null;
+    svg.releasePointerCapture(e.pointerId);
+    // The pointer is captured, so the target is the svg: the bar is found
+    // by position.
+    if (d.drag) { zoomTo(d.i, barAt(e.clientX)); return; }
+    zoomTo(d.i, d.i);
+  });
+  svg.addEventListener('pointercancel', () => { down = null; hideSel(); });
   const first = buckets[0], last = buckets[n - 1];
   const sameDay = first && last && new Date(first.from * 1000).toDateString() === new Date(last.to * 1000).toDateString();
   return h('figure', { class: 'histo' },
@@ -46,7 +91,7 @@ export function histogram(buckets, { onZoom, label = 'Log count over time' } = {
     svg,
     h('figcaption', { class: 'histo-x' },
       h('span', null, first ? fmtTime(first.from, !sameDay) : ''),
-      h('span', null, n ? 'click a bar to zoom in' : ''),
+      h('span', null, n ? 'click a bar or drag across bars to zoom in' : ''),
       h('span', null, last ? fmtTime(last.to, !sameDay) : '')));
 }
 
@@ -82,19 +127,22 @@ export function localTime(v) {
 // chartPlan decides whether a SQL result can be charted: a time column
 // (line chart) or a category column (bar chart) plus numeric columns.
 export function chartPlan(columns, rows) {
-  if (!rows.length || columns.length < 2) return { kind: null, why: 'a chart needs at least two columns: a time or category column and a number' };
   const numeric = columns.filter((c) => rows.every((r) => r[c] === undefined || r[c] === '' || r[c] === 'null' || isNum(r[c])) && rows.some((r) => isNum(r[c])));
+  if (!rows.length || columns.length < 2) {
+    // One number (select count(*)) is a single value.
+    return { kind: null, single: rows.length === 1 && numeric.length > 0, numeric, series: numeric, why: 'a chart needs at least two columns: a time or category column and a number' };
+  }
   const timeCol = columns.find((c) => rows.every((r) => !isNaN(timeValue(r[c]))) && (/(time|date|minute|hour|day|^t$|ts$)/i.test(c) || !numeric.includes(c)));
   if (timeCol) {
     const series = numeric.filter((c) => c !== timeCol);
-    if (series.length) return { kind: 'line', x: timeCol, series: series.slice(0, 4) };
+    if (series.length) return { kind: 'line', x: timeCol, series: series.slice(0, 4), numeric };
   }
   // A numeric first column next to other numbers is read as categories
   // (status codes, user ids): GROUP BY keys come first.
   const cat = columns.find((c) => !numeric.includes(c)) || (numeric.length >= 2 ? columns[0] : undefined);
   const vals = numeric.filter((c) => c !== cat);
-  if (cat && vals.length) return { kind: 'bar', x: cat, series: vals.slice(0, 1) };
-  return { kind: null, why: 'no time or category column next to a numeric column' };
+  if (cat && vals.length) return { kind: 'bar', x: cat, series: vals.slice(0, 1), numeric };
+  return { kind: null, single: rows.length === 1 && numeric.length > 0, numeric, series: numeric, why: 'no time or category column next to a numeric column' };
 }
 
 // lineChart and barChart draw at width px (the box they go in), so text is
@@ -139,6 +187,64 @@ export function barChart(rows, x, series, width = 800) {
     svg.appendChild(s('text', { x: L + (d.v / max) * (W - L - R) + 6, y: y + rowH * 0.65, class: 'tick' }, fmtCount(d.v)));
   });
   return h('figure', { class: 'chart-wrap', 'data-kind': 'bar' }, svg, legend([c]));
+}
+
+// pieChart draws the first numeric series by category (the 8 largest,
+// the rest as "other").
+export function pieChart(rows, x, series, width = 800) {
+  const c = series[0];
+  let data = rows.map((r) => ({ k: r[x] ?? '', v: Math.max(0, Number(r[c]) || 0) })).sort((a, b) => b.v - a.v);
+  if (data.length > 8) {
+    const rest = data.slice(7).reduce((a, d) => a + d.v, 0);
+    data = data.slice(0, 7).concat([{ k: 'other', v: rest }]);
+  }
+  const total = data.reduce((a, d) => a + d.v, 0) || 1;
+  const R = 100, W = Math.max(320, Math.round(width)), H = 2 * R + 16, cx = R + 8, cy = R + 8;
+  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': `Pie chart of ${c} by ${x}, ${data.length} slices` });
+  let a0 = -Math.PI / 2;
+  data.forEach((d, i) => {
+    const a1 = a0 + (d.v / total) * 2 * Math.PI;
+    const large = a1 - a0 > Math.PI ? 1 : 0;
+    const p = (a) => `${(cx + R * Math.cos(a)).toFixed(2)},${(cy + R * Math.sin(a)).toFixed(2)}`;
+    const dPath = data.length === 1 ? `M${cx - R},${cy} a${R},${R} 0 1,0 ${2 * R},0 a${R},${R} 0 1,0 ${-2 * R},0` : `M${cx},${cy} L${p(a0)} A${R},${R} 0 ${large} 1 ${p(a1)} Z`;
+    svg.appendChild(s('path', { d: dPath, class: `slice s${i % 8}` }, s('title', null, `${d.k || '(empty)'}: ${fmtCount(d.v)} (${(100 * d.v / total).toFixed(1)}%)`)));
+    const y = 14 + i * 22;
+    svg.appendChild(s('rect', { x: 2 * R + 40, y: y - 10, width: 12, height: 12, class: `slice s${i % 8}` }));
+    svg.appendChild(s('text', { x: 2 * R + 58, y, class: 'tick' }, `${d.k || '(empty)'} — ${fmtCount(d.v)} (${(100 * d.v / total).toFixed(1)}%)`));
+    a0 = a1;
+  });
+  return h('figure', { class: 'chart-wrap', 'data-kind': 'pie' }, svg);
+}
+
+// singleValue shows the first numeric cell of the first row, large.
+export function singleValue(rows, series) {
+  const c = series[0];
+  const v = rows.length ? rows[0][c] : '';
+  const n = Number(v);
+  return h('figure', { class: 'chart-wrap single', 'data-kind': 'single' },
+    h('div', { class: 'single-value', 'aria-label': `${c}: ${v}` }, isNum(v) ? fmtCount(+n.toPrecision(6)) : String(v ?? '')),
+    h('figcaption', { class: 'legend' }, c));
+}
+
+// chartKinds lists the chart kinds that suit a plan, the first the default.
+export function chartKinds(plan, rows) {
+  if (!plan.kind) return plan.single ? ['single', 'table'] : ['table'];
+  const kinds = plan.kind === 'line' ? ['line', 'bar'] : ['bar', 'pie'];
+  if (rows.length === 1) kinds.push('single');
+  kinds.push('table');
+  return kinds;
+}
+
+export const KIND_LABELS = { line: 'Line chart', bar: 'Bar chart', pie: 'Pie chart', single: 'Single value', table: 'Table only' };
+
+// drawChart renders a result as kind ('table' draws nothing: the table is
+// the result).
+export function drawChart(kind, rows, plan, width) {
+  if (kind === 'line') return lineChart(rows, plan.x, plan.series, width);
+  if (kind === 'bar') return barChart(rows, plan.x, plan.series, width);
+  if (kind === 'pie') return pieChart(rows, plan.x, plan.series, width);
+  if (kind === 'single') return singleValue(rows, plan.series.length ? plan.series : plan.numeric);
+  return null;
 }
 
 function legend(series) {

@@ -2,7 +2,7 @@
 // and chart, field sidebar, live tail. All of its state is in the URL hash
 // (query, time range, rows), so a search is shared by copying the link.
 import { h, clear, announce, errorBox, emptyState, code, fmtTime, fmtCount, localInput, nextId } from './dom.js';
-import { sls, paths, checkQuery } from './api.js';
+import { sls, paths, checkQuery, tail as tailCall } from './api.js';
 import { setCrumbs, projectHref, searchHref, indexHref, canWrite } from './nav.js';
 import { histogram, chartPlan, lineChart, barChart, timeValue, localTime } from './charts.js';
 
@@ -10,6 +10,7 @@ const RANGES = [['5m', 'Last 5 minutes', 300], ['15m', 'Last 15 minutes', 900], 
   ['24h', 'Last 24 hours', 86400], ['7d', 'Last 7 days', 604800], ['30d', 'Last 30 days', 2592000]];
 const PAGE = 100; // GetLogs returns at most 100 rows per call
 const POLL_MS = 2000;
+const LIVE_MAX = 1000; // rows a live tail keeps on screen (the newest)
 const HIDDEN_KEYS = new Set(['__time__', '__time_ns_part__']);
 
 const nowSec = () => Math.floor(Date.now() / 1000);
@@ -86,6 +87,7 @@ export async function searchPage(main, project, ls, params) {
   const custom = h('div', { class: 'custom', hidden: !!st.range }, h('div', null, h('label', { for: 'from' }, 'From'), fromIn), h('div', null, h('label', { for: 'to' }, 'To'), toIn));
   const rowsSel = h('select', { id: 'rows' }, [100, 500, 1000].map((n) => h('option', { value: n, selected: st.rows === n }, `${n} rows`)));
   const live = h('input', { type: 'checkbox', id: 'live', role: 'switch', checked: st.live });
+  const pauseBtn = h('button', { type: 'button', class: 'secondary', id: 'pause', 'aria-pressed': 'false', hidden: !st.live }, 'Pause');
   const shareMsg = h('span', { class: 'hint', role: 'status' });
   const share = h('button', { type: 'button', class: 'secondary', id: 'share' }, 'Copy link');
   const qErr = h('div', { id: 'q-err', 'aria-live': 'assertive' });
@@ -97,6 +99,7 @@ export async function searchPage(main, project, ls, params) {
       custom,
       h('div', null, h('label', { for: 'rows' }, 'Rows'), rowsSel),
       h('div', { class: 'check' }, live, h('label', { for: 'live' }, 'Live tail')),
+      pauseBtn,
       h('button', { type: 'submit', class: 'primary', id: 'run' }, 'Search'),
       share, shareMsg),
     qErr);
@@ -143,8 +146,14 @@ export async function searchPage(main, project, ls, params) {
     st.live = live.checked;
     if (st.live && !st.range) { st.range = '15m'; rangeSel.value = '15m'; custom.hidden = true; }
     history.replaceState(null, '', '#' + location.hash.slice(1).split('?')[0] + '?' + writeParams(st));
+    if (!st.live) { setPaused(false); setPolling(); run(); announce('Live tail off'); return; }
     setPolling();
-    announce(st.live ? 'Live tail on: new logs appear at the top every 2 seconds' : 'Live tail off');
+    announce('Live tail on: every new log appears at the top');
+  });
+  pauseBtn.addEventListener('click', () => {
+    setPaused(!paused);
+    setPolling();
+    announce(paused ? 'Live tail paused: new logs are kept and shown when you resume' : 'Live tail resumed');
   });
   form.addEventListener('submit', (e) => {
     e.preventDefault();
@@ -198,6 +207,10 @@ export async function searchPage(main, project, ls, params) {
   }
 
   async function run() {
+    // A new search restarts the tail from its own rows.
+    clearTimeout(pollTimer);
+    pollTimer = null;
+    tailState = null;
     if (ctrl) ctrl.abort();
     ctrl = new AbortController();
     const signal = ctrl.signal;
@@ -232,6 +245,7 @@ export async function searchPage(main, project, ls, params) {
         const page = (i) => sls('POST', project, paths.logs(ls), { from, to, query: q, line: PAGE, offset: i * PAGE, reverse: true }, { signal });
         // The first page finds the search's newest rows; the server keeps
         // their keys, so the other pages, asked after it, are quick.
+        searchAt = nowSec();
         const first = await page(0);
         const calls = [first];
         if ((first.data || []).length === PAGE) for (let i = 1; i < pages; i++) calls.push(page(i));
@@ -259,6 +273,7 @@ export async function searchPage(main, project, ls, params) {
     window.__sluiceLastRender = { ms: m.duration, rows: rows.length, total: performance.measure('sluice:total', 'sluice:request', 'sluice:rendered').duration,
       dom: performance.measure('sluice:build', 'sluice:answered', 'sluice:dom').duration };
     page.dataset.state = 'done';
+    if (st.live) setPolling();
   }
 
   function hintFor(err) {
@@ -608,41 +623,105 @@ export async function searchPage(main, project, ls, params) {
   }
 
   // --- live tail ---
+  // The tail reads what the server received, shard by shard from cursors
+  // (/console/api/tail), so no log is skipped however fast they come or
+  // however late their own time is; the list keeps the newest LIVE_MAX.
+  // Pause keeps the cursors: resuming shows what arrived meanwhile.
+  let tailState = null; // { cursors, since, skip, count } while live
+  let searchAt = 0; // when the shown search asked for its rows
+  let paused = false;
+  let lastHisto = 0;
+
+  function setPaused(p) {
+    paused = p;
+    pauseBtn.setAttribute('aria-pressed', String(p));
+    pauseBtn.textContent = p ? 'Resume' : 'Pause';
+    page.classList.toggle('paused', p);
+  }
+
+  // tailKey identifies a row whether it came from GetLogs or the tail
+  // (which has no receive time).
+  function tailKey(r) {
+    const o = {};
+    for (const k in r) if (k !== '__tag__:__receive_time__' && k !== '__time_ns_part__') o[k] = r[k];
+    return JSON.stringify(o);
+  }
+
+  // startTail begins from just before the search shown: the rows it
+  // shows that were received since then are not shown twice.
+  function startTail() {
+    const since = (searchAt || nowSec()) - 1;
+    const skip = new Map();
+    for (const r of rows) {
+      if (Number(r['__tag__:__receive_time__']) >= since) { const k = tailKey(r); skip.set(k, (skip.get(k) || 0) + 1); }
+    }
+    tailState = { cursors: null, since, skip, count: 0 };
+  }
+
   function setPolling() {
     clearTimeout(pollTimer);
     pollTimer = null;
     page.classList.toggle('live', st.live);
-    if (st.live) pollTimer = setTimeout(poll, POLL_MS);
+    pauseBtn.hidden = !st.live;
+    if (!st.live) { tailState = null; return; }
+    if (!tailState) startTail();
+    if (!paused) pollTimer = setTimeout(poll, 0);
   }
 
   async function poll() {
     pollTimer = null;
-    if (!st.live) return;
-    if (!document.hidden && list && !loading && !layout.classList.contains('sql')) {
+    if (!st.live || paused || polling) return;
+    polling = true;
+    try { await pollOnce(); } finally { polling = false; }
+    if (st.live && !paused && !pollTimer && tailState) pollTimer = setTimeout(poll, nextPoll);
+  }
+
+  let polling = false; // a tail call is in flight: never two with the same cursors
+  let nextPoll = POLL_MS;
+  async function pollOnce() {
+    nextPoll = POLL_MS;
+    const ts = tailState;
+    if (!document.hidden && !loading && !layout.classList.contains('sql') && ts) {
       try {
-        range = timeRange(st);
-        const newest = rows.length ? Number(rows[0].__time__) : range[0];
-        const res = await sls('POST', project, paths.logs(ls), { from: Math.max(range[0], newest), to: range[1], query: st.q, line: PAGE, offset: 0, reverse: true });
-        // Logs of the newest second shown may come again: skip those.
-        const seen = new Set(rows.filter((r) => Number(r.__time__) >= newest).map(sig));
-        const fresh = (res.data || []).filter((r) => !seen.has(sig(r)));
-        if (fresh.length) {
-          list.insertBefore(rowsFragment(fresh, true), list.firstChild);
-          rows = fresh.concat(rows);
-          histoTotal += fresh.length;
-          summary.textContent = `${fmtCount(histoTotal)} logs match · live · showing ${fmtCount(rows.length)}, newest first`;
-          announce(`${fresh.length} new logs`);
-          renderFields();
+        const res = await tailCall({ project, logstore: ls, query: lastSearch || '*', cursors: ts.cursors, since: ts.cursors ? 0 : ts.since });
+        if (ts !== tailState || !st.live) return; // a new search or live off meanwhile
+        ts.cursors = res.cursors;
+        let fresh = (res.rows || []).reverse(); // newest first
+        fresh = fresh.filter((r) => {
+          const k = tailKey(r), n = ts.skip.get(k);
+          if (n) { ts.skip.set(k, n - 1); return false; }
+          return true;
+        });
+        if (fresh.length) showTailed(fresh, ts);
+        if (res.more) nextPoll = 0;
+        if (Date.now() - lastHisto >= POLL_MS) {
+          lastHisto = Date.now();
+          range = timeRange(st);
+          renderHistogram(await sls('GET', project, paths.histogram(ls, { from: range[0], to: range[1], query: lastSearch || '*', interval: interval(range[0], range[1]) })));
         }
-        const histo = await sls('GET', project, paths.histogram(ls, { from: range[0], to: range[1], query: lastSearch || '*', interval: interval(range[0], range[1]) }));
-        renderHistogram(histo);
       } catch (err) {
         if (err.status === 401) return;
+        clear(qErr).appendChild(errorBox(err));
       }
-    } else if (!list && !layout.classList.contains('sql')) {
-      await run();
     }
-    if (st.live && !pollTimer) pollTimer = setTimeout(poll, POLL_MS);
+  }
+
+  function showTailed(fresh, ts) {
+    ts.count += fresh.length;
+    fresh = fresh.slice(0, LIVE_MAX);
+    exhausted = true; // Load more pages the search, not the tail
+    if (!list) {
+      rows = fresh;
+      renderResults();
+    } else {
+      list.insertBefore(rowsFragment(fresh, true), list.firstChild);
+      rows = fresh.concat(rows);
+      while (rows.length > LIVE_MAX) { rows.pop(); list.lastElementChild.remove(); }
+      if (moreBtn) moreBtn.hidden = true;
+      renderFields();
+    }
+    summary.textContent = `Live · ${fmtCount(ts.count)} new logs since the tail started · showing the newest ${fmtCount(rows.length)}`;
+    announce(`${fresh.length} new logs`);
   }
 
   function utf16At(text, bytePos) {
@@ -651,6 +730,6 @@ export async function searchPage(main, project, ls, params) {
   }
 
   await run();
-  setPolling();
+  if (!st.live) setPolling();
   return () => { if (ctrl) ctrl.abort(); if (topsCtrl) topsCtrl.abort(); clearTimeout(pollTimer); st.live = false; if (observer) observer.disconnect(); };
 }
