@@ -150,6 +150,10 @@ func TestSDKCursorsAndPull(t *testing.T) {
 	require.ErrorContains(t, err, "ParameterInvalid")
 	_, _, err = c.PullLogsWithQuery(&sls.PullLogRequest{Project: project, Logstore: logstore, ShardID: 1, Cursor: begin, LogGroupMaxCount: 10, Query: "* | where n = '1'"})
 	require.ErrorContains(t, err, "not supported")
+	_, err = c.SplitShard(project, logstore, 0, "3f")
+	require.ErrorContains(t, err, "shardCount")
+	_, err = c.MergeShards(project, logstore, 0)
+	require.ErrorContains(t, err, "shardCount")
 
 	// Python's type=log and an explicit Accept-Encoding: deflate.
 	hdr := http.Header{"Accept-Encoding": {"deflate"}}
