@@ -2,9 +2,11 @@ package console_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	sls "github.com/aliyun/aliyun-log-go-sdk"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
@@ -18,6 +20,19 @@ func tailLogs(word string, first, n int) []accessLog {
 		out[i] = accessLog{t: time.Now(), method: "GET", path: fmt.Sprintf("/%s/%d", word, first+i), status: "200", latency: first + i}
 	}
 	return out
+}
+
+// ingestPack writes one log group per pack id, as an agent's file or a
+// producer does: logs tagged __pack_id__ <prefix>-<seq>, paths /ctx/<word>.
+func (e *env) ingestPack(packID string, words ...string) {
+	e.t.Helper()
+	g := &sls.LogGroup{Topic: ptr("web"), Source: ptr("10.0.0.9"), LogTags: []*sls.LogTag{{Key: ptr("__pack_id__"), Value: ptr(packID)}}}
+	for _, w := range words {
+		g.Logs = append(g.Logs, &sls.Log{Time: ptr(uint32(time.Now().Unix())), Contents: []*sls.LogContent{
+			{Key: ptr("method"), Value: ptr("GET")}, {Key: ptr("path"), Value: ptr("/ctx/" + w)},
+			{Key: ptr("status"), Value: ptr("200")}, {Key: ptr("latency"), Value: ptr("1")}}})
+	}
+	require.NoError(e.t, e.SDK(adminID, adminSecret).PutLogs("web", "access", g))
 }
 
 // TestBrowserInvestigation drives the investigation features in Chromium:
@@ -110,5 +125,54 @@ func TestBrowserInvestigation(t *testing.T) {
 		require.Greater(t, last, first)
 		p.do("zoom", chromedp.KeyEvent("\r"))
 		p.wait("zoomed by keyboard", fmt.Sprintf(`location.hash.includes('from=%d') && location.hash.includes('to=%d')`, first, last))
+	})
+
+	t.Run("filter for and out a value from a log", func(t *testing.T) {
+		p.tb = t
+		p.goTo("/p/web/logstores/access?range=1h&q=" + urlQuery("path:api"))
+		p.wait("results", items+`.length > 0`)
+		p.do("expand", chromedp.Click("ol.logs > li:first-child button.expand"))
+		method := evalJS[string](p, items+`[0]._log.method`)
+		p.wait("field actions", `!!document.querySelector('ol.logs > li:first-child button.filter[data-key=method][data-neg="1"]')`)
+		p.do("filter out", chromedp.Click(`ol.logs > li:first-child button.filter[data-key=method][data-neg="1"]`))
+		p.wait("filtered out", fmt.Sprintf(`document.querySelector('#q').value === 'path:api and not method:%s' && new URLSearchParams(location.hash.split('?')[1]).get('q').includes('not method:%s') && %s.length > 0 && [...%s].every((li) => li._log.method !== '%s')`, method, method, items, items, method))
+		p.do("expand", chromedp.Click("ol.logs > li:first-child button.expand"))
+		status := evalJS[string](p, items+`[0]._log.status`)
+		p.do("filter for", chromedp.Click(`ol.logs > li:first-child button.filter[data-key=status]:not([data-neg])`))
+		p.wait("filtered for", fmt.Sprintf(`document.querySelector('#q').value === 'path:api and not method:%s and status:%s' && %s.length > 0 && [...%s].every((li) => li._log.status === '%s' && li._log.method !== '%s')`, method, status, items, items, status, method))
+	})
+
+	t.Run("context shows the lines the same source wrote around a log", func(t *testing.T) {
+		p.tb = t
+		// Two sources interleaved; source A writes a0..a29 in three groups.
+		for g := 0; g < 3; g++ {
+			var a, b []string
+			for i := 0; i < 10; i++ {
+				a = append(a, fmt.Sprintf("a%d", g*10+i))
+				b = append(b, fmt.Sprintf("b%d", g*10+i))
+			}
+			e.ingestPack(fmt.Sprintf("AAAA0001-%d", g+1), a...)
+			e.ingestPack(fmt.Sprintf("BBBB0002-%d", g+1), b...)
+		}
+		p.goTo("/p/web/logstores/access?range=1h&q=" + urlQuery("path:a15"))
+		p.wait("the one log", items+`.length === 1 && !!document.querySelector('ol.logs > li button.ctx')`)
+		p.do("context", chromedp.Click("ol.logs > li button.ctx"))
+		lines := `[...document.querySelectorAll('section.context ol.context-lines > li')].map((li) => li._log.path)`
+		p.wait("context lines", lines+`.length === 21`)
+		want := []string{}
+		for i := 5; i <= 25; i++ {
+			want = append(want, fmt.Sprintf("/ctx/a%d", i))
+		}
+		require.Equal(t, want, evalJS[[]string](p, lines), "ten lines each way, same source, in order")
+		require.Equal(t, "/ctx/a15", evalJS[string](p, `document.querySelector('section.context li.anchor')._log.path`))
+		p.do("earlier", chromedp.Click("section.context button.ctx-earlier"))
+		p.wait("earlier lines", lines+`.length === 26`)
+		require.Equal(t, "/ctx/a0", evalJS[string](p, lines+`[0]`))
+		p.do("later", chromedp.Click("section.context button.ctx-later"))
+		p.wait("later lines", lines+`.length === 30`)
+		got := evalJS[[]string](p, lines)
+		require.Equal(t, "/ctx/a29", got[len(got)-1])
+		require.False(t, strings.Contains(strings.Join(got, " "), "/ctx/b"), "no line of the other source")
+		require.Empty(t, p.contrastProblems())
 	})
 }

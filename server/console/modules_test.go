@@ -29,6 +29,8 @@ func TestBrowserModules(t *testing.T) {
 			quote: addTerm('', '', 'msg', 'say "hi" \\ bye'),
 			tag: addTerm('', '', '__tag__:__path__', '/var/log/a.log'),
 			oddKey: addTerm('', '', 'user agent', 'curl'),
+			not: addTerm('level:error', 'level:error', 'path', '/healthz', true),
+			notSQL: addTerm('* | select count(*) as n', '*', 'status', '200', true),
 		};`)
 	require.Equal(t, map[string]any{
 		"empty":  "status:500",
@@ -38,6 +40,8 @@ func TestBrowserModules(t *testing.T) {
 		"quote":  `msg:"say \"hi\" \\ bye"`,
 		"tag":    `__tag__:__path__:"/var/log/a.log"`,
 		"oddKey": `"user agent":curl`,
+		"not":    `level:error and not path:"/healthz"`,
+		"notSQL": "not status:200 | select count(*) as n",
 	}, out)
 
 	out = run(`const { topValuesQuery } = await import('/console/search.js');

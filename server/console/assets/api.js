@@ -69,6 +69,7 @@ export const paths = {
   index: (ls) => `/logstores/${enc(ls)}/index`,
   logs: (ls) => `/logstores/${enc(ls)}/logs`,
   histogram: (ls, p) => `/logstores/${enc(ls)}?type=histogram&${new URLSearchParams(p)}`,
+  context: (ls, p) => `/logstores/${enc(ls)}?type=context_log&${new URLSearchParams(p)}`,
   groups: () => '/machinegroups?offset=0&size=500',
   group: (g) => `/machinegroups/${enc(g)}`,
   machines: (g) => `/machinegroups/${enc(g)}/machines?offset=0&size=500`,

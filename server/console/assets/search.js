@@ -11,7 +11,8 @@ const RANGES = [['5m', 'Last 5 minutes', 300], ['15m', 'Last 15 minutes', 900], 
 const PAGE = 100; // GetLogs returns at most 100 rows per call
 const POLL_MS = 2000;
 const LIVE_MAX = 1000; // rows a live tail keeps on screen (the newest)
-const HIDDEN_KEYS = new Set(['__time__', '__time_ns_part__']);
+const HIDDEN_KEYS = new Set(['__time__', '__time_ns_part__', '__pack_meta__']);
+const CONTEXT_LINES = 10; // lines each way a context view loads at a time
 
 const nowSec = () => Math.floor(Date.now() / 1000);
 
@@ -34,9 +35,10 @@ function interval(from, to) {
 const simple = /^[A-Za-z0-9_.\-]+$/;
 function quote(v) { return simple.test(v) ? v : '"' + v.replace(/["\\]/g, (c) => '\\' + c) + '"'; }
 
-// addTerm adds key:value to a "search | SQL" query, before the SQL part.
-export function addTerm(query, search, key, value) {
-  const t = `${key.startsWith('__tag__:') ? '__tag__:' + quote(key.slice(8)) : quote(key)}:${quote(value)}`;
+// addTerm adds key:value (with negate, not key:value) to a "search | SQL"
+// query, before the SQL part.
+export function addTerm(query, search, key, value, negate = false) {
+  const t = `${negate ? 'not ' : ''}${key.startsWith('__tag__:') ? '__tag__:' + quote(key.slice(8)) : quote(key)}:${quote(value)}`;
   const q = query.trim();
   let sqlPart = '';
   if (search !== undefined && q.length > search.length && q.startsWith(search)) sqlPart = q.slice(search.length);
@@ -374,21 +376,103 @@ export async function searchPage(main, project, ls, params) {
     return frag;
   }
 
-  // toggleRaw opens the raw view of a row (one listener for the list).
+  // toggleRaw opens a row's details: its fields with filter for / filter
+  // out buttons, and the raw log (one listener for the list); it also
+  // serves the row's Context button and the filter buttons.
   function toggleRaw(e) {
+    const f = e.target.closest('button.filter');
+    if (f) { addFilter(f.dataset.key, f.closest('li')._log[f.dataset.key], f.dataset.neg === '1'); return; }
+    const cb = e.target.closest('button.ctx');
+    if (cb) { toggleContext(cb); return; }
     const btn = e.target.closest('button.expand');
     if (!btn) return;
     const li = btn.closest('li');
     const open = btn.getAttribute('aria-expanded') === 'true';
     btn.setAttribute('aria-expanded', String(!open));
     btn.textContent = open ? '▸' : '▾';
-    let pre = li.querySelector('pre.raw');
-    if (!pre) {
-      pre = h('pre', { class: 'raw', id: nextId('raw'), tabindex: 0, 'aria-label': 'Raw log as JSON' }, JSON.stringify(li._log, null, 2));
-      btn.setAttribute('aria-controls', pre.id);
-      li.appendChild(pre);
+    let det = li.querySelector('div.details');
+    if (!det) {
+      const r = li._log;
+      const keys = Object.keys(r).filter((k) => !HIDDEN_KEYS.has(k));
+      det = h('div', { class: 'details', id: nextId('det') },
+        h('table', { class: 'field-actions' }, h('caption', { class: 'sr-only' }, 'Fields of this log'),
+          h('tbody', null, keys.map((k) => h('tr', null,
+            h('th', { scope: 'row' }, k),
+            h('td', null, r[k]),
+            h('td', { class: 'acts' },
+              h('button', { type: 'button', class: 'filter', 'data-key': k, 'aria-label': `Filter for ${k}: ${r[k]}`, title: 'Filter for this value' }, '+'),
+              h('button', { type: 'button', class: 'filter', 'data-key': k, 'data-neg': '1', 'aria-label': `Filter out ${k}: ${r[k]}`, title: 'Filter out this value' }, '−')))))),
+        h('pre', { class: 'raw', tabindex: 0, 'aria-label': 'Raw log as JSON' }, JSON.stringify(r, null, 2)));
+      btn.setAttribute('aria-controls', det.id);
+      li.appendChild(det);
     }
-    pre.hidden = open;
+    det.hidden = open;
+  }
+
+  // --- context: the lines the same source wrote around a log ---
+  // (GetContextLogs by the row's __tag__:__pack_id__ and __pack_meta__).
+  function contextCall(packId, meta, back, forward) {
+    return sls('GET', project, paths.context(ls, { pack_id: packId, pack_meta: meta, back_lines: back, forward_lines: forward }));
+  }
+
+  function contextLine(r) {
+    const t = Number(r.__time__);
+    const text = Object.keys(r).filter((k) => !k.startsWith('__')).map((k) => `${k}=${r[k]}`).join(' ');
+    const anchor = r.__index_number__ === '0';
+    const li = h('li', { class: anchor ? 'anchor' : null, 'aria-current': anchor ? 'true' : null },
+      h('time', { datetime: new Date(t * 1000).toISOString() }, fmtTime(t)), ' ', h('span', null, text));
+    li._log = r;
+    return li;
+  }
+
+  async function toggleContext(btn) {
+    const li = btn.closest('li');
+    let box = li.querySelector('section.context');
+    const open = btn.getAttribute('aria-expanded') === 'true';
+    btn.setAttribute('aria-expanded', String(!open));
+    if (box) { box.hidden = open; return; }
+    const r = li._log;
+    const packId = r['__tag__:__pack_id__'];
+    const lines = h('ol', { class: 'context-lines' });
+    const status = h('p', { class: 'hint', role: 'status' }, 'Loading the lines around this log…');
+    const earlier = h('button', { type: 'button', class: 'secondary ctx-earlier' }, 'Earlier lines');
+    const later = h('button', { type: 'button', class: 'secondary ctx-later' }, 'Later lines');
+    box = h('section', { class: 'context', id: nextId('ctx'), 'aria-label': `Lines around the log at ${fmtTime(Number(r.__time__))} from the same source` },
+      h('p', { class: 'hint' }, `Context: lines written before and after by the same source (${packId.replace(/-\d+$/, '')}), oldest first.`),
+      earlier, lines, later, status);
+    btn.setAttribute('aria-controls', box.id);
+    li.appendChild(box);
+    // more fetches n lines before the first shown (or after the last).
+    const more = async (dir) => {
+      const edge = dir < 0 ? lines.firstElementChild : lines.lastElementChild;
+      const b = dir < 0 ? earlier : later;
+      b.disabled = true;
+      try {
+        const res = await contextCall(edge._log['__tag__:__pack_id__'], edge._log.__pack_meta__, dir < 0 ? CONTEXT_LINES : 0, dir > 0 ? CONTEXT_LINES : 0);
+        const got = (res.logs || []).filter((x) => x.__index_number__ !== '0');
+        const frag = document.createDocumentFragment();
+        for (const x of got) frag.appendChild(contextLine(x));
+        if (dir < 0) lines.insertBefore(frag, lines.firstChild); else lines.appendChild(frag);
+        status.textContent = got.length ? `${got.length} ${dir < 0 ? 'earlier' : 'later'} lines loaded` : `No ${dir < 0 ? 'earlier' : 'later'} lines${res.progress === 'Incomplete' ? ' found nearby' : ''}.`;
+        b.disabled = !got.length && res.progress !== 'Incomplete';
+      } catch (err) {
+        status.textContent = '';
+        status.appendChild(errorBox(err));
+        b.disabled = false;
+      }
+    };
+    earlier.addEventListener('click', () => more(-1));
+    later.addEventListener('click', () => more(1));
+    try {
+      const res = await contextCall(packId, r.__pack_meta__, CONTEXT_LINES, CONTEXT_LINES);
+      for (const x of res.logs || []) lines.appendChild(contextLine(x));
+      status.textContent = `${res.back_lines} lines before and ${res.forward_lines} after${res.progress === 'Incomplete' ? ' (the search for more stopped early)' : ''}.`;
+      const a = lines.querySelector('li.anchor');
+      if (a) a.scrollIntoView({ block: 'nearest' });
+    } catch (err) {
+      status.textContent = '';
+      status.appendChild(errorBox(err));
+    }
   }
 
   function logItem(r, fresh) {
@@ -407,6 +491,15 @@ export async function searchPage(main, project, ls, params) {
     time.dateTime = new Date(t * 1000).toISOString();
     time.textContent = fmtTime(t);
     head.append(btn, time);
+    if (r['__tag__:__pack_id__'] && r.__pack_meta__) {
+      const cb = document.createElement('button');
+      cb.type = 'button';
+      cb.className = 'ctx';
+      cb.setAttribute('aria-expanded', 'false');
+      cb.setAttribute('aria-label', `Context: lines around the log at ${fmtTime(t)}`);
+      cb.textContent = 'Context';
+      head.appendChild(cb);
+    }
     const tags = document.createElement('span');
     tags.className = 'tags';
     const kv = document.createElement('dl');
@@ -570,8 +663,8 @@ export async function searchPage(main, project, ls, params) {
       valueList(k, ent.data, total, true, 'range'));
   }
 
-  function addFilter(k, v) {
-    qIn.value = addTerm(qIn.value, lastSearch, k, v);
+  function addFilter(k, v, negate = false) {
+    qIn.value = addTerm(qIn.value, lastSearch, k, v, negate);
     form.requestSubmit();
   }
 
