@@ -63,13 +63,20 @@ func TestSDKCursorsAndPull(t *testing.T) {
 	// 30 groups to shard 1 by hash key, written in order.
 	key := hashKeyFor(t, c, project, logstore, 1)
 	var want []*sls.LogGroup
-	before := time.Now()
+	var cut int64 // a second after every group before 20 and before every one after
 	for i := range 30 {
 		g := numberedGroup("routed", i*4, 4)
 		want = append(want, g)
 		require.NoError(t, c.PostLogStoreLogs(project, logstore, g, &key))
 		if i == 19 {
-			time.Sleep(1100 * time.Millisecond) // GetCursor by time has second resolution
+			// GetCursor by time has second resolution: wait for the next
+			// second (writing the first 20 may itself cross one on a
+			// loaded machine).
+			last := time.Now().Unix()
+			for time.Now().Unix() == last {
+				time.Sleep(10 * time.Millisecond)
+			}
+			cut = time.Now().Unix()
 		}
 	}
 	begin, err := c.GetCursor(project, logstore, 1, "begin")
@@ -121,12 +128,12 @@ func TestSDKCursorsAndPull(t *testing.T) {
 	require.Equal(t, protocol.EncodeCursor(9), next)
 
 	// By receive time: the groups written after the pause start at 20.
-	after, err := c.GetCursor(project, logstore, 1, fmt.Sprint(before.Unix()+1))
+	after, err := c.GetCursor(project, logstore, 1, fmt.Sprint(cut))
 	require.NoError(t, err)
 	require.Equal(t, protocol.EncodeCursor(20), after)
 	ts, err := c.GetCursorTime(project, logstore, 1, protocol.EncodeCursor(20))
 	require.NoError(t, err)
-	require.GreaterOrEqual(t, ts.Unix(), before.Unix()+1)
+	require.GreaterOrEqual(t, ts.Unix(), cut)
 	prev, err := c.(*sls.Client).GetPrevCursorTime(project, logstore, 1, protocol.EncodeCursor(20))
 	require.NoError(t, err)
 	require.Less(t, prev.Unix(), ts.Unix())
