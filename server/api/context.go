@@ -162,6 +162,10 @@ func (a *API) getContextLogs(ctx context.Context, q *request) error {
 		}
 		lines[i] = int(n)
 	}
+	// Bounded like a query: the scans read at most contextScanGroups
+	// groups per shard and direction, within the query timeout.
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.QueryTimeout)
+	defer cancel()
 	pos, err := a.locateLog(ctx, q.project, ls, packID, q.query("pack_meta"))
 	if err != nil {
 		return err
@@ -398,6 +402,11 @@ func (a *API) locateLog(ctx context.Context, project string, ls meta.Logstore, p
 			return logPos{}, cursorStoreErr(err)
 		}
 		var found *logPos
+		if to-from > contextScanGroups {
+			// More groups arrived in that second than a context scan
+			// reads: look at the first ones only.
+			to = from + contextScanGroups
+		}
 		for c := from; c < to && found == nil; {
 			res, err := a.cfg.Logs.Pull(ctx, project, ls.Name, s, store.PullRequest{Cursor: c, EndCursor: to, MaxGroups: contextPullGroups, MaxBytes: contextPullBytes})
 			if err != nil {
