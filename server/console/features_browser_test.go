@@ -175,4 +175,28 @@ func TestBrowserInvestigation(t *testing.T) {
 		require.False(t, strings.Contains(strings.Join(got, " "), "/ctx/b"), "no line of the other source")
 		require.Empty(t, p.contrastProblems())
 	})
+
+	t.Run("relative time ranges and auto-refresh", func(t *testing.T) {
+		p.tb = t
+		p.goTo("/p/web/logstores/access?range=1h")
+		p.wait("results", items+`.length > 0`)
+		p.setField("#range", "relative")
+		p.wait("relative fields", `!document.querySelector('#rel-n').closest('[hidden]')`)
+		p.setField("#rel-n", "90")
+		p.setField("#rel-unit", "m")
+		p.do("apply", chromedp.Click("#rel-apply"))
+		p.wait("last 90 minutes", `location.hash.includes('range=90m') && document.querySelector('#range').selectedOptions[0].textContent === 'Last 90 minutes' && document.querySelector('#summary').innerText.includes('logs match')`)
+		// The link keeps the range relative.
+		p.goTo("/p/web/logstores/access?range=90m")
+		p.wait("relative range from the link", `document.querySelector('#range').value === '90m' && document.querySelector('#summary').innerText.includes('logs match')`)
+		span := evalJS[int64](p, `(() => { const b = [...document.querySelectorAll('#histogram g.bar')]; return Number(b[b.length - 1].dataset.to) - Number(b[0].dataset.from); })()`)
+		require.InDelta(t, 90*60, span, 300, "the histogram spans 90 minutes")
+
+		// Auto-refresh every 10 s: a log written later shows without a click.
+		p.setField("#refresh", "10s")
+		p.wait("refresh in the link", `location.hash.includes('refresh=10s')`)
+		e.ingest("web", "access", []accessLog{{t: time.Now(), method: "GET", path: "/refreshed-marker", status: "200", latency: 1}})
+		p.wait("refreshed", items+`[0]?._log.path === '/refreshed-marker'`)
+		p.setField("#refresh", "")
+	})
 }

@@ -4,10 +4,9 @@
 import { h, clear, announce, errorBox, emptyState, code, fmtTime, fmtCount, localInput, nextId } from './dom.js';
 import { sls, paths, checkQuery, tail as tailCall } from './api.js';
 import { setCrumbs, projectHref, searchHref, indexHref, canWrite } from './nav.js';
+import { rangeControl, resolve, relSeconds, relLabel, REFRESH, refreshSeconds } from './timerange.js';
 import { histogram, chartPlan, lineChart, barChart, timeValue, localTime } from './charts.js';
 
-const RANGES = [['5m', 'Last 5 minutes', 300], ['15m', 'Last 15 minutes', 900], ['1h', 'Last hour', 3600], ['4h', 'Last 4 hours', 14400],
-  ['24h', 'Last 24 hours', 86400], ['7d', 'Last 7 days', 604800], ['30d', 'Last 30 days', 2592000]];
 const PAGE = 100; // GetLogs returns at most 100 rows per call
 const POLL_MS = 2000;
 const LIVE_MAX = 1000; // rows a live tail keeps on screen (the newest)
@@ -16,15 +15,9 @@ const CONTEXT_LINES = 10; // lines each way a context view loads at a time
 
 const nowSec = () => Math.floor(Date.now() / 1000);
 
-// timeRange resolves the page's range to [from, to) in unix seconds.
-function timeRange(st) {
-  if (st.range) {
-    const r = RANGES.find((x) => x[0] === st.range) || RANGES[1];
-    const to = nowSec() + 1;
-    return [to - r[2], to];
-  }
-  return [st.from, st.to];
-}
+// timeRange resolves the page's range to [from, to) in unix seconds: a
+// relative range ("45m", "2h", "7d") ends now.
+const timeRange = resolve;
 
 function interval(from, to) {
   const span = Math.max(1, to - from);
@@ -57,7 +50,9 @@ export function topValuesQuery(search, key) {
 
 function readState(params) {
   const st = { q: params.get('q') || '', range: params.get('range') || '', from: Number(params.get('from')) || 0, to: Number(params.get('to')) || 0,
-    rows: Math.min(1000, Math.max(PAGE, Number(params.get('rows')) || PAGE)), live: params.get('live') === '1' };
+    rows: Math.min(1000, Math.max(PAGE, Number(params.get('rows')) || PAGE)), live: params.get('live') === '1',
+    refresh: refreshSeconds(params.get('refresh')) ? params.get('refresh') : '' };
+  if (st.range && !relSeconds(st.range)) st.range = '';
   if (!st.range && !(st.from && st.to && st.to > st.from)) st.range = '15m';
   if (st.range) { st.from = 0; st.to = 0; }
   return st;
@@ -69,6 +64,7 @@ function writeParams(st) {
   if (st.range) p.set('range', st.range); else { p.set('from', st.from); p.set('to', st.to); }
   if (st.rows !== PAGE) p.set('rows', st.rows);
   if (st.live) p.set('live', '1');
+  if (st.refresh) p.set('refresh', st.refresh);
   return p.toString();
 }
 
@@ -82,11 +78,10 @@ export async function searchPage(main, project, ls, params) {
   // --- query form ---
   const qIn = h('textarea', { id: 'q', rows: 2, spellcheck: 'false', autocapitalize: 'off', 'aria-describedby': 'q-help q-err', placeholder: 'status:500 and GET | SELECT path, count(*) AS n GROUP BY path ORDER BY n DESC', value: st.q });
   qIn.value = st.q;
-  const rangeSel = h('select', { id: 'range' }, RANGES.map(([v, l]) => h('option', { value: v, selected: st.range === v }, l)), h('option', { value: 'custom', selected: !st.range }, 'Custom range…'));
-  const [f0, t0] = timeRange(st);
-  const fromIn = h('input', { id: 'from', type: 'datetime-local', step: 1, value: localInput(f0) });
-  const toIn = h('input', { id: 'to', type: 'datetime-local', step: 1, value: localInput(t0) });
-  const custom = h('div', { class: 'custom', hidden: !!st.range }, h('div', null, h('label', { for: 'from' }, 'From'), fromIn), h('div', null, h('label', { for: 'to' }, 'To'), toIn));
+  // A new relative range runs the search at once (a custom range waits
+  // for its from/to and the Search button).
+  const rc = rangeControl(st, ({ range: r }) => { st.range = r; form.requestSubmit(); });
+  const refreshSel = h('select', { id: 'refresh' }, REFRESH.map(([v, l]) => h('option', { value: v, selected: st.refresh === v }, l)));
   const rowsSel = h('select', { id: 'rows' }, [100, 500, 1000].map((n) => h('option', { value: n, selected: st.rows === n }, `${n} rows`)));
   const live = h('input', { type: 'checkbox', id: 'live', role: 'switch', checked: st.live });
   const pauseBtn = h('button', { type: 'button', class: 'secondary', id: 'pause', 'aria-pressed': 'false', hidden: !st.live }, 'Pause');
@@ -97,8 +92,8 @@ export async function searchPage(main, project, ls, params) {
     h('div', { class: 'q' }, h('label', { for: 'q' }, 'Query'), qIn,
       h('p', { id: 'q-help', class: 'hint' }, 'Search words or ', code('key:value'), ' (and/or/not), then optionally ', code('| SELECT …'), ' SQL. Enter runs it, Shift+Enter adds a line.')),
     h('div', { class: 'controls' },
-      h('div', null, h('label', { for: 'range' }, 'Time range'), rangeSel),
-      custom,
+      ...rc.fields,
+      h('div', null, h('label', { for: 'refresh' }, 'Auto-refresh'), refreshSel),
       h('div', null, h('label', { for: 'rows' }, 'Rows'), rowsSel),
       h('div', { class: 'check' }, live, h('label', { for: 'live' }, 'Live tail')),
       pauseBtn,
@@ -130,10 +125,11 @@ export async function searchPage(main, project, ls, params) {
 
   // A new time range or row count runs the search at once (a custom
   // range waits for its from/to and the Search button).
-  rangeSel.addEventListener('change', () => {
-    custom.hidden = rangeSel.value !== 'custom';
-    if (rangeSel.value === 'custom') { live.checked = false; fromIn.focus(); return; }
-    form.requestSubmit();
+  refreshSel.addEventListener('change', () => {
+    st.refresh = refreshSel.value;
+    pushState();
+    setRefresh();
+    announce(st.refresh ? `The search runs again ${relLabel(st.refresh).toLowerCase()}` : 'Auto-refresh off');
   });
   rowsSel.addEventListener('change', () => form.requestSubmit());
   qIn.addEventListener('keydown', (e) => {
@@ -146,7 +142,7 @@ export async function searchPage(main, project, ls, params) {
   });
   live.addEventListener('change', () => {
     st.live = live.checked;
-    if (st.live && !st.range) { st.range = '15m'; rangeSel.value = '15m'; custom.hidden = true; }
+    if (st.live && !st.range) { st.range = '15m'; rc.show(st); }
     history.replaceState(null, '', '#' + location.hash.slice(1).split('?')[0] + '?' + writeParams(st));
     if (!st.live) { setPaused(false); setPolling(); run(); announce('Live tail off'); return; }
     setPolling();
@@ -161,11 +157,12 @@ export async function searchPage(main, project, ls, params) {
     e.preventDefault();
     st.q = qIn.value.trim();
     st.rows = Number(rowsSel.value);
-    if (rangeSel.value === 'custom') {
-      const f = Math.floor(new Date(fromIn.value).getTime() / 1000), t = Math.floor(new Date(toIn.value).getTime() / 1000);
-      if (!(f && t && t > f)) { clear(qErr).appendChild(errorBox({ code: 'InvalidTimeRange', message: 'choose a start before the end' })); fromIn.focus(); return; }
+    const c = rc.custom();
+    if (c === null) { clear(qErr).appendChild(errorBox({ code: 'InvalidTimeRange', message: 'choose a start before the end' })); return; }
+    if (c) {
+      const f = c.from, t = c.to;
       st.range = ''; st.from = f; st.to = t; st.live = false; live.checked = false;
-    } else { st.range = rangeSel.value; }
+    }
     pushState();
     run();
   });
@@ -177,7 +174,7 @@ export async function searchPage(main, project, ls, params) {
 
   function zoom(from, to) {
     st.range = ''; st.from = from; st.to = to; st.live = false; live.checked = false;
-    rangeSel.value = 'custom'; custom.hidden = false; fromIn.value = localInput(from); toIn.value = localInput(to);
+    rc.show(st);
     pushState();
     setPolling();
     run();
@@ -222,7 +219,7 @@ export async function searchPage(main, project, ls, params) {
     const q = st.q;
     summary.textContent = 'Searching…';
     range = timeRange(st);
-    if (!st.range) { fromIn.value = localInput(range[0]); toIn.value = localInput(range[1]); }
+    if (!st.range) rc.setCustom(range[0], range[1]);
     let chk;
     try {
       chk = await checkQuery(q, ls);
@@ -822,7 +819,18 @@ export async function searchPage(main, project, ls, params) {
     return new TextDecoder().decode(b.slice(0, bytePos)).length;
   }
 
+  // --- auto-refresh: the search runs again every N seconds (not while
+  // the live tail runs, nor in a hidden tab) ---
+  let refreshTimer = null;
+  function setRefresh() {
+    clearInterval(refreshTimer);
+    refreshTimer = null;
+    const sec = refreshSeconds(st.refresh);
+    if (sec) refreshTimer = setInterval(() => { if (!document.hidden && !st.live) run(); }, sec * 1000);
+  }
+
   await run();
   if (!st.live) setPolling();
-  return () => { if (ctrl) ctrl.abort(); if (topsCtrl) topsCtrl.abort(); clearTimeout(pollTimer); st.live = false; if (observer) observer.disconnect(); };
+  setRefresh();
+  return () => { clearInterval(refreshTimer); if (ctrl) ctrl.abort(); if (topsCtrl) topsCtrl.abort(); clearTimeout(pollTimer); st.live = false; if (observer) observer.disconnect(); };
 }
