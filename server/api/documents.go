@@ -246,10 +246,15 @@ func (a *API) listDocuments(k docKind) handlerFunc {
 		for _, d := range docs {
 			var v struct {
 				DisplayName string `json:"displayName"`
+				Description string `json:"description"`
 			}
 			_ = json.Unmarshal(d.Raw, &v)
 			names = append(names, d.Name)
-			items = append(items, map[string]string{k.nameKey: d.Name, "displayName": v.DisplayName})
+			item := map[string]string{k.nameKey: d.Name, "displayName": v.DisplayName}
+			if k.kind == meta.KindDashboard {
+				item["description"] = v.Description
+			}
+			items = append(items, item)
 		}
 		return writeJSON(q, map[string]any{"count": len(names), "total": total, k.listKey: names, k.itemsKey: items})
 	}

@@ -14,7 +14,8 @@ import (
 // @alicloud/sls20201230 (default v1 hmac-sha256 signing) and aliyun-sdk
 // against a real server, as their users call them (projects, logstores,
 // indexes, PutLogs, GetLogs, GetHistograms, cursors and BatchGetLogs,
-// consumer groups, ListTopics, GetProjectLogs). The SDKs come from
+// consumer groups, ListTopics, GetProjectLogs, saved searches,
+// dashboards). The SDKs come from
 // hack/ensure-npm-sdks.sh ($SLUICE_CACHE/npm-sdks); without them or node
 // the test skips, or fails under SLUICE_REQUIRE_ALL=1.
 func TestNodeSDKs(t *testing.T) {

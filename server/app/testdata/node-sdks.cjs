@@ -150,6 +150,29 @@ async function main() {
     const r = await client.getProjectLogs(project, new Sls.GetProjectLogsRequest({ query: `select count(*) as n from "${ls}" where __time__ > 0` }));
     assert.equal(r.body[0].n, '4');
   });
+  await check('sls20201230 saved search: create, get, list', async () => {
+    await client.createSavedSearch(project, new Sls.CreateSavedSearchRequest({ savedsearchName: 'errors',
+      searchQuery: 'status >= 500', logstore: ls, topic: '', displayName: 'Errors' }));
+    const g = await client.getSavedSearch(project, 'errors');
+    assert.equal(g.body.searchQuery, 'status >= 500');
+    const l = await client.listSavedSearch(project, new Sls.ListSavedSearchRequest({ offset: 0, size: 10 }));
+    assert.equal(l.body.total, 1);
+    assert.equal(l.body.savedsearchItems[0].savedsearchName, 'errors');
+    assert.equal(l.body.savedsearchItems[0].displayName, 'Errors');
+  });
+  await check('sls20201230 dashboard: create, get, list', async () => {
+    await client.createDashboard(project, new Sls.CreateDashboardRequest({ body: new Sls.Dashboard({
+      dashboardName: 'overview', displayName: 'Overview', description: 'traffic', attribute: { type: 'grid' },
+      charts: [new Sls.Chart({ title: 'pv', type: 'linepro',
+        search: { logstore: ls, query: '* | select count(*) as pv', start: '-3600s', end: 'now' },
+        display: { xPos: 0, yPos: 0, width: 5, height: 5, displayName: 'PV' } })] }) }));
+    const g = await client.getDashboard(project, 'overview');
+    assert.equal(g.body.charts[0].title, 'pv');
+    assert.equal(g.body.attribute.type, 'grid');
+    const l = await client.listDashboard(project, new Sls.ListDashboardRequest({ offset: 0, size: 10 }));
+    assert.deepEqual(l.body.dashboards, ['overview']);
+    assert.equal(l.body.dashboardItems[0].description, 'traffic');
+  });
   await check('aliyun-sdk listTopics', async () => {
     // aliyun-sdk hands JSON arrays over as objects keyed '0', '1', ...
     const r = await call(old, 'listTopics', { projectName: project, logStoreName: ls, line: 100 });
