@@ -1,7 +1,10 @@
-// Package api serves the Log Service HTTP API (sls-api.md): PutLogs on every
-// client's path, GetLogs and GetHistograms, projects, logstores, indexes,
-// shards, machine groups and Logtail configs, plus Sluice's access-key
-// administration. It authenticates every request (server/auth), takes the
+// Package api serves the Log Service HTTP API (sls-api.md; coverage in
+// docs/api.md): PutLogs on every client's path, GetLogs, GetHistograms,
+// ListTopics, GetContextLogs and GetProjectLogs, shards (cursors,
+// PullLogs) and consumer groups, projects, logstores, indexes, machine
+// groups, Logtail configs, saved searches and dashboards, web tracking,
+// plus Sluice's access-key administration. It authenticates every request
+// but web tracking's (server/auth), takes the
 // project from x-log-project or the Host name, and answers with the exact
 // headers and JSON shapes the SDKs decode. Storage and metadata are reached
 // through the small interfaces declared here.

@@ -58,6 +58,14 @@ func TestWebTracking(t *testing.T) {
 	requireRawError(t, resp, b, 404, protocol.CodeLogStoreNotExist)
 	resp, b = e.raw("POST", project, "/logstores/"+logstore+"/track", jsonHdr, []byte(`{"__logs__": 1}`), nil, time.Now())
 	requireRawError(t, resp, b, 400, protocol.CodePostBodyInvalid)
+	// Unsigned writes are bounded tighter than PutLogs: 3 MB, 4096 logs.
+	big := []byte(`{"__logs__":[{"msg":"` + strings.Repeat("x", 3<<20) + `"}]}`)
+	resp, b = e.raw("POST", project, "/logstores/"+logstore+"/track", jsonHdr, big, nil, time.Now())
+	requireRawError(t, resp, b, 400, protocol.CodePostBodyTooLarge)
+	many := []byte(`{"__logs__":[` + strings.Repeat(`{"a":"1"},`, 4096) + `{"a":"1"}]}`)
+	resp, b = e.raw("POST", project, "/logstores/"+logstore+"/track", jsonHdr, many, nil, time.Now())
+	requireRawError(t, resp, b, 400, protocol.CodeParameterInvalid)
+	require.Contains(t, string(b), "4096")
 
 	now := time.Now().Unix()
 	res, err := c.GetLogs(project, logstore, "", now-120, now+120, "*", 100, 0, false)
