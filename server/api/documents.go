@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -267,15 +268,7 @@ func (a *API) editChart(ctx context.Context, q *request) error {
 	a.docMu.Lock()
 	defer a.docMu.Unlock()
 	name := q.vars["name"]
-	d, err := a.cfg.Meta.GetDocument(ctx, q.project, meta.KindDashboard, name)
-	if err != nil {
-		return a.metaErr(err)
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(d.Raw, &obj); err != nil {
-		return err
-	}
-	charts, err := dashboardCharts(obj)
+	d, obj, charts, err := a.dashboard(ctx, q)
 	if err != nil {
 		return err
 	}
@@ -337,15 +330,7 @@ func (a *API) editChart(ctx context.Context, q *request) error {
 
 // getChart serves GetChart (GET /dashboards/{d}/charts/{title}).
 func (a *API) getChart(ctx context.Context, q *request) error {
-	d, err := a.cfg.Meta.GetDocument(ctx, q.project, meta.KindDashboard, q.vars["name"])
-	if err != nil {
-		return a.metaErr(err)
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(d.Raw, &obj); err != nil {
-		return err
-	}
-	charts, err := dashboardCharts(obj)
+	_, _, charts, err := a.dashboard(ctx, q)
 	if err != nil {
 		return err
 	}
@@ -355,6 +340,21 @@ func (a *API) getChart(ctx context.Context, q *request) error {
 		}
 	}
 	return chartNotExist(q.vars["name"], q.vars["chart"])
+}
+
+// dashboard reads the request's dashboard: the document, its object and
+// its charts.
+func (a *API) dashboard(ctx context.Context, q *request) (meta.Document, map[string]json.RawMessage, []map[string]json.RawMessage, error) {
+	d, err := a.cfg.Meta.GetDocument(ctx, q.project, meta.KindDashboard, q.vars["name"])
+	if err != nil {
+		return d, nil, nil, a.metaErr(err)
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(d.Raw, &obj); err != nil {
+		return d, nil, nil, fmt.Errorf("dashboard %q: stored JSON: %w", d.Name, err)
+	}
+	charts, err := dashboardCharts(obj)
+	return d, obj, charts, err
 }
 
 func chartNotExist(dashboard, title string) error {
