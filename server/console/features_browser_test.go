@@ -199,4 +199,50 @@ func TestBrowserInvestigation(t *testing.T) {
 		p.wait("refreshed", items+`[0]?._log.path === '/refreshed-marker'`)
 		p.setField("#refresh", "")
 	})
+
+	t.Run("table view with chosen columns, export, query history", func(t *testing.T) {
+		p.tb = t
+		p.goTo("/p/web/logstores/access?range=1h&q=" + urlQuery("path:api"))
+		p.wait("results", items+`.length > 0`)
+		p.do("table view", chromedp.Click("#view-table"))
+		p.wait("table", `!!document.querySelector('ol.logs.table') && location.hash.includes('view=table') && document.querySelectorAll('.table-head span').length === 6`)
+
+		p.goTo("/p/web/logstores/access?range=1h&view=table&cols=status,path&q=" + urlQuery("path:api"))
+		p.wait("chosen columns", `document.querySelectorAll('ol.logs.table > li').length > 0`)
+		require.Equal(t, []string{"status", "path"}, evalJS[[]string](p, `[...document.querySelectorAll('ol.logs > li:first-child .cell')].map((c) => c.dataset.col)`))
+		require.True(t, evalJS[bool](p, `[...`+items+`].every((li) => [...li.querySelectorAll('.cell')].map((c) => c.lastChild.textContent).join('|') === li._log.status + '|' + li._log.path)`), "cells show the log's values")
+		p.do("columns", chromedp.Click("#columns summary"))
+		p.do("add latency", chromedp.Click(`#columns input[value=latency]`))
+		p.wait("three columns", `location.hash.includes('cols=status%2Cpath%2Clatency') && document.querySelectorAll('ol.logs > li:first-child .cell').length === 3`)
+
+		// Export what is shown: CSV and JSON with every loaded row.
+		exported := func(btn string) string {
+			t.Helper()
+			p.do("export "+btn, chromedp.Click(btn))
+			return evalJS[string](p, `(async () => document.querySelector('#export-link')._blob.text())()`, chromedp.EvalAwaitPromise)
+		}
+		n := evalJS[int](p, items+`.length`)
+		csv := strings.Split(strings.TrimSuffix(exported("#export-csv"), "\r\n"), "\r\n")
+		require.Len(t, csv, n+1, "a header and a line per row")
+		require.True(t, strings.HasPrefix(csv[0], "__time__,"), csv[0])
+		require.Contains(t, csv[0], "status")
+		js := exported("#export-json")
+		require.True(t, strings.HasPrefix(js, "["), js[:min(40, len(js))])
+		require.Equal(t, n, evalJS[int](p, `(async () => JSON.parse(await document.querySelector('#export-link')._blob.text()).filter((r) => r.path.includes('/api')).length)()`, chromedp.EvalAwaitPromise))
+
+		// SQL results export too.
+		p.goTo("/p/web/logstores/access?range=1h&q=" + urlQuery("* | select status, count(*) as n group by status order by status"))
+		p.wait("sql", `!!document.querySelector('#sql-table') && !!document.querySelector('#export-csv')`)
+		sqlCSV := exported("#export-csv")
+		require.True(t, strings.HasPrefix(sqlCSV, "status,n\r\n200,"), sqlCSV)
+
+		// History: the queries run here, newest first; choosing one runs it.
+		p.do("history", chromedp.Click("#history summary"))
+		p.wait("history list", `document.querySelectorAll('#history .hq').length >= 2`)
+		hs := evalJS[[]string](p, `[...document.querySelectorAll('#history .hq')].map((b) => b.textContent)`)
+		require.Equal(t, "* | select status, count(*) as n group by status order by status", hs[0])
+		require.Contains(t, hs, "path:api")
+		p.do("run from history", chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll('#history .hq')].find((b) => b.textContent === 'path:api').click()`))
+		p.wait("ran again", `document.querySelector('#q').value === 'path:api' && `+items+`.length > 0`)
+	})
 }

@@ -44,6 +44,14 @@ func TestBrowserModules(t *testing.T) {
 		"notSQL": "not status:200 | select count(*) as n",
 	}, out)
 
+	out = run(`const { toCSV, columnsOf } = await import('/console/export.js');
+		return { csv: toCSV(['a', 'b'], [{ a: 'x,y', b: 'say "hi"' }, { a: '=1+1', b: '-5' }, { a: ' pad', b: 'line\nbreak' }, { b: '1' }]),
+			cols: columnsOf([{ a: 1, b: 2 }, { c: 3, a: 4 }]) };`)
+	require.Equal(t, map[string]any{
+		"csv":  "a,b\r\n\"x,y\",\"say \"\"hi\"\"\"\r\n'=1+1,-5\r\n\" pad\",\"line\nbreak\"\r\n,1\r\n",
+		"cols": []any{"a", "b", "c"},
+	}, out, "CSV quotes commas, quotes, line breaks and edge spaces, and defuses formulas but not numbers")
+
 	out = run(`const { topValuesQuery } = await import('/console/search.js');
 		return { star: topValuesQuery('', 'status'), search: topValuesQuery(' level:error ', 'say "hi"') };`)
 	require.Equal(t, map[string]any{

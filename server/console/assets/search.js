@@ -5,6 +5,7 @@ import { h, clear, announce, errorBox, emptyState, code, fmtTime, fmtCount, loca
 import { sls, paths, checkQuery, tail as tailCall } from './api.js';
 import { setCrumbs, projectHref, searchHref, indexHref, canWrite } from './nav.js';
 import { rangeControl, resolve, relSeconds, relLabel, REFRESH, refreshSeconds } from './timerange.js';
+import { toCSV, columnsOf, download, fileStamp, history as queryHistory, remember, forget } from './export.js';
 import { histogram, chartPlan, lineChart, barChart, timeValue, localTime } from './charts.js';
 
 const PAGE = 100; // GetLogs returns at most 100 rows per call
@@ -51,7 +52,8 @@ export function topValuesQuery(search, key) {
 function readState(params) {
   const st = { q: params.get('q') || '', range: params.get('range') || '', from: Number(params.get('from')) || 0, to: Number(params.get('to')) || 0,
     rows: Math.min(1000, Math.max(PAGE, Number(params.get('rows')) || PAGE)), live: params.get('live') === '1',
-    refresh: refreshSeconds(params.get('refresh')) ? params.get('refresh') : '' };
+    refresh: refreshSeconds(params.get('refresh')) ? params.get('refresh') : '',
+    view: params.get('view') === 'table' ? 'table' : 'list', cols: (params.get('cols') || '').split(',').filter(Boolean).slice(0, 20) };
   if (st.range && !relSeconds(st.range)) st.range = '';
   if (!st.range && !(st.from && st.to && st.to > st.from)) st.range = '15m';
   if (st.range) { st.from = 0; st.to = 0; }
@@ -65,6 +67,8 @@ function writeParams(st) {
   if (st.rows !== PAGE) p.set('rows', st.rows);
   if (st.live) p.set('live', '1');
   if (st.refresh) p.set('refresh', st.refresh);
+  if (st.view === 'table') p.set('view', 'table');
+  if (st.view === 'table' && st.cols.length) p.set('cols', st.cols.join(','));
   return p.toString();
 }
 
@@ -88,9 +92,12 @@ export async function searchPage(main, project, ls, params) {
   const shareMsg = h('span', { class: 'hint', role: 'status' });
   const share = h('button', { type: 'button', class: 'secondary', id: 'share' }, 'Copy link');
   const qErr = h('div', { id: 'q-err', 'aria-live': 'assertive' });
+  const histList = h('ul', { class: 'history-list' });
+  const histBox = h('details', { class: 'history', id: 'history' }, h('summary', null, 'History'), histList);
   const form = h('form', { class: 'searchbar', role: 'search', 'aria-label': `Search ${ls}` },
     h('div', { class: 'q' }, h('label', { for: 'q' }, 'Query'), qIn,
-      h('p', { id: 'q-help', class: 'hint' }, 'Search words or ', code('key:value'), ' (and/or/not), then optionally ', code('| SELECT …'), ' SQL. Enter runs it, Shift+Enter adds a line.')),
+      h('p', { id: 'q-help', class: 'hint' }, 'Search words or ', code('key:value'), ' (and/or/not), then optionally ', code('| SELECT …'), ' SQL. Enter runs it, Shift+Enter adds a line.'),
+      histBox),
     h('div', { class: 'controls' },
       ...rc.fields,
       h('div', null, h('label', { for: 'refresh' }, 'Auto-refresh'), refreshSel),
@@ -125,6 +132,19 @@ export async function searchPage(main, project, ls, params) {
 
   // A new time range or row count runs the search at once (a custom
   // range waits for its from/to and the Search button).
+  // Query history: the queries run here, newest first.
+  histBox.addEventListener('toggle', () => {
+    if (!histBox.open) return;
+    const hs = queryHistory(project, ls);
+    clear(histList);
+    if (!hs.length) { histList.appendChild(h('li', { class: 'hint' }, 'Queries you run on this logstore are listed here (kept in this browser only).')); return; }
+    for (const e of hs) {
+      histList.appendChild(h('li', null, h('button', { type: 'button', class: 'hq', title: `Run again (last run ${fmtTime(Math.floor(e.at / 1000))})`,
+        onclick: () => { qIn.value = e.q; histBox.open = false; form.requestSubmit(); } }, e.q)));
+    }
+    histList.appendChild(h('li', null, h('button', { type: 'button', class: 'secondary', id: 'history-clear',
+      onclick: () => { forget(project, ls); histBox.open = false; announce('Query history cleared'); } }, 'Clear history')));
+  });
   refreshSel.addEventListener('change', () => {
     st.refresh = refreshSel.value;
     pushState();
@@ -227,6 +247,7 @@ export async function searchPage(main, project, ls, params) {
     if (signal.aborted) return;
     if (!chk.ok) { summary.textContent = ''; showQueryError(q, chk.offset, chk.message); return; }
     lastSearch = chk.search;
+    remember(project, ls, q);
     await indexP;
     if (indexErr && indexErr.code === 'IndexConfigNotExist') { renderNoIndex(); return; }
     performance.clearMarks(); performance.clearMeasures();
@@ -325,7 +346,14 @@ export async function searchPage(main, project, ls, params) {
       renderFields();
       return;
     }
-    list = h('ol', { class: 'logs', 'aria-label': 'Logs, newest first' });
+    resultsBox.appendChild(resultsBar());
+    list = h('ol', { class: st.view === 'table' ? 'logs table' : 'logs', 'aria-label': 'Logs, newest first' });
+    if (st.view === 'table') {
+      list.style.setProperty('--ncols', String(tableCols().length));
+      const head = h('div', { class: 'table-head', 'aria-hidden': 'true' }, h('span'), h('span', null, 'time'), tableCols().map((c) => h('span', null, c)));
+      head.style.setProperty('--ncols', String(tableCols().length)); // CSSOM: allowed by the CSP
+      resultsBox.appendChild(head);
+    }
     list.addEventListener('click', toggleRaw);
     list.appendChild(rowsFragment(rows, false));
     resultsBox.appendChild(list);
@@ -472,7 +500,101 @@ export async function searchPage(main, project, ls, params) {
     }
   }
 
+  // --- table view, columns, export ---
+  // tableCols are the columns the table view shows: those chosen, or the
+  // first four keys of the logs.
+  function tableCols() {
+    if (st.cols.length) return st.cols;
+    return columnsOf(rows.slice(0, 50)).filter((k) => !k.startsWith('__')).slice(0, 4);
+  }
+
+  function setView(v) {
+    st.view = v;
+    history.replaceState(null, '', '#' + location.hash.slice(1).split('?')[0] + '?' + writeParams(st));
+    renderResults();
+    announce(v === 'table' ? 'Table view' : 'List view');
+  }
+
+  function resultsBar() {
+    const listBtn = h('button', { type: 'button', class: 'secondary', id: 'view-list', 'aria-pressed': String(st.view !== 'table') }, 'List');
+    const tableBtn = h('button', { type: 'button', class: 'secondary', id: 'view-table', 'aria-pressed': String(st.view === 'table') }, 'Table');
+    listBtn.addEventListener('click', () => setView('list'));
+    tableBtn.addEventListener('click', () => setView('table'));
+    const bar = h('div', { class: 'results-bar' }, h('div', { class: 'seg', role: 'group', 'aria-label': 'View' }, listBtn, tableBtn));
+    if (st.view === 'table') {
+      const chosen = tableCols();
+      const all = columnsOf(rows).filter((k) => !HIDDEN_KEYS.has(k));
+      const box = h('details', { class: 'columns', id: 'columns' }, h('summary', null, `Columns (${chosen.length})`),
+        h('fieldset', null, h('legend', { class: 'sr-only' }, 'Columns of the table'),
+          all.map((k) => {
+            const id = nextId('col');
+            const cb = h('input', { type: 'checkbox', id, value: k, checked: chosen.includes(k) });
+            cb.addEventListener('change', () => {
+              const cur = tableCols().filter((c) => c !== k);
+              st.cols = cb.checked ? [...cur, k] : cur;
+              if (!st.cols.length) st.cols = [k];
+              history.replaceState(null, '', '#' + location.hash.slice(1).split('?')[0] + '?' + writeParams(st));
+              renderResults();
+              const again = document.querySelector(`#columns input[value="${CSS.escape(k)}"]`);
+              if (again) { again.closest('details').open = true; again.focus(); }
+            });
+            return h('div', { class: 'check' }, cb, h('label', { for: id }, k));
+          })));
+      bar.appendChild(box);
+    }
+    bar.appendChild(exportButtons(() => ({ cols: columnsOf(rows), data: rows }), 'logs'));
+    return bar;
+  }
+
+  // exportButtons saves what get() returns ({cols, data}) as CSV or JSON.
+  function exportButtons(get, what) {
+    const save = (kind) => {
+      const { cols, data } = get();
+      const name = `${ls}-${fileStamp()}.${kind}`;
+      if (kind === 'csv') download(name, 'text/csv', toCSV(cols, data));
+      else download(name, 'application/json', JSON.stringify(data, null, 2) + '\n');
+      announce(`${data.length} ${what} saved as ${name}`);
+    };
+    const n = get().data.length;
+    return h('div', { class: 'export', role: 'group', 'aria-label': `Export the ${n} ${what} shown` },
+      h('span', { class: 'hint' }, 'Export:'),
+      h('button', { type: 'button', class: 'secondary', id: 'export-csv', onclick: () => save('csv') }, 'CSV'),
+      h('button', { type: 'button', class: 'secondary', id: 'export-json', onclick: () => save('json') }, 'JSON'));
+  }
+
+  function tableItem(r, fresh) {
+    const t = Number(r.__time__);
+    const li = document.createElement('li');
+    li.className = fresh ? 'log fresh' : 'log';
+    const head = document.createElement('div');
+    head.className = 'log-head trow';
+    const btn = document.createElement('button');
+    btn.type = 'button';
+    btn.className = 'expand';
+    btn.setAttribute('aria-expanded', 'false');
+    btn.setAttribute('aria-label', `Details of the log at ${fmtTime(t)}`);
+    btn.textContent = '▸';
+    const time = document.createElement('time');
+    time.dateTime = new Date(t * 1000).toISOString();
+    time.textContent = fmtTime(t);
+    head.append(btn, time);
+    for (const c of tableCols()) {
+      const cell = document.createElement('span');
+      cell.className = 'cell';
+      cell.dataset.col = c;
+      const lab = document.createElement('span');
+      lab.className = 'sr-only';
+      lab.textContent = `${c}: `;
+      cell.append(lab, r[c] === undefined ? '' : r[c]);
+      head.appendChild(cell);
+    }
+    li.appendChild(head);
+    li._log = r;
+    return li;
+  }
+
   function logItem(r, fresh) {
+    if (st.view === 'table') return tableItem(r, fresh);
     const t = Number(r.__time__);
     const li = document.createElement('li');
     li.className = fresh ? 'log fresh' : 'log';
@@ -676,6 +798,7 @@ export async function searchPage(main, project, ls, params) {
     summary.textContent = `${fmtCount(data.length)} result rows · ${fmtCount(histoTotal)} logs matched the search · ${describeRange()}`;
     resultsBox.appendChild(h('h2', { id: 'results-h' }, 'SQL results'));
     if (!data.length) { resultsBox.appendChild(emptyState('The query returned no rows', h('p', null, 'Widen the time range or check the search part before the |.'))); return; }
+    resultsBox.appendChild(h('div', { class: 'results-bar' }, exportButtons(() => ({ cols, data }), 'result rows')));
     const plan = chartPlan(cols, data);
     const chartBox = h('div', { class: 'chart-box', id: 'chart' });
     const kinds = plan.kind ? (plan.kind === 'line' ? ['line', 'bar'] : ['bar']) : [];
