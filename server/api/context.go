@@ -41,8 +41,11 @@ import (
 const (
 	maxContextLines   = 100
 	contextScanGroups = 20000
-	contextPullGroups = 100
-	contextPullBytes  = 4 << 20
+	// contextLocateGroups bounds the groups of one receive second read
+	// to find the start log (GetLogs' pack_meta names the second only).
+	contextLocateGroups = 100000
+	contextPullGroups   = 100
+	contextPullBytes    = 4 << 20
 )
 
 // shardOfPack is the shard the groups of a pack-id prefix go to.
@@ -402,10 +405,10 @@ func (a *API) locateLog(ctx context.Context, project string, ls meta.Logstore, p
 			return logPos{}, cursorStoreErr(err)
 		}
 		var found *logPos
-		if to-from > contextScanGroups {
-			// More groups arrived in that second than a context scan
-			// reads: look at the first ones only.
-			to = from + contextScanGroups
+		if to-from > contextLocateGroups {
+			// More groups arrived in that second than a lookup reads:
+			// look at the first ones only.
+			to = from + contextLocateGroups
 		}
 		for c := from; c < to && found == nil; {
 			res, err := a.cfg.Logs.Pull(ctx, project, ls.Name, s, store.PullRequest{Cursor: c, EndCursor: to, MaxGroups: contextPullGroups, MaxBytes: contextPullBytes})

@@ -2,12 +2,15 @@ package app_test
 
 import (
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
 	sls "github.com/aliyun/aliyun-log-go-sdk"
 	"github.com/gogo/protobuf/proto"
 	"github.com/stretchr/testify/require"
+
+	"github.com/sluicelog/sluice/protocol"
 )
 
 // GetContextLogs with the Go SDK, as the console's context browsing uses
@@ -80,4 +83,70 @@ func TestContextLogs(t *testing.T) {
 	requireSLSError(t, err, 404, "ParameterInvalid")
 	_, err = store.GetContextLogs(101, 1, "AAAA0001-3", start["__pack_meta__"])
 	requireSLSError(t, err, 400, "ParameterInvalid")
+}
+
+// A context scan stops after 20000 groups each way and says so
+// (progress Incomplete) instead of reading a whole shard: 20001 groups
+// of another source lie between the two groups of one.
+func TestContextLogsScanLimit(t *testing.T) {
+	e := start(t)
+	c := e.SDK(adminID, adminSecret)
+	const project, logstore = "ctx-limit", "app"
+	_, err := c.CreateProject(project, "")
+	require.NoError(t, err)
+	require.NoError(t, c.CreateLogStore(project, logstore, 7, 1, false, 0))
+	require.NoError(t, c.CreateIndex(project, logstore, sls.Index{Line: &sls.IndexLine{Token: []string{" "}},
+		Keys: map[string]sls.IndexKey{"method": {Type: "text", Token: []string{" "}}}}))
+	now := time.Now()
+	group := func(packID string, msgs ...string) *protocol.LogGroup {
+		g := &protocol.LogGroup{Topic: "t", LogTags: []protocol.LogTag{{Key: "__pack_id__", Value: packID}}}
+		for _, m := range msgs {
+			g.Logs = append(g.Logs, protocol.Log{Time: uint32(now.Unix()), Contents: []protocol.LogContent{{Key: "method", Value: m}}})
+		}
+		return g
+	}
+	put := func(groups ...*protocol.LogGroup) {
+		var pl protocol.SlsLogPackageList
+		for _, g := range groups {
+			pl.Packages = append(pl.Packages, protocol.SlsLogPackage{Data: protocol.AppendLogGroup(nil, g),
+				CompressType: protocol.CompressNone, HasCompressType: true})
+		}
+		h := http.Header{}
+		h.Set(protocol.HeaderMode, protocol.ModeBatchGroup)
+		resp, body := e.raw("POST", project, "/logstores/"+logstore+"/shards/lb", h, protocol.AppendSlsLogPackageList(nil, &pl), admin(), time.Now())
+		require.Equal(t, 200, resp.StatusCode, string(body))
+	}
+	put(group("AAAA-1", "a10", "a11"))
+	var others []*protocol.LogGroup
+	for i := range 20001 {
+		others = append(others, group(fmt.Sprintf("BBBB-%X", i+1), "b"))
+		if len(others) == 5000 || i == 20000 {
+			put(others...)
+			others = others[:0]
+		}
+	}
+	put(group("AAAA-2", "a20"))
+
+	store, err := c.GetLogStore(project, logstore)
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		method        string
+		back, forward int32
+		want          []string
+	}{
+		{"a11", 1, 1, []string{"a10", "a11"}},
+		{"a20", 1, 1, []string{"a20"}},
+	} {
+		res, err := c.GetLogs(project, logstore, "", now.Unix()-60, now.Unix()+60, "method:"+tc.method, 10, 0, false)
+		require.NoError(t, err)
+		require.Len(t, res.Logs, 1)
+		ctx, err := store.GetContextLogs(tc.back, tc.forward, res.Logs[0]["__tag__:__pack_id__"], res.Logs[0]["__pack_meta__"])
+		require.NoError(t, err)
+		require.False(t, ctx.IsComplete(), tc.method)
+		var got []string
+		for _, l := range ctx.Logs {
+			got = append(got, l["method"])
+		}
+		require.Equal(t, tc.want, got)
+	}
 }
