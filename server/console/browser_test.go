@@ -497,10 +497,12 @@ func TestBrowserConsole(t *testing.T) {
 		p.goTo("/p/web/logstores/access?range=1h")
 		p.wait("results", `document.querySelectorAll('ol.logs > li').length === 100`)
 		p.wait("focus on the page heading after navigation", `document.activeElement.tagName === 'H1'`)
-		// Tab order: from the heading the next stops are the index link,
-		// then the query box.
+		// Tab order: from the heading the next stops are the index and
+		// settings links, then the query box.
 		p.do("tab", chromedp.KeyEvent("\t"))
 		require.Equal(t, "Edit index", evalJS[string](p, `document.activeElement.textContent`))
+		p.do("tab", chromedp.KeyEvent("\t"))
+		require.Equal(t, "Settings", evalJS[string](p, `document.activeElement.textContent`))
 		p.do("tab", chromedp.KeyEvent("\t"))
 		require.Equal(t, "q", evalJS[string](p, `document.activeElement.id`))
 		// Focus the histogram and zoom with the keyboard alone.

@@ -1,12 +1,12 @@
 // Sluice console: hash-routed single page. Each page is a function that
 // renders into <main> and may return a cleanup function (timers, observers).
-import { h, clear, announce, errorBox, emptyState, code } from './dom.js';
+import { h, clear, announce, errorBox, emptyState, code, confirmDialog } from './dom.js';
 import { session, setCSRF, setSignedOutHandler, sls, paths } from './api.js';
 import { searchPage } from './search.js';
 import { groupPage, groupsTab } from './groups.js';
 import { configPage, configsTab } from './configs.js';
-import { indexPage, createLogstoreForm } from './logstores.js';
-import { state, go, enc, projectHref, searchHref, indexHref, setCrumbs, canWrite } from './nav.js';
+import { indexPage, settingsPage, createLogstoreForm } from './logstores.js';
+import { state, go, enc, projectHref, searchHref, indexHref, settingsHref, setCrumbs, canWrite } from './nav.js';
 
 const main = document.getElementById('main');
 const who = document.getElementById('who');
@@ -158,10 +158,31 @@ async function logstoresTab(body, project) {
       h('li', null, h('a', { href: searchHref(project, ls), class: 'name' }, ls),
         h('span', { class: 'actions' },
           h('a', { href: searchHref(project, ls) }, 'Search'),
-          h('a', { href: indexHref(project, ls) }, 'Index'))))));
+          h('a', { href: indexHref(project, ls) }, 'Index'),
+          h('a', { href: settingsHref(project, ls) }, 'Settings'))))));
   }
   if (canWrite(project)) body.appendChild(createLogstoreForm(project));
   else body.appendChild(h('p', { class: 'hint' }, 'This access key can read this project but not change it.'));
+  if (state.me && state.me.admin) body.appendChild(deleteProjectCard(project, names.length));
+}
+
+// deleteProjectCard deletes the project with everything in it, once its
+// name is typed (admins only: DeleteProject needs an admin key).
+function deleteProjectCard(project, logstores) {
+  const del = h('button', { type: 'button', class: 'danger', id: 'delete-project' }, 'Delete project');
+  const msg = h('div');
+  del.addEventListener('click', async () => {
+    clear(msg);
+    if (!await confirmDialog({ title: `Delete project ${project}?`, body: h('p', null, `Its ${logstores} logstore${logstores === 1 ? '' : 's'} and every log in them are deleted with the project. This cannot be undone.`),
+      confirmLabel: 'Delete project', typeToConfirm: project })) return;
+    try {
+      await sls('DELETE', project, '/');
+      announce(`Project ${project} deleted`);
+      go('#/');
+    } catch (err) { msg.appendChild(errorBox(err)); }
+  });
+  return h('section', { class: 'card danger-zone', 'aria-labelledby': 'dp-h' }, h('h2', { id: 'dp-h' }, 'Delete this project'),
+    h('p', null, 'Deletes the project and every logstore in it with its logs.'), msg, del);
 }
 
 function notFoundPage() {
@@ -206,6 +227,7 @@ async function route() {
       else if (seg.length === 3) r = projectPage(project, seg[2]);
       else if (seg[2] === 'logstores' && seg.length === 4) r = searchPage(main, project, seg[3], params);
       else if (seg[2] === 'logstores' && seg[4] === 'index') r = indexPage(main, project, seg[3]);
+      else if (seg[2] === 'logstores' && seg[4] === 'settings') r = settingsPage(main, project, seg[3]);
       else if (seg[2] === 'groups' && seg.length === 4) r = groupPage(main, project, seg[3]);
       else if (seg[2] === 'configs' && seg.length === 4) r = configPage(main, project, seg[3]);
       else r = notFoundPage();

@@ -104,3 +104,29 @@ export function emptyState(title, ...body) {
 }
 
 export function code(text) { return h('code', null, text); }
+
+// confirmDialog asks before a change that cannot be undone (a modal
+// <dialog>: focus stays inside, Escape cancels). With typeToConfirm the
+// confirm button works only once that text is typed. Resolves true when
+// confirmed.
+export function confirmDialog({ title, body, confirmLabel, typeToConfirm }) {
+  return new Promise((resolve) => {
+    const id = nextId('dlg');
+    const input = typeToConfirm ? h('input', { id: `${id}-in`, autocomplete: 'off', spellcheck: 'false' }) : null;
+    const ok = h('button', { type: 'button', class: 'danger', id: 'confirm-ok', disabled: !!typeToConfirm }, confirmLabel);
+    const cancel = h('button', { type: 'button', class: 'secondary', id: 'confirm-cancel' }, 'Cancel');
+    const dlg = h('dialog', { class: 'confirm', 'aria-labelledby': `${id}-h` },
+      h('h2', { id: `${id}-h` }, title), ...[].concat(body),
+      input ? h('label', { for: input.id }, 'Type ', code(typeToConfirm), ' to confirm') : null, input,
+      h('div', { class: 'actions' }, cancel, ok));
+    let done = false;
+    const finish = (v) => { if (done) return; done = true; dlg.close(); dlg.remove(); resolve(v); };
+    if (input) input.addEventListener('input', () => { ok.disabled = input.value !== typeToConfirm; });
+    ok.addEventListener('click', () => finish(true));
+    cancel.addEventListener('click', () => finish(false));
+    dlg.addEventListener('close', () => finish(false));
+    document.body.appendChild(dlg);
+    dlg.showModal();
+    (input || cancel).focus();
+  });
+}

@@ -1,7 +1,8 @@
-// Logstore creation and the index editor.
-import { h, clear, announce, errorBox, code, nextId } from './dom.js';
+// Logstore creation, settings (retention, shards, deletion) and the index
+// editor.
+import { h, clear, announce, errorBox, code, nextId, confirmDialog, fmtTime } from './dom.js';
 import { sls, paths } from './api.js';
-import { go, searchHref, projectHref, indexHref, setCrumbs, canWrite } from './nav.js';
+import { go, searchHref, projectHref, indexHref, settingsHref, setCrumbs, canWrite } from './nav.js';
 
 // DEFAULT_TOKENS are the Log Service's default delimiters.
 export const DEFAULT_TOKENS = [',', ' ', "'", '"', ';', '=', '(', ')', '[', ']', '{', '}', '?', '@', '&', '<', '>', '/', ':', '\n', '\t', '\r'];
@@ -126,4 +127,64 @@ export async function indexPage(main, project, ls) {
     } catch (err) { msg.appendChild(errorBox(err)); }
   });
   page.appendChild(form);
+}
+
+// settingsPage edits a logstore's retention and shard count and deletes
+// it, each change confirmed first.
+export async function settingsPage(main, project, ls) {
+  setCrumbs([project, projectHref(project)], [ls, searchHref(project, ls)], ['Settings', settingsHref(project, ls)]);
+  const page = h('section', { class: 'page' }, h('h1', null, `Settings of ${ls}`));
+  main.appendChild(page);
+  let info;
+  try {
+    info = await sls('GET', project, paths.logstore(ls));
+  } catch (err) { page.appendChild(errorBox(err)); return; }
+  const write = canWrite(project);
+  const ttl = h('input', { id: 'ls-ttl', type: 'number', min: 1, max: 3650, value: info.ttl, disabled: !write, 'aria-describedby': 'ls-ttl-help' });
+  const shards = h('input', { id: 'ls-shards', type: 'number', min: info.shardCount, max: 256, value: info.shardCount, disabled: !write, 'aria-describedby': 'ls-shards-help' });
+  const msg = h('div', { role: 'status' });
+  const form = h('form', { class: 'card form', id: 'logstore-settings', novalidate: true },
+    h('h2', null, 'Retention and shards'),
+    h('div', { class: 'row' },
+      h('div', null, h('label', { for: 'ls-ttl' }, 'Retention (days)'), ttl),
+      h('div', null, h('label', { for: 'ls-shards' }, 'Shards'), shards)),
+    h('p', { id: 'ls-ttl-help', class: 'hint' }, 'Logs older than the retention are deleted (by their own time).'),
+    h('p', { id: 'ls-shards-help', class: 'hint' }, `Shards can be added, not removed: their logs and consumer checkpoints would be lost. Created ${info.createTime ? fmtTime(info.createTime) : ''}.`),
+    msg, write ? h('button', { type: 'submit', class: 'primary' }, 'Save') : h('p', { class: 'hint' }, 'This access key can read this project but not change it.'));
+  page.appendChild(form);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clear(msg);
+    const t = Number(ttl.value), n = Number(shards.value);
+    if (!(Number.isInteger(t) && t >= 1 && t <= 3650)) { msg.appendChild(errorBox({ code: 'InvalidRetention', message: 'retention must be 1 to 3650 days' })); ttl.focus(); return; }
+    if (!(Number.isInteger(n) && n >= info.shardCount && n <= 256)) { msg.appendChild(errorBox({ code: 'InvalidShardCount', message: `shards must be ${info.shardCount} to 256 (they can grow, not shrink)` })); shards.focus(); return; }
+    if (t === info.ttl && n === info.shardCount) { msg.textContent = 'Nothing changed.'; return; }
+    const changes = [];
+    if (t !== info.ttl) changes.push(h('li', null, `Retention ${info.ttl} → ${t} days`, t < info.ttl ? h('strong', null, `: logs older than ${t} days are deleted`) : null));
+    if (n !== info.shardCount) changes.push(h('li', null, `Shards ${info.shardCount} → ${n} (cannot be undone)`));
+    if (!await confirmDialog({ title: `Change ${ls}?`, body: h('ul', null, changes), confirmLabel: 'Save changes' })) return;
+    try {
+      await sls('PUT', project, paths.logstore(ls), { logstoreName: ls, ttl: t, shardCount: n });
+      info = { ...info, ttl: t, shardCount: n };
+      shards.min = n;
+      msg.textContent = `Saved: retention ${t} days, ${n} shards.`;
+      announce(msg.textContent);
+    } catch (err) { msg.appendChild(errorBox(err)); }
+  });
+  if (!write) return;
+  const del = h('button', { type: 'button', class: 'danger', id: 'delete-logstore' }, 'Delete logstore');
+  const delMsg = h('div');
+  page.appendChild(h('section', { class: 'card danger-zone', 'aria-labelledby': 'dz-h' },
+    h('h2', { id: 'dz-h' }, 'Delete this logstore'),
+    h('p', null, 'Deletes every log in it, its index and its consumer groups. Configs that send to it will fail until it is created again.'),
+    delMsg, del));
+  del.addEventListener('click', async () => {
+    clear(delMsg);
+    if (!await confirmDialog({ title: `Delete ${ls}?`, body: h('p', null, 'Every log in ', code(ls), ' is deleted. This cannot be undone.'), confirmLabel: 'Delete logstore', typeToConfirm: ls })) return;
+    try {
+      await sls('DELETE', project, paths.logstore(ls));
+      announce(`Logstore ${ls} deleted`);
+      go(projectHref(project));
+    } catch (err) { delMsg.appendChild(errorBox(err)); }
+  });
 }

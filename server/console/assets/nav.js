@@ -7,6 +7,7 @@ export const enc = encodeURIComponent;
 export const projectHref = (p, tab) => `#/p/${enc(p)}${tab ? '/' + tab : ''}`;
 export const searchHref = (p, ls, params) => `#/p/${enc(p)}/logstores/${enc(ls)}${params ? '?' + params : ''}`;
 export const indexHref = (p, ls) => `#/p/${enc(p)}/logstores/${enc(ls)}/index`;
+export const settingsHref = (p, ls) => `#/p/${enc(p)}/logstores/${enc(ls)}/settings`;
 export const groupHref = (p, g) => `#/p/${enc(p)}/groups/${enc(g)}`;
 export const configHref = (p, c) => `#/p/${enc(p)}/configs/${enc(c)}`;
 

@@ -3,7 +3,7 @@
 // (query, time range, rows), so a search is shared by copying the link.
 import { h, clear, announce, errorBox, emptyState, code, fmtTime, fmtCount, localInput, nextId } from './dom.js';
 import { sls, paths, checkQuery, tail as tailCall } from './api.js';
-import { setCrumbs, projectHref, searchHref, indexHref, canWrite } from './nav.js';
+import { setCrumbs, projectHref, searchHref, indexHref, settingsHref, canWrite } from './nav.js';
 import { rangeControl, resolve, relSeconds, relLabel, REFRESH, refreshSeconds } from './timerange.js';
 import { toCSV, columnsOf, download, fileStamp, history as queryHistory, remember, forget } from './export.js';
 import { histogram, chartPlan, lineChart, barChart, timeValue, localTime } from './charts.js';
@@ -114,7 +114,7 @@ export async function searchPage(main, project, ls, params) {
   const resultsBox = h('section', { class: 'results', 'aria-labelledby': 'results-h' });
   const layout = h('div', { class: 'results-layout' }, fieldsBox, resultsBox);
   const page = h('section', { class: 'page search' },
-    h('div', { class: 'title-row' }, h('h1', null, ls), h('span', { class: 'actions' }, h('a', { href: indexHref(project, ls) }, canWrite(project) ? 'Edit index' : 'View index'))),
+    h('div', { class: 'title-row' }, h('h1', null, ls), h('span', { class: 'actions' }, h('a', { href: indexHref(project, ls) }, canWrite(project) ? 'Edit index' : 'View index'), h('a', { href: settingsHref(project, ls) }, 'Settings'))),
     form, summary, histoBox, layout);
   main.appendChild(page);
 
