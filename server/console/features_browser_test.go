@@ -293,4 +293,36 @@ func TestBrowserInvestigation(t *testing.T) {
 		_, err = c.GetProject("tmp")
 		require.Error(t, err, "project deleted")
 	})
+
+	t.Run("saved searches", func(t *testing.T) {
+		p.tb = t
+		p.goTo("/p/web/logstores/access?range=4h&q=" + urlQuery("path:api and status:500"))
+		p.wait("results", items+`.length > 0`)
+		p.do("open saved", chromedp.Click("#saved summary"))
+		p.wait("empty list", `document.querySelector('#saved').innerText.includes('No saved searches')`)
+		p.setField("#saved-name", "API errors")
+		p.do("save", chromedp.Click("#saved-save"))
+		p.wait("saved", `document.querySelector('#saved [role=status]').innerText.includes('Saved as "API errors"') && !!document.querySelector('#saved .hq[data-name=api-errors]')`)
+		// Any SDK sees it.
+		ss, err := e.SDK(adminID, adminSecret).GetSavedSearch("web", "api-errors")
+		require.NoError(t, err)
+		require.Equal(t, "path:api and status:500", ss.SearchQuery)
+		require.Equal(t, "access", ss.Logstore)
+
+		p.goTo("/p/web/logstores/access?range=15m")
+		p.wait("other search", items+`.length > 0`)
+		p.do("open saved", chromedp.Click("#saved summary"))
+		p.wait("listed", `!!document.querySelector('#saved .hq[data-name=api-errors]')`)
+		p.do("run saved", chromedp.Click("#saved .hq[data-name=api-errors]"))
+		p.wait("saved search runs", `document.querySelector('#q').value === 'path:api and status:500' && document.querySelector('#range').value === '4h' && `+items+`.length > 0 && [...`+items+`].every((li) => li._log.status === '500')`)
+
+		p.do("open saved", chromedp.Click("#saved summary"))
+		p.wait("listed", `!!document.querySelector('#saved .hq[data-name=api-errors]')`)
+		p.do("delete", chromedp.Click("#saved .saved-item .del"))
+		p.wait("confirm", `document.querySelector('dialog.confirm')?.open`)
+		p.do("confirm", chromedp.Click("#confirm-ok"))
+		p.wait("gone", `document.querySelector('#saved').innerText.includes('No saved searches')`)
+		_, err = e.SDK(adminID, adminSecret).GetSavedSearch("web", "api-errors")
+		require.Error(t, err)
+	})
 }

@@ -1,7 +1,7 @@
 // The search page: query box, time range, histogram, results or SQL table
 // and chart, field sidebar, live tail. All of its state is in the URL hash
 // (query, time range, rows), so a search is shared by copying the link.
-import { h, clear, announce, errorBox, emptyState, code, fmtTime, fmtCount, localInput, nextId } from './dom.js';
+import { h, clear, announce, errorBox, emptyState, code, fmtTime, fmtCount, localInput, nextId, confirmDialog } from './dom.js';
 import { sls, paths, checkQuery, tail as tailCall } from './api.js';
 import { setCrumbs, projectHref, searchHref, indexHref, settingsHref, canWrite } from './nav.js';
 import { rangeControl, resolve, relSeconds, relLabel, REFRESH, refreshSeconds } from './timerange.js';
@@ -94,10 +94,16 @@ export async function searchPage(main, project, ls, params) {
   const qErr = h('div', { id: 'q-err', 'aria-live': 'assertive' });
   const histList = h('ul', { class: 'history-list' });
   const histBox = h('details', { class: 'history', id: 'history' }, h('summary', null, 'History'), histList);
+  const savedList = h('ul', { class: 'history-list' });
+  const savedName = h('input', { id: 'saved-name', spellcheck: 'false', placeholder: 'e.g. Checkout errors' });
+  const savedMsg = h('div', { role: 'status' });
+  const savedForm = h('div', { class: 'saved-form' }, h('label', { for: 'saved-name' }, 'Save this search as'), savedName,
+    h('button', { type: 'button', class: 'secondary', id: 'saved-save' }, 'Save'), savedMsg);
+  const savedBox = h('details', { class: 'history', id: 'saved' }, h('summary', null, 'Saved searches'), savedForm, savedList);
   const form = h('form', { class: 'searchbar', role: 'search', 'aria-label': `Search ${ls}` },
     h('div', { class: 'q' }, h('label', { for: 'q' }, 'Query'), qIn,
       h('p', { id: 'q-help', class: 'hint' }, 'Search words or ', code('key:value'), ' (and/or/not), then optionally ', code('| SELECT …'), ' SQL. Enter runs it, Shift+Enter adds a line.'),
-      histBox),
+      h('div', { class: 'qtools' }, histBox, savedBox)),
     h('div', { class: 'controls' },
       ...rc.fields,
       h('div', null, h('label', { for: 'refresh' }, 'Auto-refresh'), refreshSel),
@@ -144,6 +150,53 @@ export async function searchPage(main, project, ls, params) {
     }
     histList.appendChild(h('li', null, h('button', { type: 'button', class: 'secondary', id: 'history-clear',
       onclick: () => { forget(project, ls); histBox.open = false; announce('Query history cleared'); } }, 'Clear history')));
+  });
+  // Saved searches: the project's, through the API's /savedsearches (any
+  // SDK sees them); the time range is kept too (sluiceRange, a field the
+  // Log Service does not have: the API stores the JSON as sent).
+  const slug = (t) => t.toLowerCase().replace(/[^a-z0-9_.-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 100) || 'search';
+  async function fillSaved() {
+    clear(savedList);
+    let items = [];
+    try {
+      const r = await sls('GET', project, '/savedsearches?offset=0&size=500');
+      items = r.savedsearchItems || (r.savedsearches || []).map((n) => ({ savedsearchName: n, displayName: n }));
+    } catch (err) { savedList.appendChild(h('li', null, errorBox(err))); return; }
+    if (!items.length) { savedList.appendChild(h('li', { class: 'hint' }, 'No saved searches in this project yet.')); return; }
+    for (const it of items) {
+      const name = it.savedsearchName;
+      const open = h('button', { type: 'button', class: 'hq', 'data-name': name }, it.displayName || name);
+      open.addEventListener('click', async () => {
+        try {
+          const d = await sls('GET', project, `/savedsearches/${encodeURIComponent(name)}`);
+          const p = new URLSearchParams();
+          p.set('q', d.searchQuery);
+          if (d.sluiceRange && relSeconds(d.sluiceRange)) p.set('range', d.sluiceRange);
+          savedBox.open = false;
+          location.hash = searchHref(project, d.logstore, p.toString());
+        } catch (err) { savedMsg.replaceChildren(errorBox(err)); }
+      });
+      const del = h('button', { type: 'button', class: 'secondary del', 'aria-label': `Delete saved search ${it.displayName || name}` }, 'Delete');
+      del.addEventListener('click', async () => {
+        if (!await confirmDialog({ title: `Delete the saved search ${it.displayName || name}?`, body: h('p', null, 'It is deleted for everyone in the project.'), confirmLabel: 'Delete' })) return;
+        try { await sls('DELETE', project, `/savedsearches/${encodeURIComponent(name)}`); announce('Saved search deleted'); fillSaved(); } catch (err) { savedMsg.replaceChildren(errorBox(err)); }
+      });
+      savedList.appendChild(h('li', { class: 'saved-item' }, open, canWrite(project) ? del : null));
+    }
+  }
+  savedBox.addEventListener('toggle', () => { if (savedBox.open) { savedMsg.textContent = ''; fillSaved(); } });
+  savedForm.hidden = !canWrite(project);
+  savedForm.querySelector('#saved-save').addEventListener('click', async () => {
+    const title = savedName.value.trim();
+    if (!title) { savedMsg.replaceChildren(errorBox({ code: 'NameRequired', message: 'give the search a name' })); savedName.focus(); return; }
+    const q = qIn.value.trim() || '*';
+    try {
+      await sls('POST', project, '/savedsearches', { savedsearchName: slug(title), displayName: title, searchQuery: q, logstore: ls, topic: '', sluiceRange: st.range || '' });
+      savedMsg.textContent = `Saved as "${title}".`;
+      savedName.value = '';
+      announce(savedMsg.textContent);
+      fillSaved();
+    } catch (err) { savedMsg.replaceChildren(errorBox(err)); }
   });
   refreshSel.addEventListener('change', () => {
     st.refresh = refreshSel.value;
