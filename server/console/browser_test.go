@@ -17,6 +17,7 @@ import (
 	sls "github.com/aliyun/aliyun-log-go-sdk"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sluicelog/sluice/agent/agenttest"
@@ -507,9 +508,11 @@ func TestBrowserConsole(t *testing.T) {
 		require.Equal(t, "q", evalJS[string](p, `document.activeElement.id`))
 		// Focus the histogram and zoom with the keyboard alone.
 		p.do("focus last bar", chromedp.Focus(`#histogram g.bar[tabindex="0"]`))
-		p.do("arrow left", chromedp.KeyEvent("\ue012")) // ArrowLeft
+		lastBar := evalJS[string](p, `document.activeElement.dataset.from || ''`)
+		p.do("arrow left", chromedp.KeyEvent(kb.ArrowLeft))
 		focused := evalJS[string](p, `document.activeElement.dataset.from || ''`)
 		require.NotEmpty(t, focused)
+		require.NotEqual(t, lastBar, focused, "ArrowLeft moves to the bar before")
 		p.do("enter", chromedp.KeyEvent("\r"))
 		p.wait("zoomed by keyboard", fmt.Sprintf(`location.hash.includes('from=%s')`, focused))
 	})

@@ -9,6 +9,7 @@ import (
 	sls "github.com/aliyun/aliyun-log-go-sdk"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/stretchr/testify/require"
 )
 
@@ -119,10 +120,13 @@ func TestBrowserInvestigation(t *testing.T) {
 
 		// Keyboard: Shift+arrows select bars, Enter zooms to them.
 		p.do("focus bar", chromedp.Focus(`#histogram g.bar[tabindex="0"]`))
+		p.do("first bar", chromedp.KeyEvent(kb.Home))
 		first := evalJS[int64](p, `Number(document.activeElement.dataset.from)`)
-		p.do("select", chromedp.KeyEvent("\ue014", chromedp.KeyModifiers(chromedp.ModifierShift)), chromedp.KeyEvent("\ue014", chromedp.KeyModifiers(chromedp.ModifierShift)))
+		width := evalJS[int64](p, `Number(document.activeElement.dataset.to) - Number(document.activeElement.dataset.from)`)
+		p.do("select", chromedp.KeyEvent(kb.ArrowRight, chromedp.KeyModifiers(chromedp.ModifierShift)), chromedp.KeyEvent(kb.ArrowRight, chromedp.KeyModifiers(chromedp.ModifierShift)))
 		last := evalJS[int64](p, `Number(document.activeElement.dataset.to)`)
-		require.Greater(t, last, first)
+		require.Equal(t, first+3*width, last, "Shift+ArrowRight twice: three bars")
+		require.False(t, evalJS[bool](p, `document.querySelector('#histogram rect.sel').hasAttribute('hidden')`), "the selection shows")
 		p.do("zoom", chromedp.KeyEvent("\r"))
 		p.wait("zoomed by keyboard", fmt.Sprintf(`location.hash.includes('from=%d') && location.hash.includes('to=%d')`, first, last))
 	})
@@ -324,5 +328,28 @@ func TestBrowserInvestigation(t *testing.T) {
 		p.wait("gone", `document.querySelector('#saved').innerText.includes('No saved searches')`)
 		_, err = e.SDK(adminID, adminSecret).GetSavedSearch("web", "api-errors")
 		require.Error(t, err)
+	})
+
+	t.Run("autocompletion of keys and values", func(t *testing.T) {
+		p.tb = t
+		p.goTo("/p/web/logstores/access?range=1h")
+		p.wait("results", items+`.length > 0`)
+		opts := `[...document.querySelectorAll('#q-suggest [role=option] span:first-child')].map((o) => o.textContent)`
+		p.do("focus", chromedp.Focus("#q"))
+		p.do("type", chromedp.KeyEvent("sta"))
+		p.wait("key suggested", `!document.querySelector('#q-suggest').hidden && `+opts+`.includes('status:') && document.querySelector('#q').getAttribute('aria-expanded') === 'true'`)
+		p.do("take it", chromedp.KeyEvent(kb.ArrowDown), chromedp.KeyEvent("\r"))
+		p.wait("values of status", `document.querySelector('#q').value === 'status:' && ['200', '404', '500'].every((v) => `+opts+`.includes(v))`)
+		p.do("type 5", chromedp.KeyEvent("5"))
+		p.wait("values starting with 5", opts+`.join() === '500'`)
+		p.do("take it", chromedp.KeyEvent(kb.ArrowDown), chromedp.KeyEvent("\r"))
+		p.wait("completed", `document.querySelector('#q').value === 'status:500' && document.querySelector('#q-suggest').hidden`)
+		p.do("run", chromedp.KeyEvent("\r"))
+		p.wait("ran", `location.hash.includes('q=status%3A500') && [...`+items+`].every((li) => li._log.status === '500')`)
+		// Escape closes the list; Enter then runs the query as typed.
+		p.do("type", chromedp.KeyEvent(" and meth"))
+		p.wait("method suggested", opts+`.includes('method:')`)
+		p.do("escape", chromedp.KeyEvent(kb.Escape))
+		p.wait("closed", `document.querySelector('#q-suggest').hidden`)
 	})
 }

@@ -5,6 +5,7 @@ import { h, clear, announce, errorBox, emptyState, code, fmtTime, fmtCount, loca
 import { sls, paths, checkQuery, tail as tailCall } from './api.js';
 import { setCrumbs, projectHref, searchHref, indexHref, settingsHref, canWrite } from './nav.js';
 import { rangeControl, resolve, relSeconds, relLabel, REFRESH, refreshSeconds } from './timerange.js';
+import { completionAt, quoteValue, rank } from './complete.js';
 import { toCSV, columnsOf, download, fileStamp, history as queryHistory, remember, forget } from './export.js';
 import { histogram, chartPlan, lineChart, barChart, timeValue, localTime } from './charts.js';
 
@@ -92,6 +93,11 @@ export async function searchPage(main, project, ls, params) {
   const shareMsg = h('span', { class: 'hint', role: 'status' });
   const share = h('button', { type: 'button', class: 'secondary', id: 'share' }, 'Copy link');
   const qErr = h('div', { id: 'q-err', 'aria-live': 'assertive' });
+  const sugList = h('ul', { id: 'q-suggest', role: 'listbox', class: 'suggest', 'aria-label': 'Suggestions', hidden: true });
+  qIn.setAttribute('role', 'combobox');
+  qIn.setAttribute('aria-autocomplete', 'list');
+  qIn.setAttribute('aria-controls', 'q-suggest');
+  qIn.setAttribute('aria-expanded', 'false');
   const histList = h('ul', { class: 'history-list' });
   const histBox = h('details', { class: 'history', id: 'history' }, h('summary', null, 'History'), histList);
   const savedList = h('ul', { class: 'history-list' });
@@ -103,6 +109,7 @@ export async function searchPage(main, project, ls, params) {
   const form = h('form', { class: 'searchbar', role: 'search', 'aria-label': `Search ${ls}` },
     h('div', { class: 'q' }, h('label', { for: 'q' }, 'Query'), qIn,
       h('p', { id: 'q-help', class: 'hint' }, 'Search words or ', code('key:value'), ' (and/or/not), then optionally ', code('| SELECT …'), ' SQL. Enter runs it, Shift+Enter adds a line.'),
+      sugList,
       h('div', { class: 'qtools' }, histBox, savedBox)),
     h('div', { class: 'controls' },
       ...rc.fields,
@@ -198,6 +205,90 @@ export async function searchPage(main, project, ls, params) {
       fillSaved();
     } catch (err) { savedMsg.replaceChildren(errorBox(err)); }
   });
+  // --- autocompletion: keys (indexed ones and those of the loaded logs),
+  // then values of the key being typed (the loaded logs' and, for keys SQL
+  // reads, the most frequent in the time range that start with what is
+  // typed). Arrow keys move, Enter or Tab takes one, Escape closes. ---
+  const suggest = { open: false, items: [], active: -1, at: null, seq: 0 };
+  const valueCache = new Map();
+  function knownKeys() {
+    const ks = new Set(index && index.keys ? Object.keys(index.keys) : []);
+    for (const r of rows.slice(0, 200)) for (const k in r) if (!HIDDEN_KEYS.has(k) && k !== '__tag__:__receive_time__') ks.add(k);
+    return [...ks].sort();
+  }
+  function closeSuggest() {
+    suggest.open = false; suggest.active = -1;
+    sugList.hidden = true;
+    qIn.setAttribute('aria-expanded', 'false');
+    qIn.removeAttribute('aria-activedescendant');
+  }
+  function showSuggest(items, at) {
+    suggest.items = items; suggest.at = at; suggest.active = -1;
+    if (!items.length) { closeSuggest(); return; }
+    sugList.replaceChildren(...items.map((it, i) => h('li', { role: 'option', id: `q-sug-${i}`, 'data-i': i, 'aria-selected': 'false' },
+      h('span', null, it.label), h('span', { class: 'hint' }, it.kind))));
+    sugList.hidden = false;
+    suggest.open = true;
+    qIn.setAttribute('aria-expanded', 'true');
+  }
+  function setActive(i) {
+    suggest.active = i;
+    [...sugList.children].forEach((li, j) => li.setAttribute('aria-selected', String(j === i)));
+    if (i >= 0) qIn.setAttribute('aria-activedescendant', `q-sug-${i}`); else qIn.removeAttribute('aria-activedescendant');
+  }
+  function onSuggestKey(e) {
+    const n = suggest.items.length;
+    if (e.key === 'ArrowDown') { e.preventDefault(); setActive((suggest.active + 1) % n); return true; }
+    if (e.key === 'ArrowUp') { e.preventDefault(); setActive((suggest.active - 1 + n) % n); return true; }
+    if (e.key === 'Escape') { e.preventDefault(); closeSuggest(); return true; }
+    if ((e.key === 'Enter' || e.key === 'Tab') && suggest.active >= 0) { e.preventDefault(); acceptSuggest(suggest.active); return true; }
+    return false;
+  }
+  function acceptSuggest(i) {
+    const it = suggest.items[i], at = suggest.at;
+    if (!it) return;
+    const v = qIn.value;
+    qIn.value = v.slice(0, at.start) + it.insert + v.slice(at.end);
+    const caret = at.start + it.insert.length;
+    qIn.setSelectionRange(caret, caret);
+    qIn.focus();
+    closeSuggest();
+    if (it.kind === 'key') updateSuggest(); // go on with its values
+  }
+  async function updateSuggest() {
+    const at = completionAt(qIn.value, qIn.selectionStart);
+    const seq = ++suggest.seq;
+    if (!at) { closeSuggest(); return; }
+    if (at.kind === 'key') {
+      if (!at.prefix) { closeSuggest(); return; }
+      const keyName = (k) => (k.startsWith('__tag__:') ? k : quoteValue(k));
+      showSuggest(rank(knownKeys(), at.prefix).map((k) => ({ label: k + ':', insert: keyName(k) + ':', kind: 'key' })), at);
+      return;
+    }
+    const local = new Map();
+    for (const r of rows) if (r[at.key] !== undefined) local.set(r[at.key], (local.get(r[at.key]) || 0) + 1);
+    const vals = [...local.entries()].sort((a, b) => b[1] - a[1]).map((x) => x[0]);
+    const show = (vs) => showSuggest(rank([...new Set(vs)], at.prefix).map((v) => ({ label: v, insert: quoteValue(v), kind: 'value' })), at);
+    show(vals);
+    if (!sqlable(at.key)) return;
+    // The time range's most frequent values starting with what is typed.
+    const ck = `${at.key}\u0000${at.prefix}\u0000${range[0]}`;
+    let more = valueCache.get(ck);
+    if (!more) {
+      await new Promise((r) => setTimeout(r, 200)); // typing on: wait
+      if (seq !== suggest.seq) return;
+      const col = '"' + at.key.replace(/"/g, '""') + '"';
+      const like = at.prefix.replace(/'/g, "''").replace(/[%_\\]/g, (c) => '\\' + c);
+      try {
+        const r = await sls('POST', project, paths.logs(ls), { from: range[0], to: range[1], line: 100, offset: 0, reverse: true,
+          query: `* | select cast(${col} as varchar) as v, count(*) as c from log where ${col} is not null and lower(cast(${col} as varchar)) like lower('${like}%') escape '\\' group by v order by c desc limit 10` });
+        more = (r.data || []).map((x) => x.v);
+        valueCache.set(ck, more);
+      } catch { return; }
+    }
+    if (seq !== suggest.seq) return;
+    show(vals.concat(more));
+  }
   refreshSel.addEventListener('change', () => {
     st.refresh = refreshSel.value;
     pushState();
@@ -205,8 +296,25 @@ export async function searchPage(main, project, ls, params) {
     announce(st.refresh ? `The search runs again ${relLabel(st.refresh).toLowerCase()}` : 'Auto-refresh off');
   });
   rowsSel.addEventListener('change', () => form.requestSubmit());
+  // An Enter the page handled never also inserts a line break (some
+  // input paths send the character apart from the keydown).
+  let enterHandled = false;
   qIn.addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); }
+    enterHandled = false;
+    if (suggest.open && onSuggestKey(e)) { enterHandled = e.key === 'Enter'; return; }
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); enterHandled = true; closeSuggest(); form.requestSubmit(); }
+  });
+  qIn.addEventListener('beforeinput', (e) => {
+    if (enterHandled && (e.inputType === 'insertLineBreak' || e.inputType === 'insertParagraph' || (e.inputType === 'insertText' && e.data === '\n'))) e.preventDefault();
+  });
+  qIn.addEventListener('keyup', (e) => { if (e.key === 'Enter') enterHandled = false; });
+  qIn.addEventListener('input', () => updateSuggest());
+  qIn.addEventListener('blur', () => setTimeout(closeSuggest, 150));
+  sugList.addEventListener('mousedown', (e) => {
+    const o = e.target.closest('[role=option]');
+    if (!o) return;
+    e.preventDefault(); // keep the focus in the query box
+    acceptSuggest(Number(o.dataset.i));
   });
   qIn.addEventListener('input', () => { if (qIn.getAttribute('aria-invalid')) { qIn.removeAttribute('aria-invalid'); clear(qErr); } });
   share.addEventListener('click', async () => {
