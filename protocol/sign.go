@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/md5"
+	"crypto/rand"
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
@@ -327,9 +328,9 @@ func stripScheme(host string) string {
 }
 
 // ErrUnknownAccessKey is what a SecretFunc returns (possibly wrapped) for an
-// access key id it does not know; verification turns it into a 401
-// Unauthorized. Any other SecretFunc error is passed through (a storage
-// failure must not look like bad credentials).
+// access key id it does not know; verification answers it exactly as a
+// wrong secret (401 SignatureNotMatch). Any other SecretFunc error is
+// passed through (a storage failure must not look like bad credentials).
 var ErrUnknownAccessKey = errors.New("unknown access key id")
 
 // SecretFunc looks up the secret of an access key id.
@@ -355,31 +356,89 @@ func RequestViewOf(r *http.Request, v SignatureVersion) RequestView {
 
 // VerifyRequest checks the signature of r, whose body (as received, still
 // compressed) is body, and that the body matches Content-MD5 (v1) or
-// x-log-content-sha256 (v4). Signatures are compared in constant time. It
-// does NOT check the request date: call CheckClockSkew too.
+// x-log-content-sha256 (v4): VerifyHeaders, then CheckBody. Signatures
+// are compared in constant time. It does NOT check the request date: call
+// CheckClockSkew too.
 //
-// Errors are *Error: Unauthorized (no/malformed Authorization, unknown key),
-// SignatureNotMatch (wrong signature, body digest mismatch); errors of
-// secret other than ErrUnknownAccessKey are returned wrapped as they are.
+// Errors are *Error: Unauthorized (no/malformed Authorization),
+// SignatureNotMatch (wrong signature, unknown access key id, body digest
+// mismatch); errors of secret other than ErrUnknownAccessKey are
+// returned wrapped as they are.
 func VerifyRequest(ctx context.Context, r *http.Request, body []byte, secret SecretFunc) (Identity, error) {
+	id, err := VerifyHeaders(ctx, r, secret)
+	if err != nil {
+		return Identity{}, err
+	}
+	if err := CheckBody(r.Header, id.Version, body); err != nil {
+		return Identity{}, err
+	}
+	return id, nil
+}
+
+// VerifyHeaders checks the signature of r from its request line and
+// headers alone, before its body is read: the signature covers the body
+// through its digest header (Content-MD5 for v1, x-log-content-sha256 for
+// v4), which CheckBody then compares with the body. A server can so refuse
+// an unsigned or wrongly signed request without reading (and buffering)
+// its body. A v1 request announcing a body (Content-Length > 0) without
+// Content-MD5 is refused here already.
+//
+// An unknown access key id gets the same SignatureNotMatch as a wrong
+// secret (the signature is computed with a stand-in secret, so the work
+// and the message are the same): a client cannot learn which key ids
+// exist.
+func VerifyHeaders(ctx context.Context, r *http.Request, secret SecretFunc) (Identity, error) {
 	v := SignatureV1
 	if strings.HasPrefix(r.Header.Get(HeaderAuthorization), AuthSchemeV4+" ") {
 		v = SignatureV4
 	}
 	view := RequestViewOf(r, v)
-	return Verify(ctx, &view, body, secret)
+	id, err := verifySignature(ctx, &view, secret)
+	if err != nil {
+		return Identity{}, err
+	}
+	if v == SignatureV1 && r.ContentLength > 0 && r.Header.Get(HeaderContentMD5) == "" {
+		return Identity{}, NewError(CodeSignatureNotMatch, "missing Content-MD5 header for a request with a body: v1 signs the body through its MD5")
+	}
+	return id, nil
 }
 
 // Verify is VerifyRequest on a RequestView (whose Path must suit the
 // signature version: see RequestViewOf).
 func Verify(ctx context.Context, r *RequestView, body []byte, secret SecretFunc) (Identity, error) {
+	id, err := verifySignature(ctx, r, secret)
+	if err != nil {
+		return Identity{}, err
+	}
+	if err := CheckBody(r.Header, id.Version, body); err != nil {
+		return Identity{}, err
+	}
+	return id, nil
+}
+
+// CheckBody checks body (as received) against the digest header a
+// signature of version v covers: Content-MD5 for v1 (a body without it is
+// refused: the signature would not cover it), x-log-content-sha256 for v4.
+func CheckBody(h http.Header, v SignatureVersion, body []byte) error {
+	if v == SignatureV4 {
+		payload := h.Get(HeaderContentSHA256)
+		sum := sha256.Sum256(body)
+		if !strings.EqualFold(payload, hex.EncodeToString(sum[:])) {
+			return Errorf(CodeSignatureNotMatch, "%s does not match the body's SHA-256: the body was altered in transit", HeaderContentSHA256)
+		}
+		return nil
+	}
+	return checkContentMD5(h.Get(HeaderContentMD5), body)
+}
+
+func verifySignature(ctx context.Context, r *RequestView, secret SecretFunc) (Identity, error) {
 	auth := strings.TrimSpace(r.Header.Get(HeaderAuthorization))
 	scheme, rest, _ := strings.Cut(auth, " ")
 	switch scheme {
 	case AuthSchemeV1:
-		return verifyV1(ctx, r, strings.TrimSpace(rest), body, secret)
+		return verifyV1(ctx, r, strings.TrimSpace(rest), secret)
 	case AuthSchemeV4:
-		return verifyV4(ctx, r, strings.TrimSpace(rest), body, secret)
+		return verifyV4(ctx, r, strings.TrimSpace(rest), secret)
 	case "":
 		return Identity{}, NewError(CodeUnauthorized,
 			"missing Authorization header: sign the request with an access key (LOG <AccessKeyId>:<Signature> or SLS4-HMAC-SHA256)")
@@ -388,19 +447,31 @@ func Verify(ctx context.Context, r *RequestView, body []byte, secret SecretFunc)
 		"unsupported Authorization scheme %q: use %s (v1) or %s (v4)", scheme, AuthSchemeV1, AuthSchemeV4)
 }
 
-func lookupSecret(ctx context.Context, secret SecretFunc, ak string) (string, error) {
-	s, err := secret(ctx, ak)
+// standInSecret signs for access key ids that do not exist, so they take
+// the same path as a wrong secret. Random per process: no request can be
+// signed with it.
+var standInSecret = func() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}()
+
+// lookupSecret returns ak's secret, or the stand-in secret and known ==
+// false for an id the store does not know.
+func lookupSecret(ctx context.Context, secret SecretFunc, ak string) (s string, known bool, err error) {
+	s, err = secret(ctx, ak)
 	if errors.Is(err, ErrUnknownAccessKey) {
-		return "", &Error{HTTPStatus: CodeUnauthorized.HTTPStatus(), Code: CodeUnauthorized,
-			Message: fmt.Sprintf("access key id %q does not exist: check the AccessKeyId the client is configured with", ak), Err: err}
+		return standInSecret, false, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("look up access key %q: %w", ak, err)
+		return "", false, fmt.Errorf("look up access key %q: %w", ak, err)
 	}
-	return s, nil
+	return s, true, nil
 }
 
-func verifyV1(ctx context.Context, r *RequestView, cred string, body []byte, secret SecretFunc) (Identity, error) {
+func verifyV1(ctx context.Context, r *RequestView, cred string, secret SecretFunc) (Identity, error) {
 	ak, sig, ok := strings.Cut(cred, ":")
 	if !ok || ak == "" || sig == "" {
 		return Identity{}, NewError(CodeUnauthorized, "malformed Authorization header: want \"LOG <AccessKeyId>:<Signature>\"")
@@ -419,7 +490,7 @@ func verifyV1(ctx context.Context, r *RequestView, cred string, body []byte, sec
 	if err != nil || len(got) != size {
 		return Identity{}, Errorf(CodeSignatureNotMatch, "malformed v1 signature: want base64 of a %d-byte %s (%s)", size, name, HeaderSignatureMethod)
 	}
-	key, err := lookupSecret(ctx, secret, ak)
+	key, known, err := lookupSecret(ctx, secret, ak)
 	if err != nil {
 		return Identity{}, err
 	}
@@ -433,8 +504,8 @@ func verifyV1(ctx context.Context, r *RequestView, cred string, body []byte, sec
 			return Identity{}, signatureNotMatch(sts)
 		}
 	}
-	if err := checkContentMD5(r.Header.Get(HeaderContentMD5), body); err != nil {
-		return Identity{}, err
+	if !known {
+		return Identity{}, signatureNotMatch(sts)
 	}
 	return id, nil
 }
@@ -447,7 +518,7 @@ func v1Matches(hash func() hash.Hash, secret, sts string, got []byte) bool {
 
 func signatureNotMatch(canonical string) *Error {
 	return Errorf(CodeSignatureNotMatch,
-		"the request signature does not match: check the AccessKeySecret and that the client signs the body as sent; the server signed %q", canonical)
+		"the request signature does not match: check the AccessKeyId and AccessKeySecret and that the client signs the body as sent; the server signed %q", canonical)
 }
 
 // checkContentMD5 checks the body against the Content-MD5 header (hex,
@@ -469,7 +540,7 @@ func checkContentMD5(header string, body []byte) error {
 	return nil
 }
 
-func verifyV4(ctx context.Context, r *RequestView, params string, body []byte, secret SecretFunc) (Identity, error) {
+func verifyV4(ctx context.Context, r *RequestView, params string, secret SecretFunc) (Identity, error) {
 	var cred, sigHex string
 	for _, p := range strings.Split(params, ",") {
 		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
@@ -501,7 +572,7 @@ func verifyV4(ctx context.Context, r *RequestView, params string, body []byte, s
 	if payload == "" {
 		return Identity{}, Errorf(CodeSignatureNotMatch, "missing %s header: v4 signs the body through its SHA-256", HeaderContentSHA256)
 	}
-	key, err := lookupSecret(ctx, secret, ak)
+	key, known, err := lookupSecret(ctx, secret, ak)
 	if err != nil {
 		return Identity{}, err
 	}
@@ -513,9 +584,8 @@ func verifyV4(ctx context.Context, r *RequestView, params string, body []byte, s
 			return Identity{}, signatureNotMatch(canon)
 		}
 	}
-	sum := sha256.Sum256(body)
-	if !strings.EqualFold(payload, hex.EncodeToString(sum[:])) {
-		return Identity{}, Errorf(CodeSignatureNotMatch, "%s does not match the body's SHA-256: the body was altered in transit", HeaderContentSHA256)
+	if !known {
+		return Identity{}, signatureNotMatch(canon)
 	}
 	return Identity{AccessKeyID: ak, Version: SignatureV4, Region: region, SecurityToken: r.Header.Get(HeaderSecurityToken)}, nil
 }

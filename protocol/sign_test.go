@@ -268,10 +268,14 @@ func TestVerifySDKRequests(t *testing.T) {
 		var se *sls.Error
 		require.True(t, errors.As(err, &se), "%T %v", err, err)
 		require.Equal(t, "SignatureNotMatch", se.Code)
-		unknown := sdkClient(srv, "nobody", "x", v4)
+		// An unknown key id is answered as a wrong secret: ids cannot be
+		// enumerated.
+		wrongMsg := se.Message
+		unknown := sdkClient(srv, "nobody", "wrong-secret", v4)
 		err = unknown.PutLogs("proj", "ls", g)
 		require.True(t, errors.As(err, &se), "%T %v", err, err)
-		require.Equal(t, "Unauthorized", se.Code)
+		require.Equal(t, "SignatureNotMatch", se.Code)
+		require.Equal(t, stripSigned(wrongMsg), stripSigned(se.Message))
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -299,7 +303,7 @@ func TestVerifyMalformed(t *testing.T) {
 		{"LOG nocolon", protocol.CodeUnauthorized},
 		{"LOG " + testAK + ":not-base64!", protocol.CodeSignatureNotMatch},
 		{"LOG " + testAK + ":AAAA", protocol.CodeSignatureNotMatch},
-		{"LOG ghost:AAAAAAAAAAAAAAAAAAAAAAAAAAA=", protocol.CodeUnauthorized},
+		{"LOG ghost:AAAAAAAAAAAAAAAAAAAAAAAAAAA=", protocol.CodeSignatureNotMatch},
 		{"SLS4-HMAC-SHA256 Credential=ak/20260101/r/sls,Signature=00", protocol.CodeUnauthorized},
 		{"SLS4-HMAC-SHA256 Credential=" + testAK + "/20260101/r/sls/aliyun_v4_request,Signature=zz", protocol.CodeSignatureNotMatch},
 	}
@@ -320,6 +324,49 @@ func TestVerifyMalformed(t *testing.T) {
 	_, err := protocol.VerifyRequest(context.Background(), req, nil, func(context.Context, string) (string, error) { return "", storeDown })
 	require.ErrorIs(t, err, storeDown)
 	require.Equal(t, 500, protocol.AsError(err).HTTPStatus)
+}
+
+// stripSigned drops the string the server signed from a SignatureNotMatch
+// message (it quotes the request, which differs in its date).
+func stripSigned(msg string) string {
+	before, _, _ := strings.Cut(msg, "the server signed")
+	return before
+}
+
+// TestVerifyHeadersFirst: the signature is checked from the headers
+// alone (the body is read only for a signed request) and the body then
+// against the signed digest; unknown ids and wrong secrets get one answer.
+func TestVerifyHeadersFirst(t *testing.T) {
+	lookup := secrets(map[string]string{testAK: testSecret})
+	body := []byte("the body as sent")
+	for _, v := range []protocol.SignatureVersion{protocol.SignatureV1, protocol.SignatureV4} {
+		sign := func(ak, secret string, b []byte) *http.Request {
+			req := httptest.NewRequest("POST", "/logstores/ls/shards/lb", bytes.NewReader(b))
+			req.Header.Set("Content-Type", protocol.ContentTypeProtobuf)
+			s := protocol.Signer{Version: v, Region: "r", Credentials: protocol.Credentials{AccessKeyID: ak, AccessKeySecret: secret}}
+			require.NoError(t, s.SignRequest(req, b, time.Now()))
+			return req
+		}
+		req := sign(testAK, testSecret, body)
+		id, err := protocol.VerifyHeaders(context.Background(), req, lookup)
+		require.NoError(t, err)
+		require.NoError(t, protocol.CheckBody(req.Header, id.Version, body))
+		require.Equal(t, protocol.CodeSignatureNotMatch, protocol.CodeOf(protocol.CheckBody(req.Header, id.Version, []byte("altered"))))
+
+		_, wrong := protocol.VerifyHeaders(context.Background(), sign(testAK, "wrong", body), lookup)
+		_, unknown := protocol.VerifyHeaders(context.Background(), sign("nobody", "wrong", body), lookup)
+		require.Equal(t, protocol.CodeSignatureNotMatch, protocol.CodeOf(wrong))
+		require.Equal(t, protocol.CodeOf(wrong), protocol.CodeOf(unknown))
+		require.Equal(t, protocol.AsError(wrong).HTTPStatus, protocol.AsError(unknown).HTTPStatus)
+		require.Equal(t, stripSigned(protocol.AsError(wrong).Message), stripSigned(protocol.AsError(unknown).Message))
+	}
+	// v1: a body announced without Content-MD5 is refused before it is read.
+	req := httptest.NewRequest("POST", "/logstores/ls/shards/lb", bytes.NewReader(body))
+	s := protocol.Signer{Credentials: protocol.Credentials{AccessKeyID: testAK, AccessKeySecret: testSecret}}
+	require.NoError(t, s.SignRequest(req, nil, time.Now()))
+	req.ContentLength = int64(len(body))
+	_, err := protocol.VerifyHeaders(context.Background(), req, lookup)
+	require.ErrorContains(t, err, "missing Content-MD5")
 }
 
 // TestVerifyV1Quirks: headers the Python SDK adds after signing (x-log-date)

@@ -25,6 +25,7 @@ import (
 	"github.com/sluicelog/sluice/server/app"
 	"github.com/sluicelog/sluice/server/auth"
 	"github.com/sluicelog/sluice/server/meta"
+	"github.com/sluicelog/sluice/server/store/duckdb"
 )
 
 const usage = `sluice-server — self-hosted Log Service (Logtail/SLS-compatible API)
@@ -62,6 +63,32 @@ Serve flags:
                            for the disk: about 2x the throughput for 4 KiB groups (docs/benchmarks.md).
   --sync-interval D      WAL fsync interval with --durability=async (default 1s; env SLUICE_SYNC_INTERVAL)
   --log-level LEVEL      debug|info|warn|error (default info); access log at info
+
+Limits (each refusal names its flag; docs/architecture.md "Limits"):
+  --metrics-token TOKEN  require "Authorization: Bearer TOKEN" on /metrics (env SLUICE_METRICS_TOKEN;
+                         --metrics-token-file FILE reads it from a file, env SLUICE_METRICS_TOKEN_FILE).
+                         Without it /metrics is open and names every project and logstore.
+  --max-connections N    open connections in all (default 4096, fewer if the file limit is lower);
+  --max-connections-per-ip N
+                         from one client address (default 512); over a cap a connection is closed
+  --read-header-timeout D  a request's header must arrive within D (default 10s)
+  --body-read-timeout D  its body, once the signature checks out, within D (default 1m)
+  --idle-timeout D       a keep-alive connection may idle D (default 2m)
+  --max-inflight-bodies SIZE
+                         request bodies read or handled at once, compressed plus declared raw
+                         (default 256MiB); past it requests wait 5s, then 503 ServerBusy
+  --max-log-future-skew D  PutLogs refuses (400 InvalidTimestamp) logs more than D ahead of the
+                         server clock (default 15m), and logs older than the logstore's ttl
+  --max-write-days N     a PutLogs may span at most N distinct days (default 32)
+  --query-memory SIZE    DuckDB memory_limit (default 1GB); everything DuckDB allocates is held to
+                         1.25 x SIZE, past which the query gets 400 QueryLimitExceeded
+  --query-threads N      threads one query runs on (default: the cores)
+  --max-queries N        queries running at once (default 8); --max-queries-per-project N (default
+                         half); a query waits 5s for a slot, then 503 ServerBusy with Retry-After
+  --max-query-bytes N    query text length (default 32768); CTEs 16, subqueries 32, joins 16 and
+                         bracket nesting 64 are fixed limits of the SQL sandbox
+  --max-projects N, --max-logstores-per-project N, --max-index-keys N
+                         quotas (defaults 100, 200, 500): creating more answers *QuotaExceed
 
 Client flags (query, keys):
   --endpoint URL         server address (default http://127.0.0.1:8080; env SLUICE_ENDPOINT)
@@ -180,9 +207,44 @@ func parseServe(args []string, stderr io.Writer) (app.Config, slog.Level, error)
 	fs.DurationVar(&cfg.QueryTimeout, "query-timeout", time.Minute, "")
 	durability := fs.String("durability", env("SLUICE_DURABILITY", "request"), "")
 	syncInterval := fs.String("sync-interval", env("SLUICE_SYNC_INTERVAL", "1s"), "")
+	fs.StringVar(&cfg.MetricsToken, "metrics-token", env("SLUICE_METRICS_TOKEN", ""), "")
+	tokenFile := fs.String("metrics-token-file", env("SLUICE_METRICS_TOKEN_FILE", ""), "")
+	fs.IntVar(&cfg.MaxConnections, "max-connections", 0, "")
+	fs.IntVar(&cfg.MaxConnectionsPerIP, "max-connections-per-ip", 0, "")
+	fs.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", 0, "")
+	fs.DurationVar(&cfg.BodyReadTimeout, "body-read-timeout", 0, "")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "")
+	inflight := fs.String("max-inflight-bodies", "", "")
+	fs.DurationVar(&cfg.MaxFutureSkew, "max-log-future-skew", 0, "")
+	fs.IntVar(&cfg.MaxWriteDays, "max-write-days", 0, "")
+	fs.StringVar(&cfg.Store.MemoryLimit, "query-memory", "", "")
+	fs.IntVar(&cfg.Store.Threads, "query-threads", 0, "")
+	fs.IntVar(&cfg.Store.MaxQueries, "max-queries", 0, "")
+	fs.IntVar(&cfg.Store.MaxQueriesPerProject, "max-queries-per-project", 0, "")
+	fs.IntVar(&cfg.Store.QueryLimits.MaxBytes, "max-query-bytes", 0, "")
+	fs.IntVar(&cfg.Quotas.MaxProjects, "max-projects", 0, "")
+	fs.IntVar(&cfg.Quotas.MaxLogstoresPerProject, "max-logstores-per-project", 0, "")
+	fs.IntVar(&cfg.Quotas.MaxIndexKeys, "max-index-keys", 0, "")
 	var lv slog.Level
 	if err := fs.Parse(args); err != nil {
 		return cfg, lv, err
+	}
+	if *tokenFile != "" {
+		b, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			return cfg, lv, fmt.Errorf("--metrics-token-file: %w", err)
+		}
+		cfg.MetricsToken = strings.TrimSpace(string(b))
+		if cfg.MetricsToken == "" {
+			return cfg, lv, fmt.Errorf("--metrics-token-file %s is empty", *tokenFile)
+		}
+	}
+	if *inflight != "" {
+		n, err := duckdb.ParseSize(*inflight)
+		if err != nil || n <= 0 {
+			return cfg, lv, fmt.Errorf("--max-inflight-bodies %q: give a size such as 256MiB", *inflight)
+		}
+		cfg.MaxInflightBodyBytes = n
 	}
 	switch *durability {
 	case "request":

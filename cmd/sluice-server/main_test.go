@@ -98,3 +98,40 @@ func TestDurabilityFlags(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, cfg.Store.SyncInterval, "the flag overrides the env")
 }
+
+// TestLimitFlags: the limit flags reach the server configuration; the
+// metrics token can come from a file (as a mounted Secret).
+func TestLimitFlags(t *testing.T) {
+	var out bytes.Buffer
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	require.NoError(t, os.WriteFile(tokenFile, []byte("scrape-token\n"), 0o600))
+	cfg, _, err := parseServe([]string{"--metrics-token-file", tokenFile, "--max-connections=100", "--max-connections-per-ip=10",
+		"--read-header-timeout=5s", "--body-read-timeout=30s", "--idle-timeout=1m", "--max-inflight-bodies=64MiB",
+		"--max-log-future-skew=5m", "--max-write-days=4", "--query-memory=512MB", "--query-threads=1", "--max-queries=4",
+		"--max-queries-per-project=1", "--max-query-bytes=4096", "--max-projects=3", "--max-logstores-per-project=5", "--max-index-keys=7"}, &out)
+	require.NoError(t, err)
+	require.Equal(t, "scrape-token", cfg.MetricsToken)
+	require.Equal(t, 100, cfg.MaxConnections)
+	require.Equal(t, 10, cfg.MaxConnectionsPerIP)
+	require.Equal(t, 5*time.Second, cfg.ReadHeaderTimeout)
+	require.Equal(t, 30*time.Second, cfg.BodyReadTimeout)
+	require.Equal(t, time.Minute, cfg.IdleTimeout)
+	require.Equal(t, int64(64<<20), cfg.MaxInflightBodyBytes)
+	require.Equal(t, 5*time.Minute, cfg.MaxFutureSkew)
+	require.Equal(t, 4, cfg.MaxWriteDays)
+	require.Equal(t, "512MB", cfg.Store.MemoryLimit)
+	require.Equal(t, 1, cfg.Store.Threads)
+	require.Equal(t, 4, cfg.Store.MaxQueries)
+	require.Equal(t, 1, cfg.Store.MaxQueriesPerProject)
+	require.Equal(t, 4096, cfg.Store.QueryLimits.MaxBytes)
+	require.Equal(t, 3, cfg.Quotas.MaxProjects)
+	require.Equal(t, 5, cfg.Quotas.MaxLogstoresPerProject)
+	require.Equal(t, 7, cfg.Quotas.MaxIndexKeys)
+
+	t.Setenv("SLUICE_METRICS_TOKEN", "from-env")
+	cfg, _, err = parseServe(nil, &out)
+	require.NoError(t, err)
+	require.Equal(t, "from-env", cfg.MetricsToken)
+	_, _, err = parseServe([]string{"--max-inflight-bodies=lots"}, &out)
+	require.ErrorContains(t, err, "--max-inflight-bodies")
+}

@@ -12,6 +12,7 @@ package api
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,10 +46,12 @@ type LogStore interface {
 	ShardLogs
 }
 
-// Authenticator verifies a request's signature and returns the key that
-// signed it (auth.Authenticator).
+// Authenticator verifies a request's signature from its headers and
+// returns the key that signed it, then checks the body against the digest
+// the signature covers (auth.Authenticator).
 type Authenticator interface {
-	Authenticate(r *http.Request, body []byte) (meta.AccessKey, error)
+	AuthenticateHeaders(r *http.Request) (meta.AccessKey, error)
+	CheckBody(r *http.Request, body []byte) error
 }
 
 // ConfigValidator checks a Logtail config body (logconfig). Its error
@@ -76,6 +79,25 @@ type Config struct {
 	// MaxRawBytes caps a PutLogs body once decompressed (the sum over all
 	// packages of a batch_group request); 0 means protocol.MaxRawBodySize.
 	MaxRawBytes int
+	// MaxInflightBodyBytes bounds the bytes of request bodies (as received
+	// plus their declared raw size) being read or handled at once
+	// (DefaultMaxInflightBodyBytes when 0); a request waits up to
+	// BodyBudgetWait (DefaultBodyBudgetWait when 0) for room, then gets
+	// 503 ServerBusy. BodyReadTimeout bounds reading one body
+	// (DefaultBodyReadTimeout when 0). See bodies.go.
+	MaxInflightBodyBytes int64
+	BodyBudgetWait       time.Duration
+	BodyReadTimeout      time.Duration
+
+	// MaxFutureSkew is how far ahead of the server's clock a log's time
+	// may be (DefaultMaxFutureSkew, 15 minutes, when 0); MaxWriteDays caps
+	// the distinct days one PutLogs may span (DefaultMaxWriteDays when
+	// 0). Logs older than the logstore's ttl are refused too (timewindow.go).
+	MaxFutureSkew time.Duration
+	MaxWriteDays  int
+	// Quotas bound projects, logstores per project and index keys
+	// (quotas.go).
+	Quotas Quotas
 
 	// QueryTimeout bounds one GetLogs or GetHistograms call (60s when 0);
 	// a query that runs longer is cancelled and answered QueryTimeout (400:
@@ -93,7 +115,11 @@ type Config struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer // metrics are registered here (nil: not registered)
 	Gatherer   prometheus.Gatherer   // served on /metrics (nil: /metrics is 404)
-	Now        func() time.Time
+	// MetricsToken, when set, is required on /metrics as
+	// "Authorization: Bearer <token>" (Prometheus' authorization or
+	// bearer_token_file): the metrics name every project and logstore.
+	MetricsToken string
+	Now          func() time.Time
 }
 
 // Validate reports a configuration the handler cannot run with.
@@ -105,8 +131,11 @@ func (c *Config) Validate() error {
 		return errors.New("api: Logs is required")
 	case c.Auth == nil:
 		return errors.New("api: Auth is required")
-	case c.MaxBodyBytes < 0 || c.MaxRawBytes < 0 || c.QueryTimeout < 0:
-		return errors.New("api: body limits and QueryTimeout must not be negative")
+	case c.MaxBodyBytes < 0 || c.MaxRawBytes < 0 || c.QueryTimeout < 0 || c.MaxFutureSkew < 0 || c.MaxWriteDays < 0 ||
+		c.MaxInflightBodyBytes < 0 || c.BodyReadTimeout < 0 || c.BodyBudgetWait < 0:
+		return errors.New("api: body limits, timeouts, MaxFutureSkew and MaxWriteDays must not be negative")
+	case c.Quotas.validate() != nil:
+		return c.Quotas.validate()
 	case strings.Contains(c.BaseDomain, ":") || strings.Contains(c.BaseDomain, "/"):
 		return fmt.Errorf("api: base domain %q must be a bare host name (no scheme, no port)", c.BaseDomain)
 	}
@@ -127,7 +156,13 @@ type API struct {
 	// docMu serialises updates of saved searches and dashboards (chart
 	// edits rewrite their dashboard). Per server: edits through two
 	// servers sharing a database can still race, the later write winning.
-	docMu sync.Mutex
+	docMu  sync.Mutex
+	window windowMetrics
+	bodies *bodyBudget
+	// createMu makes counting and creating one step for the quotas (on
+	// this node; nodes sharing PostgreSQL metadata may overshoot by the
+	// creations they race).
+	createMu sync.Mutex
 }
 
 // New returns the handler.
@@ -143,6 +178,22 @@ func New(cfg Config) (*API, error) {
 	}
 	if cfg.QueryTimeout == 0 {
 		cfg.QueryTimeout = time.Minute
+	}
+	cfg.Quotas = cfg.Quotas.withDefaults()
+	if cfg.MaxInflightBodyBytes == 0 {
+		cfg.MaxInflightBodyBytes = DefaultMaxInflightBodyBytes
+	}
+	if cfg.BodyReadTimeout == 0 {
+		cfg.BodyReadTimeout = DefaultBodyReadTimeout
+	}
+	if cfg.BodyBudgetWait == 0 {
+		cfg.BodyBudgetWait = DefaultBodyBudgetWait
+	}
+	if cfg.MaxFutureSkew == 0 {
+		cfg.MaxFutureSkew = DefaultMaxFutureSkew
+	}
+	if cfg.MaxWriteDays == 0 {
+		cfg.MaxWriteDays = DefaultMaxWriteDays
 	}
 	if cfg.Region == "" {
 		cfg.Region = "sluice"
@@ -161,6 +212,15 @@ func New(cfg Config) (*API, error) {
 		return nil, err
 	}
 	a.metrics = m
+	a.window = newWindowMetrics()
+	a.bodies = newBodyBudget(cfg.MaxInflightBodyBytes)
+	if cfg.Registerer != nil {
+		for _, c := range append(a.bodies.collectors(), a.window.refusedLogs) {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("api: register metrics: %w", err)
+			}
+		}
+	}
 	if cfg.Gatherer != nil {
 		a.metricH = promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{})
 	}
@@ -254,6 +314,10 @@ func (s *statusWriter) WriteHeader(code int) {
 	s.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets http.ResponseController reach the connection (read
+// deadlines).
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
 func (s *statusWriter) Write(b []byte) (int, error) {
 	if s.status == 0 {
 		s.status = http.StatusOK
@@ -284,6 +348,12 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case "/metrics":
 		if a.metricH != nil {
+			if !a.metricsAllowed(r) {
+				sw.Header().Set("WWW-Authenticate", `Bearer realm="sluice metrics"`)
+				protocol.WriteError(sw, id, protocol.NewError(protocol.CodeUnauthorized,
+					"/metrics needs the metrics token: send Authorization: Bearer <token> (the server's --metrics-token)"))
+				return
+			}
 			a.metricH.ServeHTTP(sw, r)
 			return
 		}
@@ -323,6 +393,16 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.log.LogAttrs(r.Context(), slog.LevelInfo, "access", attrs...)
 }
 
+// metricsAllowed reports whether r may read /metrics.
+func (a *API) metricsAllowed(r *http.Request) bool {
+	if a.cfg.MetricsToken == "" {
+		return true
+	}
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	return strings.EqualFold(scheme, "Bearer") &&
+		subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(a.cfg.MetricsToken)) == 1
+}
+
 func (a *API) serve(ctx context.Context, q *request) error {
 	project, err := a.projectOf(q.r)
 	if err != nil {
@@ -346,25 +426,20 @@ func (a *API) serve(ctx context.Context, q *request) error {
 		}
 	}
 
-	buf := a.getBuf()
-	defer a.putBuf(buf)
-	body, err := a.readBody(q.r, (*buf)[:0])
-	*buf = body[:0]
-	if err != nil {
-		return err
-	}
-	q.body = body
-
 	if rt.anonymous {
+		// Web tracking: unsigned by design; the project must exist and the
+		// body is still held to the size limits and the budget.
 		if project == "" {
 			return a.noProject()
 		}
 		if _, err := a.cfg.Meta.GetProject(ctx, project); err != nil {
 			return a.metaErr(err)
 		}
-		return rt.h(ctx, q)
+		return a.readBodyAndServe(ctx, q, rt, false)
 	}
-	key, err := a.cfg.Auth.Authenticate(q.r, body)
+	// Everything up to the body is checked from the headers: the body is
+	// read for signed, permitted requests only (bodies.go).
+	key, err := a.cfg.Auth.AuthenticateHeaders(q.r)
 	if err != nil {
 		return err
 	}
@@ -382,6 +457,34 @@ func (a *API) serve(ctx context.Context, q *request) error {
 		}
 		if _, err := a.cfg.Meta.GetProject(ctx, project); err != nil {
 			return a.metaErr(err)
+		}
+	}
+	return a.readBodyAndServe(ctx, q, rt, true)
+}
+
+// readBodyAndServe reads q's body within the size limits and the body
+// budget, checks it against the signature when signed, and runs the route.
+func (a *API) readBodyAndServe(ctx context.Context, q *request, rt route, signed bool) error {
+	if err := a.checkDeclaredSizes(q.r); err != nil {
+		return err
+	}
+	release, err := a.reserveBody(ctx, q.r)
+	if err != nil {
+		return err
+	}
+	defer release()
+	a.setBodyDeadline(q)
+	buf := a.getBuf()
+	defer a.putBuf(buf)
+	body, err := a.readBody(q.r, (*buf)[:0])
+	*buf = body[:0]
+	if err != nil {
+		return err
+	}
+	q.body = body
+	if signed {
+		if err := a.cfg.Auth.CheckBody(q.r, body); err != nil {
+			return err
 		}
 	}
 	return rt.h(ctx, q)

@@ -143,7 +143,8 @@ func errCode(tb testing.TB, w *httptest.ResponseRecorder) protocol.ErrorCode {
 
 func TestPutLogsJSONBody(t *testing.T) {
 	h := newHarness(t)
-	body := []byte(`{"__topic__":"tp","__source__":"1.2.3.4","__logs__":[{"__time__":1700000000,"msg":"hi","n":42}],"__tags__":{"env":"prod"}}`)
+	now := time.Now().Unix()
+	body := []byte(fmt.Sprintf(`{"__topic__":"tp","__source__":"1.2.3.4","__logs__":[{"__time__":%d,"msg":"hi","n":42}],"__tags__":{"env":"prod"}}`, now))
 	hdr := http.Header{}
 	hdr.Set("Content-Type", "application/json")
 	w := h.do(t, "POST", "proj.sluice.test", "/logstores/logs/shards/lb", hdr, body)
@@ -153,13 +154,13 @@ func TestPutLogsJSONBody(t *testing.T) {
 	require.Equal(t, "tp", g.Topic)
 	require.Equal(t, "1.2.3.4", g.Source)
 	require.Equal(t, []protocol.LogTag{{Key: "env", Value: "prod"}}, g.LogTags)
-	require.Equal(t, uint32(1700000000), g.Logs[0].Time)
+	require.Equal(t, uint32(now), g.Logs[0].Time)
 	require.Equal(t, []protocol.LogContent{{Key: "msg", Value: "hi"}, {Key: "n", Value: "42"}}, g.Logs[0].Contents)
 }
 
 func TestStoreErrorsMapToStatus(t *testing.T) {
 	h := newHarness(t)
-	body := protocol.AppendLogGroup(nil, &protocol.LogGroup{Logs: []protocol.Log{{Time: 1, Contents: []protocol.LogContent{{Key: "k", Value: "v"}}}}})
+	body := protocol.AppendLogGroup(nil, &protocol.LogGroup{Logs: []protocol.Log{{Time: uint32(time.Now().Unix()), Contents: []protocol.LogContent{{Key: "k", Value: "v"}}}}})
 	for _, c := range []struct {
 		err    error
 		status int
@@ -286,7 +287,7 @@ func TestConfigValidation(t *testing.T) {
 // the reply is 200 or a 4xx, never a 5xx (clients would retry garbage
 // forever) and never a panic.
 func FuzzPutLogs(f *testing.F) {
-	g := protocol.AppendLogGroup(nil, &protocol.LogGroup{Topic: "t", Logs: []protocol.Log{{Time: 1, Contents: []protocol.LogContent{{Key: "k", Value: "v"}}}}})
+	g := protocol.AppendLogGroup(nil, &protocol.LogGroup{Topic: "t", Logs: []protocol.Log{{Time: uint32(time.Now().Unix()), Contents: []protocol.LogContent{{Key: "k", Value: "v"}}}}})
 	lz, _ := protocol.AppendCompressed(nil, g, protocol.CompressLZ4)
 	zs, _ := protocol.AppendCompressed(nil, g, protocol.CompressZstd)
 	pl := protocol.AppendSlsLogPackageList(nil, &protocol.SlsLogPackageList{Packages: []protocol.SlsLogPackage{{Data: lz, UncompressSize: int32(len(g)), HasUncompressSize: true}}})

@@ -88,8 +88,8 @@ func (a *API) createKey(ctx context.Context, q *request) error {
 		if err := validObjectName("access key", b.AccessKeyID); err != nil {
 			return err
 		}
-		if len(b.AccessKeySecret) < 16 {
-			return protocol.NewError(protocol.CodeParameterInvalid, "accessKeySecret must be at least 16 characters")
+		if len(b.AccessKeySecret) < auth.MinSecretLength {
+			return protocol.Errorf(protocol.CodeParameterInvalid, "accessKeySecret must be at least %d characters", auth.MinSecretLength)
 		}
 		if _, err := a.cfg.Meta.GetAccessKey(ctx, b.AccessKeyID); err == nil {
 			return protocol.Errorf("AccessKeyAlreadyExist", "access key %q already exists", b.AccessKeyID)

@@ -147,6 +147,9 @@ func (a *API) putLogs(ctx context.Context, q *request) error {
 		if err != nil {
 			return err
 		}
+		if err := a.checkLogTimes(st.groups, ls, lsMeta.TTL, q.received); err != nil {
+			return err
+		}
 		if err := a.cfg.Logs.WriteShard(ctx, q.project, ls, shard, st.groups, q.received); err != nil {
 			return storeErr(err)
 		}

@@ -94,6 +94,11 @@ func (a *API) createProject(ctx context.Context, q *request) error {
 	}
 	q.project = name
 	now := a.now().UTC()
+	a.createMu.Lock()
+	defer a.createMu.Unlock()
+	if err := a.checkProjectQuota(ctx); err != nil {
+		return err
+	}
 	if err := a.cfg.Meta.CreateProject(ctx, meta.Project{Name: name, Description: b.Description, CreateTime: now, LastModifyTime: now}); err != nil {
 		return a.metaErr(err)
 	}
@@ -280,6 +285,11 @@ func (a *API) createLogstore(ctx context.Context, q *request) error {
 	if err := b.apply(&ls); err != nil {
 		return err
 	}
+	a.createMu.Lock()
+	defer a.createMu.Unlock()
+	if err := a.checkLogstoreQuota(ctx, q.project); err != nil {
+		return err
+	}
 	if err := a.cfg.Meta.CreateLogstore(ctx, ls); err != nil {
 		return a.metaErr(err)
 	}
@@ -434,6 +444,9 @@ func (a *API) putIndex(ctx context.Context, q *request, create bool) error {
 		return err
 	}
 	if err := validateIndex(&cfg); err != nil {
+		return err
+	}
+	if err := a.checkIndexQuota(&cfg); err != nil {
 		return err
 	}
 	ls, err := a.cfg.Meta.GetLogstore(ctx, q.project, q.vars["logstore"])

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -19,7 +20,7 @@ func TestPutLogsShardRouting(t *testing.T) {
 	require.NoError(t, h.meta.CreateLogstore(context.Background(), meta.Logstore{Project: "proj", Name: "four", TTL: 7, ShardCount: 4}))
 	put := func(target string, tags ...protocol.LogTag) int {
 		t.Helper()
-		g := protocol.LogGroup{LogTags: tags, Logs: []protocol.Log{{Time: 1700000000, Contents: []protocol.LogContent{{Key: "k", Value: "v"}}}}}
+		g := protocol.LogGroup{LogTags: tags, Logs: []protocol.Log{{Time: uint32(time.Now().Unix()), Contents: []protocol.LogContent{{Key: "k", Value: "v"}}}}}
 		w := h.do(t, "POST", "proj.sluice.test", target, http.Header{}, protocol.AppendLogGroup(nil, &g))
 		require.Equal(t, 200, w.Code, w.Body.String())
 		return h.logs.shards[len(h.logs.shards)-1]

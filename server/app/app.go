@@ -5,7 +5,7 @@
 // is a thin main around it; end-to-end tests construct it in-process:
 //
 //	srv, err := app.New(app.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0",
-//		BaseDomain: "sluice.localhost", AdminKeyID: "admin", AdminKeySecret: "secret-secret"}, app.Settings{})
+//		BaseDomain: "sluice.localhost", AdminKeyID: "admin", AdminKeySecret: "secret-secret-secret"}, app.Settings{})
 //	err = srv.Start(ctx)
 //	defer srv.Shutdown(ctx)
 //	addr := srv.Addr() // "127.0.0.1:41234"
@@ -76,6 +76,52 @@ type Config struct {
 	Store duckdb.Config
 	// ShutdownTimeout bounds the drain of in-flight requests (10s when 0).
 	ShutdownTimeout time.Duration
+
+	// Connection bounds (see docs/architecture.md, "Limits"):
+	// ReadHeaderTimeout bounds reading a request's header (10s when 0);
+	// BodyReadTimeout reading its body once authenticated (1m when 0);
+	// IdleTimeout how long a keep-alive connection may idle (2m when 0).
+	// A reply must be written within BodyReadTimeout + QueryTimeout + 1m.
+	ReadHeaderTimeout, BodyReadTimeout, IdleTimeout time.Duration
+	// MaxConnections caps open connections (4096, or fewer when the
+	// process may open fewer files, when 0); MaxConnectionsPerIP those
+	// from one client address (512 when 0). Connections over a cap are
+	// closed at once and counted.
+	MaxConnections, MaxConnectionsPerIP int
+	// MaxInflightBodyBytes bounds request bodies being read or handled at
+	// once (api default when 0).
+	MaxInflightBodyBytes int64
+	// MetricsToken, when set, is required on /metrics as a bearer token.
+	MetricsToken string
+	// MaxFutureSkew and MaxWriteDays bound PutLogs' log times (api
+	// defaults when 0: 15 minutes ahead, 32 days per request).
+	MaxFutureSkew time.Duration
+	MaxWriteDays  int
+	// Quotas bound projects, logstores and index keys (api defaults when
+	// zero).
+	Quotas api.Quotas
+}
+
+// withDefaults fills the zero bounds.
+func (c *Config) withDefaults() {
+	if c.ReadHeaderTimeout == 0 {
+		c.ReadHeaderTimeout = 10 * time.Second
+	}
+	if c.BodyReadTimeout == 0 {
+		c.BodyReadTimeout = api.DefaultBodyReadTimeout
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 2 * time.Minute
+	}
+	if c.QueryTimeout == 0 {
+		c.QueryTimeout = time.Minute
+	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = defaultMaxConnections()
+	}
+	if c.MaxConnectionsPerIP == 0 {
+		c.MaxConnectionsPerIP = 512
+	}
 }
 
 // Validate reports configuration errors naming the flag to fix.
@@ -89,6 +135,8 @@ func (c *Config) Validate() error {
 		return errors.New("--tls-cert and --tls-key go together: give both or neither")
 	case (c.AdminKeyID == "") != (c.AdminKeySecret == ""):
 		return errors.New("--admin-key-id and --admin-key-secret go together: give both or neither")
+	case c.ReadHeaderTimeout < 0 || c.BodyReadTimeout < 0 || c.IdleTimeout < 0 || c.MaxConnections < 0 || c.MaxConnectionsPerIP < 0:
+		return errors.New("--read-header-timeout, --body-read-timeout, --idle-timeout, --max-connections and --max-connections-per-ip must not be negative")
 	case c.Meta != "" && !isPostgresURL(c.Meta):
 		return fmt.Errorf("--meta %q: give a postgres://user:password@host:5432/db URL, or nothing to keep metadata in --data-dir", redactURL(c.Meta))
 	}
@@ -117,6 +165,7 @@ type Server struct {
 	cs      *configserver.Server
 	admin   meta.AccessKey
 	http    *http.Server
+	reg     prometheus.Registerer
 
 	mu       sync.Mutex
 	ln       net.Listener
@@ -134,6 +183,7 @@ func New(cfg Config, set Settings) (_ *Server, err error) {
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
+	cfg.withDefaults()
 	logger := set.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -184,18 +234,24 @@ func New(cfg Config, set Settings) (_ *Server, err error) {
 		return nil, err
 	}
 	s.api, err = api.New(api.Config{
-		BaseDomain:     cfg.BaseDomain,
-		Region:         cfg.Region,
-		MaxBodyBytes:   cfg.MaxBodyBytes,
-		QueryTimeout:   cfg.QueryTimeout,
-		Meta:           s.meta,
-		Logs:           s.logs,
-		Auth:           authn,
-		ValidateConfig: ValidateLogtailConfig,
-		Machines:       s.cs,
-		Logger:         logger.With("component", "api"),
-		Registerer:     set.Registerer,
-		Gatherer:       set.Gatherer,
+		BaseDomain:           cfg.BaseDomain,
+		Region:               cfg.Region,
+		MaxBodyBytes:         cfg.MaxBodyBytes,
+		MaxInflightBodyBytes: cfg.MaxInflightBodyBytes,
+		BodyReadTimeout:      cfg.BodyReadTimeout,
+		MaxFutureSkew:        cfg.MaxFutureSkew,
+		MaxWriteDays:         cfg.MaxWriteDays,
+		Quotas:               cfg.Quotas,
+		MetricsToken:         cfg.MetricsToken,
+		QueryTimeout:         cfg.QueryTimeout,
+		Meta:                 s.meta,
+		Logs:                 s.logs,
+		Auth:                 authn,
+		ValidateConfig:       ValidateLogtailConfig,
+		Machines:             s.cs,
+		Logger:               logger.With("component", "api"),
+		Registerer:           set.Registerer,
+		Gatherer:             set.Gatherer,
 	})
 	if err != nil {
 		return nil, err
@@ -224,12 +280,16 @@ func New(cfg Config, set Settings) (_ *Server, err error) {
 	s.handler = handler
 	s.http = &http.Server{
 		Handler:           handler,
-		ReadHeaderTimeout: 30 * time.Second,
-		ReadTimeout:       5 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		// The API sets its own deadline for a body once the request is
+		// authenticated; this bounds the console's and agents' requests.
+		ReadTimeout:    cfg.ReadHeaderTimeout + cfg.BodyReadTimeout,
+		WriteTimeout:   cfg.BodyReadTimeout + cfg.QueryTimeout + time.Minute,
+		IdleTimeout:    cfg.IdleTimeout,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	s.reg = set.Registerer
 	return s, nil
 }
 
@@ -324,9 +384,14 @@ func (s *Server) Start(ctx context.Context) error {
 		return errors.New("server already started")
 	}
 	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
+	tcp, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
+	}
+	var ln net.Listener
+	if ln, err = newConnLimiter(tcp, s.cfg.MaxConnections, s.cfg.MaxConnectionsPerIP, s.reg); err != nil {
+		tcp.Close()
+		return fmt.Errorf("listener metrics: %w", err)
 	}
 	if s.cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)

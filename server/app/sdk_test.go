@@ -408,9 +408,10 @@ func TestAuthErrors(t *testing.T) {
 	// Wrong secret: 401 SignatureNotMatch.
 	_, err := e.SDK(adminID, "wrong-secret").GetProject("proj-a")
 	requireSLSError(t, err, 401, "SignatureNotMatch")
-	// Unknown key: 401 Unauthorized.
+	// Unknown key: the same answer as a wrong secret, so key ids cannot be
+	// enumerated.
 	_, err = e.SDK("nobody", "x").GetProject("proj-a")
-	requireSLSError(t, err, 401, "Unauthorized")
+	requireSLSError(t, err, 401, "SignatureNotMatch")
 
 	// Old Date: 400 RequestTimeExpired.
 	body := rawGroup(time.Now(), []string{"k", "v"})

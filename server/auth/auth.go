@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/sluicelog/sluice/protocol"
@@ -51,11 +52,28 @@ func New(keys Keys, opts Options) *Authenticator {
 }
 
 // Authenticate verifies r, whose body as received (still compressed) is
-// body, and returns the key that signed it. Errors are *protocol.Error
-// (401 Unauthorized / SignatureNotMatch, 400 MissingDate / InvalidDateFormat
-// / RequestTimeExpired) except for metadata failures, which are returned
+// body, and returns the key that signed it: AuthenticateHeaders, then
+// CheckBody. Errors are *protocol.Error (401 Unauthorized /
+// SignatureNotMatch, 400 MissingDate / InvalidDateFormat /
+// RequestTimeExpired) except for metadata failures, which are returned
 // wrapped (and become 500).
 func (a *Authenticator) Authenticate(r *http.Request, body []byte) (meta.AccessKey, error) {
+	key, err := a.AuthenticateHeaders(r)
+	if err != nil {
+		return meta.AccessKey{}, err
+	}
+	if err := CheckBody(r, body); err != nil {
+		return meta.AccessKey{}, err
+	}
+	return key, nil
+}
+
+// AuthenticateHeaders verifies r's signature and date from its headers
+// alone and returns the key that signed it, so a server reads the body
+// of signed requests only; CheckBody then checks the body against the
+// digest the signature covers. An unknown key id is refused exactly as
+// a wrong secret (SignatureNotMatch).
+func (a *Authenticator) AuthenticateHeaders(r *http.Request) (meta.AccessKey, error) {
 	if r.Header.Get(protocol.HeaderAuthorization) == "" {
 		return meta.AccessKey{}, protocol.NewError(protocol.CodeUnauthorized,
 			"missing Authorization header: sign the request with an access key (LOG <AccessKeyId>:<Signature> or SLS4-HMAC-SHA256)")
@@ -75,10 +93,24 @@ func (a *Authenticator) Authenticate(r *http.Request, body []byte) (meta.AccessK
 		key = k
 		return k.Secret, nil
 	}
-	if _, err := protocol.VerifyRequest(r.Context(), r, body, lookup); err != nil {
+	if _, err := protocol.VerifyHeaders(r.Context(), r, lookup); err != nil {
 		return meta.AccessKey{}, err
 	}
 	return key, nil
+}
+
+// CheckBody is the package's CheckBody, for the API's Authenticator
+// interface.
+func (a *Authenticator) CheckBody(r *http.Request, body []byte) error { return CheckBody(r, body) }
+
+// CheckBody checks a request's body (as received) against the digest
+// header its verified signature covers.
+func CheckBody(r *http.Request, body []byte) error {
+	v := protocol.SignatureV1
+	if strings.HasPrefix(r.Header.Get(protocol.HeaderAuthorization), protocol.AuthSchemeV4+" ") {
+		v = protocol.SignatureV4
+	}
+	return protocol.CheckBody(r.Header, v, body)
 }
 
 // Authorize returns nil when key may do an action needing perm in project,

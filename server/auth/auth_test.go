@@ -73,7 +73,8 @@ func TestAuthenticate(t *testing.T) {
 		{"v4 ok", sls.NewSignerV4("ak", "good-secret", "cn-test"), true, now, "", 200},
 		{"v1 wrong secret", sls.NewSignerV1("ak", "bad"), false, now, protocol.CodeSignatureNotMatch, 401},
 		{"v4 wrong secret", sls.NewSignerV4("ak", "bad", "cn-test"), true, now, protocol.CodeSignatureNotMatch, 401},
-		{"unknown key", sls.NewSignerV1("nobody", "x"), false, now, protocol.CodeUnauthorized, 401},
+		{"unknown key (answered as a wrong secret)", sls.NewSignerV1("nobody", "x"), false, now, protocol.CodeSignatureNotMatch, 401},
+		{"unknown key v4", sls.NewSignerV4("nobody", "x", "cn-test"), true, now, protocol.CodeSignatureNotMatch, 401},
 		{"v1 old date", sls.NewSignerV1("ak", "good-secret"), false, now.Add(-16 * time.Minute), protocol.CodeRequestTimeExpired, 400},
 		{"v4 future date", sls.NewSignerV4("ak", "good-secret", "cn-test"), true, now.Add(16 * time.Minute), protocol.CodeRequestTimeExpired, 400},
 		{"v1 skew within limit", sls.NewSignerV1("ak", "good-secret"), false, now.Add(14 * time.Minute), "", 200},
@@ -159,25 +160,34 @@ func TestBootstrapGenerates(t *testing.T) {
 func TestBootstrapConfigured(t *testing.T) {
 	ctx := context.Background()
 	keys := newKeys(t)
-	k, err := auth.Bootstrap(ctx, keys, auth.BootstrapConfig{ID: "admin", Secret: "s1"})
+	s1, s2 := "first-secret-0123456789", "second-secret-0123456789"
+	k, err := auth.Bootstrap(ctx, keys, auth.BootstrapConfig{ID: "admin", Secret: s1})
 	require.NoError(t, err)
 	require.Equal(t, "admin", k.ID)
 	// A new secret for the same id replaces the old one.
-	_, err = auth.Bootstrap(ctx, keys, auth.BootstrapConfig{ID: "admin", Secret: "s2"})
+	_, err = auth.Bootstrap(ctx, keys, auth.BootstrapConfig{ID: "admin", Secret: s2})
 	require.NoError(t, err)
 	got, err := keys.GetAccessKey(ctx, "admin")
 	require.NoError(t, err)
-	require.Equal(t, "s2", got.Secret)
+	require.Equal(t, s2, got.Secret)
+
+	// A configured secret is held to the minimum length, from flags or a file.
+	_, err = auth.Bootstrap(ctx, keys, auth.BootstrapConfig{ID: "admin", Secret: "short-secret"})
+	require.ErrorContains(t, err, `the secret of "admin" is 12 characters; at least 16 are required`)
+	short := filepath.Join(t.TempDir(), "short.json")
+	require.NoError(t, auth.WriteKeyFile(short, auth.KeyFile{AccessKeyID: "admin", AccessKeySecret: "tiny"}))
+	_, err = auth.Bootstrap(ctx, keys, auth.BootstrapConfig{File: short})
+	require.ErrorContains(t, err, "at least 16 are required")
 
 	_, err = auth.Bootstrap(ctx, keys, auth.BootstrapConfig{ID: "only-id"})
 	require.ErrorContains(t, err, "both")
 
 	require.NoError(t, keys.PutAccessKey(ctx, meta.AccessKey{ID: "user", Secret: "x"}))
-	_, err = auth.Bootstrap(ctx, keys, auth.BootstrapConfig{ID: "user", Secret: "y"})
+	_, err = auth.Bootstrap(ctx, keys, auth.BootstrapConfig{ID: "user", Secret: s1})
 	require.ErrorContains(t, err, "not an admin key")
 
 	file := filepath.Join(t.TempDir(), "k.json")
-	require.NoError(t, auth.WriteKeyFile(file, auth.KeyFile{AccessKeyID: "fromfile", AccessKeySecret: "fs"}))
+	require.NoError(t, auth.WriteKeyFile(file, auth.KeyFile{AccessKeyID: "fromfile", AccessKeySecret: "file-secret-0123456789"}))
 	k, err = auth.Bootstrap(ctx, keys, auth.BootstrapConfig{File: file})
 	require.NoError(t, err)
 	require.Equal(t, "fromfile", k.ID)

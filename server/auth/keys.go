@@ -24,6 +24,12 @@ type KeyStore interface {
 	ListAccessKeys(ctx context.Context) ([]meta.AccessKey, error)
 }
 
+// MinSecretLength is the shortest access key secret the server accepts
+// from an operator or a client (generated secrets are 32 characters): a
+// secret signs every request with HMAC, and a short one falls to an
+// offline guess from one captured request.
+const MinSecretLength = 16
+
 // NewKey returns a fresh random access key pair: a 24-character id starting
 // "SLK" and a 32-character secret, both from crypto/rand.
 func NewKey() (id, secret string, err error) {
@@ -117,6 +123,9 @@ func Bootstrap(ctx context.Context, keys KeyStore, cfg BootstrapConfig) (meta.Ac
 			return meta.AccessKey{}, fmt.Errorf("admin key: %w", err)
 		}
 		id, secret = kf.AccessKeyID, kf.AccessKeySecret
+	}
+	if id != "" && len(secret) < MinSecretLength {
+		return meta.AccessKey{}, fmt.Errorf("admin key: the secret of %q is %d characters; at least %d are required (e.g. `openssl rand -base64 24`)", id, len(secret), MinSecretLength)
 	}
 	if id != "" {
 		k, err := keys.GetAccessKey(ctx, id)

@@ -62,9 +62,11 @@ type Meta interface {
 	GetConfig(ctx context.Context, project, name string) (meta.Config, error)
 }
 
-// Authenticator verifies a request's signature (auth.Authenticator).
+// Authenticator verifies a request's signature from its headers, then
+// its body against the signed digest (auth.Authenticator).
 type Authenticator interface {
-	Authenticate(r *http.Request, body []byte) (meta.AccessKey, error)
+	AuthenticateHeaders(r *http.Request) (meta.AccessKey, error)
+	CheckBody(r *http.Request, body []byte) error
 }
 
 // Config configures the config server.
@@ -278,6 +280,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, h handler) {
 		}
 		protocol.WriteError(w, "", e)
 	}
+	// The signature is checked from the headers first: the body of an
+	// unsigned request is never read.
+	key, err := s.cfg.Auth.AuthenticateHeaders(r)
+	if err != nil {
+		fail(err)
+		return
+	}
+	if r.ContentLength > maxBodyBytes {
+		fail(protocol.Errorf(protocol.CodePostBodyTooLarge, "body of %d bytes exceeds %d bytes", r.ContentLength, maxBodyBytes))
+		return
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
 	if err != nil {
 		fail(protocol.Errorf(protocol.CodePostBodyInvalid, "read body: %v", err))
@@ -287,8 +300,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, h handler) {
 		fail(protocol.Errorf(protocol.CodePostBodyTooLarge, "body exceeds %d bytes", maxBodyBytes))
 		return
 	}
-	key, err := s.cfg.Auth.Authenticate(r, body)
-	if err != nil {
+	if err := s.cfg.Auth.CheckBody(r, body); err != nil {
 		fail(err)
 		return
 	}

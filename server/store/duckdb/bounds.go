@@ -207,8 +207,11 @@ func formatBytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-// parseBytes reads a DuckDB memory size ("2GB", "512MiB", "1.5 GB"):
-// KB/MB/GB/TB are powers of 1000, KiB/MiB/GiB/TiB of 1024, as in DuckDB.
+// ParseSize reads a size as DuckDB does ("2GB", "512MiB", "1.5 GB"):
+// KB/MB/GB/TB are powers of 1000, KiB/MiB/GiB/TiB of 1024.
+func ParseSize(s string) (int64, error) { return parseBytes(s) }
+
+// parseBytes reads a DuckDB memory size (see ParseSize).
 func parseBytes(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	i := 0
