@@ -482,6 +482,10 @@ func (a *API) readBodyAndServe(ctx context.Context, q *request, rt route, signed
 		return err
 	}
 	q.body = body
+	// The body is in: lift the read deadline, or the connection's
+	// background read would hit it during a long query and cancel the
+	// request's context (a query has its own QueryTimeout).
+	a.clearReadDeadline(q)
 	if signed {
 		if err := a.cfg.Auth.CheckBody(q.r, body); err != nil {
 			return err

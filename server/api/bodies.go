@@ -127,3 +127,12 @@ func (a *API) setBodyDeadline(q *request) {
 		a.log.Debug("cannot set the body read deadline", "err", err)
 	}
 }
+
+// clearReadDeadline removes the deadline setBodyDeadline (or the server's
+// ReadTimeout) put on the connection.
+func (a *API) clearReadDeadline(q *request) {
+	err := http.NewResponseController(q.w).SetReadDeadline(time.Time{})
+	if err != nil && !errors.Is(err, http.ErrNotSupported) {
+		a.log.Debug("cannot clear the read deadline", "err", err)
+	}
+}
