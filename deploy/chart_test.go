@@ -256,6 +256,21 @@ func TestChartValues(t *testing.T) {
 		ns, _ := flagValue(c.Args, "namespace")
 		assert.Equal(t, "apps", ns)
 	})
+	t.Run("metrics token", func(t *testing.T) {
+		objs := chartObjects(t, nil)
+		c := podSpec(t, find(objs, "StatefulSet", "sluice-server")).Containers[0]
+		e, ok := envValue(c, "SLUICE_METRICS_TOKEN")
+		require.True(t, ok, "the server requires a token on /metrics by default")
+		require.Equal(t, "metricsToken", e.ValueFrom.SecretKeyRef.Key)
+		sec := find(objs, "Secret", e.ValueFrom.SecretKeyRef.Name)
+		require.NotNil(t, sec)
+		tok, _, _ := unstructured.NestedString(sec.Object, "stringData", "metricsToken")
+		require.Len(t, tok, 32)
+		objs = chartObjects(t, map[string]any{"server": map[string]any{"metrics": map[string]any{"requireToken": false}}})
+		c = podSpec(t, find(objs, "StatefulSet", "sluice-server")).Containers[0]
+		_, ok = envValue(c, "SLUICE_METRICS_TOKEN")
+		require.False(t, ok)
+	})
 	t.Run("existing admin secret", func(t *testing.T) {
 		objs := chartObjects(t, map[string]any{"server": map[string]any{"adminKey": map[string]any{"existingSecret": "my-admin"}}})
 		assert.Nil(t, find(objs, "Secret", ""), "no Secret created")
