@@ -30,6 +30,15 @@ type testAgent struct {
 func newTestAgent(t *testing.T) *testAgent {
 	t.Helper()
 	dir := t.TempDir()
+	// After a second signal Run returns without waiting for the inputs
+	// (the process exits then); here they may still write a checkpoint
+	// for a moment, which made TempDir's cleanup fail ("directory not
+	// empty"). Runs before TempDir's cleanup.
+	t.Cleanup(func() {
+		for deadline := time.Now().Add(5 * time.Second); os.RemoveAll(dir) != nil && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
 	ta := &testAgent{dir: dir, logs: filepath.Join(dir, "logs"), out: filepath.Join(dir, "out.jsonl")}
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "configs"), 0o755))
 	require.NoError(t, os.MkdirAll(ta.logs, 0o755))
