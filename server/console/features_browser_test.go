@@ -352,4 +352,51 @@ func TestBrowserInvestigation(t *testing.T) {
 		p.do("escape", chromedp.KeyEvent(kb.Escape))
 		p.wait("closed", `document.querySelector('#q-suggest').hidden`)
 	})
+
+	t.Run("dashboards of saved SQL charts with a shared time range", func(t *testing.T) {
+		p.tb = t
+		p.goTo("/p/web/dashboards")
+		p.wait("dashboards tab", `!!document.querySelector('#create-dashboard')`)
+		p.setField("#db-title", "Web traffic")
+		p.do("create", chromedp.Click(`#create-dashboard button[type=submit]`))
+		p.wait("empty dashboard", `location.hash.startsWith('#/p/web/dashboards/web-traffic') && document.querySelector('main').innerText.includes('No charts yet')`)
+
+		add := func(q, kind, title string) {
+			t.Helper()
+			p.goTo("/p/web/logstores/access?range=1h&q=" + urlQuery(q))
+			p.wait("sql result", `!!document.querySelector('#sql-table')`)
+			if kind != "" {
+				p.setField(".chart-head select", kind)
+			}
+			p.do("open add", chromedp.Click("#add-dashboard summary"))
+			p.wait("dashboards listed", `!!document.querySelector('#add-db option[value=web-traffic]')`)
+			p.setField("#add-title", title)
+			p.do("add", chromedp.Click("#add-chart"))
+			p.wait("added", `document.querySelector('#add-dashboard [role=status]').innerText.includes('Added "`+title+`"')`)
+		}
+		add("* | select status, count(*) as n group by status order by status", "pie", "By status")
+		add("* | select count(*) as n", "single", "Logs")
+		add("* | select method, count(*) as n group by method order by method", "", "By method")
+		d, err := e.SDK(adminID, adminSecret).GetDashboard("web", "web-traffic")
+		require.NoError(t, err)
+		require.Len(t, d.ChartList, 3)
+
+		p.goTo("/p/web/dashboards/web-traffic?range=1h")
+		p.wait("charts", `document.querySelector('.page.dashboard').dataset.state === 'done' && document.querySelectorAll('.dash-card').length === 3`)
+		require.Equal(t, 3, evalJS[int](p, `document.querySelectorAll('.dash-card[data-title="By status"] path.slice').length`), "a slice per status")
+		require.Equal(t, "bar", evalJS[string](p, `document.querySelector('.dash-card[data-title="By method"] .chart-wrap').dataset.kind`))
+		total := evalJS[string](p, `document.querySelector('.dash-card[data-title="Logs"] .single-value').textContent`)
+		// One time range for all: 5 minutes holds fewer logs than 1 hour.
+		p.setField("#db-range", "5m")
+		p.wait("re-rendered for 5 minutes", `location.hash.includes('range=5m') && document.querySelector('.dash-card[data-title="Logs"] .single-value') && document.querySelector('.dash-card[data-title="Logs"] .single-value').textContent !== `+jsString(total))
+		require.Empty(t, p.contrastProblems())
+
+		p.do("remove", chromedp.Click(`.dash-card[data-title="By method"] .del`))
+		p.wait("confirm", `document.querySelector('dialog.confirm')?.open`)
+		p.do("confirm", chromedp.Click("#confirm-ok"))
+		p.wait("removed", `document.querySelectorAll('.dash-card').length === 2 && !document.querySelector('.dash-card[data-title="By method"]')`)
+		d, err = e.SDK(adminID, adminSecret).GetDashboard("web", "web-traffic")
+		require.NoError(t, err)
+		require.Len(t, d.ChartList, 2)
+	})
 }

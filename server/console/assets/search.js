@@ -7,7 +7,8 @@ import { setCrumbs, projectHref, searchHref, indexHref, settingsHref, canWrite }
 import { rangeControl, resolve, relSeconds, relLabel, REFRESH, refreshSeconds } from './timerange.js';
 import { completionAt, quoteValue, rank } from './complete.js';
 import { toCSV, columnsOf, download, fileStamp, history as queryHistory, remember, forget } from './export.js';
-import { histogram, chartPlan, lineChart, barChart, timeValue, localTime } from './charts.js';
+import { histogram, chartPlan, chartKinds, drawChart, KIND_LABELS, timeValue, localTime } from './charts.js';
+import { listDashboards, addChart, dashboardHref } from './dashboards.js';
 
 const PAGE = 100; // GetLogs returns at most 100 rows per call
 const POLL_MS = 2000;
@@ -948,6 +949,35 @@ export async function searchPage(main, project, ls, params) {
     form.requestSubmit();
   }
 
+  // addToDashboard saves the SQL query as a chart of a dashboard, drawn
+  // as kind() (the chart chosen above).
+  function addToDashboard(kind) {
+    const dbSel = h('select', { id: 'add-db' }, h('option', { value: '' }, 'Loading…'));
+    const title = h('input', { id: 'add-title', placeholder: 'Chart title' });
+    const msg = h('div', { role: 'status' });
+    const btn = h('button', { type: 'button', class: 'secondary', id: 'add-chart' }, 'Add');
+    const box = h('details', { class: 'add-dash', id: 'add-dashboard' }, h('summary', null, 'Add to dashboard'),
+      h('div', { class: 'saved-form' }, h('label', { for: 'add-db' }, 'Dashboard'), dbSel, h('label', { for: 'add-title' }, 'Title'), title, btn), msg);
+    box.addEventListener('toggle', async () => {
+      if (!box.open) return;
+      try {
+        const ds = await listDashboards(project);
+        dbSel.replaceChildren(...(ds.length ? ds.map((d) => h('option', { value: d.dashboardName }, d.displayName || d.dashboardName)) : [h('option', { value: '' }, 'No dashboards: create one on the project page')]));
+      } catch (err) { msg.replaceChildren(errorBox(err)); }
+    });
+    btn.addEventListener('click', async () => {
+      const t = title.value.trim();
+      if (!dbSel.value) { msg.replaceChildren(errorBox({ code: 'NoDashboard', message: 'create a dashboard on the project page first' })); return; }
+      if (!t) { msg.replaceChildren(errorBox({ code: 'TitleRequired', message: 'give the chart a title' })); title.focus(); return; }
+      try {
+        await addChart(project, dbSel.value, { title: t, kind: kind(), logstore: ls, query: st.q });
+        msg.replaceChildren(`Added "${t}" to `, h('a', { href: dashboardHref(project, dbSel.value) }, dbSel.selectedOptions[0].textContent), '.');
+        announce(`Chart ${t} added`);
+      } catch (err) { msg.replaceChildren(errorBox(err)); }
+    });
+    return box;
+  }
+
   // --- SQL ---
   function renderSQL(res) {
     clear(resultsBox);
@@ -962,23 +992,23 @@ export async function searchPage(main, project, ls, params) {
     resultsBox.appendChild(h('div', { class: 'results-bar' }, exportButtons(() => ({ cols, data }), 'result rows')));
     const plan = chartPlan(cols, data);
     const chartBox = h('div', { class: 'chart-box', id: 'chart' });
-    const kinds = plan.kind ? (plan.kind === 'line' ? ['line', 'bar'] : ['bar']) : [];
+    const kinds = chartKinds(plan, data);
     const draw = (kind) => {
       clear(chartBox);
-      const w = chartBox.clientWidth - 26; // inside the figure's padding and border
-      if (kind === 'line') chartBox.appendChild(lineChart(data, plan.x, plan.series, w));
-      else if (kind === 'bar') chartBox.appendChild(barChart(data, plan.x, plan.series, w));
+      const el = drawChart(kind, data, plan, chartBox.clientWidth - 26); // inside the figure's padding and border
+      if (el) chartBox.appendChild(el);
     };
-    if (plan.kind) {
-      const id = nextId('ck');
-      const sel = h('select', { id }, kinds.map((k) => h('option', { value: k }, k === 'line' ? 'Line chart' : 'Bar chart')));
-      sel.addEventListener('change', () => draw(sel.value));
-      resultsBox.appendChild(h('div', { class: 'chart-head' }, h('label', { for: id }, 'Chart'), sel, h('span', { class: 'hint' }, `${plan.series.join(', ')} by ${plan.x}`)));
+    const ckId = nextId('ck');
+    const sel = h('select', { id: ckId }, kinds.map((k) => h('option', { value: k }, KIND_LABELS[k])));
+    sel.addEventListener('change', () => draw(sel.value));
+    if (kinds[0] !== 'table') {
+      resultsBox.appendChild(h('div', { class: 'chart-head' }, h('label', { for: ckId }, 'Chart'), sel, h('span', { class: 'hint' }, plan.x ? `${plan.series.join(', ')} by ${plan.x}` : plan.series.join(', '))));
       resultsBox.appendChild(chartBox);
-      draw(plan.kind);
+      draw(kinds[0]);
     } else {
       resultsBox.appendChild(h('p', { class: 'hint' }, `No chart: ${plan.why}.`));
     }
+    if (canWrite(project)) resultsBox.appendChild(addToDashboard(() => (kinds[0] === 'table' ? 'table' : sel.value)));
     const numCols = new Set(cols.filter((c) => data.every((r) => r[c] === undefined || r[c] === '' || /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(r[c]))));
     // Timestamp columns come in UTC; they are shown in the browser's zone
     // like the histogram and the log times (the UTC value in the tooltip).
