@@ -318,9 +318,6 @@ func (in *Input) Shutdown(ctx context.Context) error {
 		}
 	}
 	in.closed.Store(true)
-	if in.watcher != nil {
-		_ = in.watcher.Close() // the scanner that used it has stopped
-	}
 	in.mu.Lock()
 	for f := range in.all {
 		f.win.close()

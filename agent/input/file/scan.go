@@ -20,6 +20,14 @@ import (
 
 func (in *Input) scanLoop(ctx context.Context) {
 	in.openWatcher()
+	// The scanner owns the watcher: closed when it returns, also when Stop
+	// gave up waiting for it (a second signal), so its goroutine never
+	// outlives the input.
+	defer func() {
+		if in.watcher != nil {
+			_ = in.watcher.Close()
+		}
+	}()
 	in.beginConfig()
 	in.scan(true)
 	in.reconcile()
