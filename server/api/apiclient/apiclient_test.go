@@ -86,7 +86,7 @@ func TestQueryAndKeys(t *testing.T) {
 	require.Len(t, ks, 2)
 	require.NoError(t, c.DeleteKey(ctx, id))
 	_, err = kc.GetLogs(ctx, "shop", "orders", "*", now.Add(-time.Minute), now.Add(time.Minute), 10)
-	require.Equal(t, protocol.CodeUnauthorized, protocol.CodeOf(err))
+	require.Equal(t, protocol.CodeSignatureNotMatch, protocol.CodeOf(err), "a deleted key is answered as a wrong secret")
 	err = c.DeleteKey(ctx, adm.ID)
 	require.Equal(t, protocol.CodeParameterInvalid, protocol.CodeOf(err), "the last admin key cannot be deleted")
 }
