@@ -74,6 +74,8 @@ func TestBrowserInvestigation(t *testing.T) {
 		require.Equal(t, 600, n, "every log")
 		require.Zero(t, dup, "no log twice")
 		require.True(t, evalJS[bool](p, newestOnTop), "newest on top")
+		p.checkLabels("live tail")
+		p.screenshot("live-tail", true)
 
 		// 600 more: the list keeps the newest 1,000, the count all of them.
 		for i := 600; i < 1200; i += 100 {
@@ -172,6 +174,7 @@ func TestBrowserInvestigation(t *testing.T) {
 		p.do("earlier", chromedp.Click("section.context button.ctx-earlier"))
 		p.wait("earlier lines", lines+`.length === 26`)
 		require.Equal(t, "/ctx/a0", evalJS[string](p, lines+`[0]`))
+		p.screenshot("context", true)
 		p.do("later", chromedp.Click("section.context button.ctx-later"))
 		p.wait("later lines", lines+`.length === 30`)
 		got := evalJS[[]string](p, lines)
@@ -218,6 +221,9 @@ func TestBrowserInvestigation(t *testing.T) {
 		p.do("columns", chromedp.Click("#columns summary"))
 		p.do("add latency", chromedp.Click(`#columns input[value=latency]`))
 		p.wait("three columns", `location.hash.includes('cols=status%2Cpath%2Clatency') && document.querySelectorAll('ol.logs > li:first-child .cell').length === 3`)
+		p.checkLabels("table view")
+		p.do("close columns", chromedp.Click("#columns summary"))
+		p.screenshot("table", true)
 
 		// Export what is shown: CSV and JSON with every loaded row.
 		exported := func(btn string) string {
@@ -385,6 +391,8 @@ func TestBrowserInvestigation(t *testing.T) {
 		p.wait("charts", `document.querySelector('.page.dashboard').dataset.state === 'done' && document.querySelectorAll('.dash-card').length === 3`)
 		require.Equal(t, 3, evalJS[int](p, `document.querySelectorAll('.dash-card[data-title="By status"] path.slice').length`), "a slice per status")
 		require.Equal(t, "bar", evalJS[string](p, `document.querySelector('.dash-card[data-title="By method"] .chart-wrap').dataset.kind`))
+		p.checkLabels("dashboard")
+		p.screenshot("dashboard", true)
 		total := evalJS[string](p, `document.querySelector('.dash-card[data-title="Logs"] .single-value').textContent`)
 		// One time range for all: 5 minutes holds fewer logs than 1 hour.
 		p.setField("#db-range", "5m")
