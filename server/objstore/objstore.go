@@ -335,6 +335,17 @@ func (b *Bucket) Fetch(ctx context.Context, keys []string) (paths []string, rele
 		}
 		paths[i] = b.localPath(e.key)
 	}
+	// Downloads finish in any order; mark the files used in the order they
+	// were asked for, so which one is least recently used does not depend
+	// on which download was faster.
+	b.mu.Lock()
+	for _, e := range ents {
+		if e.inList {
+			b.lru.remove(e)
+			b.lru.pushBack(e)
+		}
+	}
+	b.mu.Unlock()
 	return paths, release, nil
 }
 
