@@ -2,7 +2,10 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,6 +86,36 @@ func TestPutLogsTimeWindow(t *testing.T) {
 	w := h.do(t, "POST", "proj.sluice.test", "/logstores/forever/shards/lb", http.Header{}, protocol.AppendLogGroup(nil, &g))
 	require.Equal(t, 400, w.Code)
 	require.Equal(t, protocol.CodeInvalidTimestamp, errCode(t, w))
+
+	// Web tracking (unsigned) takes __time__ from the client: the same
+	// window holds.
+	require.NoError(t, h.meta.UpdateLogstore(ctx, meta.Logstore{Project: "proj", Name: "forever", TTL: 3650, ShardCount: 1, EnableTracking: true}))
+	track := func(times ...int64) *httptest.ResponseRecorder {
+		var logs []string
+		for _, tm := range times {
+			logs = append(logs, fmt.Sprintf(`{"__time__":"%d","k":"v"}`, tm))
+		}
+		r := httptest.NewRequest("POST", "http://proj.sluice.test/logstores/forever/track", strings.NewReader(`{"__logs__":[`+strings.Join(logs, ",")+`]}`))
+		r.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.api.ServeHTTP(rec, r)
+		return rec
+	}
+	before := h.logs.logs
+	var days []int64
+	for i := range 4 {
+		days = append(days, now.Add(-time.Duration(i)*day).Unix())
+	}
+	w = track(days...)
+	require.Equal(t, 400, w.Code, w.Body.String())
+	require.Contains(t, w.Body.String(), "span more than 3 distinct days")
+	w = track(now.Add(time.Hour).Unix())
+	require.Equal(t, 400, w.Code, w.Body.String())
+	require.Equal(t, protocol.CodeInvalidTimestamp, errCode(t, w))
+	require.Equal(t, before, h.logs.logs, "refused tracking writes stored nothing")
+	w = track(now.Unix())
+	require.Equal(t, 200, w.Code, w.Body.String())
+	require.Equal(t, before+1, h.logs.logs)
 }
 
 // gathered is the value of the counter or gauge name{label=value} in reg.

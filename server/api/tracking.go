@@ -99,6 +99,11 @@ func (a *API) webTracking(ctx context.Context, q *request) error {
 	g.LogTags = append(g.LogTags, protocol.LogTag{Key: "__client_ip__", Value: clientIP})
 	if len(g.Logs) > 0 {
 		groups := []protocol.LogGroup{g}
+		// Unsigned writes obey PutLogs' time window too: 4,096 logs on as
+		// many days would make as many segments.
+		if err := a.checkLogTimes(groups, name, ls.TTL, q.received); err != nil {
+			return err
+		}
 		shard, err := a.router.route(ls, "", groups)
 		if err != nil {
 			return err
