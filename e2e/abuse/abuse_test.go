@@ -435,6 +435,50 @@ func TestAbuse(t *testing.T) {
 		t.Logf("%d connections answered within %s", conns, took.Round(time.Millisecond))
 	})
 
+	t.Run("unsigned web tracking on 4096 days", func(t *testing.T) {
+		// Web tracking is unsigned by design; a logstore that enables it
+		// (here one kept forever: no past bound) must not let anyone make a
+		// segment per day either.
+		s.mustOK(s.do("attacker-write", writeSecret, http.MethodPost, "attacker", "/logstores", nil,
+			[]byte(`{"logstoreName":"open","ttl":3650,"shardCount":1,"enable_tracking":true}`)))
+		var b strings.Builder
+		b.WriteString(`{"__logs__":[`)
+		now := time.Now()
+		for i := 0; i < 4096; i++ {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"__time__":"%d","k":"v"}`, now.Add(-time.Duration(i)*24*time.Hour).Unix())
+		}
+		b.WriteString(`]}`)
+		r := s.do("", "", http.MethodPost, "attacker", "/logstores/open/track", nil, []byte(b.String()))
+		require.Equal(t, http.StatusBadRequest, r.status, r.message)
+		require.Equal(t, "InvalidTimestamp", r.code)
+		require.Less(t, r.took, 5*time.Second)
+		t.Logf("%d %s after %s", r.status, r.code, r.took.Round(time.Millisecond))
+	})
+
+	t.Run("logstore quota", func(t *testing.T) {
+		// A write key creating logstores stops at the quota (200 per
+		// project by default) with an error naming it.
+		start := time.Now()
+		var r reply
+		created := 0
+		for i := 0; i < 300; i++ {
+			r = s.do("attacker-write", writeSecret, http.MethodPost, "attacker", "/logstores", nil,
+				[]byte(fmt.Sprintf(`{"logstoreName":"flood-%d","ttl":1,"shardCount":1}`, i)))
+			if r.status != http.StatusOK {
+				break
+			}
+			created++
+		}
+		require.Equal(t, http.StatusBadRequest, r.status, r.message)
+		require.Equal(t, "LogStoreQuotaExceed", r.code)
+		require.Contains(t, r.message, "--max-logstores-per-project")
+		require.Equal(t, 200-2, created, "logs and open existed")
+		t.Logf("%d logstores created in %s, then %d %s: %s", created, time.Since(start).Round(time.Millisecond), r.status, r.code, r.message)
+	})
+
 	t.Run("key ids cannot be enumerated", func(t *testing.T) {
 		unknown := s.do("no-such-key", "whatever-secret-0123", http.MethodGet, "attacker", "/logstores", nil, nil)
 		wrong := s.do("attacker-read", "wrong-secret-0123456", http.MethodGet, "attacker", "/logstores", nil, nil)
