@@ -130,6 +130,12 @@ func (c *Console) tail(w http.ResponseWriter, r *http.Request, sess *session) {
 			writeErr(w, errorf(http.StatusBadRequest, "InvalidCursor", "shard %s: %v", id, err))
 			return
 		}
+		if len(rows) >= tailRows {
+			// The reply is full: this shard waits for the next call.
+			out.Cursors[id] = cur
+			out.More = true
+			continue
+		}
 		groups, err := c.pull(r, sess, project, path, cur)
 		if err != nil {
 			writeErr(w, err)
