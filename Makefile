@@ -3,6 +3,8 @@ GO       ?= go
 BIN      ?= bin
 FUZZTIME ?= 5s
 CACHE    ?= $(CURDIR)/.cache
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X github.com/sluicelog/sluice/internal/version.Version=$(VERSION)
 
 export SLUICE_CACHE := $(CACHE)
 
@@ -13,7 +15,7 @@ all: build
 ## build: compile every binary into ./bin
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
 ## run: start server, agent and mocklog on this machine (embedded store)
 run: build

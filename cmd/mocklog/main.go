@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/sluicelog/sluice/internal/version"
 	"github.com/sluicelog/sluice/mocklog"
 )
 
@@ -32,6 +33,10 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if version.IsFlag(args) {
+		fmt.Fprintln(stdout, version.String("mocklog"))
+		return 0
+	}
 	fs := flag.NewFlagSet("mocklog", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (

@@ -22,6 +22,7 @@ import (
 	"github.com/sluicelog/sluice/agent/app"
 	"github.com/sluicelog/sluice/agent/configclient"
 	"github.com/sluicelog/sluice/agent/input/containerstdout"
+	"github.com/sluicelog/sluice/internal/version"
 	"github.com/sluicelog/sluice/logconfig"
 )
 
@@ -32,6 +33,7 @@ Usage:
   sluice-agent [run] --config-server ADDR [flags]  … with configs from the server's machine groups
   sluice-agent status [--addr HOST:PORT]        ask a running agent; exit 0 healthy, 1 not
                                                 (usable as a Kubernetes liveness probe)
+  sluice-agent --version                        print the version and exit
 
 Run flags:
   --config-dir DIR        directory of collection configs, one Logtail config JSON per *.json
@@ -109,6 +111,10 @@ func main() {
 }
 
 func run(args []string, getenv func(string) string, stdoutW, stderr io.Writer) int {
+	if version.IsFlag(args) {
+		fmt.Fprintln(stdoutW, version.String("sluice-agent"))
+		return 0
+	}
 	cmd := "run"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]

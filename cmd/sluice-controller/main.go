@@ -31,6 +31,7 @@ import (
 
 	"github.com/sluicelog/sluice/controller"
 	"github.com/sluicelog/sluice/controller/api/v1alpha1"
+	"github.com/sluicelog/sluice/internal/version"
 )
 
 type options struct {
@@ -47,6 +48,10 @@ type options struct {
 }
 
 func main() {
+	if version.IsFlag(os.Args[1:]) {
+		fmt.Println(version.String("sluice-controller"))
+		return
+	}
 	if err := run(os.Args[1:], os.Stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)

@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sluicelog/sluice/internal/version"
 	"github.com/sluicelog/sluice/protocol"
 	"github.com/sluicelog/sluice/server/api"
 	"github.com/sluicelog/sluice/server/api/apiclient"
@@ -35,6 +36,7 @@ Usage:
   sluice-server query [flags] QUERY       run "search | SQL" and print a table
   sluice-server keys list|create|grant|delete [flags]
                                           manage access keys (admin key required)
+  sluice-server --version                 print the version and exit
 
 Serve flags:
   --listen ADDR          listen address (default :8080; env SLUICE_LISTEN)
@@ -127,6 +129,10 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
+	if version.IsFlag(args) {
+		fmt.Fprintln(stdout, version.String("sluice-server"))
+		return nil
+	}
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
