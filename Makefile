@@ -28,6 +28,7 @@ check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod/go.sum are not tidy: run go mod tidy (diff: go mod tidy -diff)"; exit 1; }
 
 # Integration tests that need real parts (kube-apiserver/etcd, Chromium) get
 # them from hack/ensure-*.sh; SLUICE_REQUIRE_ALL makes such tests fail
