@@ -435,6 +435,41 @@ func TestAbuse(t *testing.T) {
 		t.Logf("%d connections answered within %s", conns, took.Round(time.Millisecond))
 	})
 
+	t.Run("100 signed 11 MiB bodies sent slowly", func(t *testing.T) {
+		// With a valid write key the body is read, but only as many bodies
+		// as fit the server-wide budget (256 MiB) are held at once; the
+		// others wait 5 s for room and get 503 ServerBusy, unread.
+		const conns, size = 100, 11 << 20
+		body := make([]byte, size)
+		signer := &protocol.Signer{Credentials: protocol.Credentials{AccessKeyID: "attacker-write", AccessKeySecret: writeSecret}}
+		start := time.Now()
+		results := make([]string, conns)
+		var wg sync.WaitGroup
+		for i := range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i] = slowSigned(s.addr, signer, body)
+			}()
+		}
+		wg.Wait()
+		took := time.Since(start)
+		busy, held := 0, 0
+		for i, st := range results {
+			switch {
+			case strings.HasPrefix(st, "HTTP/1.1 503"):
+				busy++
+			case strings.HasPrefix(st, "no answer"):
+				held++ // being read: the server waits for the last byte
+			default:
+				t.Fatalf("connection %d: %s", i, st)
+			}
+		}
+		t.Logf("%d connections: %d held by the body budget, %d answered 503 ServerBusy, within %s", conns, held, busy, took.Round(time.Millisecond))
+		require.LessOrEqual(t, held, (256<<20)/size, "more bodies held than the budget allows")
+		require.GreaterOrEqual(t, busy, conns-(256<<20)/size)
+	})
+
 	t.Run("unsigned web tracking on 4096 days", func(t *testing.T) {
 		// Web tracking is unsigned by design; a logstore that enables it
 		// (here one kept forever: no past bound) must not let anyone make a
@@ -547,6 +582,57 @@ func slowUnauthenticated(addr string, size int) string {
 		}
 	}()
 	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return "closed: " + err.Error()
+	}
+	return strings.TrimSpace(line)
+}
+
+// slowSigned sends a PutLogs of body signed by signer, all but its last
+// byte, and returns the status line of the answer, or "no answer" when
+// none came within 10 s (the server is still reading the body).
+func slowSigned(addr string, signer *protocol.Signer, body []byte) string {
+	r, err := http.NewRequest(http.MethodPost, "http://"+addr+"/logstores/"+logstore+"/shards/lb", nil)
+	if err != nil {
+		return err.Error()
+	}
+	r.Header.Set(protocol.HeaderAPIVersion, protocol.APIVersion)
+	r.Header.Set(protocol.HeaderBodyRawSize, strconv.Itoa(len(body)))
+	r.Header.Set(protocol.HeaderProject, "attacker")
+	r.Header.Set("Content-Type", protocol.ContentTypeProtobuf)
+	if err := signer.SignRequest(r, body, time.Now()); err != nil {
+		return err.Error()
+	}
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return "closed: " + err.Error()
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	var head strings.Builder
+	fmt.Fprintf(&head, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n", r.URL.Path, addr, len(body))
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			fmt.Fprintf(&head, "%s: %s\r\n", k, v)
+		}
+	}
+	head.WriteString("\r\n")
+	if _, err := io.WriteString(c, head.String()); err != nil {
+		return "closed: " + err.Error()
+	}
+	go func() {
+		for sent := 0; sent < len(body)-1; {
+			n := min(64<<10, len(body)-1-sent)
+			if _, err := c.Write(body[sent : sent+n]); err != nil {
+				return
+			}
+			sent += n
+		}
+	}()
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		return "no answer"
+	}
 	if err != nil {
 		return "closed: " + err.Error()
 	}
