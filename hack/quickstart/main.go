@@ -48,6 +48,29 @@ func main() {
 	}
 }
 
+// lockDir takes an exclusive lock on dir's sibling DIR.lock (the kernel
+// drops it when the process ends, however it ends) and returns its
+// release.
+func lockDir(dir string) (func(), error) {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return nil, err
+	}
+	path := dir + ".lock"
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		pid, _ := os.ReadFile(path)
+		f.Close()
+		return nil, fmt.Errorf("another quickstart (pid %s) is running on %s: stop it first, or give this one another --dir, --listen and --agent-http",
+			strings.TrimSpace(string(pid)), dir)
+	}
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(fmt.Sprintf("%d\n", os.Getpid())), 0)
+	return func() { f.Close() }, nil
+}
+
 type options struct {
 	bin, dir          string
 	listen, agentHTTP string
@@ -70,7 +93,8 @@ func run() error {
 	}
 	flag.Parse()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP: a closed terminal stops everything as Ctrl-C does.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 
 	for _, b := range []string{"sluice-server", "sluice-agent", "mocklog"} {
@@ -83,6 +107,18 @@ func run() error {
 		return err
 	}
 	o.dir = abs
+	// One run per directory: a second `make run` must not empty the data
+	// of the one running (it did, before noticing the port was taken).
+	unlock, err := lockDir(o.dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	for _, addr := range []string{o.listen, o.agentHTTP} {
+		if err := portFree(addr); err != nil {
+			return err
+		}
+	}
 	if !o.keep {
 		if err := os.RemoveAll(o.dir); err != nil {
 			return fmt.Errorf("clean %s: %w", o.dir, err)
@@ -93,10 +129,6 @@ func run() error {
 			return err
 		}
 	}
-	if err := portFree(o.listen); err != nil {
-		return err
-	}
-
 	keyID, keySecret := "quickstart-admin", randomSecret()
 	procs := &procGroup{logDir: o.dir}
 	defer procs.stopAll()
@@ -341,7 +373,7 @@ func writeJSON(path string, v any) error {
 func portFree(addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("%s is in use (another sluice-server?): stop it or pass --listen", addr)
+		return fmt.Errorf("%s is in use (another sluice-server or sluice-agent?): stop it, or pass --listen / --agent-http", addr)
 	}
 	return ln.Close()
 }
