@@ -258,3 +258,7 @@ func (s *Server) Stop() {
 	}
 	os.RemoveAll(s.dir)
 }
+
+// Pid is the postmaster's process id (also its process group: the
+// backends are in it), for benchmarks that count its CPU time.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }

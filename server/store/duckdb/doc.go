@@ -244,6 +244,70 @@
 // DuckDB tables they were 369 ms and 107 ms for the full scan and the
 // group-by.
 //
+// # Several nodes (Config.Shared)
+//
+// With Config.Shared the store is one node of several (sluice-server
+// --storage s3://... --meta postgres://...): segments live in an
+// S3-compatible bucket (Shared.Objects, server/objstore) and the catalog
+// of logstores and segments in PostgreSQL (Shared.Catalog,
+// pgcatalog), so every node sees every segment and any node serves any
+// request; a node added or removed moves no data. This is how Quickwit,
+// Loki, OpenObserve and Parseable scale: immutable columnar files on
+// object storage, metadata in a database, stateless nodes.
+//
+// Durability: a write is acknowledged only once it is durable beyond the
+// node. The choice here is a group commit to object storage rather than
+// replication between nodes: writes arriving within CommitInterval
+// (200ms) are written as one Parquet segment per logstore and day,
+// uploaded (in parallel), and recorded in the catalog in one PostgreSQL
+// transaction; then all of them are acknowledged at once. There is no
+// local WAL in this mode, so a node keeps nothing another needs: killed
+// with kill -9 it loses only writes it had not acknowledged (their clients
+// retry), and since a segment exists for queries only once its catalog
+// row is committed, nothing is half visible — an upload whose node died
+// before the commit is an object no row names, removed by the orphan
+// sweep after OrphanAge. Replication (as Quickwit's ingest v2 or Loki's
+// ingesters do) would acknowledge sooner but needs membership, a
+// replication protocol and recovery of a dead node's replicas; the group
+// commit needs nothing but the two shared services, which a team running
+// several nodes runs anyway, and costs latency, not throughput: ack
+// latency is the wait for the commit (up to CommitInterval, less once
+// LoadRows rows wait) plus one upload and one transaction (figures in
+// docs/benchmarks.md). A write is also visible on every node once
+// acknowledged: no load step follows.
+//
+// A query lists from the catalog only the segments whose day and
+// __time__ range meet its range (the catalog's min/max prune before any
+// file is touched), fetches those its local cache lacks, in parallel
+// (server/objstore: a bounded LRU cache of whole files, pinned while a
+// query reads them), and DuckDB reads the local copies. A search page
+// (page.go) fetches the segments of each batch of sources as step 1 comes
+// to it, so a newest-first page stops fetching once its keys are certain;
+// step 2 fetches the page's own sources again (keys kept from an earlier
+// search may name segments the cache has since evicted); SQL and
+// histograms fetch every segment of their range.
+// Objects are immutable, so cached copies never need validation.
+//
+// Maintenance runs on one node at a time, the holder of a lease in
+// PostgreSQL (renewed every MaintenanceInterval, taken over when it
+// expires): compaction merges a day's small segments (up to 256 at a
+// time, since every node adds a segment per commit) by fetching them,
+// DuckDB COPY and one upload, then swaps them in one catalog transaction
+// that fails if another node removed an input meanwhile; retention
+// removes whole days from the catalog; replaced and expired segments
+// become graves in the catalog, whose objects are deleted once due
+// (2×QueryTimeout + 1 min later: a query on any node binds its segment
+// list when it starts). Logstores created, changed or dropped on one node
+// reach the others through the catalog (refreshed every
+// MaintenanceInterval, and at once when a node meets a logstore it does
+// not know, or a query finds none of its segments).
+//
+// Not in this mode: --durability (there is no WAL); cursors, PullLogs
+// and context logs (the shard logs are fed by the WAL: refused with an
+// error naming the mode, never answered as empty shards); legacy DuckDB
+// day tables; a write to a logstore dropped and re-created under the same
+// name on another node within one refresh fails (404) once.
+//
 // # Limits (not done)
 //
 // Chinese segmentation (chn) and key aliases are not supported (tags are

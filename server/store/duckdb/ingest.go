@@ -110,6 +110,14 @@ func (s *Store) WriteShard(ctx context.Context, project, logstore string, shard 
 		sch, first = ls.schema, retentionStart(ls.ttlDays, s.cfg.Now())
 	}
 	s.mu.RUnlock()
+	if ls == nil && s.sh != nil {
+		// Created on another node since the last refresh?
+		if ls = s.lookupShared(ctx, lsKey{project, logstore}); ls != nil {
+			s.mu.RLock()
+			sch, first = ls.schema, retentionStart(ls.ttlDays, s.cfg.Now())
+			s.mu.RUnlock()
+		}
+	}
 	if ls == nil {
 		return fmt.Errorf("duckdb store: write %s/%s: %w", project, logstore, store.ErrLogstoreNotFound)
 	}
@@ -169,6 +177,12 @@ func (s *Store) accept(ls *logstore, sch *schema, first int32, project, logstore
 		s.queuedBytes.Add(-req.bytes)
 		s.closeMu.RUnlock()
 		return nil, s.overloaded(q - req.bytes)
+	}
+	if s.sh != nil {
+		// No local WAL: the group commit acknowledges the write.
+		s.closeMu.RUnlock()
+		s.enqueue([]*writeReq{req})
+		return req, nil
 	}
 	rec := appendWALRecord(getRecordBuf(), ls.id, shard, received.UnixNano(), groups)
 	err := s.wal.append(rec, req)
@@ -443,7 +457,8 @@ func (s *Store) kickLoader() {
 // when some are still waiting for the loader, it asks for a load now and
 // waits for it.
 func (s *Store) waitLoaded(ctx context.Context, ls *logstore) error {
-	if ls.pending.Load() == 0 {
+	if s.sh != nil || ls.pending.Load() == 0 {
+		// Shared storage: pending writes are not acknowledged yet.
 		return nil
 	}
 	q := &s.lq
@@ -518,7 +533,12 @@ func (s *Store) load(ctx context.Context, c *sql.Conn, force bool) {
 		q.oldest = time.Now()
 		q.mu.Unlock()
 
-		err := s.commit(ctx, c, reqs)
+		var err error
+		if s.sh != nil {
+			s.loadShared(ctx, reqs)
+		} else {
+			err = s.commit(ctx, c, reqs)
+		}
 		end := reqs[len(reqs)-1].end
 		for _, r := range reqs {
 			s.queuedBytes.Add(-r.bytes)
@@ -536,6 +556,9 @@ func (s *Store) load(ctx context.Context, c *sql.Conn, force bool) {
 			// Not loaded and the position not recorded (no longer waited
 			// for either): the WAL keeps them for the restart's recovery.
 			return
+		}
+		if s.wal == nil {
+			continue
 		}
 		if err := s.wal.removeBelow(end); err != nil {
 			s.log.Error("removing loaded WAL segments failed", "err", err)

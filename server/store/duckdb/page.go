@@ -275,6 +275,9 @@ func (s *Store) runSearch(ctx context.Context, v *view, req store.SearchRequest,
 			rows += sr.rows
 		}
 		rowTarget *= 2
+		if err := v.fetchSources(ctx, batch); err != nil {
+			return nil, err
+		}
 		keys, err := s.pageKeys(ctx, v, batch, where, args, st.limit, req.Reverse)
 		if err != nil {
 			return nil, err
@@ -322,6 +325,9 @@ func (s *Store) deepPage(ctx context.Context, v *view, req store.SearchRequest, 
 			if sr.day == d {
 				daySrcs = append(daySrcs, sr)
 			}
+		}
+		if err := v.fetchSources(ctx, daySrcs); err != nil {
+			return nil, err
 		}
 		from := "(" + v.sourceSelect(daySrcs) + ")"
 		if skip > 0 {
@@ -411,13 +417,21 @@ func (s *Store) pageRows(ctx context.Context, v *view, srcs []source, page []row
 	for _, k := range page {
 		bySrc[k.src] = append(bySrc[k.src], k)
 	}
+	// Shared storage: the page's keys may come from an earlier search
+	// (pageCache), whose segments this view has not fetched.
+	var need []source
+	for _, sr := range srcs {
+		if len(bySrc[sr.id]) > 0 {
+			need = append(need, sr)
+		}
+	}
+	if err := v.fetchSources(ctx, need); err != nil {
+		return nil, nil, err
+	}
 	var parts []string
 	var args []any
-	for _, sr := range srcs {
+	for _, sr := range need {
 		ks := bySrc[sr.id]
-		if len(ks) == 0 {
-			continue
-		}
 		lo, hi := ks[0].t, ks[0].t
 		var in strings.Builder
 		for i, k := range ks {

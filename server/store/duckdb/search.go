@@ -21,15 +21,21 @@ type view struct {
 	schema *schema
 	days   []int32              // partitions overlapping the range, ascending
 	segs   map[int32][]*segment // segments overlapping the range, by day
-	dir    string               // data directory
+	dir    string               // data directory (Shared: the object cache)
 	from   int64                // unix seconds, inclusive
 	to     int64                // unix seconds, exclusive
+
+	objects  Objects  // Shared: where fetch gets segments
+	releases []func() // Shared: fetched segments to release
 }
 
-func (s *Store) view(project, logstore string, from, to time.Time) (*view, error) {
+func (s *Store) view(ctx context.Context, project, logstore string, from, to time.Time) (*view, error) {
 	f, t := from.Unix(), to.Unix()
 	if to.Nanosecond() > 0 {
 		t++
+	}
+	if s.sh != nil {
+		return s.sharedViewOf(ctx, project, logstore, f, t)
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -271,17 +277,20 @@ func (s *Store) Search(ctx context.Context, project, logstore string, req store.
 
 func (s *Store) search(ctx context.Context, project, logstore string, req store.SearchRequest) (*store.SearchResult, error) {
 	start := time.Now()
-	v, err := s.view(project, logstore, req.From, req.To)
+	v, err := s.view(ctx, project, logstore, req.From, req.To)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.waitLoaded(ctx, v.ls); err != nil {
-		return nil, err
+	if s.sh == nil {
+		if err := s.waitLoaded(ctx, v.ls); err != nil {
+			return nil, err
+		}
+		// Loading may have created partitions.
+		if v, err = s.view(ctx, project, logstore, req.From, req.To); err != nil {
+			return nil, err
+		}
 	}
-	// Loading may have created partitions.
-	if v, err = s.view(project, logstore, req.From, req.To); err != nil {
-		return nil, err
-	}
+	defer v.close()
 	c, err := compile(req.Query, v.schema, s.cfg.QueryLimits)
 	if err != nil {
 		return nil, err
@@ -307,6 +316,9 @@ var resultCols = strings.Join([]string{ColTime, ColTimeNs, ColTopic, ColSource, 
 // rendered as strings (SLS returns every value as a JSON string); NULL
 // becomes "null" as in the Log Service.
 func (s *Store) runSQL(ctx context.Context, v *view, logstore, topic string, c *compiled) (*store.SearchResult, error) {
+	if err := v.fetch(ctx, v.days); err != nil {
+		return nil, err
+	}
 	where, args := v.filter(topic, c.where)
 	stmt, err := c.q.SandboxSQL(query.SandboxOptions{
 		Logstore:     logstore,
@@ -474,16 +486,19 @@ func (s *Store) Histogram(ctx context.Context, project, logstore string, req sto
 }
 
 func (s *Store) histogram(ctx context.Context, project, logstore string, req store.HistogramRequest) ([]store.Bucket, error) {
-	v, err := s.view(project, logstore, req.From, req.To)
+	v, err := s.view(ctx, project, logstore, req.From, req.To)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.waitLoaded(ctx, v.ls); err != nil {
-		return nil, err
+	if s.sh == nil {
+		if err := s.waitLoaded(ctx, v.ls); err != nil {
+			return nil, err
+		}
+		if v, err = s.view(ctx, project, logstore, req.From, req.To); err != nil {
+			return nil, err
+		}
 	}
-	if v, err = s.view(project, logstore, req.From, req.To); err != nil {
-		return nil, err
-	}
+	defer v.close()
 	c, err := compile(req.Query, v.schema, s.cfg.QueryLimits)
 	if err != nil {
 		return nil, err
@@ -508,6 +523,9 @@ func (s *Store) histogram(ctx context.Context, project, logstore string, req sto
 	}
 	if len(v.days) == 0 {
 		return buckets, nil
+	}
+	if err := v.fetch(ctx, v.days); err != nil {
+		return nil, err
 	}
 	where, args := v.filter(req.Topic, c.where)
 	q := "SELECT (" + ColTime + " - ?) // ? AS b, count(*) FROM " + v.relation(v.days) + " WHERE " + where + " GROUP BY b"

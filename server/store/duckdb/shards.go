@@ -16,6 +16,12 @@ const shardsDir = "shards"
 
 // shardKey returns the shard log key of a logstore's shard.
 func (s *Store) shardKey(project, logstore string, shard int) (shardlog.Key, error) {
+	if s.sh != nil {
+		// Shared storage acknowledges writes by the group commit, without
+		// the WAL that feeds the node-local shard logs: refuse rather than
+		// answer with shards that look empty.
+		return shardlog.Key{}, fmt.Errorf("duckdb store: cursors, PullLogs and context logs are not available with shared storage (--storage s3://) yet: search the logs instead: %w", store.ErrInvalidQuery)
+	}
 	if shard < 0 || shard >= store.MaxShards {
 		return shardlog.Key{}, fmt.Errorf("duckdb store: shard %d is not in [0, %d)", shard, store.MaxShards)
 	}

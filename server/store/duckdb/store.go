@@ -106,6 +106,13 @@ type Config struct {
 	// Now returns the current time (retention); nil = time.Now.
 	Now func() time.Time
 
+	// Shared, when set, makes this store one node of several that share
+	// segments in object storage and the catalog in a database, instead of
+	// keeping both in DataDir (see "Several nodes" in the package
+	// documentation). Writes are then acknowledged by the group commit,
+	// without a local WAL; FlushInterval defaults to its CommitInterval.
+	Shared *Shared
+
 	walSegmentBytes int64 // tests: WAL segment size (default walSegmentBytes)
 }
 
@@ -117,6 +124,9 @@ func (c *Config) Validate() error {
 	if c.QueueBytes < 0 || c.MaxBatchRows < 0 || c.LoadRows < 0 || c.FlushInterval < 0 || c.MaxQueries < 0 || c.Threads < 0 || c.RetentionInterval < 0 ||
 		c.QueryTimeout < 0 || c.MaxResultRows < 0 || c.MaxResultBytes < 0 {
 		return errors.New("duckdb store: QueueBytes, MaxBatchRows, MaxQueries, Threads, RetentionInterval, QueryTimeout, MaxResultRows and MaxResultBytes must not be negative (nor LoadRows, FlushInterval)")
+	}
+	if c.Shared != nil && (c.Shared.Catalog == nil || c.Shared.Objects == nil) {
+		return errors.New("duckdb store: Shared needs a Catalog and Objects")
 	}
 	if c.SyncInterval < 0 {
 		return fmt.Errorf("duckdb store: SyncInterval %v is negative: use 0 to fsync before every acknowledgement, or a positive interval such as 1s", c.SyncInterval)
@@ -151,6 +161,12 @@ func (c Config) withDefaults() Config {
 		c.LoadRows = 122_880
 	}
 	c.LoadRows = min(c.LoadRows, c.MaxBatchRows)
+	if c.Shared != nil {
+		c.Shared = c.Shared.withDefaults()
+		if c.FlushInterval == 0 {
+			c.FlushInterval = c.Shared.CommitInterval
+		}
+	}
 	if c.FlushInterval == 0 {
 		c.FlushInterval = 5 * time.Second
 	}
@@ -240,6 +256,8 @@ type Store struct {
 	pages   pageCache      // keys of recent searches, for their next pages
 
 	shardEntries []shardlog.Entry // scratch of synced (the WAL flusher)
+
+	sh *Shared // nil: the embedded store
 }
 
 var _ store.Store = (*Store)(nil)
@@ -254,6 +272,8 @@ type logstore struct {
 	days    map[int32]bool       // DuckDB day tables (written by earlier versions)
 	segs    map[int32][]*segment // Parquet segments by day; slices are copied on change
 	pending atomic.Int64         // parts acknowledged but not yet loaded
+
+	catIndex, catColumns string // Shared: the catalog row's JSON this schema was built from
 }
 
 // Open opens (creating if needed) the store in cfg.DataDir, replays the
@@ -300,6 +320,7 @@ func Open(cfg Config, set Settings) (*Store, error) {
 		stopLoader: make(chan struct{}),
 
 		cpu: make(chan struct{}, runtime.GOMAXPROCS(0)),
+		sh:  cfg.Shared,
 	}
 	s.admit = newAdmission(cfg.MaxQueries, cfg.MaxQueriesPerProject, cfg.MaxQueuedQueries, cfg.QueueTimeout, m)
 	memguardRaiseLimit(cfg.MemoryHardLimit)
@@ -319,7 +340,11 @@ func Open(cfg Config, set Settings) (*Store, error) {
 	s.shards, err = shardlog.Open(shardlog.Config{Dir: filepath.Join(cfg.DataDir, shardsDir), Now: cfg.Now},
 		shardlog.Settings{Logger: set.Logger, Registerer: set.Registerer})
 	if err == nil {
-		err = s.replay(context.Background(), wconn)
+		if s.sh != nil {
+			err = s.openShared(context.Background())
+		} else {
+			err = s.replay(context.Background(), wconn)
+		}
 	}
 	if err != nil {
 		if s.shards != nil {
@@ -333,7 +358,9 @@ func Open(cfg Config, set Settings) (*Store, error) {
 	s.wg.Add(2)
 	go func() {
 		defer close(s.walDone)
-		s.wal.flusher(s.walStop)
+		if s.wal != nil {
+			s.wal.flusher(s.walStop)
+		}
 	}()
 	go s.writer(wconn)
 	go s.janitor()
@@ -458,8 +485,21 @@ func (s *Store) init(ctx context.Context) error {
 	if err := os.MkdirAll(segDir, 0o750); err != nil {
 		return fmt.Errorf("duckdb store: create segment dir: %w", err)
 	}
+	allowed := quoteString(segDir)
+	if s.sh != nil {
+		allowed = ""
+		for i, d := range s.sharedDirs() {
+			if err := os.MkdirAll(d, 0o750); err != nil {
+				return fmt.Errorf("duckdb store: %w", err)
+			}
+			if i > 0 {
+				allowed += ", "
+			}
+			allowed += quoteString(d)
+		}
+	}
 	for _, q := range []string{
-		"SET allowed_directories = [" + quoteString(segDir) + "]",
+		"SET allowed_directories = [" + allowed + "]",
 		"SET enable_external_access = false",
 		"SET parquet_metadata_cache = true",
 		"SET max_temp_directory_size = " + quoteString(s.cfg.TempDirLimit),
@@ -528,6 +568,9 @@ func (s *Store) EnsureLogstore(ctx context.Context, spec store.LogstoreSpec) err
 	idxJSON, err := json.Marshal(spec.Index)
 	if err != nil {
 		return fmt.Errorf("duckdb store: encode index: %w", err)
+	}
+	if s.sh != nil {
+		return s.ensureShared(ctx, spec, idxJSON)
 	}
 	return s.control(ctx, func(ctx context.Context, c *sql.Conn) error {
 		key := lsKey{spec.Project, spec.Logstore}
@@ -608,6 +651,9 @@ func (s *Store) alterPartitions(ctx context.Context, c *sql.Conn, ls *logstore, 
 
 // DropLogstore implements store.Store.
 func (s *Store) DropLogstore(ctx context.Context, project, logstore string) error {
+	if s.sh != nil {
+		return s.dropShared(ctx, project, logstore)
+	}
 	return s.control(ctx, func(ctx context.Context, c *sql.Conn) error {
 		key := lsKey{project, logstore}
 		s.mu.RLock()
@@ -657,6 +703,9 @@ func retentionStart(ttlDays int, now time.Time) int32 {
 // call it directly. Expired partitions are invisible to queries even
 // before they are dropped.
 func (s *Store) EnforceRetention(ctx context.Context) error {
+	if s.sh != nil {
+		return s.expireShared(ctx)
+	}
 	return s.control(ctx, func(ctx context.Context, c *sql.Conn) error {
 		now := s.cfg.Now()
 		type drop struct {
@@ -762,7 +811,11 @@ func (s *Store) Close() error {
 	s.queries.Wait()
 	s.sweep(true)
 	_, cerr := s.db.Exec("CHECKPOINT")
-	err := errors.Join(cerr, s.wal.close(), s.shards.Close(), s.db.Close(), s.conn.Close())
+	var werr error
+	if s.wal != nil {
+		werr = s.wal.close()
+	}
+	err := errors.Join(cerr, werr, s.shards.Close(), s.db.Close(), s.conn.Close())
 	if err != nil {
 		return fmt.Errorf("duckdb store: close: %w", err)
 	}
@@ -786,6 +839,10 @@ type metrics struct {
 	walWrites      prometheus.Counter
 
 	queryMetrics
+
+	groupCommitSeconds prometheus.Histogram
+	commitFailures     prometheus.Counter
+	orphansRemoved     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -808,10 +865,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14)}),
 		walWrites: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_wal_writes_total", Help: "Writes acknowledged by the write-ahead log (fsynced, or with async durability written to the file)."}),
 
+		groupCommitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_store_group_commit_seconds", Help: "Shared storage: time of one group commit (write segments, upload, record in the catalog), after which its writes are acknowledged.",
+			Buckets: prometheus.ExponentialBuckets(0.002, 2, 14)}),
+		commitFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_group_commit_failures_total", Help: "Shared storage: group commits that failed (object storage or catalog unavailable); their writes were refused with a retryable error."}),
+		orphansRemoved: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_orphans_removed_total", Help: "Shared storage: uploaded segment objects never recorded in the catalog (their node died mid-commit), removed."}),
+
 		queryMetrics: newQueryMetrics(),
 	}
 	if reg != nil {
-		cs := []prometheus.Collector{m.rowsWritten, m.bytesWritten, m.commits, m.overloaded, m.partitionsDropped, m.expiredDropped, m.loadFailed, m.segmentsWritten, m.compactions, m.compactionFailures, m.walSyncSeconds, m.walWrites}
+		cs := []prometheus.Collector{m.rowsWritten, m.bytesWritten, m.commits, m.overloaded, m.partitionsDropped, m.expiredDropped, m.loadFailed, m.segmentsWritten, m.compactions, m.compactionFailures, m.walSyncSeconds, m.walWrites,
+			m.groupCommitSeconds, m.commitFailures, m.orphansRemoved}
 		cs = append(cs, m.queryMetrics.collectors()...)
 		cs = append(cs, memguardCollectors()...)
 		for _, c := range cs {

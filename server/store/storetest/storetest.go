@@ -47,7 +47,12 @@ type RetentionEnforcer interface {
 }
 
 // Run runs the suite.
-func Run(t *testing.T, newStore NewFunc) {
+func Run(t *testing.T, newStore NewFunc) { RunWithout(t, newStore, "") }
+
+// RunWithout runs the suite but skips the named parts, saying why (a
+// backend that refuses a feature with a clear error instead of
+// implementing it; the skip shows in go test -v).
+func RunWithout(t *testing.T, newStore NewFunc, why string, skip ...string) {
 	tests := []struct {
 		name string
 		fn   func(*testing.T, NewFunc)
@@ -71,7 +76,12 @@ func Run(t *testing.T, newStore NewFunc) {
 		{"Shards", testShards},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore) })
+		t.Run(tc.name, func(t *testing.T) {
+			if slices.Contains(skip, tc.name) {
+				t.Skip(why)
+			}
+			tc.fn(t, newStore)
+		})
 	}
 }
 

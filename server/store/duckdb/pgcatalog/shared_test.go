@@ -1,0 +1,218 @@
+package pgcatalog_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sluicelog/sluice/internal/pgtest"
+	"github.com/sluicelog/sluice/internal/s3test"
+	"github.com/sluicelog/sluice/protocol"
+	"github.com/sluicelog/sluice/server/index"
+	"github.com/sluicelog/sluice/server/objstore"
+	"github.com/sluicelog/sluice/server/store"
+	"github.com/sluicelog/sluice/server/store/duckdb"
+	"github.com/sluicelog/sluice/server/store/duckdb/pgcatalog"
+	"github.com/sluicelog/sluice/server/store/storetest"
+)
+
+func TestMain(m *testing.M) {
+	if childMain() {
+		return
+	}
+	os.Exit(pgtest.Wrap(s3test.Wrap(m)).Run())
+}
+
+// cluster is a database and a bucket that nodes share.
+type cluster struct {
+	dsn    string
+	bucket s3test.Bucket
+}
+
+func newCluster(t *testing.T) cluster {
+	return cluster{dsn: pgtest.DSN(t), bucket: s3test.NewBucket(t)}
+}
+
+type nodeOpts struct {
+	smallQueue  bool
+	maintenance time.Duration
+	queryTO     time.Duration
+	cacheDir    string // default: a new temporary directory
+}
+
+// nodeWithCache opens a node whose object cache is dir.
+func (c cluster) nodeWithCache(t *testing.T, dir string) *duckdb.Store {
+	return c.node(t, nodeOpts{cacheDir: dir})
+}
+
+// node opens one store node on the cluster; t.Cleanup closes it.
+func (c cluster) node(t *testing.T, o nodeOpts) *duckdb.Store {
+	t.Helper()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, c.dsn)
+	require.NoError(t, err)
+	cat, err := pgcatalog.Open(ctx, pool)
+	require.NoError(t, err)
+	if o.cacheDir == "" {
+		o.cacheDir = t.TempDir()
+	}
+	b, err := objstore.Open(ctx, objstore.Config{URL: c.bucket.URL, Endpoint: c.bucket.Endpoint,
+		AccessKey: c.bucket.AccessKey, SecretKey: c.bucket.SecretKey, CacheDir: o.cacheDir}, objstore.Settings{})
+	require.NoError(t, err)
+	cfg := duckdb.Config{DataDir: t.TempDir(), Threads: 2, MemoryLimit: "256MB", QueryTimeout: o.queryTO,
+		Shared: &duckdb.Shared{Catalog: cat, Objects: b, MaintenanceInterval: o.maintenance}}
+	if cfg.Shared.MaintenanceInterval == 0 {
+		cfg.Shared.MaintenanceInterval = time.Hour // tests run maintenance themselves
+	}
+	if o.smallQueue {
+		cfg.QueueBytes = 1 << 20
+	}
+	s, err := duckdb.Open(cfg, duckdb.Settings{Registerer: prometheus.NewRegistry()})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		require.NoError(t, s.Close())
+		pool.Close()
+	})
+	return s
+}
+
+// The store on object storage and a PostgreSQL catalog passes the same
+// conformance suite as the embedded one.
+// Shards (cursors, PullLogs) is not implemented on shared storage yet;
+// TestSharedRefusesCursors checks the refusal.
+func TestSharedConformance(t *testing.T) {
+	storetest.RunWithout(t, func(t *testing.T, o storetest.Options) store.Store {
+		return newCluster(t).node(t, nodeOpts{smallQueue: o.SmallQueue})
+	}, "shared storage keeps no shard logs yet: cursors and PullLogs are refused (TestSharedRefusesCursors)", "Shards")
+}
+
+// Cursors and PullLogs answer a clear error on shared storage, never a
+// shard that looks empty.
+func TestSharedRefusesCursors(t *testing.T) {
+	ctx := context.Background()
+	n := newCluster(t).node(t, nodeOpts{})
+	require.NoError(t, n.EnsureLogstore(ctx, spec()))
+	require.NoError(t, n.Write(ctx, "p", "l", []protocol.LogGroup{group("a", time.Now(), 3)}, time.Now()))
+	_, err := n.Cursor(ctx, "p", "l", 0, store.CursorAt{Kind: store.CursorBegin})
+	require.ErrorIs(t, err, store.ErrInvalidQuery)
+	require.ErrorContains(t, err, "not available with shared storage")
+	_, err = n.Pull(ctx, "p", "l", 0, store.PullRequest{Cursor: 0, EndCursor: -1, MaxGroups: 10, MaxBytes: 1 << 20})
+	require.ErrorIs(t, err, store.ErrInvalidQuery)
+}
+
+func group(tag string, t0 time.Time, n int) protocol.LogGroup {
+	g := protocol.LogGroup{Topic: "t", Source: "s"}
+	for i := range n {
+		g.Logs = append(g.Logs, protocol.Log{Time: uint32(t0.Unix()), Contents: []protocol.LogContent{
+			{Key: "tag", Value: tag}, {Key: "seq", Value: fmt.Sprint(i)}}})
+	}
+	return g
+}
+
+func count(t *testing.T, s *duckdb.Store, q string) int {
+	t.Helper()
+	res, err := s.Search(context.Background(), "p", "l", store.SearchRequest{From: time.Now().Add(-48 * time.Hour), To: time.Now().Add(time.Hour),
+		Query: q + " | select count(*) as n"})
+	require.NoError(t, err)
+	var n int
+	_, err = fmt.Sscan(res.Rows[0][0].Value, &n)
+	require.NoError(t, err)
+	return n
+}
+
+func spec() store.LogstoreSpec {
+	return store.LogstoreSpec{Project: "p", Logstore: "l", TTLDays: 30, Index: &index.Config{
+		Line: &index.LineConfig{Token: index.DefaultTokens()},
+		Keys: map[string]index.KeyConfig{"tag": {Type: index.TypeText}, "seq": {Type: index.TypeLong}}}}
+}
+
+// A write acknowledged by one node is visible from every other node at
+// once (no loading step after the acknowledgement), and a logstore made
+// on one node is known to the others.
+func TestWriteOnOneNodeReadOnAnother(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t)
+	a, b, other := c.node(t, nodeOpts{}), c.node(t, nodeOpts{}), c.node(t, nodeOpts{})
+	require.NoError(t, a.EnsureLogstore(ctx, spec()))
+	now := time.Now()
+	g := group("from-b", now, 100)
+	require.NoError(t, b.Write(ctx, "p", "l", []protocol.LogGroup{g}, now), "b learns of the logstore from the catalog")
+	require.Equal(t, 100, count(t, a, "tag: from-b"))
+	require.Equal(t, 100, count(t, other, "tag: from-b"))
+	g = group("from-a", now, 7)
+	require.NoError(t, a.Write(ctx, "p", "l", []protocol.LogGroup{g}, now))
+	require.Equal(t, 7, count(t, b, "tag: from-a"))
+	require.Equal(t, 107, count(t, other, "*"))
+
+	res, err := other.Search(ctx, "p", "l", store.SearchRequest{From: now.Add(-time.Hour), To: now.Add(time.Hour), Query: "tag: from-a", Line: 100})
+	require.NoError(t, err)
+	require.Len(t, res.Rows, 7, "a search (not SQL) reads the same segments")
+
+	require.NoError(t, b.DropLogstore(ctx, "p", "l"))
+	_, err = a.Search(ctx, "p", "l", store.SearchRequest{From: now.Add(-time.Hour), To: now.Add(time.Hour), Query: "*"})
+	require.Eventually(t, func() bool {
+		_, err = a.Search(ctx, "p", "l", store.SearchRequest{From: now.Add(-time.Hour), To: now.Add(time.Hour), Query: "*"})
+		return err != nil
+	}, 10*time.Second, 50*time.Millisecond, "a dropped logstore disappears from the other nodes")
+	require.ErrorIs(t, err, store.ErrLogstoreNotFound)
+}
+
+// Pages of a newest-first search on a node that has none of the
+// segments cached: every page is complete and in order, the second page
+// (from the first one's kept keys) fetches the segments it needs itself,
+// and a narrow search downloads only the segments its range meets.
+func TestPagesFetchTheirSegments(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t)
+	a := c.node(t, nodeOpts{})
+	require.NoError(t, a.EnsureLogstore(ctx, spec()))
+	base := time.Now().Add(-30 * time.Minute).Truncate(time.Second)
+	// Ten writes, ten group commits: ten segments, one minute apart.
+	for i := range 10 {
+		at := base.Add(time.Duration(i) * time.Minute)
+		require.NoError(t, a.Write(ctx, "p", "l", []protocol.LogGroup{group(fmt.Sprint("w", i), at, 50)}, at))
+	}
+	cacheDir := t.TempDir()
+	b := c.nodeWithCache(t, cacheDir)
+	req := store.SearchRequest{From: base.Add(-time.Minute), To: base.Add(time.Hour), Query: "*", Line: 100, Reverse: true}
+	var got []string
+	for off := 0; off < 500; off += 100 {
+		req.Offset = off
+		res, err := b.Search(ctx, "p", "l", req)
+		require.NoError(t, err)
+		require.Len(t, res.Rows, 100, "page at offset %d", off)
+		for _, r := range res.Rows {
+			for _, f := range r {
+				if f.Key == "tag" {
+					got = append(got, f.Value)
+				}
+			}
+		}
+	}
+	require.Len(t, got, 500)
+	for i, tag := range got {
+		require.Equal(t, fmt.Sprint("w", 9-i/50), tag, "row %d: newest segment first", i)
+	}
+	// A search of the newest minute downloads that minute's segment only
+	// (the catalog lists segments whose time range meets the query's).
+	c2 := t.TempDir()
+	fresh := c.nodeWithCache(t, c2)
+	req = store.SearchRequest{From: base.Add(9 * time.Minute), To: base.Add(10 * time.Minute), Query: "*", Line: 100, Reverse: true}
+	res, err := fresh.Search(ctx, "p", "l", req)
+	require.NoError(t, err)
+	require.Len(t, res.Rows, 50)
+	files, err := filepath.Glob(filepath.Join(c2, "segments", "*", "*.parquet"))
+	require.NoError(t, err)
+	require.Len(t, files, 1, "segments downloaded for one minute's search")
+}
+
+// childMain runs a child process's role (the kill -9 test); false in
+// the test binary's own run.
+func childMain() bool { return false }
