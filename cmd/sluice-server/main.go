@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -48,6 +49,23 @@ Serve flags:
                          (env SLUICE_META): empty (default) = a JSON file in DATA-DIR; a
                          postgres://user:password@host:5432/db URL = that PostgreSQL database,
                          shared by every sluice-server that names it (schema migrated at start)
+  --storage URL          where log segments live (env SLUICE_STORAGE): empty (default) = DATA-DIR;
+                         s3://bucket/prefix = that S3-compatible bucket, shared by every sluice-server
+                         naming it. Needs --meta postgres://... (the segment catalog lives there). Any
+                         node then serves any request; a PutLogs 200 means the logs are in the bucket
+                         and recorded in PostgreSQL (group commit every --commit-interval).
+  --s3-endpoint URL      S3 server, e.g. http://seaweedfs:8333 (env SLUICE_S3_ENDPOINT; default AWS S3)
+  --s3-region NAME       (env SLUICE_S3_REGION; default us-east-1)
+  --s3-access-key-id ID, --s3-secret-access-key SECRET
+                         (env SLUICE_S3_ACCESS_KEY_ID / SLUICE_S3_SECRET_ACCESS_KEY; both unset: the
+                         AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY variables, then the instance's IAM role)
+  --cache-dir DIR        local read cache of segments (default DATA-DIR/cache; env SLUICE_CACHE_DIR)
+  --cache-size SIZE      bound of the read cache, least recently used files go first (default 10GiB;
+                         env SLUICE_CACHE_SIZE; units KiB, MiB, GiB, TiB)
+  --commit-interval D    group commit of shared storage: writes arriving within D are uploaded and
+                         acknowledged together (default 200ms; env SLUICE_COMMIT_INTERVAL)
+  --node NAME            this server's name among several, in leases and logs (default host name;
+                         env SLUICE_NODE)
   --admin-key-id ID, --admin-key-secret SECRET
                          the admin access key (env SLUICE_ADMIN_KEY_ID / SLUICE_ADMIN_KEY_SECRET)
   --admin-key-file FILE  JSON {"accessKeyId": ..., "accessKeySecret": ...} (env SLUICE_ADMIN_KEY_FILE)
@@ -202,6 +220,15 @@ func parseServe(args []string, stderr io.Writer) (app.Config, slog.Level, error)
 	fs.StringVar(&cfg.Listen, "listen", env("SLUICE_LISTEN", ":8080"), "")
 	fs.StringVar(&cfg.DataDir, "data-dir", env("SLUICE_DATA_DIR", "./sluice-data"), "")
 	fs.StringVar(&cfg.Meta, "meta", env("SLUICE_META", ""), "")
+	fs.StringVar(&cfg.Storage, "storage", env("SLUICE_STORAGE", ""), "")
+	fs.StringVar(&cfg.Objects.Endpoint, "s3-endpoint", env("SLUICE_S3_ENDPOINT", ""), "")
+	fs.StringVar(&cfg.Objects.Region, "s3-region", env("SLUICE_S3_REGION", ""), "")
+	fs.StringVar(&cfg.Objects.AccessKey, "s3-access-key-id", env("SLUICE_S3_ACCESS_KEY_ID", ""), "")
+	fs.StringVar(&cfg.Objects.SecretKey, "s3-secret-access-key", env("SLUICE_S3_SECRET_ACCESS_KEY", ""), "")
+	fs.StringVar(&cfg.Objects.CacheDir, "cache-dir", env("SLUICE_CACHE_DIR", ""), "")
+	cacheSize := fs.String("cache-size", env("SLUICE_CACHE_SIZE", "10GiB"), "")
+	commitInterval := fs.String("commit-interval", env("SLUICE_COMMIT_INTERVAL", "200ms"), "")
+	fs.StringVar(&cfg.Node, "node", env("SLUICE_NODE", ""), "")
 	fs.StringVar(&cfg.BaseDomain, "base-domain", env("SLUICE_BASE_DOMAIN", ""), "")
 	fs.StringVar(&cfg.Region, "region", env("SLUICE_REGION", ""), "")
 	fs.StringVar(&cfg.AdminKeyID, "admin-key-id", env("SLUICE_ADMIN_KEY_ID", ""), "")
@@ -266,10 +293,41 @@ func parseServe(args []string, stderr io.Writer) (app.Config, slog.Level, error)
 	if fs.NArg() > 0 {
 		return cfg, lv, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	n, err := parseSize(*cacheSize)
+	if err != nil || n <= 0 {
+		return cfg, lv, fmt.Errorf("--cache-size %q: give a size such as 10GiB or 500MiB", *cacheSize)
+	}
+	cfg.Objects.CacheBytes = n
+	d, err := time.ParseDuration(*commitInterval)
+	if err != nil || d <= 0 || d > time.Minute {
+		return cfg, lv, fmt.Errorf("--commit-interval %q: give a duration between 1ms and 1m, such as 200ms", *commitInterval)
+	}
+	cfg.CommitInterval = d
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return cfg, lv, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
 	}
 	return cfg, lv, nil
+}
+
+// parseSize reads 10GiB, 500MiB, 1TiB, 4096 (bytes); KB/MB/GB/TB are
+// taken as the binary units too.
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		m      int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"TB", 1 << 40}, {"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.m
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, err
+	}
+	return int64(n * float64(mult)), nil
 }
 
 type clientFlags struct {

@@ -135,3 +135,31 @@ func TestLimitFlags(t *testing.T) {
 	_, _, err = parseServe([]string{"--max-inflight-bodies=lots"}, &out)
 	require.ErrorContains(t, err, "--max-inflight-bodies")
 }
+
+// The shared-storage flags (and env vars) reach the configuration, with
+// errors that name the flag.
+func TestSharedStorageFlags(t *testing.T) {
+	var out bytes.Buffer
+	cfg, _, err := parseServe(nil, &out)
+	require.NoError(t, err)
+	require.Empty(t, cfg.Storage, "the data directory by default")
+	require.EqualValues(t, 10<<30, cfg.Objects.CacheBytes)
+	require.Equal(t, 200*time.Millisecond, cfg.CommitInterval)
+
+	t.Setenv("SLUICE_S3_SECRET_ACCESS_KEY", "from-env")
+	cfg, _, err = parseServe([]string{"--meta", "postgres://u@db/x", "--storage", "s3://logs/prod", "--s3-endpoint", "http://s3:8333",
+		"--s3-access-key-id", "id", "--cache-size", "512MiB", "--commit-interval", "300ms", "--node", "n1"}, &out)
+	require.NoError(t, err)
+	require.Equal(t, "s3://logs/prod", cfg.Storage)
+	require.Equal(t, "http://s3:8333", cfg.Objects.Endpoint)
+	require.Equal(t, "id", cfg.Objects.AccessKey)
+	require.Equal(t, "from-env", cfg.Objects.SecretKey)
+	require.EqualValues(t, 512<<20, cfg.Objects.CacheBytes)
+	require.Equal(t, 300*time.Millisecond, cfg.CommitInterval)
+	require.Equal(t, "n1", cfg.Node)
+
+	require.ErrorContains(t, run([]string{"--cache-size", "lots"}, &out, &out), "--cache-size")
+	require.ErrorContains(t, run([]string{"--commit-interval", "0s"}, &out, &out), "--commit-interval")
+	require.ErrorContains(t, run([]string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--storage", "s3://b/p"}, &out, &out), "needs --meta postgres://")
+	require.ErrorContains(t, run([]string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--storage", "/mnt/logs"}, &out, &out), "s3://bucket/prefix")
+}

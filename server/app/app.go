@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -37,8 +38,10 @@ import (
 	"github.com/sluicelog/sluice/server/meta"
 	"github.com/sluicelog/sluice/server/meta/jsonfile"
 	"github.com/sluicelog/sluice/server/meta/postgres"
+	"github.com/sluicelog/sluice/server/objstore"
 	"github.com/sluicelog/sluice/server/store"
 	"github.com/sluicelog/sluice/server/store/duckdb"
+	"github.com/sluicelog/sluice/server/store/duckdb/pgcatalog"
 )
 
 // AdminKeyFileName is where a generated admin key is written inside the
@@ -72,6 +75,20 @@ type Config struct {
 	// (a JSON file, one node); a postgres:// (or postgresql://) URL keeps
 	// it in that PostgreSQL database, shared by every node that names it.
 	Meta string
+	// Storage selects where log segments live: empty keeps them in
+	// DataDir/logs (one node); s3://bucket/prefix keeps them in that
+	// bucket, shared by every node naming it, with the segment catalog in
+	// the Meta database (which must then be PostgreSQL). See Objects.
+	Storage string
+	// Objects configures the bucket's endpoint, credentials and the local
+	// read cache when Storage is s3://; URL and an empty CacheDir
+	// (DataDir/cache) are filled in.
+	Objects objstore.Config
+	// CommitInterval is the group commit of shared storage (writes are
+	// acknowledged once uploaded and recorded; default 200ms).
+	CommitInterval time.Duration
+	// Node names this server among several (default host name and pid).
+	Node string
 	// Store tunes the DuckDB store; DataDir is filled in.
 	Store duckdb.Config
 	// ShutdownTimeout bounds the drain of in-flight requests (10s when 0).
@@ -139,6 +156,12 @@ func (c *Config) Validate() error {
 		return errors.New("--read-header-timeout, --body-read-timeout, --idle-timeout, --max-connections and --max-connections-per-ip must not be negative")
 	case c.Meta != "" && !isPostgresURL(c.Meta):
 		return fmt.Errorf("--meta %q: give a postgres://user:password@host:5432/db URL, or nothing to keep metadata in --data-dir", redactURL(c.Meta))
+	case c.Storage != "" && !strings.HasPrefix(c.Storage, "s3://"):
+		return fmt.Errorf("--storage %q: give an s3://bucket/prefix URL, or nothing to keep logs in --data-dir", c.Storage)
+	case c.Storage != "" && c.Meta == "":
+		return errors.New("--storage s3://... needs --meta postgres://...: the segment catalog every node shares lives in PostgreSQL")
+	case c.Storage != "" && c.Store.SyncInterval > 0:
+		return errors.New("--durability=async does not apply with --storage s3://...: a write is acknowledged once it is in object storage")
 	}
 	return nil
 }
@@ -157,6 +180,7 @@ type Server struct {
 	cfg  Config
 	log  *slog.Logger
 	meta meta.Store
+	pool *pgxpool.Pool // PostgreSQL shared by metadata and the segment catalog (nil: no PostgreSQL)
 	logs *duckdb.Store
 	api  *api.API
 	// handler routes /Agent/ to the config server, /console to the web
@@ -202,13 +226,18 @@ func New(cfg Config, set Settings) (_ *Server, err error) {
 			_ = s.close()
 		}
 	}()
-	if s.meta, err = openMeta(cfg); err != nil {
+	if s.meta, err = s.openMeta(cfg); err != nil {
 		return nil, err
 	}
 	storeCfg := cfg.Store
 	storeCfg.DataDir = filepath.Join(cfg.DataDir, "logs")
 	if storeCfg.QueryTimeout == 0 {
 		storeCfg.QueryTimeout = cfg.QueryTimeout
+	}
+	if cfg.Storage != "" {
+		if storeCfg.Shared, err = s.openShared(cfg, logger, set.Registerer); err != nil {
+			return nil, err
+		}
 	}
 	if s.logs, err = duckdb.Open(storeCfg, duckdb.Settings{Logger: logger.With("component", "store"), Registerer: set.Registerer}); err != nil {
 		return nil, err
@@ -309,13 +338,41 @@ func redactURL(s string) string {
 	return u.String()
 }
 
-func openMeta(cfg Config) (meta.Store, error) {
+func (s *Server) openMeta(cfg Config) (meta.Store, error) {
 	if cfg.Meta == "" {
 		return jsonfile.Open(filepath.Join(cfg.DataDir, "meta"))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	return postgres.Open(ctx, cfg.Meta)
+	pc, err := pgxpool.ParseConfig(cfg.Meta)
+	if err != nil {
+		return nil, fmt.Errorf("--meta %s: %w", redactURL(cfg.Meta), err)
+	}
+	if s.pool, err = pgxpool.NewWithConfig(ctx, pc); err != nil {
+		return nil, fmt.Errorf("--meta %s: %w", redactURL(cfg.Meta), err)
+	}
+	return postgres.OpenPool(ctx, s.pool)
+}
+
+// openShared opens the bucket and the PostgreSQL segment catalog for
+// shared storage.
+func (s *Server) openShared(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*duckdb.Shared, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cat, err := pgcatalog.Open(ctx, s.pool)
+	if err != nil {
+		return nil, err
+	}
+	oc := cfg.Objects
+	oc.URL = cfg.Storage
+	if oc.CacheDir == "" {
+		oc.CacheDir = filepath.Join(cfg.DataDir, "cache")
+	}
+	b, err := objstore.Open(ctx, oc, objstore.Settings{Logger: logger.With("component", "objstore"), Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
+	return &duckdb.Shared{Catalog: cat, Objects: b, Node: cfg.Node, CommitInterval: cfg.CommitInterval}, nil
 }
 
 // restoreLogstores tells the store about every logstore in the metadata
@@ -411,7 +468,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.serveErr <- err
 	}()
 	s.log.Info("sluice-server listening", "addr", ln.Addr().String(), "tls", s.cfg.TLSCert != "",
-		"baseDomain", s.cfg.BaseDomain, "dataDir", s.cfg.DataDir, "meta", metaName(s.cfg.Meta))
+		"baseDomain", s.cfg.BaseDomain, "dataDir", s.cfg.DataDir, "meta", metaName(s.cfg.Meta), "storage", storageName(s.cfg.Storage))
 	return nil
 }
 
@@ -480,6 +537,9 @@ func (s *Server) close() error {
 			errs = append(errs, fmt.Errorf("close metadata: %w", err))
 		}
 	}
+	if s.pool != nil {
+		s.pool.Close()
+	}
 	return errors.Join(errs...)
 }
 
@@ -488,6 +548,13 @@ func metaName(dsn string) string {
 		return "jsonfile"
 	}
 	return redactURL(dsn)
+}
+
+func storageName(u string) string {
+	if u == "" {
+		return "data-dir"
+	}
+	return u
 }
 
 func storeSpec(ls meta.Logstore) store.LogstoreSpec {
