@@ -180,7 +180,11 @@ func Start() (*Server, error) {
 		"-filer", "-filer.port=" + strconv.Itoa(p[4]), "-filer.port.grpc=" + strconv.Itoa(p[5]),
 		"-s3", "-s3.port=" + strconv.Itoa(p[6]), "-s3.port.grpc=" + strconv.Itoa(p[7]),
 		"-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.config=" + filepath.Join(dir, "s3.json"),
-		"-master.volumeSizeLimitMB=256", "-volume.max=0"}
+		// Every bucket is a collection that grows several volumes at
+		// once; -volume.max=0 (free disk / volume size) ran out of volume
+		// slots after ~20 buckets with 41 GB free, failing uploads with
+		// "internal error". Volumes are sparse files, so slots are cheap.
+		"-master.volumeSizeLimitMB=256", "-volume.max=2000"}
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o750); err != nil {
 		return nil, err
 	}

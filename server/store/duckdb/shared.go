@@ -40,6 +40,10 @@ type Shared struct {
 	// maintenance lease and, holding it, compacts, expires and removes
 	// replaced objects (default 5s).
 	MaintenanceInterval time.Duration
+	// GraveDelay is added to twice QueryTimeout before the object of a
+	// replaced or expired segment is deleted (default 1m; room for clocks
+	// and for a query that listed the segment just before).
+	GraveDelay time.Duration
 	// OrphanAge: an object no catalog row names and older than this is
 	// the leftover of an upload whose node died before recording it, and
 	// is removed (default 1h).
@@ -140,6 +144,9 @@ func (c *Shared) withDefaults() *Shared {
 	}
 	if out.MaintenanceInterval <= 0 {
 		out.MaintenanceInterval = 5 * time.Second
+	}
+	if out.GraveDelay <= 0 {
+		out.GraveDelay = time.Minute
 	}
 	if out.OrphanAge <= 0 {
 		out.OrphanAge = time.Hour
@@ -288,9 +295,9 @@ func (s *Store) dropShared(ctx context.Context, project, logstore string) error 
 
 // graveDue is when an object removed from the catalog now may be
 // deleted: a query on any node binds its segment list when it starts and
-// runs for at most QueryTimeout; twice that, and a minute for clocks.
+// runs for at most QueryTimeout; twice that, and GraveDelay for clocks.
 func (s *Store) graveDue() time.Time {
-	return time.Now().Add(2*s.cfg.QueryTimeout + time.Minute)
+	return time.Now().Add(2*s.cfg.QueryTimeout + s.sh.GraveDelay)
 }
 
 // commitShared is the group commit: the writes' rows become one segment
@@ -744,10 +751,4 @@ func (s *Store) removeOrphans(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// sharedCompactNow runs one maintenance pass now (tests).
-func (s *Store) sharedCompactNow(ctx context.Context) {
-	s.compactShared(ctx, s.stop)
-	s.sweepShared(ctx)
 }

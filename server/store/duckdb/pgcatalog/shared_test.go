@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/minio/minio-go/v7"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
@@ -45,6 +47,8 @@ type nodeOpts struct {
 	maintenance time.Duration
 	queryTO     time.Duration
 	cacheDir    string // default: a new temporary directory
+	graveDelay  time.Duration
+	orphanAge   time.Duration
 }
 
 // nodeWithCache opens a node whose object cache is dir.
@@ -67,7 +71,7 @@ func (c cluster) node(t *testing.T, o nodeOpts) *duckdb.Store {
 		AccessKey: c.bucket.AccessKey, SecretKey: c.bucket.SecretKey, CacheDir: o.cacheDir}, objstore.Settings{})
 	require.NoError(t, err)
 	cfg := duckdb.Config{DataDir: t.TempDir(), Threads: 2, MemoryLimit: "256MB", QueryTimeout: o.queryTO,
-		Shared: &duckdb.Shared{Catalog: cat, Objects: b, MaintenanceInterval: o.maintenance}}
+		Shared: &duckdb.Shared{Catalog: cat, Objects: b, MaintenanceInterval: o.maintenance, GraveDelay: o.graveDelay, OrphanAge: o.orphanAge}}
 	if cfg.Shared.MaintenanceInterval == 0 {
 		cfg.Shared.MaintenanceInterval = time.Hour // tests run maintenance themselves
 	}
@@ -216,3 +220,63 @@ func TestPagesFetchTheirSegments(t *testing.T) {
 // childMain runs a child process's role (the kill -9 test); false in
 // the test binary's own run.
 func childMain() bool { return false }
+
+// objects lists the bucket's segment objects.
+func (c cluster) objects(t *testing.T) []string {
+	t.Helper()
+	var keys []string
+	for o := range s3test.Get(t).Client().ListObjects(context.Background(), c.bucket.Name, minio.ListObjectsOptions{Prefix: "sluice/segments/", Recursive: true}) {
+		require.NoError(t, o.Err)
+		keys = append(keys, o.Key)
+	}
+	return keys
+}
+
+// Every group commit adds a segment; the node holding the maintenance
+// lease merges a day's small ones and deletes the replaced objects once
+// their graves are due, while queries on every node see each line once.
+func TestSharedCompactionAndGraves(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t)
+	reader := c.node(t, nodeOpts{})
+	require.NoError(t, reader.EnsureLogstore(ctx, spec()))
+	now := time.Now()
+	const writes, per = 20, 50
+	for i := range writes {
+		g := group("w"+fmt.Sprint(i), now, per)
+		require.NoError(t, reader.Write(ctx, "p", "l", []protocol.LogGroup{g}, now))
+	}
+	require.Len(t, c.objects(t), writes, "one segment per commit")
+	require.Equal(t, writes*per, count(t, reader, "*"))
+
+	// A node with a short maintenance interval takes the lease.
+	maint := c.node(t, nodeOpts{maintenance: 200 * time.Millisecond, queryTO: 100 * time.Millisecond, graveDelay: time.Millisecond})
+	require.Eventually(t, func() bool {
+		require.Equal(t, writes*per, count(t, reader, "*"), "every line once, during compaction too")
+		return len(c.objects(t)) == 1
+	}, 60*time.Second, 100*time.Millisecond, "the 20 small segments become one and their objects are deleted")
+	_ = maint // its 100ms query timeout (short graves) is too short for queries on a loaded machine
+	require.Equal(t, writes*per, count(t, c.node(t, nodeOpts{}), "*"), "a new node (cold cache) reads the merged segment")
+	require.Equal(t, per, count(t, reader, "tag: w7"))
+}
+
+// An object no catalog row names (an upload whose node died before the
+// commit) is removed once older than OrphanAge; recorded ones stay.
+func TestSharedOrphansRemoved(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t)
+	a := c.node(t, nodeOpts{})
+	require.NoError(t, a.EnsureLogstore(ctx, spec()))
+	now := time.Now()
+	require.NoError(t, a.Write(ctx, "p", "l", []protocol.LogGroup{group("kept", now, 10)}, now))
+	orphan := "sluice/segments/ls1/987654321.parquet"
+	_, err := s3test.Get(t).Client().PutObject(ctx, c.bucket.Name, orphan, strings.NewReader("PAR1"), 4, minio.PutObjectOptions{})
+	require.NoError(t, err)
+	require.Len(t, c.objects(t), 2)
+	c.node(t, nodeOpts{maintenance: 100 * time.Millisecond, orphanAge: time.Second})
+	require.Eventually(t, func() bool {
+		keys := c.objects(t)
+		return len(keys) == 1 && keys[0] != orphan
+	}, 30*time.Second, 100*time.Millisecond)
+	require.Equal(t, 10, count(t, a, "tag: kept"))
+}
