@@ -38,7 +38,7 @@ type cluster struct {
 	bucket s3test.Bucket
 }
 
-func newCluster(t *testing.T) cluster {
+func newCluster(t testing.TB) cluster {
 	return cluster{dsn: pgtest.DSN(t), bucket: s3test.NewBucket(t)}
 }
 
@@ -57,7 +57,7 @@ func (c cluster) nodeWithCache(t *testing.T, dir string) *duckdb.Store {
 }
 
 // node opens one store node on the cluster; t.Cleanup closes it.
-func (c cluster) node(t *testing.T, o nodeOpts) *duckdb.Store {
+func (c cluster) node(t testing.TB, o nodeOpts) *duckdb.Store {
 	t.Helper()
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, c.dsn)
