@@ -356,7 +356,9 @@ func (p *filePipeline) Start(ctx context.Context) error {
 		_ = release(ctx)
 		return err
 	}
-	parser, err := parse.NewStage(p.c.Parse, proc, parse.Settings{Logger: p.log, Registerer: o.Registerer})
+	// The parser names the config in its own log lines (config=); p.log
+	// already carries it.
+	parser, err := parse.NewStage(p.c.Parse, proc, parse.Settings{Logger: o.Logger, Registerer: o.Registerer})
 	if err != nil {
 		_ = release(ctx)
 		return err

@@ -1,10 +1,13 @@
 package supervisor
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -217,4 +220,52 @@ func TestOutputsByKeyShareAndStopWithLastUser(t *testing.T) {
 	require.NoError(t, relC(ctx))
 	require.Equal(t, 1, built["errors"].starts)
 	require.Equal(t, 1, built["errors"].stops)
+}
+
+// A parse failure is logged once with the config's name: the pipeline's
+// logger already carries config=, so the parser must not add it again (it
+// did: two "config" keys in one JSON log line).
+func TestParseFailureLogNamesConfigOnce(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "app.log"), []byte("not matching\n"), 0o644))
+	store, err := checkpoint.New(checkpoint.Config{}, checkpoint.Settings{})
+	require.NoError(t, err)
+	var logs syncBuffer
+	out := &collector{}
+	f, err := NewPipelineFactory(FactoryOptions{
+		Instance: logconfig.NewDefaultInstance(), Checkpoints: store, Outputs: SharedOutput{Out: out},
+		FileTuning: file.Config{PollInterval: 20 * time.Millisecond, FlushTimeout: 100 * time.Millisecond},
+		Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+	})
+	require.NoError(t, err)
+	detail := map[string]any{"logType": "common_reg_log", "logPath": dir, "filePattern": "*.log",
+		"regex": `(\d+) (.*)`, "key": []string{"n", "msg"}}
+	_, p, err := f.Build(configJSON(t, "app", detail))
+	require.NoError(t, err)
+	require.NoError(t, p.Start(context.Background()))
+	defer func() { require.NoError(t, p.Shutdown(context.Background())) }()
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "parse failure") }, 5*time.Second, 10*time.Millisecond)
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if strings.Contains(line, "parse failure") {
+			require.Equal(t, 1, strings.Count(line, `"config":`), line)
+			require.Contains(t, line, `"config":"app"`)
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
