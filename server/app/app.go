@@ -304,6 +304,12 @@ func New(cfg Config, set Settings) (_ *Server, err error) {
 			cons.ServeHTTP(w, r)
 			return
 		}
+		if browserAtRoot(r) {
+			// A person typed the server's address: the console, not the
+			// API's JSON 401 for an unsigned ListProject.
+			http.Redirect(w, r, console.Prefix+"/", http.StatusFound)
+			return
+		}
 		s.api.ServeHTTP(w, r)
 	})
 	s.handler = handler
@@ -414,6 +420,13 @@ func ValidateLogtailConfig(raw []byte) error {
 	}
 	c.ApplyDefaults()
 	return c.Validate()
+}
+
+// browserAtRoot reports an unsigned GET / from a browser (it accepts
+// HTML); SDKs calling ListProject there sign their requests.
+func browserAtRoot(r *http.Request) bool {
+	return r.Method == http.MethodGet && r.URL.Path == "/" && r.Header.Get("Authorization") == "" &&
+		strings.Contains(r.Header.Get("Accept"), "text/html")
 }
 
 // Handler is the whole server: the config server under /Agent/, the web
