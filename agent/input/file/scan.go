@@ -71,6 +71,22 @@ func (in *Input) beginConfig() {
 	st, ok := in.store.Config(in.cfg.Name)
 	in.firstStart = !ok || (st.Match != "" && st.Match != in.matchKey())
 	in.lastWrite = in.store.LastWrite()
+	if in.firstStart {
+		// Record the first start on disk before the first pass: an agent
+		// killed during that pass (a crash loop, a slow disk) restarts as a
+		// later start and reads every file it has no entry for from 0. It
+		// had restarted as a first start instead and read a file that had
+		// grown past tail_size_kb meanwhile from its last MiB: the head
+		// written since the real first start was lost (TestCrashLoop lost
+		// lines 1-9807 on a loaded machine). Files present at the real
+		// first start but not recorded before the kill are read whole:
+		// duplicates of old lines, never a loss.
+		st.Started = time.Now()
+		st.Match = in.matchKey()
+		in.store.SetConfig(in.cfg.Name, st)
+		// A failure is logged and counted by the store, which retries.
+		_ = in.store.Flush()
+	}
 }
 
 // endFirstPass records the config as started and writes the checkpoint at
