@@ -156,11 +156,18 @@ func warnings(path string) string {
 }
 
 // dupWindow: a crash repeats what was acknowledged since the checkpoint's
-// last write (written checkpoint.DefaultDelay, 200 ms, after a change, a
-// little later on a loaded machine) and the PutLogs requests in flight at
-// the kill (committed by the server, not yet acknowledged). The bound the
-// test asserts is what the agent acknowledged in this long before each kill.
-const dupWindow = time.Second
+// last write and the PutLogs requests in flight at the kill (committed by
+// the server, not yet acknowledged). The checkpoint is written
+// checkpoint.DefaultDelay (200 ms) after a change, stretching up to
+// check_point_dump_interval (5 s by default) when writes are slow: on a
+// loaded machine (make test at load 12-15) the 1 s window this test used
+// was exceeded 3-fold with nothing lost. The bound asserted is what the
+// agent acknowledged in the longest the documented write schedule allows
+// before each kill. With kills 0.3-3 s apart that is all one agent run
+// acknowledged, so the assertion catches re-reading what earlier runs
+// delivered (a file from 0, a rotated file again), not checkpoint latency;
+// the per-kill figure is logged for that (docs/agent.md).
+const dupWindow = 5 * time.Second
 
 // TestCrashLoop: the agent is SIGKILLed every 0.3–3 s (random, seeded) for
 // SLUICE_E2E_CRASH_FOR (30 s) while mocklog writes SLUICE_E2E_CRASH_RATE
