@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -22,6 +23,7 @@ import (
 	"github.com/sluicelog/sluice/agent/app"
 	"github.com/sluicelog/sluice/agent/configclient"
 	"github.com/sluicelog/sluice/agent/input/containerstdout"
+	"github.com/sluicelog/sluice/agent/logtail"
 	"github.com/sluicelog/sluice/internal/version"
 	"github.com/sluicelog/sluice/logconfig"
 )
@@ -34,6 +36,15 @@ Usage:
   sluice-agent status [--addr HOST:PORT]        ask a running agent; exit 0 healthy, 1 not
                                                 (usable as a Kubernetes liveness probe)
   sluice-agent --version                        print the version and exit
+  sluice-agent supervise [--stop-delay D] [run flags]
+                                                run_logtail.sh's supervision: the agent runs as a
+                                                child, restarted when it dies, stopped and started
+                                                in place by /etc/init.d/ilogtaild, collecting for
+                                                D (default 10s) after SIGTERM (the image's default)
+  sluice-agent applets [--install ROOT]         list the Logtail names this binary answers to
+                                                (sh -c, run_logtail.sh N, /etc/init.d/ilogtaild
+                                                start|stop|restart|status, cat); --install links
+                                                them under ROOT (the image build does)
 
 Run flags:
   --config-dir DIR        directory of collection configs, one Logtail config JSON per *.json
@@ -107,6 +118,11 @@ check_point_filename, check_point_dump_interval, buffer_file_path and the other 
 `
 
 func main() {
+	// Called by one of the Logtail names (a link to this binary, as the
+	// image has them): answer as that name, as busybox does.
+	if logtail.IsApplet(os.Args[0]) {
+		os.Exit(logtail.RunApplet(os.Args, os.Stdout, os.Stderr))
+	}
 	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
@@ -123,7 +139,11 @@ func run(args []string, getenv func(string) string, stdoutW, stderr io.Writer) i
 	case "run":
 		return runAgent(args, getenv, stdoutW, stderr)
 	case "status":
-		return runStatus(args, stdoutW, stderr)
+		return runStatus(args, getenv, stdoutW, stderr)
+	case "supervise":
+		return logtail.RunSupervisor(args, stdoutW, stderr)
+	case "applets":
+		return runApplets(args, stdoutW, stderr)
 	case "help":
 		fmt.Fprint(stdoutW, usage)
 		return 0
@@ -138,6 +158,10 @@ type runFlags struct {
 	instancePath        string
 	logFormat, logLevel string
 	cpuProfile          string
+	// logtailMode: neither a config source nor an output was given, so
+	// the agent behaves as Logtail: configs from and logs to the server
+	// the instance settings name.
+	logtailMode bool
 }
 
 func parseRunFlags(args []string, getenv func(string) string, stderr io.Writer) (*runFlags, error) {
@@ -155,7 +179,7 @@ func parseRunFlags(args []string, getenv func(string) string, stderr io.Writer) 
 	fs.StringVar(&c.ConfigDir, "config-dir", getenv("SLUICE_CONFIG_DIR"), "")
 	fs.StringVar(&c.Output, "output", def("SLUICE_OUTPUT", "stdout"), "")
 	fs.StringVar(&f.instancePath, "instance-config", getenv(logconfig.EnvConfigPath), "")
-	fs.StringVar(&c.HTTPListen, "http-listen", "127.0.0.1:7953", "")
+	fs.StringVar(&c.HTTPListen, "http-listen", logtail.HTTPListen(getenv), "")
 	fs.DurationVar(&c.StopDelay, "stop-delay", 10*time.Second, "")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "")
 	fs.BoolVar(&c.IgnoreDevice, "ignore-device", getenv("SLUICE_IGNORE_DEVICE") == "true", "")
@@ -185,6 +209,23 @@ func parseRunFlags(args []string, getenv func(string) string, stderr io.Writer) 
 	if c.StopDelay < 0 || c.ShutdownTimeout <= 0 {
 		return nil, errors.New("--stop-delay must be ≥ 0 and --shutdown-timeout > 0")
 	}
+	outputSet := getenv("SLUICE_OUTPUT") != ""
+	fs.Visit(func(fl *flag.Flag) { outputSet = outputSet || fl.Name == "output" })
+	f.logtailMode = c.ConfigDir == "" && c.ConfigServer == "" && !outputSet
+	if c.ConfigDir == "" && c.ConfigServer == "" {
+		// Logtail's agents take their configs from the server they are
+		// pointed at and send it the logs: the endpoint alone turns
+		// central configs and delivery on (config_server_address as a
+		// variable, or derived from ALIYUN_LOGTAIL_CONFIG's region; the
+		// instance file's key is read in agentMain).
+		c.ConfigServer = getenv("config_server_address")
+		if c.ConfigServer != "" && f.logtailMode {
+			c.Output = "sls"
+		}
+	}
+	if c.ConfigDir == "" && c.ConfigServer == "" && f.instancePath != "" {
+		return f, nil // agentMain takes config_server_address from the file
+	}
 	return f, c.Validate()
 }
 
@@ -204,6 +245,14 @@ func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
 }
 
 func runAgent(args []string, getenv func(string) string, stdoutW, stderr io.Writer) int {
+	// The Logtail environment (ALIYUN_LOGTAIL_CONFIG, aliyun_logs_*): what
+	// it means, read once; its notices are logged below.
+	lenv, err := logtail.Read(environ(getenv), fileExists)
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice-agent: %v\n", err)
+		return 2
+	}
+	getenv = lenv.Getenv
 	f, err := parseRunFlags(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -217,6 +266,7 @@ func runAgent(args []string, getenv func(string) string, stdoutW, stderr io.Writ
 		fmt.Fprintf(stderr, "sluice-agent: %v\n", err)
 		return 2
 	}
+	lenv.Log(log)
 	if f.cpuProfile != "" {
 		pf, err := os.Create(f.cpuProfile)
 		if err != nil {
@@ -244,6 +294,15 @@ func agentMain(f *runFlags, getenv func(string) string, stdoutW io.Writer, log *
 		return fmt.Errorf("instance config: %w", err)
 	}
 	f.cfg.Instance = inst
+	if f.cfg.ConfigDir == "" && f.cfg.ConfigServer == "" {
+		f.cfg.ConfigServer = inst.ConfigServerAddress
+		if f.cfg.ConfigServer != "" && f.logtailMode {
+			f.cfg.Output = "sls"
+		}
+		if err := f.cfg.Validate(); err != nil {
+			return err
+		}
+	}
 	if f.cfg.ConfigServer != "" {
 		if f.cfg.AllowedRoots, err = configclient.AllowedRootsFromInstance(inst, getenv); err != nil {
 			return err
@@ -261,7 +320,71 @@ func agentMain(f *runFlags, getenv func(string) string, stdoutW io.Writer, log *
 	if err := agent.Start(context.Background()); err != nil {
 		return err
 	}
+	writeAppInfo(inst, f.cfg.ConfigServer, log)
 	return agent.Run(context.Background(), sigs)
+}
+
+// writeAppInfo writes Logtail's app_info.json where the image has it (the
+// guides read it with kubectl exec … cat); elsewhere there is nothing to do.
+func writeAppInfo(inst *logconfig.Instance, server string, log *slog.Logger) {
+	if _, err := os.Lstat(logtail.AppInfoPath); err != nil {
+		return
+	}
+	host, _ := os.Hostname()
+	info := logtail.NewAppInfo(agentVersion(), host, outboundIP(), host, inst.UserDefinedIDs, server, time.Now())
+	if err := info.Write(logtail.AppInfoPath); err != nil {
+		log.Warn("cannot write app_info.json", "path", logtail.AppInfoPath, "err", err)
+	}
+}
+
+// outboundIP is the first non-loopback IPv4 address of the host ("" if none).
+func outboundIP() string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return ""
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+			return n.IP.String()
+		}
+	}
+	return ""
+}
+
+// environ lists the variables getenv knows: the process's, or (tests) the
+// names os.Environ has, answered by getenv.
+func environ(getenv func(string) string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		out = append(out, k+"="+getenv(k))
+	}
+	return out
+}
+
+func fileExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && !st.IsDir()
+}
+
+// runApplets lists the Logtail names, or (--install ROOT) links them to
+// /sluice-agent under ROOT, as the image build does.
+func runApplets(args []string, stdoutW, stderr io.Writer) int {
+	switch {
+	case len(args) == 0:
+		for _, a := range logtail.Applets {
+			fmt.Fprintf(stdoutW, "%-36s %s\n", a.Path, a.Usage)
+		}
+		return 0
+	case len(args) == 2 && args[0] == "--install":
+		if err := logtail.InstallLinks(args[1], "/sluice-agent"); err != nil {
+			fmt.Fprintf(stderr, "sluice-agent applets: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	fmt.Fprintln(stderr, "usage: sluice-agent applets [--install ROOT]")
+	return 2
 }
 
 // agentVersion is the module version the binary was built from.
@@ -272,11 +395,11 @@ func agentVersion() string {
 	return "devel"
 }
 
-func runStatus(args []string, stdoutW, stderr io.Writer) int {
+func runStatus(args []string, getenv func(string) string, stdoutW, stderr io.Writer) int {
 	fs := flag.NewFlagSet("sluice-agent status", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
-	addr := fs.String("addr", "127.0.0.1:7953", "")
+	addr := fs.String("addr", logtail.HTTPListen(getenv), "")
 	asJSON := fs.Bool("json", false, "")
 	timeout := fs.Duration("timeout", 5*time.Second, "")
 	if err := fs.Parse(args); err != nil {

@@ -68,6 +68,7 @@ func TestMain(m *testing.M) {
 		// envtest logs through controller-runtime's global logger.
 		ctrllog.SetLogger(logr.Discard())
 		code := m.Run()
+		stopSeedCluster()
 		if code == 0 {
 			if err := goleak.Find(
 				goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
@@ -103,18 +104,37 @@ type rendered map[string]runtime.Object
 
 func render(t *testing.T) rendered {
 	t.Helper()
-	ch, err := loader.LoadDir("../helm/sluice")
-	require.NoError(t, err)
-	vals, err := chartutil.ToRenderValues(ch, map[string]any{
+	res, err := renderValues(map[string]any{
 		"clusterId": clusterID,
 		"server":    map[string]any{"adminKey": map[string]any{"id": adminID, "secret": adminKey}},
-	}, chartutil.ReleaseOptions{Name: release, Namespace: namespace, IsInstall: true, Revision: 1}, chartutil.DefaultCapabilities)
+	})
 	require.NoError(t, err)
-	out, err := engine.Render(ch, vals)
-	require.NoError(t, err)
+	return res
+}
+
+// renderValues renders the chart as `helm install sluice -n sluice` with
+// vals.
+func renderValues(vals map[string]any) (rendered, error) {
+	ch, err := loader.LoadDir("../helm/sluice")
+	if err != nil {
+		return nil, err
+	}
+	rv, err := chartutil.ToRenderValues(ch, vals,
+		chartutil.ReleaseOptions{Name: release, Namespace: namespace, IsInstall: true, Revision: 1}, chartutil.DefaultCapabilities)
+	if err != nil {
+		return nil, err
+	}
+	out, err := engine.Render(ch, rv)
+	if err != nil {
+		return nil, err
+	}
 	scheme := runtime.NewScheme()
-	require.NoError(t, corev1.AddToScheme(scheme))
-	require.NoError(t, appsv1.AddToScheme(scheme))
+	if err := corev1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	if err := appsv1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
 	dec := serializer.NewCodecFactory(scheme).UniversalDeserializer()
 	res := rendered{}
 	for name, text := range out {
@@ -132,7 +152,7 @@ func render(t *testing.T) rendered {
 			res[gvk.Kind+"/"+obj.(metav1.Object).GetName()] = obj
 		}
 	}
-	return res
+	return res, nil
 }
 
 // proc runs one binary; its output goes to dir/name.log.
@@ -140,37 +160,60 @@ type proc struct {
 	name string
 	cmd  *exec.Cmd
 	log  string
+	err  error
 	done chan struct{}
 }
 
 func start(t *testing.T, dir, name string, args []string, env map[string]string) *proc {
 	t.Helper()
+	p := startProc(dir, name, args, env)
+	require.NoError(t, p.err, "start %s %q", name, args)
+	t.Cleanup(p.stop)
+	return p
+}
+
+// startProc starts a binary of binDir; p.err says whether it started.
+func startProc(dir, name string, args []string, env map[string]string) *proc {
 	logPath := filepath.Join(dir, name+".log")
+	p := &proc{name: name, log: logPath, done: make(chan struct{})}
 	f, err := os.Create(logPath)
-	require.NoError(t, err)
+	if err != nil {
+		p.err = err
+		close(p.done)
+		return p
+	}
 	cmd := exec.Command(filepath.Join(binDir, name), args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	cmd.Stdout, cmd.Stderr = f, f
-	require.NoError(t, cmd.Start(), "start %s %q", name, args)
-	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	p.cmd = cmd
+	if p.err = cmd.Start(); p.err != nil {
+		_ = f.Close()
+		close(p.done)
+		return p
+	}
 	go func() {
 		_ = cmd.Wait()
 		_ = f.Close()
 		close(p.done)
 	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-p.done:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-	})
 	return p
+}
+
+// stop interrupts the process and waits up to 30 s, then kills it.
+func (p *proc) stop() {
+	if p.cmd == nil || p.err != nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
 }
 
 func (p *proc) tail() string {
@@ -194,6 +237,12 @@ func freeAddr(t *testing.T) string {
 // from pod, then applies overrides.
 func containerEnv(t *testing.T, c corev1.Container, secrets map[string]map[string]string, pod map[string]string, overrides map[string]string) map[string]string {
 	t.Helper()
+	env, err := containerEnvErr(c, secrets, pod, overrides)
+	require.NoError(t, err)
+	return env
+}
+
+func containerEnvErr(c corev1.Container, secrets map[string]map[string]string, pod map[string]string, overrides map[string]string) (map[string]string, error) {
 	env := map[string]string{}
 	for _, e := range c.Env {
 		switch {
@@ -202,11 +251,15 @@ func containerEnv(t *testing.T, c corev1.Container, secrets map[string]map[strin
 		case e.ValueFrom.SecretKeyRef != nil:
 			ref := e.ValueFrom.SecretKeyRef
 			v, ok := secrets[ref.Name][ref.Key]
-			require.True(t, ok, "%s: Secret %s key %s not rendered", e.Name, ref.Name, ref.Key)
+			if !ok {
+				return nil, fmt.Errorf("%s: Secret %s key %s not rendered", e.Name, ref.Name, ref.Key)
+			}
 			env[e.Name] = v
 		case e.ValueFrom.FieldRef != nil:
 			v, ok := pod[e.ValueFrom.FieldRef.FieldPath]
-			require.True(t, ok, "%s: field %s", e.Name, e.ValueFrom.FieldRef.FieldPath)
+			if !ok {
+				return nil, fmt.Errorf("%s: field %s", e.Name, e.ValueFrom.FieldRef.FieldPath)
+			}
 			env[e.Name] = v
 		case e.ValueFrom.ResourceFieldRef != nil:
 			q := c.Resources.Limits[corev1.ResourceName(strings.TrimPrefix(e.ValueFrom.ResourceFieldRef.Resource, "limits."))]
@@ -214,42 +267,56 @@ func containerEnv(t *testing.T, c corev1.Container, secrets map[string]map[strin
 		}
 	}
 	for k, v := range overrides {
-		_, known := env[k]
-		require.True(t, known, "override of %s, which the chart does not set", k)
+		if _, known := env[k]; !known {
+			return nil, fmt.Errorf("override of %s, which the chart does not set", k)
+		}
 		env[k] = v
 	}
-	return env
+	return env, nil
 }
 
 // replaceArg swaps the value of --name=VALUE (asserting the chart sets it).
 func replaceArg(t *testing.T, args []string, name, value string) []string {
 	t.Helper()
+	out, err := replaceArgErr(args, name, value)
+	require.NoError(t, err)
+	return out
+}
+
+func replaceArgErr(args []string, name, value string) ([]string, error) {
 	out := append([]string(nil), args...)
 	for i, a := range out {
 		if strings.HasPrefix(a, "--"+name+"=") {
 			out[i] = "--" + name + "=" + value
-			return out
+			return out, nil
 		}
 	}
-	t.Fatalf("the chart does not pass --%s (args %q)", name, args)
-	return nil
+	return nil, fmt.Errorf("the chart does not pass --%s (args %q)", name, args)
 }
 
 func waitHTTP(t *testing.T, p *proc, url string) {
 	t.Helper()
-	eventually(t, 2*time.Minute, func() bool {
+	require.NoError(t, p.waitHTTP(url))
+}
+
+// waitHTTP waits up to 2 minutes for url to answer 200.
+func (p *proc) waitHTTP(url string) error {
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
 		select {
 		case <-p.done:
-			t.Fatalf("%s exited:\n%s", p.name, p.tail())
+			return fmt.Errorf("%s exited:\n%s", p.name, p.tail())
 		default:
 		}
-		resp, err := http.Get(url)
-		if err != nil {
-			return false
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
 		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, func() string { return fmt.Sprintf("%s never answered %s:\n%s", p.name, url, p.tail()) })
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s never answered %s:\n%s", p.name, url, p.tail())
+		}
+	}
 }
 
 func TestChartWiring(t *testing.T) {
@@ -261,12 +328,7 @@ func TestChartWiring(t *testing.T) {
 	}
 	absDir, err := filepath.Abs(dir)
 	require.NoError(t, err)
-	build := exec.Command("go", "build", "-o", binDir+"/",
-		"github.com/sluicelog/sluice/cmd/sluice-server",
-		"github.com/sluicelog/sluice/cmd/sluice-controller",
-		"github.com/sluicelog/sluice/cmd/sluice-agent")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "build: %s", out)
+	buildBinaries(t)
 
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: absDir, CRDDirectoryPaths: []string{"../crds"}, ErrorIfCRDPathMissing: true,
