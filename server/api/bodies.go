@@ -122,17 +122,16 @@ func (a *API) reserveBody(ctx context.Context, r *http.Request) (func(), error) 
 // setBodyDeadline gives the client BodyReadTimeout from now to send the
 // body (the header had its own ReadHeaderTimeout).
 func (a *API) setBodyDeadline(q *request) {
-	err := http.NewResponseController(q.w).SetReadDeadline(time.Now().Add(a.cfg.BodyReadTimeout))
-	if err != nil && !errors.Is(err, http.ErrNotSupported) {
-		a.log.Debug("cannot set the body read deadline", "err", err)
-	}
+	a.setReadDeadline(q, time.Now().Add(a.cfg.BodyReadTimeout))
 }
 
 // clearReadDeadline removes the deadline setBodyDeadline (or the server's
 // ReadTimeout) put on the connection.
-func (a *API) clearReadDeadline(q *request) {
-	err := http.NewResponseController(q.w).SetReadDeadline(time.Time{})
+func (a *API) clearReadDeadline(q *request) { a.setReadDeadline(q, time.Time{}) }
+
+func (a *API) setReadDeadline(q *request, t time.Time) {
+	err := http.NewResponseController(q.w).SetReadDeadline(t)
 	if err != nil && !errors.Is(err, http.ErrNotSupported) {
-		a.log.Debug("cannot clear the read deadline", "err", err)
+		a.log.Debug("cannot set the connection's read deadline", "deadline", t, "err", err)
 	}
 }

@@ -81,7 +81,9 @@ func (in *Input) beginConfig() {
 		// lines 1-9807 on a loaded machine). Files present at the real
 		// first start but not recorded before the kill are read whole:
 		// duplicates of old lines, never a loss.
-		st.Started = time.Now()
+		if st.Started.IsZero() { // a changed config keeps its first start
+			st.Started = time.Now()
+		}
 		st.Match = in.matchKey()
 		in.store.SetConfig(in.cfg.Name, st)
 		// A failure is logged and counted by the store, which retries.
