@@ -40,50 +40,6 @@ func seed(t *testing.T) uint64 {
 	return s
 }
 
-// sample is a metric's value at a moment.
-type sample struct {
-	at time.Time
-	v  float64
-}
-
-// sampleMetric reads the agent's metric every 50 ms until stop closes.
-func sampleMetric(a *e2etest.Agent, name string, stop <-chan struct{}) <-chan []sample {
-	res := make(chan []sample, 1)
-	go func() {
-		var s []sample
-		t := time.NewTicker(50 * time.Millisecond)
-		defer t.Stop()
-		for {
-			if v, err := a.Metric(name); err == nil {
-				s = append(s, sample{time.Now(), v})
-			}
-			select {
-			case <-stop:
-				res <- s
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return res
-}
-
-// increaseWithin is how much the sampled counter grew in the last d of
-// the samples.
-func increaseWithin(s []sample, d time.Duration) float64 {
-	if len(s) == 0 {
-		return 0
-	}
-	last := s[len(s)-1]
-	from := s[0].v
-	for _, x := range s {
-		if x.at.Before(last.at.Add(-d)) {
-			from = x.v
-		}
-	}
-	return last.v - from
-}
-
 // seqCounts are the server's figures for the stored sequence numbers.
 type seqCounts struct {
 	n, distinct, lo, hi uint64
@@ -155,30 +111,16 @@ func warnings(path string) string {
 	return strings.Join(keep, "\n")
 }
 
-// dupWindow: a crash repeats what was acknowledged since the checkpoint's
-// last write and the PutLogs requests in flight at the kill (committed by
-// the server, not yet acknowledged). The checkpoint is written
-// checkpoint.DefaultDelay (200 ms) after a change, stretching up to
-// check_point_dump_interval (5 s by default) when writes are slow: on a
-// loaded machine (make test at load 12-15) the 1 s window this test used
-// was exceeded 3-fold with nothing lost. The bound asserted is what the
-// agent acknowledged in the longest the documented write schedule allows
-// before each kill. With kills 0.3-3 s apart that is all one agent run
-// acknowledged, so the assertion catches re-reading what earlier runs
-// delivered (a file from 0, a rotated file again), not checkpoint latency;
-// the per-kill figure is logged for that (docs/agent.md).
-const dupWindow = 5 * time.Second
-
 // TestCrashLoop: the agent is SIGKILLed every 0.3–3 s (random, seeded) for
 // SLUICE_E2E_CRASH_FOR (30 s) while mocklog writes SLUICE_E2E_CRASH_RATE
 // (50,000) numbered lines a second into a file rotated every 4 MB (about
 // 0.35 s), by rename and by copytruncate, with the default checkpoint
 // settings; the agent starts before the first line, into an empty
-// directory. Every line must reach the server; duplicates must stay within
-// what the agent acknowledged in the second before each kill, and their
-// figure is logged (bounded for rename rotation; see crashLoop for
-// copytruncate). The control run is the same without kills: not a line
-// lost, not one duplicated.
+// directory. Every line must reach the server, and no agent run may re-send
+// a line that the checkpoint file recorded as delivered when it started
+// (rename rotation; see crashLoop); the duplicates a crash causes are
+// logged with their figure. The control run is the same without kills: not
+// a line lost, not one duplicated.
 func TestCrashLoop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("reliability test: about two minutes")
@@ -206,17 +148,15 @@ func crashLoop(t *testing.T, mode string, kill bool) {
 		rotateBytes: "4MB", rotateMode: mode, rotateKeep: 400, seed: sd})
 
 	var kills int
-	var bound float64
 	var maxRun time.Duration
+	rt := &runTracker{e: e}
+	logDir := filepath.Dir(e.logFile("", "web"))
 	for end := time.Now().Add(run); kill && time.Now().Before(end); {
-		stop := make(chan struct{})
-		acked := sampleMetric(ag, "sluice_output_sls_logs_sent_total", stop)
 		up := time.Duration(300+rng.IntN(2700)) * time.Millisecond
 		maxRun = max(maxRun, up)
 		time.Sleep(up)
 		ag.Kill()
-		close(stop)
-		bound += increaseWithin(<-acked, dupWindow)
+		rt.ended(t, logDir)
 		kills++
 		ag = e.startAgent(opts)
 	}
@@ -231,19 +171,21 @@ func crashLoop(t *testing.T, mode string, kill bool) {
 	lost, err := ag.Metric("sluice_file_lost_bytes_total")
 	require.NoError(t, err)
 	if kill {
-		t.Logf("%s rotation, %d lines at %d/s for %s, %d SIGKILLs (0.3–%.1f s apart): all %d stored; %d duplicates, %.0f per kill (%.0f ms of production); bound (acknowledged in the %s before each kill) %.0f",
+		t.Logf("%s rotation, %d lines at %d/s for %s, %d SIGKILLs (0.3–%.1f s apart): all %d stored; %d duplicates, %.0f per kill (%.0f ms of production)",
 			mode, last, rate, run, kills, maxRun.Seconds(), c.distinct, dups, float64(dups)/float64(kills),
-			1000*float64(dups)/float64(kills)/float64(rate), dupWindow, bound)
+			1000*float64(dups)/float64(kills)/float64(rate))
 		if dups > 0 {
 			t.Logf("duplicated: %s", e.dupRanges())
 		}
-		if mode == mocklog.RotateRename {
-			require.LessOrEqual(t, float64(dups), bound, "duplicates beyond what was acknowledged since the last checkpoint writes")
-		}
-		// copytruncate under this config's filePattern (access.log*, which
-		// matches the copies) reads each copy from its start as a new file:
-		// most lines are repeated, also without kills (docs/agent.md). The figure is logged, not bounded, until copies
-		// are recognised as such.
+		// How many lines a crash repeats depends on the machine's load
+		// (what was read but not yet recorded, and the requests in flight
+		// at the kill), so the figure is logged, not bounded. What is
+		// asserted holds under any load: no run re-sends what the checkpoint
+		// file recorded when it started (rereads_test.go). With copytruncate
+		// the live file's recorded offset points into content written after
+		// the truncation, so the check applies to rename rotation; copies
+		// under a filePattern that matches them (access.log*) are read from
+		// their start as new files (docs/agent.md).
 	} else {
 		t.Logf("control (%s rotation): %d lines at %d/s for %s, no kills: all stored, %d duplicates", mode, last, rate, run, dups)
 		if dups > 0 {
@@ -253,6 +195,10 @@ func crashLoop(t *testing.T, mode string, kill bool) {
 	}
 	require.Zero(t, lost, "sluice_file_lost_bytes_total")
 	require.NoError(t, ag.Stop(30*time.Second), e.tail("agent"))
+	if kill && mode == mocklog.RotateRename {
+		rt.ended(t, logDir)
+		rt.check(t)
+	}
 	require.NoError(t, srv.Stop(30*time.Second), e.tail("server"))
 }
 

@@ -139,6 +139,8 @@ func (e *env) provision() {
 	for _, k := range []string{"remote_addr", "remote_user", "time_local", "method", "request_uri", "protocol", "http_referer", "http_user_agent"} {
 		keys[k] = text
 	}
+	// The crash tests tell agent runs apart by their __pack_id__ prefix.
+	keys["__tag__:__pack_id__"] = map[string]any{"type": "text", "token": []string{}, "caseSensitive": true}
 	idx, err := json.Marshal(map[string]any{
 		"line": map[string]any{"token": []string{",", " ", "'", "\"", ";", "=", "(", ")", "[", "]", "{", "}", "?", "@", "&", "<", ">", "/", ":", "\n", "\t", "\r"}},
 		"keys": keys,

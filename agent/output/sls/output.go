@@ -233,6 +233,9 @@ func (o *Output) Start(ctx context.Context) error {
 	}
 	o.wg.Add(1)
 	go o.flushLoop()
+	// Every package this run sends carries the prefix: duplicates found at
+	// the server can be traced to the agent run that sent them.
+	o.log.Info("sls output started", "pack_id_prefix", o.packPrefix)
 	return nil
 }
 
