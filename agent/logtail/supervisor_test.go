@@ -40,7 +40,7 @@ func fakeAgent(mode string, args []string) int {
 	record := func(ev string) {
 		f, err := os.OpenFile(os.Getenv("LOGTAIL_TEST_EVENTS"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 		if err == nil {
-			fmt.Fprintf(f, "%s %d %s\n", ev, time.Now().UnixMilli(), strings.Join(args, " "))
+			fmt.Fprintf(f, "%s %d %s\n", ev, time.Now().UnixNano(), strings.Join(args, " "))
 			_ = f.Close()
 		}
 	}
@@ -159,7 +159,7 @@ func TestSupervisorStopDelay(t *testing.T) {
 	var stoppedAt int64
 	_, err := fmt.Sscanf(ev[1], "stop %d", &stoppedAt)
 	require.NoError(t, err)
-	assert.GreaterOrEqual(t, time.UnixMilli(stoppedAt).Sub(sent), 700*time.Millisecond, "stopped before the delay")
+	assert.GreaterOrEqual(t, time.Unix(0, stoppedAt).Sub(sent), 700*time.Millisecond, "stopped before the delay")
 	// The child runs with the supervisor's status port and no delay of its own.
 	assert.Contains(t, ev[0], "run --output=null --http-listen=127.0.0.1:")
 	assert.Contains(t, ev[0], "--stop-delay=0s")
