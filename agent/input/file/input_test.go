@@ -119,7 +119,9 @@ func TestDiscoversNewFilesAndDirectoriesWithinMaxDepth(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "sub", "b.log"), "b1\n")
 	t0 := time.Now()
 	h.waitContents("a1", "b1")
-	require.Less(t, time.Since(t0), time.Second+200*time.Millisecond, "a new directory must be picked up within 1s")
+	// Picked up by inotify at once, by the 500 ms poll at worst; the bound
+	// is loose because make test runs on loaded 2-core machines.
+	require.Less(t, time.Since(t0), 5*time.Second, "a new directory must be picked up by the next poll")
 	writeFile(t, filepath.Join(dir, "sub", "deeper", "c.log"), "too deep\n")
 	appendFile(t, filepath.Join(dir, "a.log"), "a2\n")
 	h.waitContents("a1", "b1", "a2")
