@@ -2,6 +2,7 @@ package file
 
 import (
 	"sync"
+	"time"
 
 	"github.com/sluicelog/sluice/agent/checkpoint"
 )
@@ -21,8 +22,11 @@ type window struct {
 	closed    bool
 	entry     checkpoint.Entry // what Put saves; Offset = committed
 	put       func(checkpoint.Entry)
-	wake      chan struct{}
+	wake      chan struct{} // a batch was acked or failed; made by prepare
 }
+
+// prepare readies a new window for use.
+func (w *window) prepare() { w.wake = make(chan struct{}, 1) }
 
 type pend struct {
 	end  int64
@@ -139,6 +143,48 @@ func (w *window) update(fn func(e *checkpoint.Entry)) {
 		w.save()
 	}
 	w.mu.Unlock()
+}
+
+// start begins tracking at start with entry (its Offset is set to start),
+// saving through put, and saves it at once: the file is on record from
+// the moment it is tracked.
+func (w *window) start(entry checkpoint.Entry, start int64, put func(checkpoint.Entry)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.committed = start
+	entry.Offset = start
+	w.entry = entry
+	w.put = put
+	w.save()
+}
+
+// refused marks the window failed when a batch of epoch was not taken by
+// the next stage (no ack will come): the reader rewinds to the committed
+// offset. A refusal from an abandoned epoch changes nothing.
+func (w *window) refused(epoch uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if epoch == w.epoch {
+		w.failed = true
+	}
+}
+
+// sig is the signature on record.
+func (w *window) sig() checkpoint.Signature {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.entry.Sig
+}
+
+// finished is the entry to keep for a file that will not be read further:
+// Done at the committed offset. settled reports that nothing is in flight
+// and everything read up to readOff was acknowledged.
+func (w *window) finished(readOff int64) (e checkpoint.Entry, settled bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e = w.entry
+	e.Offset, e.Done, e.Updated = w.committed, true, time.Time{}
+	return e, len(w.pending) == 0 && w.committed == readOff
 }
 
 func (w *window) close() {

@@ -54,7 +54,7 @@ func FuzzReadLines(f *testing.F) {
 		}
 		defer fd.Close()
 		tf := &tracked{input: in, fd: fd, init: true, tagPath: path}
-		tf.win.wake = make(chan struct{}, 1)
+		tf.win.prepare()
 		tf.win.put = func(e checkpoint.Entry) { lastEnd = e.Offset }
 		w.cur = tf
 		var leftover int

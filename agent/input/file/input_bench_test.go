@@ -70,7 +70,7 @@ func BenchmarkReadLines(b *testing.B) {
 	head := make([]byte, checkpoint.SignatureMax)
 	n, _ := fd.ReadAt(head, 0)
 	f.sig = checkpoint.Sign(head[:n]) // each read checks the file still starts so
-	f.win.wake = make(chan struct{}, 1)
+	f.win.prepare()
 	w.cur = f
 	// Warm the page cache and the batch arena.
 	for f.readOff.Load() < size {

@@ -563,7 +563,7 @@ func TestAckedOutOfOrderAdvancesOnlyOverPrefix(t *testing.T) {
 	in.log = discardLogger()
 	f := &tracked{input: in}
 	f.win.put = func(e checkpoint.Entry) { saved = append(saved, e.Offset) }
-	f.win.wake = make(chan struct{}, 1)
+	f.win.prepare()
 	a1, ok, _ := f.win.reserve(f, 10, 4)
 	require.True(t, ok)
 	a2, _, _ := f.win.reserve(f, 20, 4)

@@ -472,12 +472,7 @@ func (in *Input) begin(f *tracked, sigBuf []byte) {
 	if f.z != nil {
 		entrySize = start // unknown until read to the end
 	}
-	f.win.mu.Lock()
-	f.win.committed = start
-	f.win.entry = checkpoint.Entry{Config: in.cfg.Name, Path: p, File: f.id, Sig: f.sig, Offset: start, Size: entrySize}
-	f.win.put = in.store.Put
-	f.win.save()
-	f.win.mu.Unlock()
+	f.win.start(checkpoint.Entry{Config: in.cfg.Name, Path: p, File: f.id, Sig: f.sig, Size: entrySize}, start, in.store.Put)
 	f.init = true
 }
 
@@ -772,11 +767,7 @@ func (w *worker) send(f *tracked) error {
 		// Not taken: no ack will come. Fail the window so the file is read
 		// again from its committed offset.
 		in.ackDone()
-		f.win.mu.Lock()
-		if ack.epoch == f.win.epoch {
-			f.win.failed = true
-		}
-		f.win.mu.Unlock()
+		f.win.refused(ack.epoch)
 		if w.ctx.Err() == nil {
 			in.m.batchFailures.Inc()
 			in.log.Warn("next stage refused a batch; the file is read again from its last acknowledged offset", "path", f.tagPath, "error", err)

@@ -166,10 +166,7 @@ func (in *Input) knowledgeOf(path string) *knowledge {
 		// Read under in.mu: a descriptor is only closed under it.
 		buf := make([]byte, checkpoint.SignatureMax)
 		n, _ := f.fd.ReadAt(buf, 0)
-		f.win.mu.Lock()
-		sig := f.win.entry.Sig
-		f.win.mu.Unlock()
-		k.reading = append(k.reading, readingFile{prefix: buf[:n], sig: sig})
+		k.reading = append(k.reading, readingFile{prefix: buf[:n], sig: f.win.sig()})
 	}
 	return k
 }
@@ -277,7 +274,7 @@ func (in *Input) adoptGone(path string, s *sibling, resume int64) bool {
 	if s.z != nil {
 		f.size = -1
 	}
-	f.win.wake = make(chan struct{}, 1)
+	f.win.prepare()
 	f.lastGrow.Store(time.Now().UnixNano())
 	in.mu.Lock()
 	if g, known := in.byID[s.id]; known && g.removed {

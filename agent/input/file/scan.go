@@ -418,7 +418,7 @@ func (in *Input) observe(path string, st *unix.Stat_t, first bool, now time.Time
 			}
 			f = &tracked{path: path, tagPath: path, id: id, initial: first, resume: -1,
 				input: in, size: -1, found: st.Size}
-			f.win.wake = make(chan struct{}, 1)
+			f.win.prepare()
 			in.byPath[path] = f
 			in.byID[id] = f
 			in.all[f] = struct{}{}
@@ -701,10 +701,7 @@ func (in *Input) drop(f *tracked) {
 	if f.retired {
 		return
 	}
-	f.win.mu.Lock()
-	e, done := f.win.entry, len(f.win.pending) == 0 && f.win.committed == f.readOff.Load()
-	e.Offset, e.Done, e.Updated = f.win.committed, true, time.Time{}
-	f.win.mu.Unlock()
+	e, done := f.win.finished(f.readOff.Load())
 	if done && (f.removed || unread <= 0) {
 		if f.deleted {
 			// Its inode may belong to another file any moment: the
@@ -722,10 +719,7 @@ func (in *Input) drop(f *tracked) {
 // tombstone kept by content, and gives up f's identity (its inode was
 // reused); in.mu is held. drop then leaves the store alone.
 func (in *Input) retire(f *tracked) {
-	f.win.mu.Lock()
-	e := f.win.entry
-	e.Offset, e.Done, e.Updated = f.win.committed, true, time.Time{}
-	f.win.mu.Unlock()
+	e, _ := f.win.finished(0)
 	in.store.Delete(in.cfg.Name, f.id)
 	if e.Sig.Size > 0 {
 		e.File = contentID(e.Sig)
@@ -876,7 +870,7 @@ func (in *Input) findRotated(e checkpoint.Entry, dir string, list []os.DirEntry)
 		}
 		f := &tracked{tagPath: e.Path, id: id, gone: true, resume: e.Offset, input: in,
 			size: st.Size, mtime: st.Mtim.Nano()}
-		f.win.wake = make(chan struct{}, 1)
+		f.win.prepare()
 		f.lastGrow.Store(time.Now().UnixNano())
 		in.mu.Lock()
 		in.setFD(f, fd)
