@@ -224,6 +224,41 @@ func TestJSON(t *testing.T) {
 	require.InDelta(t, 5, failures(t, reg, "json_invalid"), 0)
 }
 
+// TestJSONStrict: what RFC 8259 (and Logtail's rapidjson) refuses is a
+// parse failure kept as __raw_log__, not fields made from a guess.
+func TestJSONStrict(t *testing.T) {
+	invalid := []string{
+		`{"s":"\ud800"}`,       // lone high surrogate
+		`{"s":"\udc00 x"}`,     // lone low surrogate
+		`{"s":"\ud800\u0041"}`, // high surrogate, then not a low one
+		`{"\ud800":1}`,         // in a key
+		`{"s":"\x41"}`,         // not a JSON escape
+		`{"n":01}`,             // leading zero
+		`{"n":-01.5}`,          // leading zero after the sign
+		`{"n":NaN}`,            // not a JSON number
+		`{"n":Infinity}`,       // nor this
+		`{"n":1.}`,             // no digits after the point
+		"{\"s\":\"a\tb\"}",     // raw tab in a string
+		"{\"s\":\"a\x01b\"}",   // raw control character
+		"{\"k\x1f\":1}",        // raw control character in a key
+		`{"a":[1,]}`,           // trailing comma
+		`{"a":'x'}`,            // single quotes
+	}
+	got, _, reg := run(t, Config{LogType: JSON}, invalid...)
+	for i, in := range invalid {
+		require.Equal(t, "__raw_log__="+in, got[i], "input %q", in)
+	}
+	require.InDelta(t, len(invalid), failures(t, reg, "json_invalid"), 0)
+
+	got, _, reg = run(t, Config{LogType: JSON},
+		`{"s":"\\ud800"}`,             // an escaped backslash, then text
+		`{"s":"\uD83D\uDE00 \u00e9"}`, // a pair (upper-case hex) and a BMP escape
+		"{\"n\":-0,\t\"e\":1.5E+3,\"z\":0}",
+	)
+	require.Equal(t, []string{`s=\ud800`, "s=😀 é", "n=-0|e=1.5E+3|z=0"}, got)
+	require.InDelta(t, 0, failures(t, reg, "json_invalid"), 0)
+}
+
 func TestJSONTime(t *testing.T) {
 	_, c, reg := run(t, Config{LogType: JSON, TimeKey: "ts", TimeFormat: "%Y-%m-%dT%H:%M:%S.%f%z"},
 		`{"ts":"2024-01-02T03:04:05.5+08:00","m":"a"}`,
