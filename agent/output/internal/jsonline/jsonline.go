@@ -5,7 +5,10 @@
 //
 // __time__ is the event's unix seconds (a number; __time_ns__ carries the
 // nanoseconds when non-zero), __topic__ and __source__ are always present,
-// then the batch tags as "__tag__:<key>" and the event fields in order. All
+// then the batch tags as "__tag__:<key>" and the event fields in order. A
+// field whose key the line already has (a JSON log with its own "__time__")
+// is written as "__field__:<key>": each key appears once, and nothing is
+// lost. All
 // other values are strings, as Log Service returns them. Invalid UTF-8 is
 // replaced by U+FFFD, as encoding/json does.
 //
@@ -16,6 +19,7 @@ package jsonline
 
 import (
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/sluicelog/sluice/agent/pipeline"
@@ -52,12 +56,41 @@ func AppendEvent(dst []byte, e *pipeline.Event, topic, source string, tags []pip
 		dst = AppendString(dst, t.Value)
 	}
 	for _, f := range e.Fields {
-		dst = append(dst, ',')
-		dst = AppendString(dst, f.Key)
-		dst = append(dst, ':')
+		// The first test, inline, spares most fields a call.
+		if len(f.Key) > 1 && f.Key[0] == '_' && f.Key[1] == '_' && isLineKey(f.Key, tags) {
+			dst = append(dst, `,"`+FieldPrefix...)
+		} else {
+			dst = append(dst, `,"`...)
+		}
+		dst = appendStringBody(dst, f.Key)
+		dst = append(dst, `":`...)
 		dst = AppendString(dst, f.Value)
 	}
 	return append(dst, "}\n"...)
+}
+
+// FieldPrefix is put before the key of an event field that would repeat
+// one of the line's own keys, e.g. a JSON log's own "__time__".
+const FieldPrefix = "__field__:"
+
+// isLineKey reports whether a field named k would repeat a key the line
+// already has (or one FieldPrefix makes).
+func isLineKey(k string, tags []pipeline.Field) bool {
+	switch k {
+	case "__time__", "__time_ns__", "__topic__", "__source__":
+		return true
+	}
+	if strings.HasPrefix(k, FieldPrefix) {
+		return true
+	}
+	if tk, ok := strings.CutPrefix(k, "__tag__:"); ok {
+		for _, t := range tags {
+			if t.Key == tk {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // AppendString appends s as a JSON string.
