@@ -74,6 +74,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluicelog/sluice/internal/fsutil"
 	"github.com/sluicelog/sluice/internal/promreg"
 )
 
@@ -670,7 +671,7 @@ func (b *Buffer) rollover() error {
 	}
 	err = b.check("syncdir")
 	if err == nil {
-		err = syncDir(b.cfg.Dir)
+		err = fsutil.SyncDir(b.cfg.Dir)
 	}
 	if err != nil {
 		_ = f.Close()
@@ -766,15 +767,6 @@ func (b *Buffer) removeDelivered() {
 			b.log.Info("buffer cursor saved again")
 		}
 	}
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // Next returns the oldest record not yet returned, blocking until there is

@@ -14,6 +14,7 @@ import (
 	"github.com/sluicelog/sluice/server/index"
 	"github.com/sluicelog/sluice/server/store"
 	"github.com/sluicelog/sluice/server/store/shardlog"
+	"github.com/sluicelog/sluice/server/store/wal"
 )
 
 // writeReq is one accepted Write: its rows wait in memory for the
@@ -28,9 +29,8 @@ type writeReq struct {
 	lsID    int64
 	shard   int
 	ngroups int
-	// rec is the WAL record, set by the flusher for its onSynced call
-	// only; first is the shard cursor of the first group, set then.
-	rec   []byte
+	// first is the shard cursor of the first group, set when the WAL
+	// hands the durable record to synced.
 	first int64
 }
 
@@ -184,8 +184,8 @@ func (s *Store) accept(ls *logstore, sch *schema, first int32, project, logstore
 		s.enqueue([]*writeReq{req})
 		return req, nil
 	}
-	rec := appendWALRecord(getRecordBuf(), ls.id, shard, received.UnixNano(), groups)
-	err := s.wal.append(rec, req)
+	rec := wal.AppendRecord(getRecordBuf(), ls.id, shard, received.UnixNano(), groups)
+	err := s.wal.Append(rec, req)
 	putRecordBuf(rec)
 	s.closeMu.RUnlock()
 	if err != nil {
@@ -401,26 +401,26 @@ type loadQueue struct {
 // synced is the WAL's onSynced callback: it appends the batch's records
 // to the shard logs (one write per shard; readable by PullLogs once the
 // writes are acknowledged) and queues the rows for the loader.
-func (s *Store) synced(reqs []*writeReq) error {
+func (s *Store) synced(batch []wal.Synced[*writeReq]) error {
 	entries := s.shardEntries[:0]
-	for _, r := range reqs {
-		if r.rec != nil {
-			entries = append(entries, shardlog.Entry{Key: shardlog.Key{Logstore: r.lsID, Shard: r.shard}, Record: r.rec, Groups: r.ngroups, WALEnd: r.end})
-		}
+	reqs := s.syncedReqs[:0]
+	for _, b := range batch {
+		r := b.Waiter
+		r.end = b.End
+		entries = append(entries, shardlog.Entry{Key: shardlog.Key{Logstore: r.lsID, Shard: r.shard}, Record: b.Record, Groups: r.ngroups, WALEnd: r.end})
+		reqs = append(reqs, r)
 	}
 	if err := s.shards.Append(entries); err != nil {
 		return err
 	}
-	i := 0
-	for _, r := range reqs {
-		if r.rec != nil {
-			r.first = entries[i].First
-			i++
-		}
+	for i, r := range reqs {
+		r.first = entries[i].First
 	}
 	clear(entries)
 	s.shardEntries = entries[:0]
 	s.enqueue(reqs)
+	clear(reqs)
+	s.syncedReqs = reqs[:0]
 	return nil
 }
 
@@ -560,7 +560,7 @@ func (s *Store) load(ctx context.Context, c *sql.Conn, force bool) {
 		if s.wal == nil {
 			continue
 		}
-		if err := s.wal.removeBelow(end); err != nil {
+		if err := s.wal.RemoveBelow(end); err != nil {
 			s.log.Error("removing loaded WAL segments failed", "err", err)
 		}
 	}
@@ -574,7 +574,7 @@ func (s *Store) commit(ctx context.Context, c *sql.Conn, reqs []*writeReq) error
 	// The position recorded below is where recovery starts: the shard
 	// logs must hold everything before it durably (shardlog.Recover).
 	if err := s.shards.Sync(); err != nil {
-		err = s.wal.fail(err)
+		err = s.wal.Fail(err)
 		s.log.Error("fsync of the shard logs failed: writes are refused until a restart, which recovers them from the WAL", "err", err)
 		return err
 	}

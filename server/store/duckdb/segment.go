@@ -13,6 +13,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
 
+	"github.com/sluicelog/sluice/internal/fsutil"
 	"github.com/sluicelog/sluice/server/index"
 )
 
@@ -226,7 +227,7 @@ func publish(f *os.File, tmp, path string) (int64, error) {
 	if err := os.Rename(tmp, path); err != nil {
 		return 0, err
 	}
-	return st.Size(), syncDir(filepath.Dir(path))
+	return st.Size(), fsutil.SyncDir(filepath.Dir(path))
 }
 
 // fillRowGroup writes the rows from parts[p0] row r0 to parts[p1] row r1

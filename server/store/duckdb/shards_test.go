@@ -19,6 +19,7 @@ import (
 
 	"github.com/sluicelog/sluice/protocol"
 	"github.com/sluicelog/sluice/server/store"
+	"github.com/sluicelog/sluice/server/store/wal"
 )
 
 const (
@@ -150,11 +151,11 @@ func TestLegacyWALRecordReplaysIntoShardZero(t *testing.T) {
 	payload = binary.AppendVarint(payload, time.Now().UnixNano())
 	payload = protocol.AppendLogGroupListEntry(payload, &g)
 	rec := binary.LittleEndian.AppendUint32(nil, uint32(len(payload)))
-	rec = binary.LittleEndian.AppendUint32(rec, crc32.Checksum(payload, crcTable))
+	rec = binary.LittleEndian.AppendUint32(rec, crc32.Checksum(payload, wal.CRCTable))
 	rec = append(rec, payload...)
-	segs, err := listSegments(filepath.Join(dir, "wal"))
+	segs, err := wal.Segments(filepath.Join(dir, "wal"))
 	require.NoError(t, err)
-	f, err := os.OpenFile(segs[len(segs)-1].path, os.O_APPEND|os.O_WRONLY, 0)
+	f, err := os.OpenFile(segs[len(segs)-1].Path, os.O_APPEND|os.O_WRONLY, 0)
 	require.NoError(t, err)
 	_, err = f.Write(rec)
 	require.NoError(t, err)

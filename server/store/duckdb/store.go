@@ -22,6 +22,7 @@ import (
 	"github.com/sluicelog/sluice/server/query"
 	"github.com/sluicelog/sluice/server/store"
 	"github.com/sluicelog/sluice/server/store/shardlog"
+	"github.com/sluicelog/sluice/server/store/wal"
 )
 
 // Config configures the DuckDB store.
@@ -113,7 +114,7 @@ type Config struct {
 	// without a local WAL; FlushInterval defaults to its CommitInterval.
 	Shared *Shared
 
-	walSegmentBytes int64 // tests: WAL segment size (default walSegmentBytes)
+	walSegmentBytes int64 // tests: WAL segment size (default wal.SegmentBytes)
 }
 
 // Validate reports configuration errors with the field name and the fix.
@@ -190,7 +191,7 @@ func (c Config) withDefaults() Config {
 		c.Now = time.Now
 	}
 	if c.walSegmentBytes == 0 {
-		c.walSegmentBytes = walSegmentBytes
+		c.walSegmentBytes = wal.SegmentBytes
 	}
 	if c.MemoryLimit == "" {
 		c.MemoryLimit = "1GB"
@@ -235,7 +236,7 @@ type Store struct {
 	closeMu sync.RWMutex // Write holds R while enqueueing; Close holds W
 	closed  bool
 
-	wal         *wal
+	wal         *wal.Log[*writeReq]
 	shards      *shardlog.Log
 	lq          loadQueue
 	ctl         chan ctlJob
@@ -256,6 +257,7 @@ type Store struct {
 	pages   pageCache      // keys of recent searches, for their next pages
 
 	shardEntries []shardlog.Entry // scratch of synced (the WAL flusher)
+	syncedReqs   []*writeReq      // scratch of synced
 
 	sh *Shared // nil: the embedded store
 }
@@ -359,7 +361,7 @@ func Open(cfg Config, set Settings) (*Store, error) {
 	go func() {
 		defer close(s.walDone)
 		if s.wal != nil {
-			s.wal.flusher(s.walStop)
+			s.wal.Run(s.walStop)
 		}
 	}()
 	go s.writer(wconn)
@@ -411,29 +413,29 @@ func (s *Store) replay(ctx context.Context, c *sql.Conn) error {
 		}
 		batch, rows = nil, 0
 	}
-	end, err := readWAL(dir, pos, s.log, func(r walRecord) error {
-		ls := byID[r.lsID]
+	end, err := wal.Read(dir, pos, s.log, func(r wal.Record) error {
+		ls := byID[r.Logstore]
 		if ls == nil {
 			// Dropped after the write was acknowledged.
-			for i := range r.groups {
-				lost += len(r.groups[i].Logs)
+			for i := range r.Groups {
+				lost += len(r.Groups[i].Logs)
 			}
-			batch = append(batch, &writeReq{end: r.end})
+			batch = append(batch, &writeReq{end: r.End})
 			return nil
 		}
-		req := &writeReq{end: r.end, lsID: ls.id, shard: r.shard, ngroups: len(r.groups)}
-		raw := r.raw
+		req := &writeReq{end: r.End, lsID: ls.id, shard: r.Shard, ngroups: len(r.Groups)}
+		raw := r.Raw
 		if raw == nil {
 			// An earlier version's record: re-framed, into shard 0.
-			raw = appendWALRecord(nil, r.lsID, r.shard, r.received, r.groups)
+			raw = wal.AppendRecord(nil, r.Logstore, r.Shard, r.Received, r.Groups)
 		}
-		es := []shardlog.Entry{{Key: shardlog.Key{Logstore: ls.id, Shard: r.shard}, Record: raw, Groups: len(r.groups), WALEnd: r.end}}
+		es := []shardlog.Entry{{Key: shardlog.Key{Logstore: ls.id, Shard: r.Shard}, Record: raw, Groups: len(r.Groups), WALEnd: r.End}}
 		if err := s.shards.Append(es); err != nil {
 			return err
 		}
 		req.first = es[0].First
 		var expired int
-		req.parts, req.bytes, expired = buildRows(&s.pools, ls, ls.schema, retentionStart(ls.ttlDays, s.cfg.Now()), r.groups, time.Unix(0, r.received))
+		req.parts, req.bytes, expired = buildRows(&s.pools, ls, ls.schema, retentionStart(ls.ttlDays, s.cfg.Now()), r.Groups, time.Unix(0, r.Received))
 		s.m.expiredDropped.Add(float64(expired))
 		req.nrows = req.rows()
 		replayed += req.nrows
@@ -456,12 +458,14 @@ func (s *Store) replay(ctx context.Context, c *sql.Conn) error {
 		s.log.Info("loaded acknowledged writes from the WAL", "logs", replayed, "of_dropped_logstores", lost, "from", pos, "to", end)
 	}
 	s.lq.loaded, s.lq.lastEnd = max(lastLoaded, end), end
-	w, err := openWAL(dir, end, s.cfg.SyncInterval, s.cfg.walSegmentBytes, s.synced, s.m)
+	w, err := wal.Open(wal.Config[*writeReq]{Dir: dir, Start: end, SyncEvery: s.cfg.SyncInterval, SegmentBytes: s.cfg.walSegmentBytes,
+		OnSynced: s.synced, Done: func(r *writeReq, err error) { r.done <- err },
+		SyncSeconds: s.m.walSyncSeconds, Acked: s.m.walWrites})
 	if err != nil {
 		return fmt.Errorf("duckdb store: %w", err)
 	}
 	s.wal = w
-	if err := w.removeBelow(end); err != nil {
+	if err := w.RemoveBelow(end); err != nil {
 		s.log.Error("removing loaded WAL segments failed", "err", err)
 	}
 	return nil
@@ -813,7 +817,7 @@ func (s *Store) Close() error {
 	_, cerr := s.db.Exec("CHECKPOINT")
 	var werr error
 	if s.wal != nil {
-		werr = s.wal.close()
+		werr = s.wal.Close()
 	}
 	err := errors.Join(cerr, werr, s.shards.Close(), s.db.Close(), s.conn.Close())
 	if err != nil {

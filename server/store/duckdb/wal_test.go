@@ -19,6 +19,7 @@ import (
 	"github.com/sluicelog/sluice/protocol"
 	"github.com/sluicelog/sluice/protocol/protocoltest"
 	"github.com/sluicelog/sluice/server/store"
+	"github.com/sluicelog/sluice/server/store/wal"
 )
 
 func countAll(t *testing.T, s *Store) int {
@@ -91,13 +92,13 @@ func TestWALReplayAfterKill(t *testing.T) {
 			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 			_ = cmd.Wait()
 
-			segs, err := listSegments(filepath.Join(dir, "wal"))
+			segs, err := wal.Segments(filepath.Join(dir, "wal"))
 			require.NoError(t, err)
 			require.Len(t, segs, 1)
-			f, err := os.OpenFile(segs[0].path, os.O_APPEND|os.O_WRONLY, 0)
+			f, err := os.OpenFile(segs[0].Path, os.O_APPEND|os.O_WRONLY, 0)
 			require.NoError(t, err)
 			g := protocoltest.NginxLogGroup(16 << 10)
-			rec := appendWALRecord(nil, 1, 0, 0, []protocol.LogGroup{*g})
+			rec := wal.AppendRecord(nil, 1, 0, 0, []protocol.LogGroup{*g})
 			_, err = f.Write(rec[:len(rec)/2])
 			require.NoError(t, err)
 			require.NoError(t, f.Close())
@@ -178,14 +179,14 @@ func TestWALSegmentRotation(t *testing.T) {
 				})
 			}
 			wg.Wait()
-			segs, err := listSegments(filepath.Join(dir, "wal"))
+			segs, err := wal.Segments(filepath.Join(dir, "wal"))
 			require.NoError(t, err)
 			require.Greater(t, len(segs), 20, "the writes span many WAL segments")
 			require.NoError(t, s.Close())
 
 			s = open(t, Config{DataDir: dir, walSegmentBytes: 32 << 10})
 			require.Equal(t, writers*each*len(g.Logs), countAll(t, s), "every write stored once")
-			segs, err = listSegments(filepath.Join(dir, "wal"))
+			segs, err = wal.Segments(filepath.Join(dir, "wal"))
 			require.NoError(t, err)
 			require.LessOrEqual(t, len(segs), 2, "loaded WAL segments are removed")
 			require.NoError(t, s.Close())

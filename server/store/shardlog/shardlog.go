@@ -51,6 +51,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicelog/sluice/internal/fsutil"
 )
 
 const (
@@ -578,7 +580,7 @@ func (l *Log) syncLocked() error {
 		synced++
 	}
 	for d := range dirs {
-		if err := syncDir(d); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := fsutil.SyncDir(d); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
 	}
@@ -589,15 +591,6 @@ func (l *Log) syncLocked() error {
 		return fmt.Errorf("shard log: sync: %w", err)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 func (l *Log) shard(k Key) *shard {
