@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -192,14 +193,15 @@ type Server struct {
 	reg     prometheus.Registerer
 
 	mu       sync.Mutex
+	tcp      net.Listener // bound by New, served from Start
 	ln       net.Listener
 	serveErr chan error
 	shutdown bool
 }
 
-// New opens the data directory (metadata, log store), makes sure an admin
-// key exists and builds the HTTP handler. Call Start to listen; Shutdown
-// releases everything even without Start.
+// New binds Config.Listen, opens the data directory (metadata, log store),
+// makes sure an admin key exists and builds the HTTP handler. Call Start to
+// serve; Shutdown releases everything even without Start.
 func New(cfg Config, set Settings) (_ *Server, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -217,15 +219,22 @@ func New(cfg Config, set Settings) (_ *Server, err error) {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		set.Registerer, set.Gatherer = reg, reg
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("create --data-dir %s: %w", cfg.DataDir, err)
+	// The port first: a second server started on a taken port must fail
+	// before it creates a data directory or an admin key (or opens a
+	// store another server is using).
+	tcp, err := listen(cfg.Listen)
+	if err != nil {
+		return nil, err
 	}
-	s := &Server{cfg: cfg, log: logger}
+	s := &Server{cfg: cfg, log: logger, tcp: tcp}
 	defer func() {
 		if err != nil {
 			_ = s.close()
 		}
 	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create --data-dir %s: %w", cfg.DataDir, err)
+	}
 	if s.meta, err = s.openMeta(cfg); err != nil {
 		return nil, err
 	}
@@ -442,8 +451,7 @@ func (s *Server) AdminKey() meta.AccessKey { return s.admin }
 // Meta is the metadata store (e.g. to create keys in tests).
 func (s *Server) Meta() meta.Store { return s.meta }
 
-// Start listens on Config.Listen and serves in the background. It returns
-// once the listener is bound.
+// Start serves on the listener New bound, in the background.
 func (s *Server) Start(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -453,11 +461,9 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.ln != nil {
 		return errors.New("server already started")
 	}
-	var lc net.ListenConfig
-	tcp, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
-	}
+	tcp := s.tcp
+	s.tcp = nil
+	var err error
 	var ln net.Listener
 	if ln, err = newConnLimiter(tcp, s.cfg.MaxConnections, s.cfg.MaxConnectionsPerIP, s.reg); err != nil {
 		tcp.Close()
@@ -483,6 +489,19 @@ func (s *Server) Start(ctx context.Context) error {
 	s.log.Info("sluice-server listening", "addr", ln.Addr().String(), "tls", s.cfg.TLSCert != "",
 		"baseDomain", s.cfg.BaseDomain, "dataDir", s.cfg.DataDir, "meta", metaName(s.cfg.Meta), "storage", storageName(s.cfg.Storage))
 	return nil
+}
+
+// listen binds addr; a port in use is said in words, with the flag that
+// changes it.
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("listen on %s: the port is in use (another sluice-server, or another program, holds it): stop that or choose another address with --listen (env SLUICE_LISTEN): %w", addr, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s (--listen): %w", addr, err)
+	}
+	return ln, nil
 }
 
 // Addr is the bound address ("" before Start).
@@ -514,6 +533,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.shutdown = true
 	started := s.ln != nil
+	if s.tcp != nil { // bound by New, never served
+		_ = s.tcp.Close()
+		s.tcp = nil
+	}
 	s.mu.Unlock()
 
 	var errs []error
@@ -535,6 +558,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) close() error {
 	var errs []error
+	if s.tcp != nil { // never started
+		_ = s.tcp.Close()
+		s.tcp = nil
+	}
 	if s.cs != nil {
 		if err := s.cs.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("save agent registry: %w", err))

@@ -1,8 +1,11 @@
 package app
 
 import (
+	"context"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -59,4 +62,30 @@ func TestConnLimiter(t *testing.T) {
 func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
+}
+
+// A server started on a taken port says so, with the flag that changes it,
+// before it creates anything: a second server must not touch the data
+// directory the first one may be using.
+func TestPortInUseBeforeAnythingIsCreated(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer taken.Close()
+	dir := filepath.Join(t.TempDir(), "data")
+	_, err = New(Config{Listen: taken.Addr().String(), DataDir: dir}, Settings{})
+	require.ErrorContains(t, err, "the port is in use")
+	require.ErrorContains(t, err, "--listen")
+	_, statErr := os.Stat(dir)
+	require.True(t, os.IsNotExist(statErr), "data dir created: %v", statErr)
+
+	// New holds the port: Start serves on it, Shutdown without Start frees it.
+	s, err := New(Config{Listen: "127.0.0.1:0", DataDir: dir}, Settings{})
+	require.NoError(t, err)
+	addr := s.tcp.Addr().String()
+	_, err = New(Config{Listen: addr, DataDir: t.TempDir()}, Settings{})
+	require.ErrorContains(t, err, "the port is in use")
+	require.NoError(t, s.Shutdown(context.Background()))
+	ln, err := net.Listen("tcp", addr)
+	require.NoError(t, err, "Shutdown without Start releases the port")
+	ln.Close()
 }
