@@ -1,13 +1,16 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,6 +62,9 @@ func newAdminServer(addr string, h http.Handler) *adminServer {
 // often).
 func (s *adminServer) Start() error {
 	ln, err := net.Listen("tcp", s.addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("status/metrics address %s is in use (another sluice-agent, or another program, holds the port): choose another with --http-listen ADDR (env SLUICE_HTTP_LISTEN), or --http-listen '' to serve none: %w", s.addr, err)
+	}
 	if err != nil {
 		return fmt.Errorf("listen for status/metrics on %s (--http-listen): %w", s.addr, err)
 	}
@@ -107,13 +113,17 @@ func FetchStatus(ctx context.Context, addr string) (supervisor.Status, error) {
 	if err != nil {
 		return st, fmt.Errorf("agent status at %s: %w", addr, err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return st, fmt.Errorf("agent status at %s: HTTP %d: %s", addr, resp.StatusCode, body)
+	notAgent := resp.StatusCode == http.StatusNotFound
+	if resp.StatusCode == http.StatusOK {
+		if json.Unmarshal(body, &st) == nil {
+			return st, nil
+		}
+		notAgent = true
 	}
-	if err := json.Unmarshal(body, &st); err != nil {
-		return st, fmt.Errorf("agent status at %s: bad response: %w", addr, err)
+	if notAgent { // another program holds the port: its page says nothing useful
+		return st, fmt.Errorf("%s answers, but not as sluice-agent (HTTP %d for /status): another program holds that port; give the agent's --http-listen address with --addr (or env SLUICE_HTTP_LISTEN)", addr, resp.StatusCode)
 	}
-	return st, nil
+	return st, fmt.Errorf("agent status at %s: HTTP %d: %s", addr, resp.StatusCode, bytes.TrimSpace(body[:min(len(body), 512)]))
 }
 
 // WriteStatusJSON writes st as indented JSON.

@@ -97,3 +97,21 @@ func TestStatusReportsLagBufferAndCentralConfig(t *testing.T) {
 	WriteStatusText(&b, a.Status())
 	require.Contains(t, b.String(), "LOST: 100 B")
 }
+
+// Another program on the status port (the sluice-server, a web server) is
+// named as such, not shown as its 404 page.
+func TestFetchStatusFromAnotherProgram(t *testing.T) {
+	for _, h := range []http.HandlerFunc{
+		func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "<html>File not found</html>", http.StatusNotFound)
+		},
+		func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "<html>welcome</html>") },
+	} {
+		srv := httptest.NewServer(h)
+		_, err := FetchStatus(context.Background(), strings.TrimPrefix(srv.URL, "http://"))
+		srv.Close()
+		require.ErrorContains(t, err, "answers, but not as sluice-agent")
+		require.ErrorContains(t, err, "another program holds that port")
+		require.NotContains(t, err.Error(), "<html>")
+	}
+}
