@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/sluicelog/sluice/internal/cli"
 	"github.com/sluicelog/sluice/internal/version"
 	"github.com/sluicelog/sluice/mocklog"
 )
@@ -38,7 +39,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	fs := flag.NewFlagSet("mocklog", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var (
 		logType     = fs.String("log-type", mocklog.LogTypeNginx, "event format: "+strings.Join(mocklog.LogTypes(), " | ")+"\n(nginx: combined + $request_time, seq in the URI as ?seq=N; json: \"seq\" key;\napsara: tab-separated with seq:N; java-multiline: seq=N on each event's first line,\nERROR/WARN events followed by stack trace lines)")
 		path        = fs.String("path", "", "append events to this file (created if missing)")
@@ -73,15 +73,11 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if err := cli.Parse(fs, args, stdout); err != nil {
+		return cli.Exit("mocklog", err, stderr)
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "mocklog: unexpected argument %q: all options are flags, see --help\n", fs.Arg(0))
-		return 2
+		return cli.Exit("mocklog", cli.Usagef("unexpected argument %q: all options are flags", fs.Arg(0)), stderr)
 	}
 	opts := mocklog.Options{
 		LogType: *logType, Path: *path, TotalCount: *total, LogsPerSec: *rate,
@@ -93,8 +89,7 @@ Flags:
 		opts.Stream = "stderr"
 	}
 	if *toStdout && *toStderr || *path == "" && !*toStdout && !*toStderr {
-		fmt.Fprintln(stderr, "mocklog: choose the output: --path=FILE, --stdout or --stderr, or --path with one of the others (events go to both, as mock_log)")
-		return 2
+		return cli.Exit("mocklog", cli.Usagef("choose the output: --path=FILE, --stdout or --stderr, or --path with one of the others (events go to both, as mock_log)"), stderr)
 	}
 	switch {
 	case *toStdout:

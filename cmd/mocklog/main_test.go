@@ -74,10 +74,14 @@ func TestRunUsageErrors(t *testing.T) {
 		require.Equal(t, 2, run(tc.args, nil, &errOut), tc.args)
 		require.Contains(t, errOut.String(), tc.want, tc.args)
 	}
-	var errOut bytes.Buffer
-	require.Equal(t, 0, run([]string{"--help"}, nil, &errOut))
+	var out, errOut bytes.Buffer
+	require.Equal(t, 2, run([]string{"--bogus"}, &out, &errOut))
+	require.Equal(t, "mocklog: flag provided but not defined: -bogus\nRun 'mocklog --help' for usage.\n", errOut.String())
+	errOut.Reset()
+	require.Equal(t, 0, run([]string{"--help"}, &out, &errOut))
+	require.Empty(t, errOut.String(), "help goes to stdout")
 	for _, flag := range []string{"log-type", "path", "stdout", "stderr", "total-count", "logs-per-sec", "rotate-bytes", "rotate-mode", "rotate-keep", "size", "seed", "first-seq", "container", "stream", "partial-bytes"} {
-		require.Regexp(t, `(?m)^  -`+flag+`( |$)`, errOut.String(), "--help documents --%s", flag)
+		require.Regexp(t, `(?m)^  -`+flag+`( |$)`, out.String(), "--help documents --%s", flag)
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/sluicelog/sluice/agent/configclient"
 	"github.com/sluicelog/sluice/agent/input/containerstdout"
 	"github.com/sluicelog/sluice/agent/logtail"
+	"github.com/sluicelog/sluice/internal/cli"
 	"github.com/sluicelog/sluice/internal/version"
 	"github.com/sluicelog/sluice/logconfig"
 )
@@ -148,8 +149,7 @@ func run(args []string, getenv func(string) string, stdoutW, stderr io.Writer) i
 		fmt.Fprint(stdoutW, usage)
 		return 0
 	default:
-		fmt.Fprintf(stderr, "sluice-agent: unknown command %q\n\n%s", cmd, usage)
-		return 2
+		return cli.Exit("sluice-agent", cli.Usagef("unknown command %q: use run, status, supervise or applets", cmd), stderr)
 	}
 }
 
@@ -164,12 +164,21 @@ type runFlags struct {
 	logtailMode bool
 }
 
-func parseRunFlags(args []string, getenv func(string) string, stderr io.Writer) (*runFlags, error) {
+// parseRunFlags reads run's flags; errors are *cli.UsageError, and --help
+// prints the usage on stdout (flag.ErrHelp).
+func parseRunFlags(args []string, getenv func(string) string, stdout io.Writer) (*runFlags, error) {
+	f, err := parseRunFlagsValues(args, getenv, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil, err
+	}
+	return f, cli.Usage(err)
+}
+
+func parseRunFlagsValues(args []string, getenv func(string) string, stdout io.Writer) (*runFlags, error) {
 	f := &runFlags{}
 	c := &f.cfg
 	fs := flag.NewFlagSet("sluice-agent", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), usage) }
 	def := func(env, d string) string {
 		if v := getenv(env); v != "" {
 			return v
@@ -197,7 +206,7 @@ func parseRunFlags(args []string, getenv func(string) string, stderr io.Writer) 
 	fs.StringVar(&c.Container.StdoutLayout, "stdout-layout", def("SLUICE_STDOUT_LAYOUT", containerstdout.LayoutPods), "")
 	fs.StringVar(&c.Container.HostRoot, "host-root", getenv("SLUICE_HOST_ROOT"), "")
 	fs.StringVar(&c.Container.KubeletRoot, "kubelet-root", getenv("SLUICE_KUBELET_ROOT"), "")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args, stdout); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
@@ -253,18 +262,13 @@ func runAgent(args []string, getenv func(string) string, stdoutW, stderr io.Writ
 		return 2
 	}
 	getenv = lenv.Getenv
-	f, err := parseRunFlags(args, getenv, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
+	f, err := parseRunFlags(args, getenv, stdoutW)
 	if err != nil {
-		fmt.Fprintf(stderr, "sluice-agent: %v\n", err)
-		return 2
+		return cli.Exit("sluice-agent", err, stderr)
 	}
 	log, err := newLogger(f.logFormat, f.logLevel, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "sluice-agent: %v\n", err)
-		return 2
+		return cli.Exit("sluice-agent", cli.Usage(err), stderr)
 	}
 	lenv.Log(log)
 	if f.cpuProfile != "" {
@@ -397,16 +401,15 @@ func agentVersion() string {
 
 func runStatus(args []string, getenv func(string) string, stdoutW, stderr io.Writer) int {
 	fs := flag.NewFlagSet("sluice-agent status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), usage) }
 	addr := fs.String("addr", logtail.HTTPListen(getenv), "")
 	asJSON := fs.Bool("json", false, "")
 	timeout := fs.Duration("timeout", 5*time.Second, "")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if err := cli.Parse(fs, args, stdoutW); err != nil {
+		return cli.Exit("sluice-agent", err, stderr)
+	}
+	if fs.NArg() > 0 {
+		return cli.Exit("sluice-agent", cli.Usagef("status: unexpected arguments %q", fs.Args()), stderr)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()

@@ -31,6 +31,7 @@ import (
 
 	"github.com/sluicelog/sluice/controller"
 	"github.com/sluicelog/sluice/controller/api/v1alpha1"
+	"github.com/sluicelog/sluice/internal/cli"
 	"github.com/sluicelog/sluice/internal/version"
 )
 
@@ -52,19 +53,22 @@ func main() {
 		fmt.Println(version.String("sluice-controller"))
 		return
 	}
-	if err := run(os.Args[1:], os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintln(os.Stderr, "sluice-controller:", err)
-		os.Exit(1)
-	}
+	os.Exit(cli.Exit("sluice-controller", run(os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
 }
 
-func parseFlags(args []string, out io.Writer) (*options, error) {
+// parseFlags reads the flags; errors are *cli.UsageError, and --help
+// prints the usage on stdout (flag.ErrHelp).
+func parseFlags(args []string, stdout io.Writer) (*options, error) {
+	o, err := parseFlagValues(args, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil, err
+	}
+	return o, cli.Usage(err)
+}
+
+func parseFlagValues(args []string, stdout io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("sluice-controller", flag.ContinueOnError)
-	fs.SetOutput(out)
 	fs.StringVar(&o.endpoint, "server-endpoint", os.Getenv("SLUICE_SERVER_ENDPOINT"), "Log Service endpoint of sluice-server, [http[s]://]host[:port] (env SLUICE_SERVER_ENDPOINT); the server's --base-domain must be this host")
 	fs.StringVar(&o.dialAddress, "server-dial-address", "", "connect to this host:port instead of the endpoint's (optional)")
 	fs.BoolVar(&o.insecureSkipVerify, "server-insecure-skip-verify", false, "skip TLS certificate verification of an https endpoint")
@@ -79,11 +83,11 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs.StringVar(&o.namespace, "namespace", "", "watch AliyunLogConfigs in this namespace only (default: all)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: sluice-controller --server-endpoint URL --cluster-id ID (--credentials-secret NS/NAME | --access-key-id ID --access-key-secret S) [flags]\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: sluice-controller --server-endpoint URL --cluster-id ID (--credentials-secret NS/NAME | --access-key-id ID --access-key-secret S) [flags]\n\n"+
 			"Reconciles AliyunLogConfig resources (log.alibabacloud.com/v1alpha1) into sluice-server.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args, stdout); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
@@ -107,14 +111,14 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	return o, nil
 }
 
-func run(args []string, stderr io.Writer) error {
-	o, err := parseFlags(args, stderr)
+func run(args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stdout)
 	if err != nil {
 		return err
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		return fmt.Errorf("--log-level %q: %w", o.logLevel, err)
+		return cli.Usagef("--log-level %q: %w", o.logLevel, err)
 	}
 	logger := logr.FromSlogHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 	// controller-runtime's packages log through its global logger; main

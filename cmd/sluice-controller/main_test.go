@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"io"
@@ -8,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/sluicelog/sluice/internal/cli"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -35,4 +38,27 @@ func TestParseFlags(t *testing.T) {
 
 	_, err := parseFlags([]string{"--help"}, io.Discard)
 	require.True(t, errors.Is(err, flag.ErrHelp), "--help exits 0 in main")
+}
+
+// Exit codes and messages: help on stdout and 0, usage errors in one line
+// with where the help is, and 2.
+func TestExitCodes(t *testing.T) {
+	t.Setenv("SLUICE_SERVER_ENDPOINT", "")
+	t.Setenv("SLUICE_CLUSTER_ID", "")
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, cli.Exit("sluice-controller", run([]string{"--help"}, &stdout, &stderr), &stderr))
+	require.Contains(t, stdout.String(), "Usage: sluice-controller")
+	require.Empty(t, stderr.String())
+	for args, want := range map[string]string{
+		"--bogus":                            "sluice-controller: flag provided but not defined: -bogus\n",
+		"--cluster-id c":                     "sluice-controller: --server-endpoint is required",
+		"--server-endpoint s --cluster-id c": "sluice-controller: credentials are required",
+	} {
+		stdout.Reset()
+		stderr.Reset()
+		require.Equal(t, 2, cli.Exit("sluice-controller", run(strings.Fields(args), &stdout, &stderr), &stderr), args)
+		require.Contains(t, stderr.String(), want, args)
+		require.Contains(t, stderr.String(), "Run 'sluice-controller --help' for usage.", args)
+		require.Empty(t, stdout.String(), args)
+	}
 }

@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sluicelog/sluice/internal/cli"
 	"github.com/sluicelog/sluice/internal/version"
 	"github.com/sluicelog/sluice/protocol"
 	"github.com/sluicelog/sluice/server/api"
@@ -137,13 +138,7 @@ Signals: SIGTERM/SIGINT drain in-flight requests, flush the store and exit.
 `
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return
-		}
-		fmt.Fprintln(os.Stderr, "sluice-server:", err)
-		os.Exit(1)
-	}
+	os.Exit(cli.Exit("sluice-server", run(os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -157,7 +152,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	switch cmd {
 	case "serve":
-		return serve(args, stderr)
+		return serve(args, stdout, stderr)
 	case "query":
 		return query(args, stdout, stderr)
 	case "keys":
@@ -166,7 +161,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	return fmt.Errorf("unknown command %q: use serve, query or keys (see --help)", cmd)
+	return cli.Usagef("unknown command %q: use serve, query or keys", cmd)
 }
 
 func env(name, def string) string {
@@ -179,14 +174,17 @@ func env(name, def string) string {
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), usage) }
 	return fs
 }
 
-func serve(args []string, stderr io.Writer) error {
-	cfg, lv, err := parseServe(args, stderr)
+func serve(args []string, stdout, stderr io.Writer) error {
+	cfg, lv, err := parseServe(args, stdout)
 	if err != nil {
 		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return cli.Usage(err) // a flag, or a combination of them
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lv}))
 
@@ -212,9 +210,10 @@ func serve(args []string, stderr io.Writer) error {
 }
 
 // parseServe turns serve's flags (and their env defaults) into the
-// server configuration and log level.
-func parseServe(args []string, stderr io.Writer) (app.Config, slog.Level, error) {
-	fs := newFlags("serve", stderr)
+// server configuration and log level; a bad value is a *cli.UsageError.
+// --help prints the usage on stdout.
+func parseServe(args []string, stdout io.Writer) (app.Config, slog.Level, error) {
+	fs := newFlags("serve", io.Discard)
 	var cfg app.Config
 	var level string
 	fs.StringVar(&cfg.Listen, "listen", env("SLUICE_LISTEN", ":8080"), "")
@@ -259,7 +258,7 @@ func parseServe(args []string, stderr io.Writer) (app.Config, slog.Level, error)
 	fs.IntVar(&cfg.Quotas.MaxLogstoresPerProject, "max-logstores-per-project", 0, "")
 	fs.IntVar(&cfg.Quotas.MaxIndexKeys, "max-index-keys", 0, "")
 	var lv slog.Level
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args, stdout); err != nil {
 		return cfg, lv, err
 	}
 	if *tokenFile != "" {
@@ -269,13 +268,13 @@ func parseServe(args []string, stderr io.Writer) (app.Config, slog.Level, error)
 		}
 		cfg.MetricsToken = strings.TrimSpace(string(b))
 		if cfg.MetricsToken == "" {
-			return cfg, lv, fmt.Errorf("--metrics-token-file %s is empty", *tokenFile)
+			return cfg, lv, cli.Usagef("--metrics-token-file %s is empty", *tokenFile)
 		}
 	}
 	if *inflight != "" {
 		n, err := duckdb.ParseSize(*inflight)
 		if err != nil || n <= 0 {
-			return cfg, lv, fmt.Errorf("--max-inflight-bodies %q: give a size such as 256MiB", *inflight)
+			return cfg, lv, cli.Usagef("--max-inflight-bodies %q: give a size such as 256MiB", *inflight)
 		}
 		cfg.MaxInflightBodyBytes = n
 	}
@@ -284,27 +283,27 @@ func parseServe(args []string, stderr io.Writer) (app.Config, slog.Level, error)
 	case "async":
 		d, err := time.ParseDuration(*syncInterval)
 		if err != nil || d <= 0 {
-			return cfg, lv, fmt.Errorf("--sync-interval %q: give a positive duration such as 1s or 200ms", *syncInterval)
+			return cfg, lv, cli.Usagef("--sync-interval %q: give a positive duration such as 1s or 200ms", *syncInterval)
 		}
 		cfg.Store.SyncInterval = d
 	default:
-		return cfg, lv, fmt.Errorf("--durability %q: use request (fsync before every 200) or async (fsync every --sync-interval)", *durability)
+		return cfg, lv, cli.Usagef("--durability %q: use request (fsync before every 200) or async (fsync every --sync-interval)", *durability)
 	}
 	if fs.NArg() > 0 {
-		return cfg, lv, fmt.Errorf("unexpected arguments %q", fs.Args())
+		return cfg, lv, cli.Usagef("unexpected arguments %q", fs.Args())
 	}
 	n, err := parseSize(*cacheSize)
 	if err != nil || n <= 0 {
-		return cfg, lv, fmt.Errorf("--cache-size %q: give a size such as 10GiB or 500MiB", *cacheSize)
+		return cfg, lv, cli.Usagef("--cache-size %q: give a size such as 10GiB or 500MiB", *cacheSize)
 	}
 	cfg.Objects.CacheBytes = n
 	d, err := time.ParseDuration(*commitInterval)
 	if err != nil || d <= 0 || d > time.Minute {
-		return cfg, lv, fmt.Errorf("--commit-interval %q: give a duration between 1ms and 1m, such as 200ms", *commitInterval)
+		return cfg, lv, cli.Usagef("--commit-interval %q: give a duration between 1ms and 1m, such as 200ms", *commitInterval)
 	}
 	cfg.CommitInterval = d
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return cfg, lv, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+		return cfg, lv, cli.Usagef("--log-level %q: use debug, info, warn or error", level)
 	}
 	return cfg, lv, nil
 }
@@ -375,11 +374,11 @@ func query(args []string, stdout, stderr io.Writer) error {
 	from := fs.String("from", "-15m", "")
 	to := fs.String("to", "now", "")
 	line := fs.Int("line", 100, "")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args, stdout); err != nil {
 		return err
 	}
 	if *project == "" || *logstore == "" {
-		return errors.New("query needs --project and --logstore")
+		return cli.Usagef("query needs --project and --logstore")
 	}
 	q := strings.Join(fs.Args(), " ")
 	if q == "" {
@@ -388,11 +387,11 @@ func query(args []string, stdout, stderr io.Writer) error {
 	now := time.Now()
 	f, err := apiclient.ParseTime(*from, now)
 	if err != nil {
-		return fmt.Errorf("--from: %w", err)
+		return cli.Usagef("--from: %w", err)
 	}
 	t, err := apiclient.ParseTime(*to, now)
 	if err != nil {
-		return fmt.Errorf("--to: %w", err)
+		return cli.Usagef("--to: %w", err)
 	}
 	c, err := cf.client()
 	if err != nil {
@@ -423,9 +422,16 @@ func (p projectPerms) Set(v string) error {
 
 func keys(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("keys needs a subcommand: list, create, grant or delete")
+		return cli.Usagef("keys needs a subcommand: list, create, grant or delete")
 	}
 	sub, args := args[0], args[1:]
+	switch {
+	case cli.IsHelp(sub):
+		fmt.Fprint(stdout, usage)
+		return flag.ErrHelp
+	case sub != "list" && sub != "create" && sub != "grant" && sub != "delete":
+		return cli.Usagef("unknown keys subcommand %q: use list, create, grant or delete", sub)
+	}
 	fs := newFlags("keys "+sub, stderr)
 	var cf clientFlags
 	cf.register(fs)
@@ -434,8 +440,14 @@ func keys(args []string, stdout, stderr io.Writer) error {
 	admin := fs.Bool("admin", false, "")
 	desc := fs.String("description", "", "")
 	id := fs.String("id", "", "")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args, stdout); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return cli.Usagef("unexpected arguments %q: every setting is a --flag", fs.Args())
+	}
+	if (sub == "grant" || sub == "delete") && *id == "" {
+		return cli.Usagef("keys %s needs --id", sub)
 	}
 	c, err := cf.client()
 	if err != nil {
@@ -462,15 +474,9 @@ func keys(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "AccessKeyId:     %s\nAccessKeySecret: %s\n(the secret is shown once; store it safely)\n", kid, secret)
 		return nil
 	case "grant":
-		if *id == "" {
-			return errors.New("keys grant needs --id")
-		}
 		return c.UpdateKey(ctx, *id, api.KeyRequest{Admin: *admin, Projects: perms, Description: *desc})
 	case "delete":
-		if *id == "" {
-			return errors.New("keys delete needs --id")
-		}
 		return c.DeleteKey(ctx, *id)
 	}
-	return fmt.Errorf("unknown keys subcommand %q: use list, create, grant or delete", sub)
+	return nil // unreachable: sub was checked above
 }

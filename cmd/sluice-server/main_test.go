@@ -6,11 +6,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/sluicelog/sluice/internal/cli"
 )
 
 // TestServeQueryKeysAndSIGTERM runs the real command: serve on a free port,
@@ -71,6 +74,40 @@ func TestHelpAndBadFlags(t *testing.T) {
 	require.ErrorContains(t, run([]string{"--log-level", "loud"}, &out, &out), "--log-level")
 	require.ErrorContains(t, run([]string{"--durability", "sometimes"}, &out, &out), "use request")
 	require.ErrorContains(t, run([]string{"--durability", "async", "--sync-interval", "0s"}, &out, &out), "--sync-interval")
+}
+
+// Exit codes and messages as a user meets them: help on stdout and 0;
+// a usage error in one line with where the help is, and 2; a runtime error
+// (here: nothing listening) 1.
+func TestExitCodes(t *testing.T) {
+	t.Setenv("SLUICE_ENDPOINT", "http://127.0.0.1:1")
+	f := func(args []string, wantCode int, wantStdout, wantStderr string) {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		code := cli.Exit("sluice-server", run(args, &stdout, &stderr), &stderr)
+		require.Equal(t, wantCode, code, "%q: stderr %s", args, stderr.String())
+		if wantStdout == "" {
+			require.Empty(t, stdout.String(), "%q", args)
+		} else {
+			require.Contains(t, stdout.String(), wantStdout, "%q", args)
+		}
+		require.Contains(t, stderr.String(), wantStderr, "%q", args)
+		require.LessOrEqual(t, strings.Count(stderr.String(), "\n"), 2, "%q: a usage error is not followed by the whole help: %s", args, stderr.String())
+	}
+	for _, help := range [][]string{{"--help"}, {"-h"}, {"help"}, {"serve", "--help"}, {"query", "--help"}, {"keys", "--help"}, {"keys", "help"}, {"keys", "list", "--help"}} {
+		f(help, 0, "Usage:", "")
+	}
+	hint := "Run 'sluice-server --help' for usage."
+	f([]string{"--bogus"}, 2, "", "sluice-server: flag provided but not defined: -bogus\n"+hint)
+	f([]string{"frobnicate"}, 2, "", `unknown command "frobnicate"`)
+	f([]string{"--durability", "sometimes"}, 2, "", "use request")
+	f([]string{"--listen", "127.0.0.1:0", "--tls-cert", "x"}, 2, "", "--tls-key")
+	f([]string{"keys"}, 2, "", "keys needs a subcommand")
+	f([]string{"keys", "rotate"}, 2, "", `unknown keys subcommand "rotate"`)
+	f([]string{"keys", "delete"}, 2, "", "keys delete needs --id")
+	f([]string{"keys", "list", "--bogus"}, 2, "", "flag provided but not defined: -bogus")
+	f([]string{"query", "--logstore", "l"}, 2, "", "query needs --project and --logstore")
+	f([]string{"keys", "list", "--access-key-id", "a", "--access-key-secret", "b"}, 1, "", "connection refused")
 }
 
 // --durability and --sync-interval (or their env vars) reach the store's
