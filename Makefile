@@ -17,9 +17,15 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
-## run: start server, agent and mocklog on this machine (embedded store)
-run: build
-	$(GO) run ./hack/quickstart --bin $(BIN) $(QUICKSTART_FLAGS)
+## run: start server, agent and mocklog on this machine (embedded store); KEEP=1 keeps an earlier run's data
+# The quickstart is built and run as a binary, not with `go run`, which
+# exits 1 when Ctrl-C reaches it too (make then printed "Error 1" after a
+# clean stop). make itself still ends by the SIGINT, as any interrupted make.
+run:
+	@test -x $(BIN)/sluice-server || echo "make run: first build of sluice-server, sluice-agent and mocklog; with a cold Go cache (modules to download, DuckDB's C++ library to compile) this takes several minutes, later builds seconds ..."
+	@mkdir -p $(BIN)
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/... ./hack/quickstart
+	$(BIN)/quickstart --bin $(BIN) $(if $(KEEP),--keep) $(QUICKSTART_FLAGS)
 
 ## test: everything CI runs: formatting, vet, unit + integration tests (fuzz seed corpora included)
 test: check unit
