@@ -64,9 +64,9 @@ func (f *PipelineFactory) mapStdout(name string, cfg *logconfig.Config) (string,
 	if ds == nil {
 		return name, nil, fmt.Errorf("config %q: inputDetail.plugin.inputs is empty: add {\"type\": %q}", name, logconfig.PluginInputDockerStdout)
 	}
-	if len(pl.Processors)+len(pl.Aggregators)+len(pl.Flushers) > 0 {
-		f.opts.Logger.Warn("plugin processors, aggregators and flushers are not run: events are sent as collected",
-			"config", name)
+	plc, err := f.pluginConfig(name, pl)
+	if err != nil {
+		return name, nil, err
 	}
 	co := f.opts.Container
 	sc := containerstdout.Config{
@@ -97,7 +97,7 @@ func (f *PipelineFactory) mapStdout(name string, cfg *logconfig.Config) (string,
 	if err != nil {
 		return name, nil, err
 	}
-	return name, &Components{Config: cfg, Stdout: &sc, Process: prc}, nil
+	return name, &Components{Config: cfg, Stdout: &sc, Plugin: plc, Process: prc}, nil
 }
 
 // dockerFileConfig maps a dockerFile config's selection onto the
@@ -125,9 +125,10 @@ func (f *PipelineFactory) dockerFileConfig(fc file.Config, d *logconfig.InputDet
 }
 
 // newInput builds the pipeline's input: container stdout (its events skip
-// the parse stage: a plugin config has no logType), files inside containers,
-// or plain files.
-func (p *filePipeline) newInput(parser, proc pipeline.Consumer, newSplitter func() (file.Splitter, error)) (input, error) {
+// the parse stage, a plugin config has no logType, and go to parsed: the
+// plugin processors, then processing), files inside containers, or plain
+// files.
+func (p *filePipeline) newInput(parser, parsed pipeline.Consumer, newSplitter func() (file.Splitter, error)) (input, error) {
 	o := p.f.opts
 	switch {
 	case p.c.Stdout != nil:
@@ -135,7 +136,7 @@ func (p *filePipeline) newInput(parser, proc pipeline.Consumer, newSplitter func
 		if o.Container.Metadata != nil {
 			set.Metadata = o.Container.Metadata
 		}
-		return containerstdout.New(*p.c.Stdout, proc, set)
+		return containerstdout.New(*p.c.Stdout, parsed, set)
 	case p.c.DockerFile != nil:
 		return containerfile.New(*p.c.DockerFile, parser, containerfile.Settings{
 			Logger: p.log, Registerer: o.Registerer, Checkpoints: o.Checkpoints,

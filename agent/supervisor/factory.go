@@ -17,6 +17,7 @@ import (
 	"github.com/sluicelog/sluice/agent/multiline"
 	"github.com/sluicelog/sluice/agent/parse"
 	"github.com/sluicelog/sluice/agent/pipeline"
+	"github.com/sluicelog/sluice/agent/plugin"
 	"github.com/sluicelog/sluice/agent/process"
 	"github.com/sluicelog/sluice/logconfig"
 )
@@ -169,7 +170,10 @@ type Components struct {
 	File      file.Config
 	Multiline multiline.Config
 	Parse     parse.Config
-	Process   process.Config
+	// Plugin is inputDetail.plugin.processors: run after parsing (files)
+	// or on the collected events (container stdout), before Process.
+	Plugin  plugin.Config
+	Process process.Config
 	// Stdout is set for a service_docker_stdout plugin config (then File,
 	// Multiline and Parse are unused); DockerFile for a dockerFile file
 	// config (its File.LogPath is inside the containers).
@@ -285,11 +289,36 @@ func (f *PipelineFactory) Map(data []byte) (string, *Components, error) {
 	if err != nil {
 		return name, nil, err
 	}
-	comps := &Components{Config: cfg, File: fc, Multiline: mc, Parse: pc, Process: prc}
+	var plc plugin.Config
+	if pl, _ := d.PluginPipeline(); pl != nil { // validated above
+		if plc, err = f.pluginConfig(name, pl); err != nil {
+			return name, nil, err
+		}
+	}
+	comps := &Components{Config: cfg, File: fc, Multiline: mc, Parse: pc, Plugin: plc, Process: prc}
 	if d.DockerFile {
 		comps.DockerFile = f.dockerFileConfig(fc, d)
 	}
 	return name, comps, nil
+}
+
+// pluginConfig maps a plugin pipeline's processors; aggregators and
+// flushers are not run (the config's output is the Log Service), which is
+// said once per config.
+func (f *PipelineFactory) pluginConfig(name string, pl *logconfig.Plugin) (plugin.Config, error) {
+	c := plugin.Config{Name: name, Processors: pl.Processors}
+	warnings, err := c.Validate()
+	if err != nil {
+		return c, fmt.Errorf("config %q: %w", name, err)
+	}
+	for _, w := range warnings {
+		f.opts.Logger.Warn("plugin processor detail has a key this agent does not use", "config", name, "warning", w)
+	}
+	if len(pl.Aggregators)+len(pl.Flushers) > 0 {
+		f.opts.Logger.Warn("plugin aggregators and flushers are not run: events go to the config's outputDetail logstore",
+			"config", name)
+	}
+	return c, nil
 }
 
 // processConfig maps the process stage's part of a config (filters,
@@ -356,9 +385,18 @@ func (p *filePipeline) Start(ctx context.Context) error {
 		_ = release(ctx)
 		return err
 	}
+	// Parsed events go through the plugin processors, if any, then proc.
+	parsed := pipeline.Consumer(proc)
+	if len(p.c.Plugin.Processors) > 0 {
+		// Like the parser, the stage names the config itself (config=).
+		if parsed, err = plugin.NewStage(p.c.Plugin, proc, plugin.Settings{Logger: o.Logger, Registerer: o.Registerer}); err != nil {
+			_ = release(ctx)
+			return err
+		}
+	}
 	// The parser names the config in its own log lines (config=); p.log
 	// already carries it.
-	parser, err := parse.NewStage(p.c.Parse, proc, parse.Settings{Logger: o.Logger, Registerer: o.Registerer})
+	parser, err := parse.NewStage(p.c.Parse, parsed, parse.Settings{Logger: o.Logger, Registerer: o.Registerer})
 	if err != nil {
 		_ = release(ctx)
 		return err
@@ -367,7 +405,7 @@ func (p *filePipeline) Start(ctx context.Context) error {
 	if mc := p.c.Multiline; mc.BeginRegex != "" && mc.BeginRegex != logconfig.DefaultLogBeginRegex {
 		newSplitter = func() (file.Splitter, error) { return multiline.New(mc) }
 	}
-	in, err := p.newInput(parser, proc, newSplitter)
+	in, err := p.newInput(parser, parsed, newSplitter)
 	if err != nil {
 		_ = release(ctx)
 		return err
