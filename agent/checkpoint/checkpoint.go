@@ -273,23 +273,29 @@ func (s *Store) ageSeconds() float64 {
 	return s.now().Sub(s.lastOK).Seconds()
 }
 
-// Find returns config's entry for file id — same device and inode, or with
-// ignoreDevice the same inode on any device (PV/NAS volumes get a new device
-// id when a pod is rescheduled) — for which sigOK accepts the saved
-// signature. The caller checks the signature against the file's first bytes.
-func (s *Store) Find(config string, id FileID, ignoreDevice bool, sigOK func(Signature) bool) (Entry, bool) {
+// Find returns config's entry for file id — same device and inode; or the
+// same inode on another device, either at the same path (a volume mounted
+// again: a PVC or NAS volume gets a new device id when its pod moves to
+// another node, with the guides' manifests as printed) or, with
+// ignoreDevice, at any path — for which sigOK accepts the saved signature.
+// The caller checks the signature against the file's first bytes. path ""
+// skips the same-path lookup.
+func (s *Store) Find(config string, id FileID, path string, ignoreDevice bool, sigOK func(Signature) bool) (Entry, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e, ok := s.entries[key{config, id}]; ok && sigOK(e.Sig) {
 		return e, true
 	}
-	if !ignoreDevice {
+	if !ignoreDevice && path == "" {
 		return Entry{}, false
 	}
 	var best Entry
 	found := false
 	for _, other := range s.byInode[config][id.Inode] {
 		e := s.entries[key{config, other}]
+		if other == id || (!ignoreDevice && e.Path != path) {
+			continue
+		}
 		if sigOK(e.Sig) && (!found || e.Updated.After(best.Updated)) {
 			best, found = e, true
 		}

@@ -42,13 +42,13 @@ func TestPersistAcrossRestart(t *testing.T) {
 
 	s2, _ := newStore(t, path)
 	any := func(Signature) bool { return true }
-	got, ok := s2.Find("c1", FileID{7, 11}, false, any)
+	got, ok := s2.Find("c1", FileID{7, 11}, "", false, any)
 	require.True(t, ok)
 	require.Equal(t, a, got)
-	got, ok = s2.Find("c2", FileID{7, 11}, false, any)
+	got, ok = s2.Find("c2", FileID{7, 11}, "", false, any)
 	require.True(t, ok)
 	require.Equal(t, int64(5), got.Offset, "entries of different configs for the same file are independent")
-	_, ok = s2.Find("c3", FileID{7, 11}, false, any)
+	_, ok = s2.Find("c3", FileID{7, 11}, "", false, any)
 	require.False(t, ok)
 
 	// No temporary files are left behind.
@@ -64,20 +64,25 @@ func TestFindChecksSignatureAndIgnoreDevice(t *testing.T) {
 	prefix := []byte("first line\nsecond line\n")
 	sigOK := func(sig Signature) bool { return sig.Matches(prefix) }
 
-	_, ok := s.Find("c", FileID{Dev: 9, Inode: 42}, false, sigOK)
-	require.False(t, ok, "a different device is a different file unless IgnoreDevice")
-	got, ok := s.Find("c", FileID{Dev: 9, Inode: 42}, true, sigOK)
+	_, ok := s.Find("c", FileID{Dev: 9, Inode: 42}, "/logs/b.log", false, sigOK)
+	require.False(t, ok, "a different device and path is a different file unless IgnoreDevice")
+	got, ok := s.Find("c", FileID{Dev: 9, Inode: 42}, "/logs/a.log", false, sigOK)
+	require.True(t, ok, "the same path, inode and signature on a new device: the volume was mounted again (a PVC after its pod moved)")
+	require.Equal(t, int64(10), got.Offset)
+	other := func(sig Signature) bool { return sig.Matches([]byte("another file, same inode\n")) }
+	_, ok = s.Find("c", FileID{Dev: 9, Inode: 42}, "/logs/a.log", false, other)
+	require.False(t, ok, "same path and inode with another signature is another file")
+	got, ok = s.Find("c", FileID{Dev: 9, Inode: 42}, "", true, sigOK)
 	require.True(t, ok, "IgnoreDevice matches inode and signature")
 	require.Equal(t, int64(10), got.Offset)
 
-	other := func(sig Signature) bool { return sig.Matches([]byte("another file, same inode\n")) }
-	_, ok = s.Find("c", FileID{Dev: 7, Inode: 42}, false, other)
+	_, ok = s.Find("c", FileID{Dev: 7, Inode: 42}, "", false, other)
 	require.False(t, ok, "same dev+inode with a different signature is a reused inode")
-	_, ok = s.Find("c", FileID{Dev: 9, Inode: 42}, true, other)
+	_, ok = s.Find("c", FileID{Dev: 9, Inode: 42}, "", true, other)
 	require.False(t, ok)
 
 	s.Delete("c", e.File)
-	_, ok = s.Find("c", FileID{Dev: 9, Inode: 42}, true, sigOK)
+	_, ok = s.Find("c", FileID{Dev: 9, Inode: 42}, "", true, sigOK)
 	require.False(t, ok)
 }
 

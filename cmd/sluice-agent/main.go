@@ -76,9 +76,10 @@ Run flags:
   --shutdown-timeout D    after the stop delay: stop inputs, wait for outputs to deliver what was
                           read, save checkpoints, within this long (default 20s). A second signal
                           skips the delay and the wait (checkpoints of delivered data are saved).
-  --ignore-device         match checkpoints by inode and file signature only, not the device id:
-                          for logs on PV/NAS volumes (shared-PVC mode) whose device id changes
-                          when the agent pod moves (env SLUICE_IGNORE_DEVICE=true)
+  --ignore-device         match checkpoints by inode and file signature at any path, not the device
+                          id (env SLUICE_IGNORE_DEVICE=true). Without it a file at its checkpointed
+                          path is still matched when a PV/NAS volume's device id changes (the pod
+                          moved to another node); the flag matters only if the mount path changes too
   --config-poll D         how often the config directory is re-read (default 1s)
   --config-server ADDR    central config: heartbeat to this sluice-server (host:port or
                           http(s)://host[:port]; usually the instance's config_server_address),

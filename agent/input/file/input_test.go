@@ -300,9 +300,24 @@ func TestRestartResumesWithoutLossOrDuplicates(t *testing.T) {
 	require.Eventually(t, func() bool { return len(h2.sink.Contents()) == 4 }, 5*time.Second, 5*time.Millisecond)
 }
 
-func TestIgnoreDeviceResumesAfterDeviceChange(t *testing.T) {
-	for _, ignore := range []bool{true, false} {
-		t.Run(fmt.Sprint("ignoreDevice=", ignore), func(t *testing.T) {
+// A volume mounted again (a PVC after its pod moved to another node) gives
+// its files a new device id: a file at the same path with the same inode
+// and first bytes resumes at its checkpoint, with the guides' manifests as
+// printed (no --ignore-device). At another path only IgnoreDevice resumes
+// it; without it that is another file, read from its start.
+func TestDeviceChangeResumes(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		samePath    bool
+		ignore      bool
+		wantResumed bool
+	}{
+		{"same path", true, false, true},
+		{"same path, ignoreDevice", true, true, true},
+		{"other path, ignoreDevice", false, true, true},
+		{"other path", false, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			path := filepath.Join(dir, "app.log")
 			writeFile(t, path, "already sent\nnot yet\n")
@@ -311,20 +326,22 @@ func TestIgnoreDeviceResumesAfterDeviceChange(t *testing.T) {
 			id := fileIDOf(t, st)
 			store, err := checkpoint.New(checkpoint.Config{}, checkpoint.Settings{})
 			require.NoError(t, err)
+			saved := path
+			if !tc.samePath {
+				saved = filepath.Join(dir, "elsewhere", "app.log")
+			}
 			// Saved on another node: same inode and content, another device.
-			store.Put(checkpoint.Entry{Config: "cfg", Path: path, File: checkpoint.FileID{Dev: id.Dev + 1, Inode: id.Inode},
+			store.Put(checkpoint.Entry{Config: "cfg", Path: saved, File: checkpoint.FileID{Dev: id.Dev + 1, Inode: id.Inode},
 				Sig: checkpoint.Sign([]byte("already sent\nnot yet\n")), Offset: int64(len("already sent\n")), Size: st.Size()})
 			cfg := testConfig(dir)
-			cfg.IgnoreDevice = ignore
+			cfg.IgnoreDevice = tc.ignore
 			h := start(t, cfg, store, nil, nil)
-			if ignore {
+			if tc.wantResumed {
 				h.waitContents("not yet")
 				es := store.Entries("cfg")
 				require.Len(t, es, 1, "the old device's entry is replaced")
 				require.Equal(t, id, es[0].File)
 			} else {
-				// Without it the file is a new one at a checkpointed path:
-				// read again from its start (the duplicates upstream users see).
 				h.waitContents("already sent", "not yet")
 			}
 		})

@@ -389,22 +389,28 @@ func (in *Input) begin(f *tracked, sigBuf []byte) {
 	}
 	f.sig = checkpoint.Sign(prefix)
 
+	in.mu.Lock()
+	p := f.path // what its entry records (see below)
+	if p == "" {
+		p = f.tagPath
+	}
+	in.mu.Unlock()
 	start, how := int64(0), "start"
 	switch {
 	case f.resume >= 0:
 		start, how = min(f.resume, size), "checkpoint (rotated file)"
 	default:
-		if e, ok := in.store.Find(in.cfg.Name, f.id, in.cfg.IgnoreDevice, func(s checkpoint.Signature) bool { return s.Matches(prefix) }); ok {
+		if e, ok := in.store.Find(in.cfg.Name, f.id, p, in.cfg.IgnoreDevice, func(s checkpoint.Signature) bool { return s.Matches(prefix) }); ok {
 			start, how = e.Offset, "checkpoint"
 			if start > size {
 				start, how = 0, "start (truncated since checkpoint)"
 			}
 			if e.File != f.id {
-				in.store.Delete(in.cfg.Name, e.File) // IgnoreDevice: the device id changed
+				in.store.Delete(in.cfg.Name, e.File) // the device id changed (volume mounted again, or IgnoreDevice)
 			}
 			break
 		}
-		if e, ok := in.store.Find(in.cfg.Name, contentID(f.sig), false, func(s checkpoint.Signature) bool { return s == f.sig }); ok && f.sig.Size > 0 {
+		if e, ok := in.store.Find(in.cfg.Name, contentID(f.sig), "", false, func(s checkpoint.Signature) bool { return s == f.sig }); ok && f.sig.Size > 0 {
 			// A file read to its end earlier, under another inode key (its
 			// inode was reused meanwhile): this is its content again.
 			start, how = min(e.Offset, size), "checkpoint (by content)"
@@ -463,7 +469,7 @@ func (in *Input) begin(f *tracked, sigBuf []byte) {
 		in.newDecoder(f)
 	}
 	in.mu.Lock()
-	p := f.path
+	p = f.path // again: it may have been rotated away meanwhile
 	if p == "" {
 		p = f.tagPath
 	}

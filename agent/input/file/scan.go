@@ -470,7 +470,7 @@ func (in *Input) discovered(f *tracked, dfd int, name string) {
 	} else if !in.firstStart || !f.initial {
 		// Read from 0 whenever it is read: say so now, before a crash can
 		// make the agent forget the file.
-		if _, ok := in.store.Find(in.cfg.Name, f.id, in.cfg.IgnoreDevice, func(checkpoint.Signature) bool { return true }); !ok {
+		if _, ok := in.store.Find(in.cfg.Name, f.id, f.tagPath, in.cfg.IgnoreDevice, func(checkpoint.Signature) bool { return true }); !ok {
 			in.store.Put(checkpoint.Entry{Config: in.cfg.Name, Path: f.tagPath, File: f.id, Size: max(f.found, 0)})
 		}
 	}
@@ -523,7 +523,7 @@ func (in *Input) settleOrphans() {
 			keep = append(keep, o)
 			continue
 		}
-		if e, ok := in.store.Find(in.cfg.Name, f.id, false, func(s checkpoint.Signature) bool { return s.Size == 0 }); ok && e.Offset == 0 {
+		if e, ok := in.store.Find(in.cfg.Name, f.id, "", false, func(s checkpoint.Signature) bool { return s.Size == 0 }); ok && e.Offset == 0 {
 			in.store.Delete(in.cfg.Name, f.id)
 		}
 		if f.size > 0 {
