@@ -47,6 +47,8 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicelog/sluice/internal/fsutil"
 )
 
 // SignatureMax is how many leading bytes of a file its signature covers.
@@ -689,42 +691,11 @@ func decodeFiles(files []fileEntry) ([]Entry, error) {
 }
 
 // writeAtomic replaces path with data so that a crash leaves either the old
-// or the new content: temporary file in the same directory, fsync, rename,
-// then fsync of the directory so the rename itself is durable.
-func writeAtomic(path string, data []byte) (err error) {
+// or the new content (fsutil.WriteFile), creating its directory.
+func writeAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create checkpoint directory %s: %w", dir, err)
 	}
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("create temporary checkpoint in %s: %w", dir, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", tmp.Name(), err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", tmp.Name(), err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp.Name(), err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("rename %s to %s: %w", tmp.Name(), path, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open checkpoint directory %s for fsync: %w", dir, err)
-	}
-	defer d.Close()
-	if err = d.Sync(); err != nil {
-		return fmt.Errorf("fsync checkpoint directory %s: %w", dir, err)
-	}
-	return nil
+	return fsutil.WriteFile(path, data, 0o600)
 }

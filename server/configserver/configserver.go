@@ -39,6 +39,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluicelog/sluice/internal/fsutil"
 	"github.com/sluicelog/sluice/protocol"
 	pb "github.com/sluicelog/sluice/protocol/configpb"
 	"github.com/sluicelog/sluice/server/meta"
@@ -226,11 +227,7 @@ func (s *Server) saveLocked() error {
 	if err := os.MkdirAll(filepath.Dir(s.cfg.StatePath), 0o750); err != nil {
 		return fmt.Errorf("configserver: save agent registry: %w", err)
 	}
-	tmp := s.cfg.StatePath + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("configserver: save agent registry: %w", err)
-	}
-	if err := os.Rename(tmp, s.cfg.StatePath); err != nil {
+	if err := fsutil.WriteFile(s.cfg.StatePath, data, 0o600); err != nil {
 		return fmt.Errorf("configserver: save agent registry: %w", err)
 	}
 	s.dirty = false
