@@ -302,9 +302,15 @@
 // MaintenanceInterval, and at once when a node meets a logstore it does
 // not know, or a query finds none of its segments).
 //
-// Not in this mode: --durability (there is no WAL); cursors, PullLogs
-// and context logs (the shard logs are fed by the WAL: refused with an
-// error naming the mode, never answered as empty shards); legacy DuckDB
+// Shards (cursors, PullLogs, consumer groups, context logs) work in this
+// mode too, from a shard log in the same two places: each commit also
+// uploads one object per logstore with every shard's new groups, and
+// records per shard a chunk whose cursors PostgreSQL assigns in the
+// commit's transaction (sharedshards.go; the design is in pgcatalog's
+// documentation). Cursors are the same on every node and survive any
+// node's restart or death.
+//
+// Not in this mode: --durability (there is no WAL); legacy DuckDB
 // day tables; a write to a logstore dropped and re-created under the same
 // name on another node within one refresh fails (404) once.
 //

@@ -32,6 +32,13 @@ type writeReq struct {
 	// first is the shard cursor of the first group, set when the WAL
 	// hands the durable record to synced.
 	first int64
+
+	// Shared storage only: the groups as LogGroupList entries (the
+	// shard chunk the group commit writes), and the logstore and receive
+	// time, which a write whose every log expired has no part to carry.
+	entries  []byte
+	ls       *logstore
+	received int64
 }
 
 // part is the rows of one Write for one day partition, column by
@@ -179,7 +186,14 @@ func (s *Store) accept(ls *logstore, sch *schema, first int32, project, logstore
 		return nil, s.overloaded(q - req.bytes)
 	}
 	if s.sh != nil {
-		// No local WAL: the group commit acknowledges the write.
+		// No local WAL: the group commit acknowledges the write, and
+		// records its groups in the shard log (sharedshards.go).
+		req.ls, req.received = ls, received.UnixNano()
+		for i := range groups {
+			req.entries = protocol.AppendLogGroupListEntry(req.entries, &groups[i])
+		}
+		s.queuedBytes.Add(int64(len(req.entries)))
+		req.bytes += int64(len(req.entries))
 		s.closeMu.RUnlock()
 		s.enqueue([]*writeReq{req})
 		return req, nil

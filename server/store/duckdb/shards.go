@@ -16,12 +16,6 @@ const shardsDir = "shards"
 
 // shardKey returns the shard log key of a logstore's shard.
 func (s *Store) shardKey(project, logstore string, shard int) (shardlog.Key, error) {
-	if s.sh != nil {
-		// Shared storage acknowledges writes by the group commit, without
-		// the WAL that feeds the node-local shard logs: refuse rather than
-		// answer with shards that look empty.
-		return shardlog.Key{}, fmt.Errorf("duckdb store: cursors, PullLogs and context logs are not available with shared storage (--storage s3://) yet: search the logs instead: %w", store.ErrInvalidQuery)
-	}
 	if shard < 0 || shard >= store.MaxShards {
 		return shardlog.Key{}, fmt.Errorf("duckdb store: shard %d is not in [0, %d)", shard, store.MaxShards)
 	}
@@ -43,6 +37,9 @@ func cursorErr(err error) error {
 
 // Cursor implements store.Store.
 func (s *Store) Cursor(ctx context.Context, project, logstore string, shard int, at store.CursorAt) (int64, error) {
+	if s.sh != nil {
+		return s.cursorShared(ctx, project, logstore, shard, at)
+	}
 	k, err := s.shardKey(project, logstore, shard)
 	if err != nil {
 		return 0, err
@@ -65,6 +62,9 @@ func (s *Store) Cursor(ctx context.Context, project, logstore string, shard int,
 
 // CursorTime implements store.Store.
 func (s *Store) CursorTime(ctx context.Context, project, logstore string, shard int, cursor int64) (time.Time, error) {
+	if s.sh != nil {
+		return s.cursorTimeShared(ctx, project, logstore, shard, cursor)
+	}
 	k, err := s.shardKey(project, logstore, shard)
 	if err != nil {
 		return time.Time{}, err
@@ -78,6 +78,9 @@ func (s *Store) CursorTime(ctx context.Context, project, logstore string, shard 
 
 // Pull implements store.Store.
 func (s *Store) Pull(ctx context.Context, project, logstore string, shard int, req store.PullRequest) (*store.PullResult, error) {
+	if s.sh != nil {
+		return s.pullShared(ctx, project, logstore, shard, req)
+	}
 	k, err := s.shardKey(project, logstore, shard)
 	if err != nil {
 		return nil, err

@@ -91,6 +91,28 @@ func segmentKey(lsID, id int64) string {
 	return path.Join(segmentsDir, "ls"+strconv.FormatInt(lsID, 10), strconv.FormatInt(id, 10)+".parquet")
 }
 
+// ShardChunk is the groups one group commit wrote to one shard: Groups
+// consecutive cursors from First, stored as LogGroupList entries at
+// [Off, Off+Len) of the commit's shard object (ShardObjectKey).
+type ShardChunk struct {
+	Logstore int64
+	Shard    int
+	First    int64 // set by Catalog.AddSegments
+	Groups   int
+	Received int64 // unix ns, the latest of its writes
+	Object   int64 // id of the object (from NewSegmentIDs)
+	Off, Len int64
+}
+
+// ShardObjectKey names the object holding a commit's shard chunks of one
+// logstore.
+func ShardObjectKey(lsID, id int64) string {
+	return path.Join(shardObjectsDir, "ls"+strconv.FormatInt(lsID, 10), strconv.FormatInt(id, 10)+".groups")
+}
+
+// shardObjectsDir is the object key prefix of shard chunks.
+const shardObjectsDir = "shardlog"
+
 // ErrConflict is returned by Catalog.ReplaceSegments when a segment to
 // replace is gone (another node replaced or expired it meanwhile).
 var ErrConflict = errors.New("catalog changed meanwhile")
@@ -109,9 +131,23 @@ type Catalog interface {
 	DropLogstore(ctx context.Context, id int64, due time.Time) error
 	// NewSegmentIDs allocates n segment ids no node has used.
 	NewSegmentIDs(ctx context.Context, n int) ([]int64, error)
-	// AddSegments records segments in one transaction; it fails with
-	// store.ErrLogstoreNotFound when a segment's logstore is gone.
-	AddSegments(ctx context.Context, segs []SegmentRecord) error
+	// AddSegments records segments and shard chunks in one transaction,
+	// giving each chunk its shard's next cursors (ShardChunk.First, set
+	// in chunks) in commit order; it fails with store.ErrLogstoreNotFound
+	// when a logstore is gone.
+	AddSegments(ctx context.Context, segs []SegmentRecord, chunks []ShardChunk) error
+	// ShardChunks returns the shard's cursor bounds (begin: the first
+	// retained group; end: after the last) and up to max chunks in cursor
+	// order from the one holding cursor from (none when from is outside
+	// [begin, end)). A shard never written has 0, 0.
+	ShardChunks(ctx context.Context, lsID int64, shard int, from int64, max int) (begin, end int64, chunks []ShardChunk, err error)
+	// ShardSeek returns the cursor of the first chunk received at or
+	// after t (unix ns), or the shard's end.
+	ShardSeek(ctx context.Context, lsID int64, shard int, t int64) (int64, error)
+	// ExpireShards removes the logstore's chunks received before cutoff
+	// (unix ns), burying objects no chunk names any more, and returns
+	// how many chunks.
+	ExpireShards(ctx context.Context, lsID int64, cutoff int64, due time.Time) (int, error)
 	// Segments lists the logstore's segments of days [firstDay, lastDay]
 	// whose time range meets [from, to).
 	Segments(ctx context.Context, lsID int64, firstDay, lastDay int32, from, to int64) ([]SegmentRecord, error)
@@ -324,16 +360,24 @@ func (s *Store) commitShared(ctx context.Context, reqs []*writeReq) error {
 			byFile[k] = append(byFile[k], p)
 		}
 	}
-	if len(order) == 0 {
+	objs := shardObjectsOf(reqs)
+	if len(order) == 0 && len(objs) == 0 {
 		return nil
 	}
-	ids, err := s.sh.Catalog.NewSegmentIDs(ctx, len(order))
+	ids, err := s.sh.Catalog.NewSegmentIDs(ctx, len(order)+len(objs))
 	if err != nil {
 		return s.unavailable(err)
 	}
 	recs := make([]SegmentRecord, len(order))
-	errs := make([]error, len(order))
+	errs := make([]error, len(order)+len(objs))
 	var wg sync.WaitGroup
+	for i, o := range objs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[len(order)+i] = s.putShardObject(ctx, o, ids[len(order)+i])
+		}()
+	}
 	for i, k := range order {
 		wg.Add(1)
 		go func() {
@@ -355,12 +399,16 @@ func (s *Store) commitShared(ctx context.Context, reqs []*writeReq) error {
 		}()
 	}
 	wg.Wait()
+	var chunks []ShardChunk
+	for _, o := range objs {
+		chunks = append(chunks, o.chunks...)
+	}
 	if err := errors.Join(errs...); err != nil {
-		s.forget(recs)
+		s.forget(recs, objs)
 		return s.unavailable(err)
 	}
-	if err := s.sh.Catalog.AddSegments(ctx, recs); err != nil {
-		s.forget(recs)
+	if err := s.sh.Catalog.AddSegments(ctx, recs, chunks); err != nil {
+		s.forget(recs, objs)
 		if errors.Is(err, store.ErrLogstoreNotFound) {
 			// Dropped on another node: learn it now, so later writes fail
 			// at once (or go to a logstore made anew under that name).
@@ -395,12 +443,21 @@ func (s *Store) unavailable(err error) error {
 }
 
 // forget deletes the objects of records that were not committed.
-func (s *Store) forget(recs []SegmentRecord) {
+func (s *Store) forget(recs []SegmentRecord, objs []*shardObject) {
+	var keys []string
 	for _, r := range recs {
 		if r.ID != 0 {
-			if err := s.sh.Objects.Delete(context.Background(), r.Key()); err != nil {
-				s.log.Warn("removing the object of a failed commit failed; the orphan sweep removes it later", "key", r.Key(), "err", err)
-			}
+			keys = append(keys, r.Key())
+		}
+	}
+	for _, o := range objs {
+		if o.key != "" {
+			keys = append(keys, o.key)
+		}
+	}
+	for _, k := range keys {
+		if err := s.sh.Objects.Delete(context.Background(), k); err != nil {
+			s.log.Warn("removing the object of a failed commit failed; the orphan sweep removes it later", "key", k, "err", err)
 		}
 	}
 }
@@ -637,7 +694,7 @@ func (s *Store) mergeShared(ctx context.Context, segs []SegmentRecord) (err erro
 		return err
 	}
 	if err := s.sh.Catalog.ReplaceSegments(ctx, old, out, s.graveDue()); err != nil {
-		s.forget([]SegmentRecord{out})
+		s.forget([]SegmentRecord{out}, nil)
 		return err
 	}
 	s.m.compactions.Inc()
@@ -660,6 +717,14 @@ func (s *Store) expireShared(ctx context.Context) error {
 	}
 	s.mu.RUnlock()
 	for _, e := range todo {
+		// The shard log keeps what was received within the ttl, by
+		// receive time, as the embedded store's shard logs do.
+		cutoff := now.Add(-time.Duration(e.ls.ttlDays) * 24 * time.Hour).UnixNano()
+		if n, err := s.sh.Catalog.ExpireShards(ctx, e.ls.id, cutoff, s.graveDue()); err != nil {
+			return err
+		} else if n > 0 {
+			s.log.Info("dropped expired shard log chunks", "project", e.ls.key.project, "logstore", e.ls.key.logstore, "chunks", n)
+		}
 		n, err := s.sh.Catalog.ExpireDays(ctx, e.ls.id, e.first, s.graveDue())
 		if err != nil {
 			return err
@@ -712,20 +777,22 @@ func (s *Store) removeOrphans(ctx context.Context) error {
 	}
 	var old []obj
 	cutoff := time.Now().Add(-s.sh.OrphanAge)
-	err := s.sh.Objects.List(ctx, segmentsDir+"/", func(key string, mod time.Time) error {
-		if mod.After(cutoff) {
+	for _, kind := range []struct{ prefix, ext string }{{segmentsDir + "/", ".parquet"}, {shardObjectsDir + "/", ".groups"}} {
+		err := s.sh.Objects.List(ctx, kind.prefix, func(key string, mod time.Time) error {
+			if mod.After(cutoff) {
+				return nil
+			}
+			base := path.Base(key)
+			id, err := strconv.ParseInt(strings.TrimSuffix(base, kind.ext), 10, 64)
+			if err != nil || !strings.HasSuffix(base, kind.ext) {
+				return nil // not ours
+			}
+			old = append(old, obj{key, id})
 			return nil
+		})
+		if err != nil {
+			return err
 		}
-		base := path.Base(key)
-		id, err := strconv.ParseInt(strings.TrimSuffix(base, ".parquet"), 10, 64)
-		if err != nil || !strings.HasSuffix(base, ".parquet") {
-			return nil // not ours
-		}
-		old = append(old, obj{key, id})
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	for len(old) > 0 {
 		n := min(len(old), 1000)

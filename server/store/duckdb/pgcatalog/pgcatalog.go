@@ -12,12 +12,64 @@
 // query that could have listed the segment has ended. Segment ids come
 // from a sequence, so nodes never collide. Leases use the database's
 // clock (now()), so nodes' clocks need not agree.
+//
+// # Shards and cursors
+//
+// The Log Service's shards (GetCursor, PullLogs, consumer groups,
+// GetContextLogs) need, per logstore shard, the groups in the order they
+// were written, under cursors (0, 1, 2, ... one per group) that any node
+// answers the same way, before and after any node restarts. On one node
+// the store keeps them in local files fed by its WAL (server/store/shardlog);
+// with shared storage there is no WAL, and a node's files would be
+// invisible to the others, so the shard log is made of the same two
+// shared parts as the segments:
+//
+//   - The bytes: each group commit writes, per logstore, one object
+//     shardlog/ls<id>/<obj>.groups holding every shard's new groups as
+//     LogGroupList entries (a PullLogs answer is those bytes
+//     concatenated, never re-encoded), uploaded in parallel with the
+//     commit's segments.
+//   - The order: per shard a chunk row in store_shard_chunks (cursor of
+//     its first group, group count, receive time, object and byte range),
+//     recorded in the commit's transaction. Cursors come from a counter
+//     row per shard (store_shards.next), incremented in that transaction
+//     and locked until it commits: commits from any node to a shard take
+//     their cursors one after the other, and since a reader's snapshot
+//     sees whole transactions it never sees a chunk without every chunk
+//     before it. So cursors are dense, the same on every node, and a
+//     write is in its shard exactly when its segments are searchable:
+//     a node killed before the commit leaves neither (its objects are
+//     orphans the sweep removes), after it, both.
+//
+// PullLogs from cursor c on any node: one query finds the shard's bounds
+// and the chunks from the one holding c; the node fetches their objects
+// through its read cache (the writing node already has them) and cuts
+// the entries at c and at the limits. GetCursor by time finds the first
+// chunk received at or after the time (receive time is a chunk's latest
+// write's, so a cursor by time may start up to one commit interval
+// early, never late). Consumer checkpoints are these cursors, stored in
+// the metadata (server/meta/postgres), and consumer-group membership is
+// in PostgreSQL too (server/consumer/pgconsumer).
+//
+// Retention is by receive time, as on one node: the maintenance node
+// deletes the chunks received before the logstore's ttl and buries the
+// objects no chunk names any more (deleted when the grave is due); the
+// counter row stays, so a shard whose every chunk expired still goes on
+// from its old end, and a cursor before the first retained chunk is out
+// of range (400 InvalidCursor), as the Log Service answers. Compaction
+// merges segments only: chunks and their objects are never rewritten, so
+// a cursor read mid-compaction is unaffected. The cost is one small
+// object per logstore per commit that compaction does not merge (about
+// one per 200 ms per node while a logstore is written); merging old
+// chunk objects is left for when object counts matter.
 package pgcatalog
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -45,6 +97,16 @@ var migrations = []string{
 	CREATE INDEX store_graves_due ON store_graves (due);
 	CREATE INDEX store_graves_segment ON store_graves (segment_id);
 	CREATE TABLE store_leases (name text PRIMARY KEY, holder text NOT NULL, expires timestamptz NOT NULL);`,
+	// Shard logs (see the package documentation, "Shards and cursors").
+	`CREATE TABLE store_shards (
+		ls_id bigint NOT NULL REFERENCES store_logstores (id) ON DELETE CASCADE, shard integer NOT NULL,
+		next bigint NOT NULL, PRIMARY KEY (ls_id, shard));
+	CREATE TABLE store_shard_chunks (
+		ls_id bigint NOT NULL REFERENCES store_logstores (id) ON DELETE CASCADE, shard integer NOT NULL,
+		first bigint NOT NULL, groups integer NOT NULL, received bigint NOT NULL,
+		obj bigint NOT NULL, off bigint NOT NULL, len bigint NOT NULL,
+		PRIMARY KEY (ls_id, shard, first));
+	CREATE INDEX store_shard_chunks_obj ON store_shard_chunks (obj);`,
 }
 
 // Catalog is the PostgreSQL catalog.
@@ -97,14 +159,38 @@ func bury(ctx context.Context, tx pgx.Tx, due time.Time, where string, args ...a
 	return err
 }
 
+// buryShardObjects records graves for the shard objects of logstore
+// lsID among objs that no chunk names any more.
+func buryShardObjects(ctx context.Context, tx pgx.Tx, due time.Time, lsID int64, objs []int64) error {
+	_, err := tx.Exec(ctx, `INSERT INTO store_graves (key, segment_id, due)
+		SELECT '`+shardPrefix+`/ls' || $2::bigint || '/' || o || '.groups', o, $1 FROM unnest($3::bigint[]) AS o
+		WHERE NOT EXISTS (SELECT 1 FROM store_shard_chunks c WHERE c.obj = o)
+		ON CONFLICT (key) DO NOTHING`, due, lsID, objs)
+	return err
+}
+
+// shardPrefix is duckdb's shard object key prefix (duckdb.ShardObjectKey).
+const shardPrefix = "shardlog"
+
 // DropLogstore implements duckdb.Catalog.
 func (c *Catalog) DropLogstore(ctx context.Context, id int64, due time.Time) error {
 	return pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
 		if err := bury(ctx, tx, due, "ls_id = $2", id); err != nil {
 			return err
 		}
-		// Segments go with the logstore (ON DELETE CASCADE).
-		_, err := tx.Exec(ctx, "DELETE FROM store_logstores WHERE id = $1", id)
+		rows, err := tx.Query(ctx, "DELETE FROM store_shard_chunks WHERE ls_id = $1 RETURNING obj", id)
+		if err != nil {
+			return err
+		}
+		objs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return err
+		}
+		if err := buryShardObjects(ctx, tx, due, id, objs); err != nil {
+			return err
+		}
+		// Segments and shard counters go with the logstore (ON DELETE CASCADE).
+		_, err = tx.Exec(ctx, "DELETE FROM store_logstores WHERE id = $1", id)
 		return err
 	})
 }
@@ -118,8 +204,29 @@ func (c *Catalog) NewSegmentIDs(ctx context.Context, n int) ([]int64, error) {
 	return pgx.CollectRows(rows, pgx.RowTo[int64])
 }
 
-// AddSegments implements duckdb.Catalog.
-func (c *Catalog) AddSegments(ctx context.Context, segs []duckdb.SegmentRecord) error {
+// AddSegments implements duckdb.Catalog. Each shard's counter row is
+// locked until the transaction commits, so commits to one shard from any
+// node take their cursors one after the other, and a reader (whose
+// snapshot sees whole transactions) never sees a chunk without every
+// chunk before it.
+func (c *Catalog) AddSegments(ctx context.Context, segs []duckdb.SegmentRecord, chunks []duckdb.ShardChunk) error {
+	if len(segs) == 0 && len(chunks) == 0 {
+		return nil
+	}
+	err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+		if err := addSegments(ctx, tx, segs); err != nil {
+			return err
+		}
+		return addChunks(ctx, tx, chunks)
+	})
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23503" {
+		return fmt.Errorf("record segments: %w (dropped meanwhile)", store.ErrLogstoreNotFound)
+	}
+	return err
+}
+
+func addSegments(ctx context.Context, tx pgx.Tx, segs []duckdb.SegmentRecord) error {
 	if len(segs) == 0 {
 		return nil
 	}
@@ -130,14 +237,113 @@ func (c *Catalog) AddSegments(ctx context.Context, segs []duckdb.SegmentRecord) 
 	for i, s := range segs {
 		id[i], ls[i], day[i], rowsN[i], bytesN[i], minT[i], maxT[i], fields[i] = s.ID, s.Logstore, s.Day, s.Rows, s.Bytes, s.MinTime, s.MaxTime, s.Fields
 	}
-	_, err := c.pool.Exec(ctx, `INSERT INTO store_segments (id, ls_id, day, rows, bytes, min_time, max_time, fields_json)
+	_, err := tx.Exec(ctx, `INSERT INTO store_segments (id, ls_id, day, rows, bytes, min_time, max_time, fields_json)
 		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::integer[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[])`,
 		id, ls, day, rowsN, bytesN, minT, maxT, fields)
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "23503" {
-		return fmt.Errorf("record segments: %w (dropped meanwhile)", store.ErrLogstoreNotFound)
-	}
 	return err
+}
+
+// addChunks takes each chunk's cursors from its shard's counter (in
+// logstore and shard order, so that two nodes' commits never wait on
+// each other's locks in a cycle) and records the chunks.
+func addChunks(ctx context.Context, tx pgx.Tx, chunks []duckdb.ShardChunk) error {
+	if len(chunks) == 0 {
+		return nil
+	}
+	order := make([]int, len(chunks))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		return cmp.Or(cmp.Compare(chunks[a].Logstore, chunks[b].Logstore), cmp.Compare(chunks[a].Shard, chunks[b].Shard))
+	})
+	for _, i := range order {
+		ch := &chunks[i]
+		var next int64
+		if err := tx.QueryRow(ctx, `INSERT INTO store_shards (ls_id, shard, next) VALUES ($1, $2, $3)
+			ON CONFLICT (ls_id, shard) DO UPDATE SET next = store_shards.next + EXCLUDED.next
+			RETURNING next`, ch.Logstore, ch.Shard, ch.Groups).Scan(&next); err != nil {
+			return err
+		}
+		ch.First = next - int64(ch.Groups)
+	}
+	n := len(chunks)
+	ls, shard, first, groups := make([]int64, n), make([]int32, n), make([]int64, n), make([]int32, n)
+	recv, obj, off, ln := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	for i, ch := range chunks {
+		ls[i], shard[i], first[i], groups[i] = ch.Logstore, int32(ch.Shard), ch.First, int32(ch.Groups)
+		recv[i], obj[i], off[i], ln[i] = ch.Received, ch.Object, ch.Off, ch.Len
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO store_shard_chunks (ls_id, shard, first, groups, received, obj, off, len)
+		SELECT * FROM unnest($1::bigint[], $2::integer[], $3::bigint[], $4::integer[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[])`,
+		ls, shard, first, groups, recv, obj, off, ln)
+	return err
+}
+
+// ShardChunks implements duckdb.Catalog. One snapshot (a single
+// statement) gives the bounds and the chunks, so they agree.
+func (c *Catalog) ShardChunks(ctx context.Context, lsID int64, shard int, from int64, maxN int) (begin, end int64, chunks []duckdb.ShardChunk, err error) {
+	rows, err := c.pool.Query(ctx, `WITH s AS (SELECT next FROM store_shards WHERE ls_id = $1 AND shard = $2),
+			b AS (SELECT min(first) AS begin FROM store_shard_chunks WHERE ls_id = $1 AND shard = $2),
+			start AS (SELECT max(first) AS first FROM store_shard_chunks WHERE ls_id = $1 AND shard = $2 AND first <= $3)
+		SELECT coalesce(b.begin, s.next), s.next, c.first, c.groups, c.received, c.obj, c.off, c.len
+		FROM s CROSS JOIN b LEFT JOIN LATERAL (
+			SELECT * FROM store_shard_chunks c WHERE c.ls_id = $1 AND c.shard = $2
+				AND c.first >= (SELECT first FROM start) AND $3 < s.next
+			ORDER BY c.first LIMIT $4) c ON true`, lsID, shard, from, maxN)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			ch                     duckdb.ShardChunk
+			cf, cg, cr, co, cn, cl *int64
+		)
+		if err := rows.Scan(&begin, &end, &cf, &cg, &cr, &co, &cn, &cl); err != nil {
+			return 0, 0, nil, err
+		}
+		if cf == nil {
+			continue
+		}
+		ch.Logstore, ch.Shard, ch.First, ch.Groups, ch.Received, ch.Object, ch.Off, ch.Len = lsID, shard, *cf, int(*cg), *cr, *co, *cn, *cl
+		chunks = append(chunks, ch)
+	}
+	return begin, end, chunks, rows.Err()
+}
+
+// ShardSeek implements duckdb.Catalog.
+func (c *Catalog) ShardSeek(ctx context.Context, lsID int64, shard int, t int64) (int64, error) {
+	var cur *int64
+	err := c.pool.QueryRow(ctx, `SELECT coalesce(
+			(SELECT first FROM store_shard_chunks WHERE ls_id = $1 AND shard = $2 AND received >= $3 ORDER BY first LIMIT 1),
+			(SELECT next FROM store_shards WHERE ls_id = $1 AND shard = $2))`, lsID, shard, t).Scan(&cur)
+	if err != nil || cur == nil {
+		return 0, err
+	}
+	return *cur, nil
+}
+
+// ExpireShards implements duckdb.Catalog. The shard's counter stays, so
+// its cursors continue after everything has expired.
+func (c *Catalog) ExpireShards(ctx context.Context, lsID int64, cutoff int64, due time.Time) (int, error) {
+	var n int
+	err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, "DELETE FROM store_shard_chunks WHERE ls_id = $1 AND received < $2 RETURNING obj", lsID, cutoff)
+		if err != nil {
+			return err
+		}
+		objs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return err
+		}
+		n = len(objs)
+		if n == 0 {
+			return nil
+		}
+		return buryShardObjects(ctx, tx, due, lsID, objs)
+	})
+	return n, err
 }
 
 func collectSegments(rows pgx.Rows, err error) ([]duckdb.SegmentRecord, error) {
@@ -233,7 +439,8 @@ func (c *Catalog) ForgetGraves(ctx context.Context, keys []string) error {
 // Known implements duckdb.Catalog.
 func (c *Catalog) Known(ctx context.Context, ids []int64) (map[int64]bool, error) {
 	rows, err := c.pool.Query(ctx, `SELECT id FROM store_segments WHERE id = ANY($1)
-		UNION SELECT segment_id FROM store_graves WHERE segment_id = ANY($1)`, ids)
+		UNION SELECT segment_id FROM store_graves WHERE segment_id = ANY($1)
+		UNION SELECT obj FROM store_shard_chunks WHERE obj = ANY($1)`, ids)
 	if err != nil {
 		return nil, err
 	}

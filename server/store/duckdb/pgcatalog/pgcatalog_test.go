@@ -54,8 +54,8 @@ func TestCatalog(t *testing.T) {
 		seen[x] = true
 	}
 
-	require.NoError(t, a.AddSegments(ctx, []duckdb.SegmentRecord{seg(ids[0], id, 100, 5), seg(ids[1], id, 100, 5), seg(ids[2], id, 101, 5)}))
-	require.ErrorIs(t, a.AddSegments(ctx, []duckdb.SegmentRecord{seg(more[0], 9999, 100, 5)}), store.ErrLogstoreNotFound)
+	require.NoError(t, a.AddSegments(ctx, []duckdb.SegmentRecord{seg(ids[0], id, 100, 5), seg(ids[1], id, 100, 5), seg(ids[2], id, 101, 5)}, nil))
+	require.ErrorIs(t, a.AddSegments(ctx, []duckdb.SegmentRecord{seg(more[0], 9999, 100, 5)}, nil), store.ErrLogstoreNotFound)
 	got, err := b.Segments(ctx, id, 100, 100, 0, 1<<40)
 	require.NoError(t, err)
 	require.Len(t, got, 2)
@@ -122,4 +122,60 @@ func TestLease(t *testing.T) {
 	ok, err = a.TryLease(ctx, "m", "node-a", time.Minute)
 	require.NoError(t, err)
 	require.False(t, ok)
+}
+
+// Shard chunks committed by two nodes take consecutive cursors in commit
+// order; retention removes chunks by receive time, buries the objects no
+// chunk names any more, and leaves the shard's end where it was.
+func TestShardChunks(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	a, b := openCatalog(t, dsn), openCatalog(t, dsn)
+	ls, err := a.PutLogstore(ctx, duckdb.LogstoreRecord{Project: "p", Logstore: "l", TTLDays: 1, Index: "null", Columns: "[]"})
+	require.NoError(t, err)
+	chunk := func(shard, groups int, recv, obj int64) duckdb.ShardChunk {
+		return duckdb.ShardChunk{Logstore: ls, Shard: shard, Groups: groups, Received: recv, Object: obj, Len: 10}
+	}
+	c1 := []duckdb.ShardChunk{chunk(0, 3, 100, 1), chunk(1, 2, 100, 1)}
+	require.NoError(t, a.AddSegments(ctx, nil, c1))
+	c2 := []duckdb.ShardChunk{chunk(0, 4, 200, 2)}
+	require.NoError(t, b.AddSegments(ctx, nil, c2))
+	require.Equal(t, []int64{0, 0}, []int64{c1[0].First, c1[1].First})
+	require.Equal(t, int64(3), c2[0].First, "the second commit continues the shard")
+
+	begin, end, got, err := b.ShardChunks(ctx, ls, 0, 4, 10)
+	require.NoError(t, err)
+	require.Equal(t, []int64{0, 7}, []int64{begin, end})
+	require.Len(t, got, 1, "cursor 4 is in the second chunk")
+	require.Equal(t, int64(2), got[0].Object)
+	_, _, got, err = b.ShardChunks(ctx, ls, 0, 7, 10)
+	require.NoError(t, err)
+	require.Empty(t, got, "nothing from the end on")
+	c, err := a.ShardSeek(ctx, ls, 0, 150)
+	require.NoError(t, err)
+	require.Equal(t, int64(3), c)
+	c, err = a.ShardSeek(ctx, ls, 0, 300)
+	require.NoError(t, err)
+	require.Equal(t, int64(7), c, "after everything: the end")
+
+	n, err := a.ExpireShards(ctx, ls, 150, time.Now().Add(-time.Second))
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	begin, end, _, err = b.ShardChunks(ctx, ls, 0, 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, []int64{3, 7}, []int64{begin, end})
+	begin, end, _, err = b.ShardChunks(ctx, ls, 1, 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, []int64{2, 2}, []int64{begin, end}, "an expired shard keeps its end")
+	graves, err := a.DueGraves(ctx, 10)
+	require.NoError(t, err)
+	require.Equal(t, []string{duckdb.ShardObjectKey(ls, 1)}, graves)
+	known, err := a.Known(ctx, []int64{1, 2, 3})
+	require.NoError(t, err)
+	require.Equal(t, map[int64]bool{1: true, 2: true}, known, "buried and live objects are not orphans")
+
+	require.NoError(t, a.DropLogstore(ctx, ls, time.Now().Add(-time.Second)))
+	graves, err = a.DueGraves(ctx, 10)
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{duckdb.ShardObjectKey(ls, 1), duckdb.ShardObjectKey(ls, 2)}, graves)
 }

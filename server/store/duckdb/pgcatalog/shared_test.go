@@ -6,12 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/minio/minio-go/v7"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sluicelog/sluice/internal/pgtest"
@@ -88,27 +90,87 @@ func (c cluster) node(t testing.TB, o nodeOpts) *duckdb.Store {
 }
 
 // The store on object storage and a PostgreSQL catalog passes the same
-// conformance suite as the embedded one.
-// Shards (cursors, PullLogs) is not implemented on shared storage yet;
-// TestSharedRefusesCursors checks the refusal.
+// conformance suite as the embedded one, shard logs (cursors, PullLogs)
+// included.
 func TestSharedConformance(t *testing.T) {
-	storetest.RunWithout(t, func(t *testing.T, o storetest.Options) store.Store {
+	storetest.Run(t, func(t *testing.T, o storetest.Options) store.Store {
 		return newCluster(t).node(t, nodeOpts{smallQueue: o.SmallQueue})
-	}, "shared storage keeps no shard logs yet: cursors and PullLogs are refused (TestSharedRefusesCursors)", "Shards")
+	})
 }
 
-// Cursors and PullLogs answer a clear error on shared storage, never a
-// shard that looks empty.
-func TestSharedRefusesCursors(t *testing.T) {
+// pullShard reads a shard from cursor to its end on n.
+func pullShard(t *testing.T, n *duckdb.Store, shard int, cursor int64) []protocol.LogGroup {
+	t.Helper()
 	ctx := context.Background()
-	n := newCluster(t).node(t, nodeOpts{})
-	require.NoError(t, n.EnsureLogstore(ctx, spec()))
-	require.NoError(t, n.Write(ctx, "p", "l", []protocol.LogGroup{group("a", time.Now(), 3)}, time.Now()))
-	_, err := n.Cursor(ctx, "p", "l", 0, store.CursorAt{Kind: store.CursorBegin})
-	require.ErrorIs(t, err, store.ErrInvalidQuery)
-	require.ErrorContains(t, err, "not available with shared storage")
-	_, err = n.Pull(ctx, "p", "l", 0, store.PullRequest{Cursor: 0, EndCursor: -1, MaxGroups: 10, MaxBytes: 1 << 20})
-	require.ErrorIs(t, err, store.ErrInvalidQuery)
+	var out []protocol.LogGroup
+	for {
+		res, err := n.Pull(ctx, "p", "l", shard, store.PullRequest{Cursor: cursor, EndCursor: -1, MaxGroups: 7, MaxBytes: 1 << 20})
+		require.NoError(t, err)
+		if res.Groups == 0 {
+			return out
+		}
+		require.Equal(t, cursor+int64(res.Groups), res.Next, "one cursor per group")
+		var gl protocol.LogGroupList
+		require.NoError(t, gl.Unmarshal(res.Data))
+		require.Len(t, gl.LogGroups, res.Groups)
+		out = append(out, gl.LogGroups...)
+		cursor = res.Next
+	}
+}
+
+// Two nodes writing to the same shards: every node (and a node started
+// afterwards) reads each shard as the same sequence of groups under the
+// same cursors, each node's writes in the order it acknowledged them.
+func TestShardLogAcrossNodes(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t)
+	a, b := c.node(t, nodeOpts{}), c.node(t, nodeOpts{})
+	require.NoError(t, a.EnsureLogstore(ctx, spec()))
+	now := time.Now()
+	var wg sync.WaitGroup
+	for w, n := range []*duckdb.Store{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 30 {
+				tag := fmt.Sprintf("%c%02d", 'a'+w, i)
+				assert.NoError(t, n.WriteShard(ctx, "p", "l", i%2, []protocol.LogGroup{group(tag, now, 2)}, time.Now()))
+			}
+		}()
+	}
+	wg.Wait()
+	fresh := c.node(t, nodeOpts{})
+	for shard := range 2 {
+		var seqs [][]string
+		for _, n := range []*duckdb.Store{a, b, fresh} {
+			begin, err := n.Cursor(ctx, "p", "l", shard, store.CursorAt{Kind: store.CursorBegin})
+			require.NoError(t, err)
+			end, err := n.Cursor(ctx, "p", "l", shard, store.CursorAt{Kind: store.CursorEnd})
+			require.NoError(t, err)
+			require.Equal(t, int64(0), begin)
+			require.Equal(t, int64(30), end, "shard %d: 15 groups from each node", shard)
+			var tags []string
+			for _, g := range pullShard(t, n, shard, begin) {
+				tags = append(tags, g.Logs[0].Contents[0].Value)
+			}
+			seqs = append(seqs, tags)
+		}
+		require.Equal(t, seqs[0], seqs[1], "shard %d reads the same on both nodes", shard)
+		require.Equal(t, seqs[0], seqs[2], "shard %d reads the same on a new node", shard)
+		last := map[byte]string{}
+		for _, tag := range seqs[0] {
+			require.Greater(t, tag, last[tag[0]], "shard %d: %s after %s: a node's writes in order", shard, tag, last[tag[0]])
+			last[tag[0]] = tag
+		}
+		require.Len(t, last, 2)
+		// A cursor taken on one node reads the same groups on another.
+		res, err := fresh.Pull(ctx, "p", "l", shard, store.PullRequest{Cursor: 17, EndCursor: 19, MaxGroups: 10, MaxBytes: 1 << 20})
+		require.NoError(t, err)
+		require.Equal(t, 2, res.Groups)
+		require.Equal(t, int64(19), res.Next)
+	}
+	_, err := fresh.Pull(ctx, "p", "l", 0, store.PullRequest{Cursor: 31, EndCursor: -1, MaxGroups: 10, MaxBytes: 1 << 20})
+	require.ErrorIs(t, err, store.ErrInvalidCursor)
 }
 
 func group(tag string, t0 time.Time, n int) protocol.LogGroup {

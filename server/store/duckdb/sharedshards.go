@@ -1,0 +1,265 @@
+package duckdb
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/sluicelog/sluice/server/store"
+)
+
+// Shard logs on shared storage (see "Several nodes" in the package
+// documentation): every group commit writes, per logstore, one object
+// holding each shard's new groups as LogGroupList entries, and records
+// per shard a chunk (cursor range, object, byte range) in the catalog in
+// the same transaction as the commit's segments. The catalog assigns the
+// cursors, so they are the same on every node and after any restart.
+
+// shardObject is one commit's shard chunks of one logstore: the object's
+// bytes and, per shard, its chunk (Object and Off/Len set; First set by
+// the catalog).
+type shardObject struct {
+	ls     *logstore
+	data   []byte
+	chunks []ShardChunk
+	key    string // set once uploaded
+}
+
+// shardObjectsOf groups the requests' entries by logstore and shard, in
+// request order (the order the writes were accepted in).
+func shardObjectsOf(reqs []*writeReq) []*shardObject {
+	byLS := map[*logstore]map[int][]*writeReq{}
+	var lsOrder []*logstore
+	var shardOrder = map[*logstore][]int{}
+	for _, r := range reqs {
+		if r.ls == nil || len(r.entries) == 0 {
+			continue
+		}
+		m := byLS[r.ls]
+		if m == nil {
+			m = map[int][]*writeReq{}
+			byLS[r.ls] = m
+			lsOrder = append(lsOrder, r.ls)
+		}
+		if _, ok := m[r.shard]; !ok {
+			shardOrder[r.ls] = append(shardOrder[r.ls], r.shard)
+		}
+		m[r.shard] = append(m[r.shard], r)
+	}
+	out := make([]*shardObject, 0, len(lsOrder))
+	for _, ls := range lsOrder {
+		o := &shardObject{ls: ls}
+		shards := shardOrder[ls]
+		slices.Sort(shards)
+		for _, sh := range shards {
+			ch := ShardChunk{Logstore: ls.id, Shard: sh, Off: int64(len(o.data))}
+			for _, r := range byLS[ls][sh] {
+				o.data = append(o.data, r.entries...)
+				ch.Groups += r.ngroups
+				ch.Received = max(ch.Received, r.received)
+			}
+			ch.Len = int64(len(o.data)) - ch.Off
+			o.chunks = append(o.chunks, ch)
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// putShardObject uploads o as object id.
+func (s *Store) putShardObject(ctx context.Context, o *shardObject, id int64) error {
+	tmp := filepath.Join(s.cfg.DataDir, uploadDir, strconv.FormatInt(id, 10)+".groups")
+	if err := os.WriteFile(tmp, o.data, 0o640); err != nil {
+		return fmt.Errorf("write shard object: %w", err)
+	}
+	key := ShardObjectKey(o.ls.id, id)
+	if _, err := s.sh.Objects.Put(ctx, key, tmp); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	o.key = key
+	for i := range o.chunks {
+		o.chunks[i].Object = id
+	}
+	return nil
+}
+
+// sharedLogstore finds a logstore for a shard read.
+func (s *Store) sharedLogstore(ctx context.Context, project, logstore string, shard int) (*logstore, error) {
+	if shard < 0 || shard >= store.MaxShards {
+		return nil, fmt.Errorf("duckdb store: shard %d is not in [0, %d)", shard, store.MaxShards)
+	}
+	key := lsKey{project, logstore}
+	s.mu.RLock()
+	ls := s.logstores[key]
+	s.mu.RUnlock()
+	if ls == nil {
+		if ls = s.lookupShared(ctx, key); ls == nil {
+			return nil, fmt.Errorf("duckdb store: %s/%s: %w", project, logstore, store.ErrLogstoreNotFound)
+		}
+	}
+	return ls, nil
+}
+
+func (s *Store) cursorShared(ctx context.Context, project, logstore string, shard int, at store.CursorAt) (int64, error) {
+	ls, err := s.sharedLogstore(ctx, project, logstore, shard)
+	if err != nil {
+		return 0, err
+	}
+	if at.Kind == store.CursorTime {
+		c, err := s.sh.Catalog.ShardSeek(ctx, ls.id, shard, at.Time.UnixNano())
+		if err != nil {
+			return 0, s.unavailableQuery(err)
+		}
+		return c, nil
+	}
+	begin, end, _, err := s.sh.Catalog.ShardChunks(ctx, ls.id, shard, 0, 0)
+	if err != nil {
+		return 0, s.unavailableQuery(err)
+	}
+	switch at.Kind {
+	case store.CursorBegin:
+		return begin, nil
+	case store.CursorEnd:
+		return end, nil
+	}
+	return 0, fmt.Errorf("duckdb store: unknown cursor kind %d", at.Kind)
+}
+
+func (s *Store) cursorTimeShared(ctx context.Context, project, logstore string, shard int, cursor int64) (time.Time, error) {
+	ls, err := s.sharedLogstore(ctx, project, logstore, shard)
+	if err != nil {
+		return time.Time{}, err
+	}
+	begin, end, _, err := s.sh.Catalog.ShardChunks(ctx, ls.id, shard, 0, 0)
+	if err != nil {
+		return time.Time{}, s.unavailableQuery(err)
+	}
+	c := cursor
+	if c == end && c > begin {
+		c-- // the end cursor: when the last group was received
+	}
+	if c < begin || c >= end {
+		return time.Time{}, fmt.Errorf("duckdb store: %w: cursor %d is outside the shard's [%d, %d)", store.ErrInvalidCursor, cursor, begin, end)
+	}
+	_, _, chunks, err := s.sh.Catalog.ShardChunks(ctx, ls.id, shard, c, 1)
+	if err != nil {
+		return time.Time{}, s.unavailableQuery(err)
+	}
+	if len(chunks) == 0 {
+		return time.Time{}, fmt.Errorf("duckdb store: %w: cursor %d expired meanwhile", store.ErrInvalidCursor, cursor)
+	}
+	return time.Unix(0, chunks[0].Received), nil
+}
+
+// pullChunks bounds the chunks one PullLogs lists: each holds at least
+// one group, so maxGroups of them always suffice, and the bytes limit
+// usually stops it sooner.
+const pullChunks = 1000
+
+func (s *Store) pullShared(ctx context.Context, project, logstore string, shard int, req store.PullRequest) (*store.PullResult, error) {
+	ls, err := s.sharedLogstore(ctx, project, logstore, shard)
+	if err != nil {
+		return nil, err
+	}
+	maxGroups, maxBytes := max(req.MaxGroups, 1), max(req.MaxBytes, 1)
+	begin, end, chunks, err := s.sh.Catalog.ShardChunks(ctx, ls.id, shard, req.Cursor, min(maxGroups, pullChunks))
+	if err != nil {
+		return nil, s.unavailableQuery(err)
+	}
+	out := &store.PullResult{Next: req.Cursor}
+	if req.Cursor < begin || req.Cursor > end {
+		if begin == 0 && end == 0 {
+			return nil, fmt.Errorf("duckdb store: %w: cursor %d of an empty shard (begin and end are 0)", store.ErrInvalidCursor, req.Cursor)
+		}
+		return nil, fmt.Errorf("duckdb store: %w: cursor %d is outside the shard's [%d, %d]", store.ErrInvalidCursor, req.Cursor, begin, end)
+	}
+	stop := end
+	if req.EndCursor >= 0 && req.EndCursor < stop {
+		stop = req.EndCursor
+	}
+	if req.Cursor >= stop || len(chunks) == 0 {
+		return out, nil
+	}
+	// Fetch only the chunks the limits can reach (estimated by size).
+	var size int64
+	n := 0
+	for n < len(chunks) && chunks[n].First < stop {
+		if n > 0 && (size >= int64(maxBytes) || chunks[n].First-req.Cursor >= int64(maxGroups)) {
+			break
+		}
+		size += chunks[n].Len
+		n++
+	}
+	chunks = chunks[:n]
+	var keys []string
+	for _, ch := range chunks {
+		if k := ShardObjectKey(ls.id, ch.Object); !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	paths, release, err := s.sh.Objects.Fetch(ctx, keys)
+	if err != nil {
+		return nil, fmt.Errorf("duckdb store: fetch shard log: %w: %w", store.ErrOverloaded, err)
+	}
+	defer release()
+	for _, ch := range chunks {
+		key := ShardObjectKey(ls.id, ch.Object)
+		p := paths[slices.Index(keys, key)]
+		data, err := readRange(p, ch.Off, ch.Len)
+		if err != nil {
+			return nil, fmt.Errorf("duckdb store: read shard log: %w", err)
+		}
+		for c := ch.First; len(data) > 0; c++ {
+			var e []byte
+			if e, data, err = nextGroupEntry(data); err != nil {
+				return nil, fmt.Errorf("duckdb store: shard log object %s at %d: %w", key, ch.Off, err)
+			}
+			if c < out.Next {
+				continue
+			}
+			if c >= stop || out.Groups >= maxGroups || out.Groups > 0 && len(out.Data)+len(e) > maxBytes {
+				return out, nil
+			}
+			out.Data = append(out.Data, e...)
+			out.Groups++
+			out.Next = c + 1
+		}
+	}
+	return out, nil
+}
+
+func readRange(path string, off, n int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b := make([]byte, n)
+	if _, err := f.ReadAt(b, off); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+var errBadEntry = errors.New("malformed LogGroupList entry")
+
+// nextGroupEntry splits the first LogGroupList entry (tag 1,
+// length-delimited) off b.
+func nextGroupEntry(b []byte) (entry, rest []byte, err error) {
+	if len(b) < 2 || b[0] != 0x0a {
+		return nil, nil, errBadEntry
+	}
+	n, k := binary.Uvarint(b[1:])
+	if k <= 0 || uint64(len(b)-1-k) < n {
+		return nil, nil, errBadEntry
+	}
+	end := 1 + k + int(n)
+	return b[:end], b[end:], nil
+}
