@@ -3,7 +3,8 @@
 // --storage s3://) on a SeaweedFS bucket and a throw-away PostgreSQL,
 // writers sending numbered lines to all three, one server SIGKILLed under
 // load, then every acknowledged line read back from each remaining server
-// exactly once.
+// exactly once. TestConsumersOnTwoNodes: the Go SDK's consumer library
+// on two servers, with a consumer restart and a server SIGKILLed.
 //
 // SLUICE_E2E_KEEP=1 keeps the working directory (server logs and data).
 package scaleout
@@ -76,9 +77,19 @@ func newCluster(t *testing.T) *cluster {
 }
 
 func (c *cluster) start(name string) *node {
-	t := c.t
-	n := &node{name: name, listen: e2etest.FreeAddr(t)}
-	n.proc = e2etest.Start(t, filepath.Join(c.dir, name+".log"), []string{serverBin, "serve",
+	n := &node{name: name, listen: e2etest.FreeAddr(c.t)}
+	c.run(n, name+".log")
+	c.nodes = append(c.nodes, n)
+	return n
+}
+
+// restart starts a node again (after a kill) on its address and data
+// directory.
+func (c *cluster) restart(n *node, logName string) { c.run(n, logName) }
+
+func (c *cluster) run(n *node, logName string) {
+	t, name := c.t, n.name
+	n.proc = e2etest.Start(t, filepath.Join(c.dir, logName), []string{serverBin, "serve",
 		"--listen", n.listen, "--data-dir", filepath.Join(c.dir, name), "--base-domain", "127.0.0.1",
 		"--admin-key-id", adminID, "--admin-key-secret", adminSecret, "--log-level", "warn",
 		"--meta", c.dsn, "--storage", c.bucket.URL, "--s3-endpoint", c.bucket.Endpoint,
@@ -92,18 +103,22 @@ func (c *cluster) start(name string) *node {
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	}, 60*time.Second, 100*time.Millisecond, "%s did not come up: %s", name, n.proc.LogTail())
-	c.nodes = append(c.nodes, n)
-	return n
 }
 
 func newClient(listen string) *sdk.Client {
 	c := &sdk.Client{Endpoint: listen, AccessKeyID: adminID, AccessKeySecret: adminSecret}
+	c.SetHTTPClient(httpClient(listen))
+	return c
+}
+
+// httpClient sends every request to listen, whatever host (project
+// subdomain) the SDK puts in the URL.
+func httpClient(listen string) *http.Client {
 	d := &net.Dialer{Timeout: 5 * time.Second}
-	c.SetHTTPClient(&http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
 			return d.DialContext(ctx, network, listen)
-		}}})
-	return c
+		}}}
 }
 
 // request is one PutLogs of numbered lines.

@@ -108,6 +108,10 @@ type Config struct {
 	Logs           LogStore
 	Auth           Authenticator
 	ValidateConfig ConfigValidator // nil: only JSON syntax and configName are checked
+	// Consumers assigns consumer groups' shards to their consumers (nil:
+	// consumer.Local, in this server's memory; consumer.Shared when
+	// several servers share the metadata).
+	Consumers consumer.Assigner
 	// Machines lists the agents of a machine group (nil: ListMachines is
 	// always empty).
 	Machines MachineLister
@@ -152,7 +156,7 @@ type API struct {
 	metricH http.Handler
 	router  shardRouter
 	// consumers tracks consumer-group membership and shard assignment.
-	consumers *consumer.Coordinator
+	consumers consumer.Assigner
 	// docMu serialises updates of saved searches and dashboards (chart
 	// edits rewrite their dashboard). Per server: edits through two
 	// servers sharing a database can still race, the later write winning.
@@ -206,7 +210,10 @@ func New(cfg Config) (*API, error) {
 	if a.now == nil {
 		a.now = time.Now
 	}
-	a.consumers = consumer.New(a.now)
+	a.consumers = cfg.Consumers
+	if a.consumers == nil {
+		a.consumers = consumer.Local{C: consumer.New(a.now)}
+	}
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, err

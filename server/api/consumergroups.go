@@ -77,7 +77,9 @@ func (a *API) createConsumerGroup(ctx context.Context, q *request) error {
 	if err := a.cfg.Meta.CreateConsumerGroup(ctx, g); err != nil {
 		return a.consumerGroupErr(err, b.Name)
 	}
-	a.consumers.Created(consumer.GroupKey{Project: g.Project, Logstore: g.Logstore, Group: g.Name})
+	if err := a.consumers.Created(ctx, consumer.GroupKey{Project: g.Project, Logstore: g.Logstore, Group: g.Name}); err != nil {
+		return a.consumersErr(err)
+	}
 	return writeEmpty(q)
 }
 
@@ -115,7 +117,9 @@ func (a *API) deleteConsumerGroup(ctx context.Context, q *request) error {
 	if err := a.cfg.Meta.DeleteConsumerGroup(ctx, q.project, q.vars["logstore"], name); err != nil {
 		return a.consumerGroupErr(err, name)
 	}
-	a.consumers.Forget(a.groupKey(q))
+	if err := a.consumers.Forget(ctx, a.groupKey(q)); err != nil {
+		return a.consumersErr(err)
+	}
 	return writeEmpty(q)
 }
 
@@ -159,7 +163,10 @@ func (a *API) heartbeat(ctx context.Context, q *request) error {
 	if err := a.decodeJSON(q, &held); err != nil {
 		return err
 	}
-	shards := a.consumers.Heartbeat(a.groupKey(q), name, held, max(ls.ShardCount, 1), time.Duration(g.Timeout)*time.Second)
+	shards, err := a.consumers.Heartbeat(ctx, a.groupKey(q), name, held, max(ls.ShardCount, 1), time.Duration(g.Timeout)*time.Second)
+	if err != nil {
+		return a.consumersErr(err)
+	}
 	return writeJSON(q, shards)
 }
 
@@ -232,10 +239,18 @@ func (a *API) updateCheckpoint(ctx context.Context, q *request) error {
 	name := q.query("consumer")
 	if q.query("forceSuccess") != "true" {
 		k := a.groupKey(q)
-		if !a.consumers.Alive(k, name) {
+		alive, err := a.consumers.Alive(ctx, k, name)
+		if err != nil {
+			return a.consumersErr(err)
+		}
+		if !alive {
 			return protocol.Errorf(protocol.CodeConsumerNotExist, "consumer %q is not in consumer group %q (no heartbeat within its timeout)", name, k.Group)
 		}
-		if h, _ := a.consumers.Holder(k, shard); h != name {
+		h, _, err := a.consumers.Holder(ctx, k, shard)
+		if err != nil {
+			return a.consumersErr(err)
+		}
+		if h != name {
 			return protocol.Errorf(protocol.CodeConsumerNotMatch, "shard %d is held by consumer %q, not %q", shard, h, name)
 		}
 	}
@@ -244,4 +259,11 @@ func (a *API) updateCheckpoint(ctx context.Context, q *request) error {
 		return a.consumerGroupErr(err, q.vars["group"])
 	}
 	return writeEmpty(q)
+}
+
+// consumersErr answers a failure of the shared consumer-group state
+// (PostgreSQL unreachable) as retryable: the consumer libraries retry.
+func (a *API) consumersErr(err error) error {
+	a.log.Warn("consumer group coordination failed", "err", err)
+	return protocol.Errorf(protocol.CodeServerBusy, "consumer group state is unavailable, retry: %v", err)
 }

@@ -36,6 +36,8 @@ import (
 	"github.com/sluicelog/sluice/server/auth"
 	"github.com/sluicelog/sluice/server/configserver"
 	"github.com/sluicelog/sluice/server/console"
+	"github.com/sluicelog/sluice/server/consumer"
+	"github.com/sluicelog/sluice/server/consumer/pgconsumer"
 	"github.com/sluicelog/sluice/server/meta"
 	"github.com/sluicelog/sluice/server/meta/jsonfile"
 	"github.com/sluicelog/sluice/server/meta/postgres"
@@ -243,10 +245,20 @@ func New(cfg Config, set Settings) (_ *Server, err error) {
 	if storeCfg.QueryTimeout == 0 {
 		storeCfg.QueryTimeout = cfg.QueryTimeout
 	}
+	var consumers consumer.Assigner // nil: in this server's memory
 	if cfg.Storage != "" {
 		if storeCfg.Shared, err = s.openShared(cfg, logger, set.Registerer); err != nil {
 			return nil, err
 		}
+		// Several nodes: consumers of one group may heartbeat to any of
+		// them, so the group's shard assignment lives in PostgreSQL too.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		b, err := pgconsumer.Open(ctx, s.pool)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		consumers = consumer.Shared{B: b}
 	}
 	if s.logs, err = duckdb.Open(storeCfg, duckdb.Settings{Logger: logger.With("component", "store"), Registerer: set.Registerer}); err != nil {
 		return nil, err
@@ -287,6 +299,7 @@ func New(cfg Config, set Settings) (_ *Server, err error) {
 		Auth:                 authn,
 		ValidateConfig:       ValidateLogtailConfig,
 		Machines:             s.cs,
+		Consumers:            consumers,
 		Logger:               logger.With("component", "api"),
 		Registerer:           set.Registerer,
 		Gatherer:             set.Gatherer,

@@ -20,8 +20,9 @@
 // it), and for half the group's timeout (longer than a heartbeat
 // interval) no free shard is handed out, so that a consumer that has not
 // reported yet is not doubled. A group created since the start needs no
-// such wait (Created). With several sluice-servers, a group's consumers
-// must heartbeat to the same one (not shared between nodes yet).
+// such wait (Created). With several sluice-servers (shared storage) the
+// same decisions run on state kept in PostgreSQL (Shared, pgconsumer),
+// so a group's consumers may heartbeat to different servers.
 package consumer
 
 import (
