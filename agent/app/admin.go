@@ -183,6 +183,9 @@ func WriteStatusText(w io.Writer, st supervisor.Status) {
 	failed := 0
 	for _, c := range st.Configs {
 		fmt.Fprintf(w, "%-8s %s (%s, version %s, since %s)\n", c.State, c.Name, c.Path, c.Version, c.Since.Format(time.RFC3339))
+		for _, warning := range c.Warnings {
+			fmt.Fprintf(w, "         warning: %s\n", warning)
+		}
 		if c.Message != "" {
 			failed++
 			for _, line := range strings.Split(c.Message, "\n") {

@@ -98,6 +98,15 @@ func TestStatusReportsLagBufferAndCentralConfig(t *testing.T) {
 	require.Contains(t, b.String(), "LOST: 100 B")
 }
 
+func TestStatusTextShowsConfigWarnings(t *testing.T) {
+	var b strings.Builder
+	WriteStatusText(&b, supervisor.Status{Configs: []supervisor.ConfigStatus{{Name: "pvc", Path: "/c/pvc.json", State: supervisor.StateRunning,
+		Warnings: []string{"topicFormat matches none of the 4 files collected (e.g. /var/log/nginx/x/access.log)"}}}})
+	require.Contains(t, b.String(), "running  pvc (/c/pvc.json")
+	require.Contains(t, b.String(), "warning: topicFormat matches none of the 4 files collected")
+	require.NotContains(t, b.String(), "failed", "a warning is not a failure")
+}
+
 // Another program on the status port (the sluice-server, a web server) is
 // named as such, not shown as its 404 page.
 func TestFetchStatusFromAnotherProgram(t *testing.T) {

@@ -421,6 +421,20 @@ func (p *filePipeline) Start(ctx context.Context) error {
 	return nil
 }
 
+// Warnings explains a topicFormat path regex that does not match the files
+// the config collects.
+func (p *filePipeline) Warnings() []string {
+	p.mu.Lock()
+	in := p.in
+	p.mu.Unlock()
+	if tw, ok := in.(interface{ TopicWarning() string }); ok {
+		if w := tw.TopicWarning(); w != "" {
+			return []string{w}
+		}
+	}
+	return nil
+}
+
 // Shutdown stops the input first (it waits for its batches to be acked and
 // saves their positions), then lets go of the output.
 func (p *filePipeline) Shutdown(ctx context.Context) error {

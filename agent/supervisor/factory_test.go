@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -268,4 +269,54 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestTopicRegexThatMatchesNothingIsAStatusWarning: guide 003's topicFormat
+// as its page source prints it ('.\*?', a literal '*') matches no file, so
+// its logs silently lose the topic and path tags; the config's status says
+// so. The regex as the page renders it tags every line.
+func TestTopicRegexThatMatchesNothingIsAStatusWarning(t *testing.T) {
+	root := t.TempDir()
+	pod := filepath.Join(root, "var", "log", "nginx", "default_web-0_10.1.0.5_192.168.0.10_node-a")
+	require.NoError(t, os.MkdirAll(pod, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(pod, "access.log"), []byte("GET /\n"), 0o644))
+	const groups = `\/(?P<namespace>[^_]+?)_(?P<podname>[^_]+?)_(?P<podip>[\d\.]+?)_(?P<nodeip>[\d\.]+?)_(?P<nodename>[^_]+?)\/access.log`
+	for _, c := range []struct {
+		name, app string
+		matches   bool
+	}{
+		{"rendered", `(?P<app>.*?)`, true},
+		{"as-printed", `(?P<app>.\*?)`, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			store, err := checkpoint.New(checkpoint.Config{}, checkpoint.Settings{})
+			require.NoError(t, err)
+			out := &collector{}
+			dir := t.TempDir()
+			a, err := New(Options{ConfigDir: dir, Factory: newFactory(t, out, store), Registerer: prometheus.NewRegistry()})
+			require.NoError(t, err)
+			ctx := context.Background()
+			topic := regexp.QuoteMeta(root) + `\/var\/log\/` + c.app + groups
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "pvc.json"), configJSON(t, "pvc", map[string]any{
+				"logType": "common_reg_log", "logPath": filepath.Join(root, "var", "log", "nginx"), "filePattern": "access.log",
+				"maxDepth": 2, "topicFormat": topic}), 0o644))
+			a.Sync(ctx)
+			t.Cleanup(func() { a.StopAll(ctx) })
+			require.Eventually(t, func() bool { return len(out.snapshot()) == 1 }, 10*time.Second, 10*time.Millisecond)
+			st := statusOf(a, "pvc")
+			require.Equal(t, StateRunning, st.State, st.Message)
+			e := out.snapshot()[0]
+			if c.matches {
+				require.Empty(t, st.Warnings)
+				require.Equal(t, "nginx_default_web-0_10.1.0.5_192.168.0.10_node-a", e["__topic__"])
+				require.Equal(t, "web-0", e["__tag__:podname"])
+				require.Equal(t, "node-a", e["__tag__:nodename"])
+				return
+			}
+			require.Len(t, st.Warnings, 1)
+			require.Contains(t, st.Warnings[0], "topicFormat matches none of the 1 files collected (e.g. "+filepath.Join(pod, "access.log")+")")
+			require.Empty(t, e["__topic__"])
+			require.Empty(t, e["__tag__:podname"])
+		})
+	}
 }

@@ -83,6 +83,14 @@ type ConfigStatus struct {
 	Since   time.Time `json:"since"`
 	// Version is a short hash of the applied content.
 	Version string `json:"version"`
+	// Warnings are problems of a running config that lose nothing but are
+	// easy to miss (a topicFormat path regex that matches no file).
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Warner is implemented by pipelines that can explain such problems.
+type Warner interface {
+	Warnings() []string
 }
 
 type running struct {
@@ -446,8 +454,19 @@ func (a *Agent) Status() Status {
 	for _, c := range a.status {
 		st.Configs = append(st.Configs, c)
 	}
+	warners := map[string]Warner{}
+	for _, r := range a.byPath {
+		if w, ok := r.pipeline.(Warner); ok {
+			warners[r.name] = w
+		}
+	}
 	central := a.central
 	a.mu.Unlock()
+	for i, c := range st.Configs {
+		if w := warners[c.Name]; w != nil && c.State == StateRunning {
+			st.Configs[i].Warnings = w.Warnings()
+		}
+	}
 	sort.Slice(st.Configs, func(i, j int) bool { return st.Configs[i].Name < st.Configs[j].Name })
 	st.Healthy = !st.LastScan.IsZero() && time.Since(st.LastScan) < 10*a.opts.PollInterval+5*time.Second
 	// Outside the lock: these call into other components.

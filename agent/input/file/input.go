@@ -135,6 +135,7 @@ type Input struct {
 	store       *checkpoint.Store
 	newSplitter func() (Splitter, error)
 	m           *metrics
+	topicWarned atomic.Bool // the path regex's first miss was logged
 	paths       *pathMatcher
 	dirBL       globList
 	nameBL      globList

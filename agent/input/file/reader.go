@@ -461,6 +461,11 @@ func (in *Input) begin(f *tracked, sigBuf []byte) {
 		f.pathTag = in.hooks.pathTag(f.tagPath)
 	}
 	f.topic, f.tags = in.topic.forPath(f.pathTag)
+	if in.topic.re != nil && !in.topic.re.MatchString(f.pathTag) && in.topicWarned.CompareAndSwap(false, true) {
+		// Once per input: the status shows the running count (TopicWarning).
+		in.log.Warn("topicFormat path regex does not match a collected file: its logs get no topic and no path tags (see `sluice-agent status`)",
+			"path", f.pathTag, "topic_format", in.cfg.TopicFormat)
+	}
 	if in.newSplitter != nil {
 		f.splitter, _ = in.newSplitter()
 		f.splitter.Start(start)
