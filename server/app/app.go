@@ -35,6 +35,7 @@ import (
 	"github.com/sluicelog/sluice/server/api"
 	"github.com/sluicelog/sluice/server/auth"
 	"github.com/sluicelog/sluice/server/configserver"
+	"github.com/sluicelog/sluice/server/configserver/pgregistry"
 	"github.com/sluicelog/sluice/server/console"
 	"github.com/sluicelog/sluice/server/consumer"
 	"github.com/sluicelog/sluice/server/consumer/pgconsumer"
@@ -275,11 +276,22 @@ func New(cfg Config, set Settings) (_ *Server, err error) {
 	}
 	authn := auth.New(s.meta, auth.Options{})
 	// Agents heartbeat here (/Agent/...) and get their machine groups'
-	// configs; ListMachines reads the same registry.
-	s.cs, err = configserver.New(configserver.Config{
+	// configs; ListMachines reads the same registry, shared by every server
+	// on one PostgreSQL.
+	csCfg := configserver.Config{
 		Meta: s.meta, Auth: authn, StatePath: filepath.Join(cfg.DataDir, "agents.json"),
 		Logger: logger.With("component", "configserver"), Registerer: set.Registerer,
-	})
+	}
+	if s.pool != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		reg, err := pgregistry.Open(ctx, s.pool)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		csCfg.Shared = reg
+	}
+	s.cs, err = configserver.New(csCfg)
 	if err != nil {
 		return nil, err
 	}

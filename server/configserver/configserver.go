@@ -16,7 +16,12 @@
 // The registry of agents (last heartbeat, version, IP, identities, config
 // statuses) lives in memory and, when Config.StatePath is set, is written to
 // a JSON file every few seconds and on Close, so ListMachines survives a
-// server restart.
+// server restart. With several servers on one PostgreSQL (Config.Shared),
+// each also writes the agents that heartbeated it there every SaveInterval,
+// and ListMachines merges what every server wrote: an agent appears on
+// every node within one interval, whichever node its heartbeats reach. The
+// config diff of a heartbeat stays per node (an agent that moves to another
+// node is asked for its full state once).
 package configserver
 
 import (
@@ -81,9 +86,29 @@ type Config struct {
 	Expiry time.Duration
 	// SaveInterval is the most often the registry is written (5s when 0).
 	SaveInterval time.Duration
-	Logger       *slog.Logger
-	Registerer   prometheus.Registerer
-	Now          func() time.Time
+	// Shared keeps the registry where every server sees it (PostgreSQL
+	// with --meta postgres://); nil: this server's own agents only.
+	Shared     SharedRegistry
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+}
+
+// SharedRegistry stores agent records for all servers; configserver owns
+// the record encoding (JSON).
+type SharedRegistry interface {
+	// PutAgents stores agents (a record replaces an older one of the same
+	// instance) and drops those whose last heartbeat is before expired.
+	PutAgents(ctx context.Context, agents []SharedAgent, expired time.Time) error
+	// Agents returns the agents heard since.
+	Agents(ctx context.Context, since time.Time) ([]SharedAgent, error)
+}
+
+// SharedAgent is one agent record in a SharedRegistry.
+type SharedAgent struct {
+	InstanceID    string
+	LastHeartbeat time.Time
+	Record        []byte // JSON
 }
 
 // Server is the config server: an http.Handler for the /Agent/ paths and
@@ -97,6 +122,11 @@ type Server struct {
 	agents   map[string]*agentRecord // instance id → record
 	lastSave time.Time
 	dirty    bool
+
+	// For Shared: instances heard since the last write, serialised writes.
+	sharedDirty map[string]bool
+	lastShared  time.Time
+	sharedMu    sync.Mutex
 
 	heartbeats *prometheus.CounterVec
 	agentsG    prometheus.GaugeFunc
@@ -148,7 +178,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.SaveInterval <= 0 {
 		cfg.SaveInterval = 5 * time.Second
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now, agents: map[string]*agentRecord{}}
+	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now, agents: map[string]*agentRecord{}, sharedDirty: map[string]bool{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -204,14 +234,53 @@ func (s *Server) load() error {
 	return nil
 }
 
-// Close writes the registry (when StatePath is set).
+// Close writes the registry (when StatePath is set) and the agents not yet
+// written to the shared registry.
 func (s *Server) Close() error {
+	var errs []error
+	if s.cfg.Shared != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.writeShared(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cfg.StatePath == "" || !s.dirty {
-		return nil
+	if s.cfg.StatePath != "" && s.dirty {
+		errs = append(errs, s.saveLocked())
 	}
-	return s.saveLocked()
+	return errors.Join(errs...)
+}
+
+// writeShared writes the agents heard since the last write to the shared
+// registry.
+func (s *Server) writeShared(ctx context.Context) error {
+	s.sharedMu.Lock()
+	defer s.sharedMu.Unlock()
+	s.mu.Lock()
+	var batch []SharedAgent
+	for id := range s.sharedDirty {
+		r, ok := s.agents[id]
+		if !ok {
+			continue
+		}
+		data, err := json.Marshal(r)
+		if err != nil {
+			s.mu.Unlock()
+			return fmt.Errorf("configserver: encode agent %s: %w", id, err)
+		}
+		batch = append(batch, SharedAgent{InstanceID: id, LastHeartbeat: r.LastHeartbeat, Record: data})
+	}
+	clear(s.sharedDirty)
+	now := s.now()
+	s.lastShared = now
+	s.mu.Unlock()
+	if err := s.cfg.Shared.PutAgents(ctx, batch, now.Add(-s.cfg.Expiry)); err != nil {
+		// Heard again within an interval, so retried then.
+		return fmt.Errorf("configserver: write agents to the shared registry: %w", err)
+	}
+	return nil
 }
 
 func (s *Server) saveLocked() error {
@@ -385,7 +454,14 @@ func (s *Server) heartbeat(ctx context.Context, key meta.AccessKey, body []byte,
 			s.log.Warn("agent registry not saved; it is retried on the next heartbeat", "err", err)
 		}
 	}
+	s.sharedDirty[rec.InstanceID] = true
+	writeShared := s.cfg.Shared != nil && now.Sub(s.lastShared) >= s.cfg.SaveInterval
 	s.mu.Unlock()
+	if writeShared {
+		if err := s.writeShared(ctx); err != nil {
+			s.log.Warn("agents not written to the shared registry; retried on a later heartbeat (other servers list them later)", "err", err)
+		}
+	}
 
 	resp := pb.HeartbeatResponse{
 		RequestID:    req.RequestID,
@@ -571,12 +647,18 @@ func (s *Server) expireLocked(now time.Time) {
 // Machines lists the agents machine group g of project selects, by last
 // heartbeat (newest first). Only agents whose access key may read the
 // project are listed.
-func (s *Server) Machines(_ context.Context, g meta.MachineGroup) []Machine {
+func (s *Server) Machines(ctx context.Context, g meta.MachineGroup) []Machine {
+	agents := s.sharedAgents(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.expireLocked(s.now())
+	for id, r := range s.agents {
+		if o, ok := agents[id]; !ok || r.LastHeartbeat.After(o.LastHeartbeat) {
+			agents[id] = r
+		}
+	}
 	var out []Machine
-	for _, r := range s.agents {
+	for _, r := range agents {
 		if !r.allows(g.Project) || !Matches(g, r.IP, r.UserDefinedIDs) {
 			continue
 		}
@@ -591,6 +673,30 @@ func (s *Server) Machines(_ context.Context, g meta.MachineGroup) []Machine {
 		}
 		return out[i].InstanceID < out[j].InstanceID
 	})
+	return out
+}
+
+// sharedAgents reads the agents every server wrote to the shared registry
+// (none without one, or when it cannot be read: then this server's own
+// agents are listed, and the error logged).
+func (s *Server) sharedAgents(ctx context.Context) map[string]*agentRecord {
+	out := map[string]*agentRecord{}
+	if s.cfg.Shared == nil {
+		return out
+	}
+	all, err := s.cfg.Shared.Agents(ctx, s.now().Add(-s.cfg.Expiry))
+	if err != nil {
+		s.log.Warn("shared agent registry unreadable; listing the agents of this server only", "err", err)
+		return out
+	}
+	for _, a := range all {
+		r := &agentRecord{}
+		if err := json.Unmarshal(a.Record, r); err != nil || r.InstanceID == "" {
+			s.log.Warn("shared agent registry holds an unreadable record; skipped", "instance", a.InstanceID, "err", err)
+			continue
+		}
+		out[r.InstanceID] = r
+	}
 	return out
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -332,4 +333,79 @@ func TestConcurrentHeartbeats(t *testing.T) {
 		require.NoError(t, <-errs)
 	}
 	require.Len(t, f.cs.Machines(context.Background(), g), 20)
+}
+
+// memRegistry is a SharedRegistry in memory, for the merge logic; the
+// PostgreSQL one is tested in pgregistry.
+type memRegistry struct {
+	mu     sync.Mutex
+	agents map[string]SharedAgent
+}
+
+func (m *memRegistry) PutAgents(_ context.Context, agents []SharedAgent, expired time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, a := range agents {
+		if o, ok := m.agents[a.InstanceID]; !ok || !o.LastHeartbeat.After(a.LastHeartbeat) {
+			m.agents[a.InstanceID] = a
+		}
+	}
+	for id, a := range m.agents {
+		if a.LastHeartbeat.Before(expired) {
+			delete(m.agents, id)
+		}
+	}
+	return nil
+}
+
+func (m *memRegistry) Agents(_ context.Context, since time.Time) ([]SharedAgent, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []SharedAgent
+	for _, a := range m.agents {
+		if !a.LastHeartbeat.Before(since) {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// Two servers on one shared registry: an agent whose heartbeats reach one
+// is listed by the other, with its newest state.
+func TestSharedRegistryListsAgentsOfOtherServers(t *testing.T) {
+	f := newFixture(t, "")
+	f.group("p1", "web", "userdefined", "w")
+	reg := &memRegistry{agents: map[string]SharedAgent{}}
+	open := func() *Server {
+		cs, err := New(Config{Meta: f.meta, Auth: auth.New(f.meta, auth.Options{}), Shared: reg, SaveInterval: time.Nanosecond})
+		require.NoError(t, err)
+		return cs
+	}
+	a, b := open(), open()
+	key := meta.AccessKey{ID: "a1", Projects: map[string]meta.Permission{"p1": meta.PermRead}}
+	hb := func(cs *Server, id, version string) {
+		_, err := cs.heartbeat(context.Background(), key, (&pb.HeartbeatRequest{InstanceID: []byte(id),
+			Attributes: pb.AgentAttributes{Version: version},
+			Tags:       []pb.AgentGroupTag{{Name: TagUserDefinedID, Value: "w"}}}).Marshal(nil), "1.2.3.4")
+		require.NoError(t, err)
+	}
+	g, err := f.meta.GetMachineGroup(context.Background(), "p1", "web")
+	require.NoError(t, err)
+	hb(a, "agent-1", "1.0")
+	ms := b.Machines(context.Background(), g)
+	require.Len(t, ms, 1, "server b lists the agent that heartbeats server a")
+	require.Equal(t, "agent-1", ms[0].InstanceID)
+	hb(b, "agent-2", "1.0")
+	require.Len(t, a.Machines(context.Background(), g), 2)
+	time.Sleep(2 * time.Millisecond)
+	hb(b, "agent-1", "2.0") // the agent moved to server b
+	for _, cs := range []*Server{a, b} {
+		for _, m := range cs.Machines(context.Background(), g) {
+			if m.InstanceID == "agent-1" {
+				require.Equal(t, "2.0", m.Version, "the newest heartbeat wins on every server")
+			}
+		}
+	}
+	require.NoError(t, a.Close())
+	require.NoError(t, b.Close())
 }
