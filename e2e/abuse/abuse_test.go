@@ -65,12 +65,13 @@ type server struct {
 	client *http.Client
 }
 
-func startServer(t *testing.T) *server {
+// startServer starts sluice-server with its default settings, plus args.
+func startServer(t *testing.T, args ...string) *server {
 	dir := e2etest.Dir(t)
 	addr := e2etest.FreeAddr(t)
 	logPath := filepath.Join(dir, "server.log")
-	p := e2etest.Start(t, logPath, []string{serverBin, "serve", "--listen", addr,
-		"--data-dir", filepath.Join(dir, "data"), "--metrics-token", metricsToken, "--log-level", "info"},
+	p := e2etest.Start(t, logPath, append([]string{serverBin, "serve", "--listen", addr,
+		"--data-dir", filepath.Join(dir, "data"), "--metrics-token", metricsToken, "--log-level", "info"}, args...),
 		"SLUICE_ADMIN_KEY_ID="+adminID, "SLUICE_ADMIN_KEY_SECRET="+adminSecret)
 	s := &server{t: t, addr: addr, proc: p, client: &http.Client{Timeout: 2 * time.Minute}}
 	deadline := time.Now().Add(60 * time.Second)
