@@ -9,14 +9,20 @@ package test
 // liveness probe passes, and the agent keeps collecting for the stop delay.
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/sluicelog/sluice/controller"
 	"github.com/sluicelog/sluice/mocklog"
 )
 
@@ -199,4 +205,76 @@ func TestSeed004SidecarJob(t *testing.T) {
 
 	// The image's default: 10 s of stop delay, as run_logtail.sh 10.
 	stopDelay(t, p, "logtail", 10*time.Second)
+}
+
+// TestSeed002DaemonSet: guide 002, the DaemonSet install. The chart's
+// DaemonSet pod runs as the kubelet would (its args, env, probe and
+// hostPath volumes, the node's root being a directory of the test), and the
+// guide's host-file example, as a CR for the chart's default project and
+// machine group, collects a file of the node's /home/logs/app_log/ through
+// /logtail_host. The pod's service-account token is replaced by a
+// kubeconfig for envtest (KUBECONFIG), the one change the harness makes.
+func TestSeed002DaemonSet(t *testing.T) {
+	c := startSeedCluster(t)
+	const ns = namespace // the chart's release namespace
+	crs := manifest(t, "002-host-file-cr.yaml")
+	require.Len(t, crs, 1)
+	c.apply(t, "default", crs...)
+	status, msg := c.crStatus(t, "default", crs[0].GetName())
+	require.Equal(t, "OK", status, "%s\ncontroller:\n%s", msg, c.ctl.tail())
+
+	ds := c.objs["DaemonSet/sluice-agent"].(*appsv1.DaemonSet)
+	spec := *ds.Spec.Template.Spec.DeepCopy()
+	ag := &spec.Containers[0]
+	for _, e := range ag.Env {
+		if r := e.ValueFrom; r != nil && r.SecretKeyRef != nil {
+			sec := c.objs["Secret/"+r.SecretKeyRef.Name].(*corev1.Secret)
+			c.kube.secrets[ns+"/"+sec.Name] = sec.StringData
+		}
+	}
+	kubeconfig, err := os.ReadFile(filepath.Join(c.work, "kubeconfig"))
+	require.NoError(t, err)
+	kdir := filepath.Join(c.kube.hostRoot, "seed002-kube")
+	require.NoError(t, os.MkdirAll(kdir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(kdir, "config"), kubeconfig, 0o600))
+	spec.Volumes = append(spec.Volumes, corev1.Volume{Name: "kube-api", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/seed002-kube"}}})
+	ag.VolumeMounts = append(ag.VolumeMounts, corev1.VolumeMount{Name: "kube-api", MountPath: "/var/run/seed002-kube", ReadOnly: true})
+	ag.Env = append(ag.Env, corev1.EnvVar{Name: "KUBECONFIG", Value: "/var/run/seed002-kube/config"})
+
+	// The node's file, written before the agent starts and after.
+	logDir := filepath.Join(c.kube.hostRoot, "home", "logs", "app_log")
+	require.NoError(t, os.MkdirAll(logDir, 0o755))
+	const n = 100
+	g, err := mocklog.New(mocklog.Options{LogType: mocklog.LogTypeNginx, Path: filepath.Join(logDir, "app.log"), TotalCount: n / 2, FirstSeq: 1})
+	require.NoError(t, err)
+	require.NoError(t, g.Run(context.Background()))
+
+	p := c.kube.run(podEnv{name: "sluice-agent-node-a", namespace: ns, uid: "uid-sluice-agent-node-a",
+		ip: "192.168.0.10", nodeName: "node-a", nodeIP: "192.168.0.10"}, spec)
+	why := func() string { return p.tail(ag.Name) + "\nserver:\n" + c.server.tail() }
+	// The chart's liveness probe passes; `sluice-agent status` lists the
+	// CR's config once the server delivered it.
+	out := p.probe(ag.Name, ag.LivenessProbe, 90*time.Second)
+	for deadline := time.Now().Add(90 * time.Second); !strings.Contains(out, "seed002-host-app-log"); time.Sleep(time.Second) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the CR's config never ran in the agent:\n%s\n%s", out, why())
+		}
+		out, _ = p.exec(ag.Name, ag.LivenessProbe.Exec.Command...)
+	}
+
+	g, err = mocklog.New(mocklog.Options{LogType: mocklog.LogTypeNginx, Path: filepath.Join(logDir, "app.log"), TotalCount: n / 2, FirstSeq: n/2 + 1})
+	require.NoError(t, err)
+	require.NoError(t, g.Run(context.Background()))
+
+	project := controller.DefaultProject(seedClusterID)
+	got := c.logs(t, project, "app-log", "*", 2*time.Minute, func(ls []map[string]string) bool { return len(ls) >= n }, why)
+	tr := &mocklog.SeqTracker{}
+	for _, l := range got {
+		tr.AddLine([]byte(l["content"]))
+		require.Equal(t, "/logtail_host/home/logs/app_log/app.log", field(l, "__tag__:__path__"), "%v", l)
+		require.Equal(t, "node-a", field(l, "__tag__:_node_name_"), "%v", l)
+		require.Equal(t, "k8s-group-"+seedClusterID, field(l, "__tag__:__user_defined_id__"), "%v", l)
+	}
+	require.Empty(t, tr.Missing(1, n), "lost lines")
+	require.Zero(t, tr.Duplicates(), "lines twice")
 }
