@@ -11,6 +11,7 @@ package test
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,7 +21,9 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicelog/sluice/controller"
 	"github.com/sluicelog/sluice/mocklog"
@@ -212,16 +215,19 @@ func TestSeed004SidecarJob(t *testing.T) {
 // hostPath volumes, the node's root being a directory of the test), and the
 // guide's host-file example, as a CR for the chart's default project and
 // machine group, collects a file of the node's /home/logs/app_log/ through
-// /logtail_host. The pod's service-account token is replaced by a
+// /logtail_host; a container stdout CR collects an application pod's
+// stdout from the node's /var/log/pods with its pod metadata as tags. The pod's service-account token is replaced by a
 // kubeconfig for envtest (KUBECONFIG), the one change the harness makes.
 func TestSeed002DaemonSet(t *testing.T) {
 	c := startSeedCluster(t)
 	const ns = namespace // the chart's release namespace
-	crs := manifest(t, "002-host-file-cr.yaml")
-	require.Len(t, crs, 1)
+	crs := append(manifest(t, "002-host-file-cr.yaml"), manifest(t, "002-stdout-cr.yaml")...)
+	require.Len(t, crs, 2)
 	c.apply(t, "default", crs...)
-	status, msg := c.crStatus(t, "default", crs[0].GetName())
-	require.Equal(t, "OK", status, "%s\ncontroller:\n%s", msg, c.ctl.tail())
+	for _, cr := range crs {
+		status, msg := c.crStatus(t, "default", cr.GetName())
+		require.Equal(t, "OK", status, "%s: %s\ncontroller:\n%s", cr.GetName(), msg, c.ctl.tail())
+	}
 
 	ds := c.objs["DaemonSet/sluice-agent"].(*appsv1.DaemonSet)
 	spec := *ds.Spec.Template.Spec.DeepCopy()
@@ -248,6 +254,26 @@ func TestSeed002DaemonSet(t *testing.T) {
 	g, err := mocklog.New(mocklog.Options{LogType: mocklog.LogTypeNginx, Path: filepath.Join(logDir, "app.log"), TotalCount: n / 2, FirstSeq: 1})
 	require.NoError(t, err)
 	require.NoError(t, g.Run(context.Background()))
+
+	// An application pod on the node (in the API server: the agent watches
+	// its node's pods) and its stdout as the kubelet's runtime keeps it.
+	app := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "nginx-log-demo-0", Namespace: "seed002", Labels: map[string]string{"app": "nginx-log-demo"}},
+		Spec:       corev1.PodSpec{NodeName: "node-a", Containers: []corev1.Container{{Name: "nginx-log-demo", Image: "ghcr.io/sluicelog/mocklog:0.1.0"}}},
+	}
+	ensureNamespace(t, c.k8s, app.Namespace)
+	require.NoError(t, c.k8s.Create(context.Background(), app))
+	t.Cleanup(func() { _ = c.k8s.Delete(context.Background(), app, client.GracePeriodSeconds(0)) })
+	stdout := newCRIWriter(t, filepath.Join(c.kube.hostRoot, "var", "log", "pods",
+		app.Namespace+"_"+app.Name+"_"+string(app.UID), "nginx-log-demo", "0.log"), io.Discard)
+	t.Cleanup(stdout.Close)
+	writeStdout := func(from, to int) {
+		for i := from; i <= to; i++ {
+			_, err := fmt.Fprintf(stdout, "seed002 stdout line %03d\n", i)
+			require.NoError(t, err)
+		}
+	}
+	writeStdout(1, n/2)
 
 	p := c.kube.run(podEnv{name: "sluice-agent-node-a", namespace: ns, uid: "uid-sluice-agent-node-a",
 		ip: "192.168.0.10", nodeName: "node-a", nodeIP: "192.168.0.10"}, spec)
@@ -277,4 +303,20 @@ func TestSeed002DaemonSet(t *testing.T) {
 	}
 	require.Empty(t, tr.Missing(1, n), "lost lines")
 	require.Zero(t, tr.Duplicates(), "lines twice")
+
+	// The pod's stdout, with its Kubernetes metadata.
+	writeStdout(n/2+1, n)
+	got = c.logs(t, project, "stdout", "*", 2*time.Minute, func(ls []map[string]string) bool { return len(ls) >= n }, why)
+	seen := map[string]int{}
+	for _, l := range got {
+		seen[field(l, "content")]++
+		// Fields, as Logtail's service_docker_stdout adds them.
+		require.Equal(t, app.Name, field(l, "_pod_name_"), "%v", l)
+		require.Equal(t, app.Namespace, field(l, "_namespace_"), "%v", l)
+		require.Equal(t, "nginx-log-demo", field(l, "_container_name_"), "%v", l)
+		require.Equal(t, "stderr", field(l, "_source_"), "%v", l)
+	}
+	for i := 1; i <= n; i++ {
+		require.Equal(t, 1, seen[fmt.Sprintf("seed002 stdout line %03d", i)], "stdout line %d (of %d distinct)", i, len(seen))
+	}
 }
