@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +29,7 @@ type admission struct {
 	mu      sync.Mutex
 	running int
 	byProj  map[string]int
+	slots   map[*slot]struct{} // the running queries
 	waiting int
 	freed   chan struct{} // closed (and replaced) when a slot frees
 
@@ -36,13 +38,25 @@ type admission struct {
 
 func newAdmission(max, perProject, maxQueued int, wait time.Duration, m *metrics) *admission {
 	return &admission{max: max, perProject: perProject, maxQueued: maxQueued, wait: wait,
-		byProj: map[string]int{}, freed: make(chan struct{}), m: m}
+		byProj: map[string]int{}, slots: map[*slot]struct{}{}, freed: make(chan struct{}), m: m}
+}
+
+// slot is one running query's place. DuckDB's memory (memory_limit and the
+// memory guard) is one pool for every query, so a query that runs out of
+// it may have been starved by others. shared records whether a query of
+// another project ran at any moment alongside this one: an out-of-memory
+// error of a shared query is answered as load (503, retry), not as the
+// query's own size (400), so one tenant's memory-hungry queries never make
+// another tenant's ordinary query fail for good.
+type slot struct {
+	project string
+	shared  atomic.Bool
 }
 
 // acquire takes a slot for project, waiting up to a.wait. It fails with
 // store.ErrOverloaded (a 503 telling the client to retry) when the queue
 // is full or the wait ran out, and with ctx.Err() when ctx ends first.
-func (a *admission) acquire(ctx context.Context, project string) error {
+func (a *admission) acquire(ctx context.Context, project string) (*slot, error) {
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -54,15 +68,23 @@ func (a *admission) acquire(ctx context.Context, project string) error {
 		if a.running < a.max && a.byProj[project] < a.perProject {
 			a.running++
 			a.byProj[project]++
+			sl := &slot{project: project}
+			for o := range a.slots {
+				if o.project != project {
+					o.shared.Store(true)
+					sl.shared.Store(true)
+				}
+			}
+			a.slots[sl] = struct{}{}
 			a.m.queriesRunning.Set(float64(a.running))
 			a.mu.Unlock()
-			return nil
+			return sl, nil
 		}
 		if timer == nil {
 			if a.waiting >= a.maxQueued {
 				a.mu.Unlock()
 				a.m.queriesRejected.Inc()
-				return a.busy("queue full")
+				return nil, a.busy("queue full")
 			}
 			timer = time.NewTimer(a.wait)
 		}
@@ -84,7 +106,7 @@ func (a *admission) acquire(ctx context.Context, project string) error {
 		a.m.queriesWaiting.Set(float64(a.waiting))
 		if err != nil {
 			a.mu.Unlock()
-			return err
+			return nil, err
 		}
 	}
 }
@@ -94,12 +116,13 @@ func (a *admission) busy(why string) error {
 		why, a.max, a.perProject, a.maxQueued, store.ErrOverloaded)
 }
 
-func (a *admission) release(project string) {
+func (a *admission) release(sl *slot) {
 	a.mu.Lock()
 	a.running--
-	if a.byProj[project]--; a.byProj[project] == 0 {
-		delete(a.byProj, project)
+	if a.byProj[sl.project]--; a.byProj[sl.project] == 0 {
+		delete(a.byProj, sl.project)
 	}
+	delete(a.slots, sl)
 	a.m.queriesRunning.Set(float64(a.running))
 	close(a.freed)
 	a.freed = make(chan struct{})
@@ -115,10 +138,11 @@ func (a *admission) release(project string) {
 // keep one vector's work to about a second.
 func bounded[T any](ctx context.Context, s *Store, project string, fn func(context.Context) (T, error)) (T, error) {
 	var zero T
-	if err := s.admit.acquire(ctx, project); err != nil {
+	sl, err := s.admit.acquire(ctx, project)
+	if err != nil {
 		return zero, err
 	}
-	defer s.admit.release(project)
+	defer s.admit.release(sl)
 	s.closeMu.RLock()
 	if s.closed {
 		s.closeMu.RUnlock()
@@ -139,11 +163,30 @@ func bounded[T any](ctx context.Context, s *Store, project string, fn func(conte
 		}
 		return zero, s.timeoutErr()
 	}
+	if errors.Is(err, errQueryMemory) && sl.shared.Load() {
+		// Whose memory it was cannot be told: DuckDB keeps no account per
+		// query. Other projects' queries ran alongside, so this may be
+		// theirs; retried, an ordinary query gets through, and one too big
+		// on its own gets the 400 once it runs without them.
+		s.m.queryLimited.WithLabelValues("query-memory-shared").Inc()
+		return zero, fmt.Errorf("duckdb store: DuckDB's memory (query limit query-memory, %s) was used up while other projects' queries ran alongside this one: %w",
+			s.cfg.MemoryLimit, store.ErrOverloaded)
+	}
 	if err != nil {
 		return zero, err
 	}
 	return v, nil
 }
+
+// errQueryMemory marks the query-memory limit among store.ErrQueryLimit
+// errors (memoryErr): bounded answers it as load when the memory may have
+// been taken by other projects' queries.
+var errQueryMemory = errors.New("query-memory")
+
+type memoryErr struct{ error }
+
+func (e memoryErr) Unwrap() error        { return e.error }
+func (e memoryErr) Is(target error) bool { return target == errQueryMemory }
 
 func (s *Store) timeoutErr() error {
 	return fmt.Errorf("%w: the query ran longer than %s (query limit query-timeout) and was stopped: narrow the time range, the search or the SQL", store.ErrQueryLimit, s.cfg.QueryTimeout)
@@ -159,8 +202,8 @@ func (s *Store) limitErr(raw string) error {
 		return fmt.Errorf("%w: %s", store.ErrQueryLimit, msg)
 	case strings.Contains(raw, "Out of Memory Error"):
 		s.m.queryLimited.WithLabelValues("query-memory").Inc()
-		return fmt.Errorf("%w: the query needs more memory than the server allows queries (query limit query-memory: memory_limit %s, at most %s for all of DuckDB): narrow the time range, aggregate with fewer groups or select less",
-			store.ErrQueryLimit, s.cfg.MemoryLimit, formatBytes(s.cfg.MemoryHardLimit))
+		return memoryErr{fmt.Errorf("%w: the query needs more memory than the server allows queries (query limit query-memory: memory_limit %s, at most %s for all of DuckDB): narrow the time range, aggregate with fewer groups or select less",
+			store.ErrQueryLimit, s.cfg.MemoryLimit, formatBytes(s.cfg.MemoryHardLimit))}
 	case strings.Contains(raw, "Max expression depth"):
 		msg, _ := splitDuckError(raw, "")
 		return fmt.Errorf("%w: %s (query limit max-depth)", store.ErrQueryLimit, msg)
@@ -246,7 +289,7 @@ func newQueryMetrics() queryMetrics {
 		queriesRejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_queries_rejected_total", Help: "Queries refused because every slot stayed taken (answered 503 ServerBusy with Retry-After)."}),
 		queriesTimedOut: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_queries_timed_out_total", Help: "Queries interrupted at the query timeout."}),
 		queryLimited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_store_query_limit_hits_total",
-			Help: "Queries stopped while running by a limit, by limit (query-memory, max-value-bytes)."}, []string{"limit"}),
+			Help: "Queries stopped while running by a limit, by limit (query-memory, max-value-bytes; query-memory-shared: of the query-memory ones, those answered 503 because other projects' queries ran alongside)."}, []string{"limit"}),
 	}
 }
 

@@ -117,6 +117,44 @@ func TestMemoryGuard(t *testing.T) {
 	require.Equal(t, 1.0, testutil.ToFloat64(s.m.queryLimited.WithLabelValues("query-memory")))
 }
 
+// TestMemoryShared: DuckDB's memory is one pool for every query, so an
+// out-of-memory while another project's query ran alongside may be that
+// project's doing: it is answered as load (store.ErrOverloaded, a 503 the
+// client retries), not as the query's own size. Alone, or alongside only
+// its own project's queries, the same query is a query limit (400).
+func TestMemoryShared(t *testing.T) {
+	s := open(t, Config{MemoryLimit: "256MB", MemoryHardLimit: 320 << 20})
+	ctx := context.Background()
+	for _, p := range []string{"p", "other"} {
+		require.NoError(t, s.EnsureLogstore(ctx, store.LogstoreSpec{Project: p, Logstore: "l"}))
+	}
+	hungry := store.SearchRequest{From: time.Unix(0, 0), To: time.Unix(1<<32, 0),
+		Query: "* | select max(len(list_transform(range(100000), x -> repeat('x', 16000) || cast(x + i as varchar)))) as n from range(1) t(i)"}
+
+	_, err := s.Search(ctx, "p", "l", hungry)
+	require.ErrorIs(t, err, store.ErrQueryLimit, "alone: its own size")
+
+	own, err := s.admit.acquire(ctx, "p")
+	require.NoError(t, err)
+	_, err = s.Search(ctx, "p", "l", hungry)
+	require.ErrorIs(t, err, store.ErrQueryLimit, "alongside its own project's query")
+	s.admit.release(own)
+
+	other, err := s.admit.acquire(ctx, "other")
+	require.NoError(t, err)
+	_, err = s.Search(ctx, "p", "l", hungry)
+	s.admit.release(other)
+	require.ErrorIs(t, err, store.ErrOverloaded, "alongside another project's query")
+	require.NotErrorIs(t, err, store.ErrQueryLimit)
+	require.ErrorContains(t, err, "other projects' queries ran alongside")
+	require.True(t, other.shared.Load(), "the other query saw it too")
+	require.Equal(t, 1.0, testutil.ToFloat64(s.m.queryLimited.WithLabelValues("query-memory-shared")))
+
+	// A query that starts after the other ended is alone again.
+	_, err = s.Search(ctx, "p", "l", hungry)
+	require.ErrorIs(t, err, store.ErrQueryLimit)
+}
+
 // TestTimeoutStopsDuckDB: at the query timeout DuckDB is interrupted, and
 // Search returns only once it has stopped: the process uses no CPU for
 // the query after the answer.
