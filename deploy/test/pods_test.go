@@ -132,19 +132,24 @@ func (p podEnv) field(path string) (string, bool) {
 
 // kubelet runs pods for one test.
 type kubelet struct {
-	t        *testing.T
-	work     string
-	bin      string                       // directory of the built binaries
-	hosts    string                       // /etc/hosts of every pod
-	secrets  map[string]map[string]string // "ns/name" → data
-	mu       sync.Mutex
-	pods     []*pod
-	pvcs     map[string]string // claim name → host directory (shared by pods)
-	hostRoot string            // hostPath volumes resolve under it ("" = a directory per test)
+	t       *testing.T
+	work    string
+	bin     string                       // directory of the built binaries
+	hosts   string                       // /etc/hosts of every pod
+	secrets map[string]map[string]string // "ns/name" → data
+	mu      sync.Mutex
+	pods    []*pod
+	pvcs    map[string]string // claim name → host directory (shared by pods)
+	// pvcNodes is the node a claim is attached to first; an agent pod on
+	// another node sees the claim through an overlayfs mount whose only
+	// lower layer is the same directory: same inodes and bytes, another
+	// device id, as a network volume attached to another node.
+	pvcNodes map[string]string
+	hostRoot string // hostPath volumes resolve under it ("" = a directory per test)
 }
 
 func newKubelet(t *testing.T, bin, serverIP string) *kubelet {
-	k := &kubelet{t: t, work: t.TempDir(), bin: bin, secrets: map[string]map[string]string{}, pvcs: map[string]string{}}
+	k := &kubelet{t: t, work: t.TempDir(), bin: bin, secrets: map[string]map[string]string{}, pvcs: map[string]string{}, pvcNodes: map[string]string{}}
 	k.hosts = "127.0.0.1 localhost\n" + serverIP + " sluice-server.sluice.svc sluice-server.sluice.svc.cluster.local\n"
 	k.hostRoot = filepath.Join(k.work, "node")
 	require.NoError(t, os.MkdirAll(k.hostRoot, 0o755))
@@ -192,6 +197,9 @@ func (k *kubelet) run(e podEnv, spec corev1.PodSpec) *pod {
 				k.pvcs[claim] = filepath.Join(k.work, "pvc", claim)
 			}
 			dir = k.pvcs[claim]
+			if k.pvcNodes[claim] == "" {
+				k.pvcNodes[claim] = e.nodeName
+			}
 			k.mu.Unlock()
 		case v.HostPath != nil:
 			dir = filepath.Join(k.hostRoot, v.HostPath.Path)
@@ -342,7 +350,15 @@ func (p *pod) start(c corev1.Container) *container {
 			src := p.mountDir(m, env)
 			target := filepath.Join(ctr.rootfs, m.MountPath)
 			require.NoError(t, os.MkdirAll(target, 0o755))
-			script = append(script, fmt.Sprintf("%s --bind %q %q", mount, src, target))
+			if node := p.remountedPVC(m.Name); node != "" {
+				upper, work := filepath.Join(p.dir, "overlay", m.Name, m.SubPath, "upper"), filepath.Join(p.dir, "overlay", m.Name, m.SubPath, "work")
+				require.NoError(t, os.MkdirAll(upper, 0o777))
+				require.NoError(t, os.MkdirAll(work, 0o777))
+				require.NoError(t, os.Chmod(upper, 0o777))
+				script = append(script, fmt.Sprintf("%s -t overlay overlay -o lowerdir=%s,upperdir=%s,workdir=%s %q", mount, src, upper, work, target))
+			} else {
+				script = append(script, fmt.Sprintf("%s --bind %q %q", mount, src, target))
+			}
 			if m.ReadOnly {
 				script = append(script, fmt.Sprintf("%s -o remount,bind,ro %q", mount, target))
 			}
@@ -356,6 +372,10 @@ func (p *pod) start(c corev1.Container) *container {
 	default:
 		t.Fatalf("container %s runs image %s: the harness runs %s and %s", c.Name, c.Image, agentImage, mocklogImage)
 	}
+	// A process group per container: killing it also ends what the
+	// container started (the supervised agent of `sluice-agent supervise`),
+	// which would otherwise outlive the test.
+	ctr.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	require.NoError(t, ctr.cmd.Start(), "start %s/%s", p.env.name, c.Name)
 	go func() {
 		err := ctr.cmd.Wait()
@@ -370,6 +390,21 @@ func (p *pod) start(c corev1.Container) *container {
 		close(ctr.done)
 	}()
 	return ctr
+}
+
+// remountedPVC returns the node volume name's claim was first attached to
+// when this pod runs on another one ("" otherwise).
+func (p *pod) remountedPVC(volume string) string {
+	for _, v := range p.spec.Volumes {
+		if v.Name == volume && v.PersistentVolumeClaim != nil {
+			p.k.mu.Lock()
+			defer p.k.mu.Unlock()
+			if first := p.k.pvcNodes[v.PersistentVolumeClaim.ClaimName]; first != p.env.nodeName {
+				return first
+			}
+		}
+	}
+	return ""
 }
 
 // stdlogDir is the host directory of the pod's serverless stdout volume.
@@ -449,8 +484,7 @@ func (p *pod) stop(grace time.Duration) {
 		select {
 		case <-c.done:
 		case <-deadline:
-			_ = c.cmd.Process.Kill()
-			<-c.done
+			c.kill()
 		}
 	}
 }
@@ -470,10 +504,15 @@ func (k *kubelet) stopAll() {
 	k.mu.Unlock()
 	for _, p := range pods {
 		for _, c := range p.containers {
-			_ = c.cmd.Process.Kill()
-			<-c.done
+			c.kill()
 		}
 	}
+}
+
+// kill ends the container's processes (its process group) and waits.
+func (c *container) kill() {
+	_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+	<-c.done
 }
 
 // criWriter stores a container's output as the runtime does: one CRI

@@ -1,6 +1,7 @@
 package test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -238,10 +239,16 @@ func (c *seedCluster) agentKey(t *testing.T, ns string, projects ...string) {
 // manifest reads a seeds file into objects.
 func manifest(t *testing.T, name string) []*unstructured.Unstructured {
 	t.Helper()
-	f, err := os.Open(filepath.Join("seeds", name))
+	data, err := os.ReadFile(filepath.Join("seeds", name))
 	require.NoError(t, err)
-	defer f.Close()
-	dec := utilyaml.NewYAMLOrJSONDecoder(f, 4096)
+	return decodeManifest(t, name, data)
+}
+
+// decodeManifest reads YAML documents into objects with apimachinery's
+// decoder, the one kubectl's file reader uses.
+func decodeManifest(t *testing.T, name string, data []byte) []*unstructured.Unstructured {
+	t.Helper()
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
 	var out []*unstructured.Unstructured
 	for {
 		u := &unstructured.Unstructured{}
@@ -271,7 +278,10 @@ func (c *seedCluster) apply(t *testing.T, ns string, objs ...*unstructured.Unstr
 		}
 		require.NoError(t, c.k8s.Create(ctx, o, client.FieldValidation("Strict")), "%s %s", o.GetKind(), o.GetName())
 		t.Cleanup(func() {
-			_ = c.k8s.Delete(context.Background(), o)
+			// Background: a Job's default (orphan) waits for a garbage
+			// collector envtest does not run, and the next seed's Job of the
+			// same name could not be created.
+			_ = c.k8s.Delete(context.Background(), o, client.PropagationPolicy(metav1.DeletePropagationBackground))
 			if o.GetKind() == "AliyunLogConfig" { // its finalizer removes the config from the server
 				require.Eventually(t, func() bool {
 					return apierrors.IsNotFound(c.k8s.Get(context.Background(), client.ObjectKeyFromObject(o), o.DeepCopy()))

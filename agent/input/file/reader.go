@@ -407,6 +407,8 @@ func (in *Input) begin(f *tracked, sigBuf []byte) {
 			}
 			if e.File != f.id {
 				in.store.Delete(in.cfg.Name, e.File) // the device id changed (volume mounted again, or IgnoreDevice)
+				in.log.Info("file known by its checkpoint under another device id (its volume was mounted again, e.g. the pod moved to another node): resuming it",
+					"path", p, "checkpoint_path", e.Path, "checkpoint_device", e.File.Dev, "device", f.id.Dev, "inode", f.id.Inode, "offset", start)
 			}
 			break
 		}
