@@ -177,7 +177,11 @@ func TestTimeoutStopsDuckDB(t *testing.T) {
 			time.Sleep(time.Second)
 			after := processCPU(t) - cpu0
 			t.Logf("answered after %v; CPU in the second after: %v", elapsed.Round(time.Millisecond), after)
-			require.Less(t, elapsed, 5*time.Second)
+			// Each query would run for minutes uninterrupted; the bound is
+			// far past the 1 s timeout because a loaded box stretches it
+			// (5.6 s seen at load ~20 against the former 5 s bound). The
+			// CPU check below is the one that shows DuckDB stopped.
+			require.Less(t, elapsed, 30*time.Second)
 			require.Less(t, after, 300*time.Millisecond, "DuckDB kept running after the answer")
 		})
 	}
