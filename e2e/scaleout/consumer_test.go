@@ -176,9 +176,12 @@ func TestConsumersOnTwoNodes(t *testing.T) {
 	}
 
 	r := &consumed{seen: map[int]bool{}, shard: map[int][]int{}, by: map[string]int{}}
+	status := func() string {
+		return fmt.Sprintf("%d groups acknowledged, %d writes failed; consumed: a %d, b %d", acked(), failed.Load(), r.count("a"), r.count("b"))
+	}
 	a := startConsumer(nodes[0], "a", r)
 	b := startConsumer(nodes[1], "b", r)
-	waitUntil(t, "both consumers to process groups", func() bool { return r.count("a") > 20 && r.count("b") > 20 })
+	waitUntil(t, "both consumers to process groups", func() bool { return r.count("a") > 20 && r.count("b") > 20 }, status)
 
 	// Restart both consumers, each onto the other node.
 	a.StopAndWait()
@@ -188,7 +191,7 @@ func TestConsumersOnTwoNodes(t *testing.T) {
 	b = startConsumer(nodes[0], "b", r)
 	waitUntil(t, "both restarted consumers to process groups", func() bool {
 		return r.count("a") > before["a"]+20 && r.count("b") > before["b"]+20
-	})
+	}, status)
 
 	// Kill the node a talks to, at a random moment under load, and start
 	// it again.
@@ -201,11 +204,11 @@ func TestConsumersOnTwoNodes(t *testing.T) {
 	before = map[string]int{"a": r.count("a"), "b": r.count("b")}
 	waitUntil(t, "both consumers to go on after the restart", func() bool {
 		return r.count("a") > before["a"]+20 && r.count("b") > before["b"]+20
-	})
+	}, status)
 	close(stop)
 	wg.Wait()
 	want := acked()
-	waitUntil(t, "every acknowledged group to be consumed", func() bool { return r.total() >= want })
+	waitUntil(t, "every acknowledged group to be consumed", func() bool { return r.total() >= want }, status)
 	time.Sleep(2 * time.Second) // anything more would be a duplicate
 	a.StopAndWait()
 	b.StopAndWait()
@@ -237,11 +240,16 @@ func TestConsumersOnTwoNodes(t *testing.T) {
 		want, failed.Load(), len(r.seen), r.by["a"], r.by["b"])
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
+// waitUntil waits for cond; on timeout it fails with what and, when
+// given, status() (what the test had seen by then).
+func waitUntil(t *testing.T, what string, cond func() bool, status ...func() string) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
+			for _, s := range status {
+				what += " (" + s() + ")"
+			}
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(50 * time.Millisecond)
