@@ -26,9 +26,9 @@
 //
 //   - The bytes: each group commit writes, per logstore, one object
 //     shardlog/ls<id>/<obj>.groups holding every shard's new groups as
-//     LogGroupList entries (a PullLogs answer is those bytes
-//     concatenated, never re-encoded), uploaded in parallel with the
-//     commit's segments.
+//     LogGroupList entries, one zstd frame per shard (a PullLogs answer
+//     is those bytes decompressed and cut, never re-encoded), uploaded in
+//     parallel with the commit's segments.
 //   - The order: per shard a chunk row in store_shard_chunks (cursor of
 //     its first group, group count, receive time, object and byte range),
 //     recorded in the commit's transaction. Cursors come from a counter
