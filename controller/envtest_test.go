@@ -33,6 +33,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/sluicelog/sluice/controller/api/v1alpha1"
+	"github.com/sluicelog/sluice/internal/testenv"
 	"github.com/sluicelog/sluice/server/app"
 )
 
@@ -60,7 +61,7 @@ var suite integration
 func TestMain(m *testing.M) {
 	code := func() int {
 		if err := suite.start(); err != nil {
-			if os.Getenv("SLUICE_REQUIRE_ALL") == "1" {
+			if testenv.RequireAll() {
 				fmt.Fprintln(os.Stderr, "controller integration suite:", err)
 				return 1
 			}
@@ -97,24 +98,12 @@ func needEnv(t *testing.T) {
 	}
 }
 
-func envtestDir() string {
-	if c := os.Getenv("SLUICE_CACHE"); c != "" {
-		return filepath.Join(c, "envtest")
-	}
-	return filepath.Join("..", ".cache", "envtest")
-}
-
 func (s *integration) start() error {
 	// controller-runtime's internals log through its global logger.
 	ctrl.SetLogger(logr.Discard())
-	dir, err := filepath.Abs(envtestDir())
+	dir, err := testenv.EnvtestAssets()
 	if err != nil {
 		return err
-	}
-	for _, bin := range []string{"kube-apiserver", "etcd"} {
-		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
-			return fmt.Errorf("envtest binaries missing in %s (run hack/ensure-envtest.sh): %w", dir, err)
-		}
 	}
 	env := &envtest.Environment{
 		BinaryAssetsDirectory:    dir,
@@ -195,7 +184,12 @@ func (s *integration) start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	s.teardown = append(s.teardown, func() { cancel(); <-done })
+	s.teardown = append(s.teardown, func() {
+		cancel()
+		if err := <-done; err != nil {
+			fmt.Fprintln(os.Stderr, "controller manager:", err)
+		}
+	})
 	if s.k8s, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sluicelog/sluice/e2e/e2etest"
+	"github.com/sluicelog/sluice/internal/testenv"
 	"github.com/sluicelog/sluice/mocklog"
 )
 
@@ -50,11 +51,7 @@ func requireMountNamespace(t *testing.T) {
 	probe := exec.Command("unshare", "-m", "--propagation", "private", "mount", "-t", "overlay", "overlay",
 		"-o", overlayOpts(filepath.Join(dir, "l"), filepath.Join(dir, "u"), filepath.Join(dir, "w")), filepath.Join(dir, "m"))
 	if out, err := probe.CombinedOutput(); err != nil {
-		msg := fmt.Sprintf("needs a private mount namespace with overlayfs (root / CAP_SYS_ADMIN): %v: %s", err, out)
-		if os.Getenv("SLUICE_REQUIRE_ALL") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testenv.SkipOrFail(t, "needs a private mount namespace with overlayfs (root / CAP_SYS_ADMIN): %v: %s", err, out)
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +22,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/sluicelog/sluice/internal/testenv"
 )
 
 // The watcher is tested against a real kube-apiserver and etcd (envtest,
@@ -39,7 +40,7 @@ func TestMain(m *testing.M) {
 	code := func() int {
 		env, err := startEnv()
 		if err != nil {
-			if os.Getenv("SLUICE_REQUIRE_ALL") == "1" {
+			if testenv.RequireAll() {
 				fmt.Fprintln(os.Stderr, "kube integration tests:", err)
 				return 1
 			}
@@ -62,22 +63,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func envtestDir() string {
-	if c := os.Getenv("SLUICE_CACHE"); c != "" {
-		return filepath.Join(c, "envtest")
-	}
-	return filepath.Join("..", "..", ".cache", "envtest")
-}
-
 func startEnv() (*envtest.Environment, error) {
-	dir, err := filepath.Abs(envtestDir())
+	dir, err := testenv.EnvtestAssets()
 	if err != nil {
 		return nil, err
-	}
-	for _, bin := range []string{"kube-apiserver", "etcd"} {
-		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
-			return nil, fmt.Errorf("envtest binaries missing in %s (run hack/ensure-envtest.sh): %w", dir, err)
-		}
 	}
 	env := &envtest.Environment{BinaryAssetsDirectory: dir,
 		ControlPlaneStartTimeout: 2 * time.Minute, ControlPlaneStopTimeout: time.Minute}

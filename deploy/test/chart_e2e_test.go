@@ -43,6 +43,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/sluicelog/sluice/controller"
+	"github.com/sluicelog/sluice/internal/testenv"
 	"github.com/sluicelog/sluice/mocklog"
 )
 
@@ -82,21 +83,6 @@ func TestMain(m *testing.M) {
 		return code
 	}()
 	os.Exit(code)
-}
-
-func envtestDir() string {
-	if c := os.Getenv("SLUICE_CACHE"); c != "" {
-		return filepath.Join(c, "envtest")
-	}
-	return filepath.Join("..", "..", ".cache", "envtest")
-}
-
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("SLUICE_REQUIRE_ALL") == "1" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
 }
 
 // rendered is the chart's output decoded by kind/name.
@@ -320,14 +306,10 @@ func (p *proc) waitHTTP(url string) error {
 }
 
 func TestChartWiring(t *testing.T) {
-	dir := envtestDir()
-	for _, bin := range []string{"kube-apiserver", "etcd"} {
-		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
-			skipOrFail(t, "envtest binaries missing in %s (run hack/ensure-envtest.sh): %v", dir, err)
-		}
+	absDir, err := testenv.EnvtestAssets()
+	if err != nil {
+		testenv.SkipOrFail(t, "%v", err)
 	}
-	absDir, err := filepath.Abs(dir)
-	require.NoError(t, err)
 	buildBinaries(t)
 
 	env := &envtest.Environment{

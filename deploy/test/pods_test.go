@@ -47,6 +47,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/sluicelog/sluice/internal/testenv"
 )
 
 // Images the harness knows how to run.
@@ -99,7 +101,7 @@ func requireNamespaces(t *testing.T) {
 	probe := exec.Command("unshare", "--mount", "--uts", "--propagation", "private", "chroot", "/", "true")
 	probe.Dir = dir
 	if out, err := probe.CombinedOutput(); err != nil {
-		skipOrFail(t, "the seeds tests run agents in mount namespaces with chroot (root, CAP_SYS_ADMIN and CAP_SYS_CHROOT): %v: %s", err, out)
+		testenv.SkipOrFail(t, "the seeds tests run agents in mount namespaces with chroot (root, CAP_SYS_ADMIN and CAP_SYS_CHROOT): %v: %s", err, out)
 	}
 }
 

@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/sluicelog/sluice/controller"
+	"github.com/sluicelog/sluice/internal/testenv"
 	"github.com/sluicelog/sluice/protocol"
 	"github.com/sluicelog/sluice/server/api"
 	"github.com/sluicelog/sluice/server/api/apiclient"
@@ -89,11 +90,9 @@ var (
 // after another and keep to their own projects, namespaces and groups.
 func startSeedCluster(t *testing.T) *seedCluster {
 	t.Helper()
-	dir := envtestDir()
-	for _, bin := range []string{"kube-apiserver", "etcd"} {
-		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
-			skipOrFail(t, "envtest binaries missing in %s (run hack/ensure-envtest.sh): %v", dir, err)
-		}
+	dir, err := testenv.EnvtestAssets()
+	if err != nil {
+		testenv.SkipOrFail(t, "%v", err)
 	}
 	requireNamespaces(t)
 	buildBinaries(t)

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sluicelog/sluice/agent/supervisor"
+	"github.com/sluicelog/sluice/internal/testenv"
 )
 
 // requireTmpfsNamespace skips the test (fails it with SLUICE_REQUIRE_ALL=1)
@@ -24,11 +25,7 @@ func requireTmpfsNamespace(t *testing.T) {
 	dir := t.TempDir()
 	probe := exec.Command("unshare", "-m", "--propagation", "private", "mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir)
 	if out, err := probe.CombinedOutput(); err != nil {
-		msg := fmt.Sprintf("needs a private mount namespace with a small tmpfs (root / CAP_SYS_ADMIN) to fill the agent's disk: %v: %s", err, out)
-		if os.Getenv("SLUICE_REQUIRE_ALL") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testenv.SkipOrFail(t, "needs a private mount namespace with a small tmpfs (root / CAP_SYS_ADMIN) to fill the agent's disk: %v: %s", err, out)
 	}
 }
 

@@ -35,6 +35,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/sluicelog/sluice/internal/testenv"
 )
 
 // Server is a running test PostgreSQL server.
@@ -79,10 +81,7 @@ func Get(t testing.TB) *Server {
 	t.Helper()
 	once.Do(func() { shared, initErr = Start() })
 	if initErr != nil {
-		if os.Getenv("SLUICE_REQUIRE_ALL") == "1" {
-			t.Fatalf("pgtest: %v", initErr)
-		}
-		t.Skipf("pgtest: %v", initErr)
+		testenv.SkipOrFail(t, "pgtest: %v", initErr)
 	}
 	return shared
 }

@@ -33,6 +33,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/sluicelog/sluice/internal/testenv"
 )
 
 // Credentials of the test server's one identity.
@@ -81,10 +83,7 @@ func Get(t testing.TB) *Server {
 	t.Helper()
 	once.Do(func() { shared, initErr = Start() })
 	if initErr != nil {
-		if os.Getenv("SLUICE_REQUIRE_ALL") == "1" {
-			t.Fatalf("s3test: %v", initErr)
-		}
-		t.Skipf("s3test: %v", initErr)
+		testenv.SkipOrFail(t, "s3test: %v", initErr)
 	}
 	return shared
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/sluicelog/sluice/internal/testenv"
 )
 
 // Mount mounts a tmpfs of size bytes (rounded up to whole pages) on a new
@@ -17,7 +19,7 @@ func Mount(t testing.TB, size int64) string {
 		t.Fatal(err)
 	}
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0755", size)); err != nil {
-		skipOrFail(t, fmt.Sprintf("needs to mount a %d-byte tmpfs to fill a disk (root / CAP_SYS_ADMIN): %v", size, err))
+		testenv.SkipOrFail(t, "needs to mount a %d-byte tmpfs to fill a disk (root / CAP_SYS_ADMIN): %v", size, err)
 	}
 	t.Cleanup(func() {
 		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {

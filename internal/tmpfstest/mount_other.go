@@ -2,11 +2,15 @@
 
 package tmpfstest
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/sluicelog/sluice/internal/testenv"
+)
 
 // Mount skips the test: tmpfs is Linux's.
 func Mount(t testing.TB, size int64) string {
 	t.Helper()
-	skipOrFail(t, "needs Linux to mount a tmpfs to fill a disk")
+	testenv.SkipOrFail(t, "needs Linux to mount a tmpfs to fill a disk")
 	return ""
 }

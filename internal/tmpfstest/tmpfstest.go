@@ -6,19 +6,5 @@
 // is skipped, or failed when SLUICE_REQUIRE_ALL=1 (CI runs as root).
 package tmpfstest
 
-import (
-	"os"
-	"testing"
-)
-
 // PageSize is tmpfs' allocation unit: a file takes whole pages.
 const PageSize = 4096
-
-// skipOrFail skips t with msg, or fails it when SLUICE_REQUIRE_ALL=1.
-func skipOrFail(t testing.TB, msg string) {
-	t.Helper()
-	if os.Getenv("SLUICE_REQUIRE_ALL") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}

@@ -4,10 +4,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicelog/sluice/internal/testenv"
 )
 
 // TestNodeSDKs runs testdata/node-sdks.cjs: the npm SDKs
@@ -20,20 +21,12 @@ import (
 // the test skips, or fails under SLUICE_REQUIRE_ALL=1.
 func TestNodeSDKs(t *testing.T) {
 	node, err := exec.LookPath("node")
-	cache := os.Getenv("SLUICE_CACHE")
-	if cache == "" {
-		_, file, _, _ := runtime.Caller(0)
-		cache = filepath.Join(filepath.Dir(file), "..", "..", ".cache")
-	}
-	modules := filepath.Join(cache, "npm-sdks", "node_modules")
+	modules := filepath.Join(testenv.Cache(), "npm-sdks", "node_modules")
 	if err == nil {
 		_, err = os.Stat(filepath.Join(modules, "@alicloud", "sls20201230", "package.json"))
 	}
 	if err != nil {
-		if os.Getenv("SLUICE_REQUIRE_ALL") == "1" {
-			t.Fatalf("node or the npm SDKs are missing (%v): run hack/ensure-npm-sdks.sh", err)
-		}
-		t.Skipf("node or the npm SDKs are missing (%v): run hack/ensure-npm-sdks.sh", err)
+		testenv.SkipOrFail(t, "node or the npm SDKs are missing (%v): run hack/ensure-npm-sdks.sh", err)
 	}
 	e := start(t)
 	cmd := exec.Command(node, "testdata/node-sdks.cjs")

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sluicelog/sluice/agent/agenttest"
+	"github.com/sluicelog/sluice/internal/testenv"
 	"github.com/sluicelog/sluice/server/meta"
 )
 
@@ -33,10 +34,7 @@ func chromiumPath(tb testing.TB) string {
 		p = "/usr/bin/chromium"
 	}
 	if _, err := exec.LookPath(p); err != nil {
-		if os.Getenv("SLUICE_REQUIRE_ALL") == "1" {
-			tb.Fatalf("chromium not found at %s: run hack/ensure-chromium.sh (or set SLUICE_CHROMIUM)", p)
-		}
-		tb.Skipf("chromium not found at %s: run hack/ensure-chromium.sh", p)
+		testenv.SkipOrFail(tb, "chromium not found at %s: run hack/ensure-chromium.sh (or set SLUICE_CHROMIUM)", p)
 	}
 	return p
 }
