@@ -265,7 +265,7 @@ func Open(cfg Config, set Settings) (*Buffer, error) {
 	}
 	b.lock = lock
 	if err := b.load(); err != nil {
-		b.closeFiles()
+		_ = b.closeFiles() // the load error is the one to report
 		return nil, err
 	}
 	b.quota.take(len(b.segs))

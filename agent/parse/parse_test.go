@@ -37,7 +37,6 @@ func fieldsString(fs []pipeline.Field) string {
 type capture struct {
 	events []out
 	batch  int
-	acked  []error
 }
 
 func (c *capture) Consume(_ context.Context, b *pipeline.Batch) error {

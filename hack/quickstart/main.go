@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -293,9 +294,7 @@ func count(c *sls.Client) (int64, error) {
 	if len(r.Logs) == 0 {
 		return 0, nil
 	}
-	var n int64
-	fmt.Sscan(r.Logs[0]["n"], &n)
-	return n, nil
+	return strconv.ParseInt(r.Logs[0]["n"], 10, 64)
 }
 
 func printWelcome(o options, keyID, keySecret string, p *procGroup, sample *sls.GetLogsResponse) {

@@ -24,7 +24,7 @@ func BenchmarkPutLogsE2E(b *testing.B) {
 	srv, err := app.New(app.Config{Listen: "127.0.0.1:0", DataDir: b.TempDir(), AdminKeyID: adminID, AdminKeySecret: adminSecret}, app.Settings{})
 	require.NoError(b, err)
 	require.NoError(b, srv.Start(ctx))
-	defer srv.Shutdown(ctx)
+	defer func() { _ = srv.Shutdown(ctx) }()
 	signer := admin()
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 	defer hc.CloseIdleConnections()

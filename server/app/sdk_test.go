@@ -585,7 +585,7 @@ func TestRestartKeepsEverything(t *testing.T) {
 
 	srv, err = app.New(cfg, app.Settings{})
 	require.NoError(t, err)
-	defer srv.Shutdown(context.Background())
+	defer func() { require.NoError(t, srv.Shutdown(context.Background())) }()
 	require.Equal(t, k.ID, srv.AdminKey().ID, "the generated admin key survives a restart")
 }
 

@@ -1,7 +1,6 @@
 package console_test
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -41,6 +40,6 @@ func BenchmarkSearchRender(b *testing.B) {
 	b.ReportMetric(total/float64(b.N), "ms-total/op")
 	b.ReportMetric(dom/float64(b.N), "ms-dom/op")
 	if n := evalJS[int](p, `document.querySelectorAll('ol.logs > li').length`); n != 1000 {
-		b.Fatal(fmt.Sprintf("rendered %d results, want 1000", n))
+		b.Fatalf("rendered %d results, want 1000", n)
 	}
 }

@@ -125,10 +125,9 @@ type keyReader struct {
 	text func(*matchLog) (string, bool)
 	// num reads the key as a number (long/double columns as parsed at
 	// ingestion, other keys as TRY_CAST(... AS DOUBLE)).
-	num  func(*matchLog) (float64, bool)
-	typ  string // index type ("" = text without a field index of its own)
-	tok  *Tokenizer
-	line bool // the key is the full text
+	num func(*matchLog) (float64, bool)
+	typ string // index type ("" = text without a field index of its own)
+	tok *Tokenizer
 }
 
 // reader mirrors TypedColumnsSchema's Key for key.

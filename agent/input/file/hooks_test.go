@@ -21,7 +21,6 @@ import (
 // Decoder at work (held lines, End, Fields, Flush).
 type upperDecoder struct {
 	held  []byte
-	start int64
 	lines int
 }
 

@@ -21,7 +21,7 @@ func TestQueryAndKeys(t *testing.T) {
 	srv, err := app.New(app.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir()}, app.Settings{})
 	require.NoError(t, err)
 	require.NoError(t, srv.Start(ctx))
-	defer srv.Shutdown(ctx)
+	defer func() { require.NoError(t, srv.Shutdown(ctx)) }()
 	adm := srv.AdminKey()
 	c, err := apiclient.New(srv.Addr(), protocol.Credentials{AccessKeyID: adm.ID, AccessKeySecret: adm.Secret}, nil)
 	require.NoError(t, err)

@@ -97,7 +97,7 @@ func TestFailedWriteRollsBack(t *testing.T) {
 	defer s.Close()
 	require.NoError(t, s.CreateProject(ctx, meta.Project{Name: "a"}))
 	require.NoError(t, os.Chmod(dir, 0o500))
-	defer os.Chmod(dir, 0o700)
+	defer func() { _ = os.Chmod(dir, 0o700) }()
 	require.Error(t, s.CreateProject(ctx, meta.Project{Name: "b"}))
 	_, err = s.GetProject(ctx, "b")
 	require.ErrorIs(t, err, meta.ErrNotFound, "a write that did not reach disk is not visible")

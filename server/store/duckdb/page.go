@@ -94,13 +94,13 @@ func (v *view) sources(reverse bool) []source {
 	return out
 }
 
-// beats reports whether key k is certain against source s: no row of s
+// beats reports whether key a is certain against source s: no row of s
 // can come before it.
-func (k rowKey) beats(s source, reverse bool) bool {
+func (a rowKey) beats(s source, reverse bool) bool {
 	if reverse {
-		return k.t > s.maxT
+		return a.t > s.maxT
 	}
-	return k.t < s.minT
+	return a.t < s.minT
 }
 
 // pageState is what step 1 knows of one search: the best keys over the

@@ -107,19 +107,6 @@ func nextEntry(b []byte) (entry, rest []byte, err error) {
 	return b[:end], b[end:], nil
 }
 
-// countEntries returns the number of LogGroupList entries in b.
-func countEntries(b []byte) (int, error) {
-	n := 0
-	for len(b) > 0 {
-		var err error
-		if _, b, err = nextEntry(b); err != nil {
-			return 0, err
-		}
-		n++
-	}
-	return n, nil
-}
-
 func appendTrailer(dst []byte, recCRC uint32, walEnd int64, groups int) []byte {
 	var t [trailerSize]byte
 	binary.LittleEndian.PutUint64(t[0:], uint64(walEnd))
@@ -130,7 +117,6 @@ func appendTrailer(dst []byte, recCRC uint32, walEnd int64, groups int) []byte {
 
 // frame is a record's position and trailer, as found in a file.
 type frame struct {
-	off    int64 // of the header
 	size   int64 // header + payload + trailer
 	crc    uint32
 	walEnd int64

@@ -441,11 +441,11 @@ func (l *Log[W]) syncUnsynced() {
 	l.syncMu.Unlock()
 	for _, u := range files {
 		if err := l.fsync(u.f); err != nil {
-			l.Fail(err)
+			_ = l.Fail(err) // writers see it on their next append
 		}
 		if u.retired {
 			if err := u.f.Close(); err != nil {
-				l.Fail(fmt.Errorf("close wal segment: %w", err))
+				_ = l.Fail(fmt.Errorf("close wal segment: %w", err))
 			}
 		}
 	}
