@@ -3,7 +3,7 @@
 // service's error codes and its HTTP header names, body compression
 // (compress.go: AppendCompressed, Decompress — bounded) and request signing
 // and verification (sign.go: Signer, VerifyRequest, CheckClockSkew). See
-// /work/shared/reference/sls-api.md (sections 1-3) for the facts it
+// docs/log-service-api.md (sections 1-3) for the facts it
 // implements.
 //
 // # Protobuf codec

@@ -1,5 +1,5 @@
 // Package supervisor runs sluice-agent: it turns collection configs (local JSON
-// files today, configs from the server's machine groups later) into running
+// files, and configs from the server's machine groups) into running
 // pipelines, replaces a pipeline when its config changes, keeps the others
 // running when one config is broken, and reports what it is doing through
 // status and metrics.

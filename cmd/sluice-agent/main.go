@@ -1,5 +1,6 @@
-// Command sluice-agent is the Sluice log collector: it tails the files named
-// by the Logtail collection configs in a directory and sends their events to
+// Command sluice-agent is the Sluice log collector: it tails the files and
+// container stdout named by Logtail collection configs (from a directory or
+// the server's machine groups) and sends their events to
 // standard output, a file (JSON lines), nowhere (benchmarks) or a Log
 // Service endpoint (sluice-server). See `sluice-agent --help`.
 package main

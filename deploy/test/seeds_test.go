@@ -1,7 +1,7 @@
 package test
 
-// One test per guide the project is built from (/work/shared/seeds in the
-// project's workspace; the manifests are the project's copies in seeds/):
+// One test per guide the project is built from (the manifests are the
+// project's copies in seeds/):
 // the guide's objects are applied to a real kube-apiserver with the chart's
 // sluice-server and sluice-controller running, the agent containers run as
 // the manifest runs them (pods_test.go), and the test asserts what the guide

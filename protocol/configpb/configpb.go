@@ -1,5 +1,5 @@
 // Package configpb is the wire format of LoongCollector's ConfigServer
-// v2 protocol (package configserver.proto.v2, sls-api.md §8), spoken between
+// v2 protocol (package configserver.proto.v2, docs/log-service-api.md §8), spoken between
 // sluice-agent and sluice-server and understood by LoongCollector agents:
 // POST /Agent/Heartbeat (HeartbeatRequest → HeartbeatResponse) and
 // POST /Agent/FetchPipelineConfig (FetchConfigRequest → FetchConfigResponse),

@@ -1,4 +1,4 @@
-// Package api serves the Log Service HTTP API (sls-api.md; coverage in
+// Package api serves the Log Service HTTP API (docs/log-service-api.md; coverage in
 // docs/api.md): PutLogs on every client's path, GetLogs, GetHistograms,
 // ListTopics, GetContextLogs and GetProjectLogs, shards (cursors,
 // PullLogs) and consumer groups, projects, logstores, indexes, machine

@@ -9,7 +9,7 @@ import (
 )
 
 // The PutLogs time window. The Log Service takes logs whose time lies
-// within [now - 7 days, now + 15 min] (sls-api.md §1, InvalidTimestamp
+// within [now - 7 days, now + 15 min] (docs/log-service-api.md §1, InvalidTimestamp
 // among PutLogs's 400s); it does not document storing others at the
 // receive time, and rewriting a log's time would silently change the data,
 // so Sluice refuses the whole request with InvalidTimestamp naming the

@@ -1,5 +1,5 @@
 // Package index describes a logstore's index configuration as the Log Service
-// API carries it (sls-api.md §5, "Index API"): how full text is tokenised and
+// API carries it (docs/log-service-api.md §5, "Index API"): how full text is tokenised and
 // which keys have typed field indexes. The query compiler, the stores and the
 // API all read it.
 package index
@@ -44,7 +44,7 @@ type KeyConfig struct {
 }
 
 // DefaultTokens returns the token set the console and SDKs use by default
-// (sls-api.md §5): text is split on these characters before matching.
+// (docs/log-service-api.md §5): text is split on these characters before matching.
 func DefaultTokens() []string {
 	return []string{",", " ", "'", "\"", ";", "=", "(", ")", "[", "]", "{", "}", "?", "@", "&", "<", ">", "/", ":", "\n", "\t", "\r"}
 }

@@ -1,5 +1,5 @@
 // Package query implements the Log Service query language "search | SQL"
-// (sls-api.md §5) for Sluice's stores: a parser for the search syntax, a
+// (docs/log-service-api.md §5) for Sluice's stores: a parser for the search syntax, a
 // compiler from a parsed search to a parameterised DuckDB boolean
 // expression, and a sandbox that admits only a read-only SELECT over the
 // logstore for the SQL part.

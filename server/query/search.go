@@ -268,7 +268,7 @@ func splitPipe(s string) int {
 	return -1
 }
 
-// ParseSearch parses the search syntax of sls-api.md §5 (no '|').
+// ParseSearch parses the search syntax of docs/log-service-api.md §5 (no '|').
 func ParseSearch(text string) (Node, error) {
 	p := &parser{src: text}
 	if err := p.lex(); err != nil {
@@ -453,7 +453,7 @@ func (t token) isKW(kw string) bool {
 	return t.kind == tWord && len(t.wild) == 0 && strings.EqualFold(t.raw, kw)
 }
 
-// Precedence (sls-api.md §5): ':' > quotes > parentheses > and/not > or.
+// Precedence (docs/log-service-api.md §5): ':' > quotes > parentheses > and/not > or.
 func (p *parser) parseOr() (Node, error) {
 	first, err := p.parseAnd()
 	if err != nil {

@@ -9,7 +9,7 @@ import (
 	"github.com/sluicelog/sluice/server/store"
 )
 
-// TestParseSearch covers every construct of sls-api.md §5; want is the
+// TestParseSearch covers every construct of docs/log-service-api.md §5; want is the
 // canonical rendering of the parsed tree (which shows the grouping).
 func TestParseSearch(t *testing.T) {
 	cases := []struct{ in, want string }{

@@ -1,6 +1,7 @@
 // Package store defines the contract between the Log Service API and the log
-// storage backends (embedded DuckDB by default, ClickHouse later): the request
-// and result types and the sentinel errors. Backends live in sub-packages and
+// storage backends (server/store/duckdb, on a data directory or on object
+// storage with a PostgreSQL catalog): the request and result types and the
+// sentinel errors. Backends live in sub-packages and
 // export concrete types; the API declares the small interfaces it calls.
 // storetest holds the conformance suite every backend must pass.
 package store
@@ -45,7 +46,7 @@ type LogstoreSpec struct {
 	Index    *index.Config
 }
 
-// SearchRequest is one GetLogs call (sls-api.md §4).
+// SearchRequest is one GetLogs call (docs/log-service-api.md §4).
 type SearchRequest struct {
 	From, To time.Time // [From, To)
 	Topic    string
