@@ -32,8 +32,8 @@ run:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/... ./hack/quickstart
 	$(BIN)/quickstart --bin $(BIN) $(if $(KEEP),--keep) $(QUICKSTART_FLAGS)
 
-## test: everything CI runs: formatting, vet, unit + integration tests (fuzz seed corpora included)
-test: check unit
+## test: everything CI runs: formatting, vet, lint, unit + integration tests (fuzz seed corpora included), race detector
+test: check unit race
 
 ## check: gofmt, go vet, go mod tidy, golangci-lint (.golangci.yml)
 check: $(GOLANGCI_LINT)
@@ -59,6 +59,13 @@ vulncheck:
 unit:
 	./hack/ensure-test-deps.sh
 	SLUICE_REQUIRE_ALL=1 $(GO) test -count=1 -timeout 40m ./...
+
+## race: the race detector over the agent, wire format, config and store packages (their unit tests;
+## the integration-heavy packages run once, in unit)
+RACE_PKGS := ./agent/... ./protocol/... ./logconfig/... ./server/store ./server/store/duckdb \
+	./server/store/shardlog ./server/store/wal
+race:
+	SLUICE_REQUIRE_ALL=1 $(GO) test -race -count=1 -timeout 30m $(RACE_PKGS)
 
 ## fuzz-smoke: random-walk every Go fuzz target for FUZZTIME each (not part of make test: see docs/testing.md)
 fuzz-smoke:
