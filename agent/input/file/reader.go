@@ -150,6 +150,11 @@ func (w *worker) process(f *tracked) {
 		in.adoptCopy(f.tagPath, f.sig, f.emitted)
 		w.rewind(f, 0)
 		f.sig = checkpoint.Signature{}
+		// Signed at once: with no signature readLoop's same-content check
+		// passes, so a read waiting on back-pressure while the file is
+		// truncated and refilled past the offset would take the next
+		// content for this one's tail.
+		w.checkSignature(f, size)
 	case size > 0:
 		// Also when the size did not move: a file rewritten to the same
 		// length has changed only at its start.
