@@ -76,6 +76,7 @@ Serve flags:
                          serve HTTPS (LoongCollector always uses HTTPS on 443)
   --region NAME          region reported in project descriptions (default sluice)
   --query-timeout D      cancel a GetLogs/GetHistograms query after D (default 1m; 400 QueryTimeout)
+  --alert-tick D         look for due alerts every D (default 5s; an alert runs once per its schedule.interval)
   --durability MODE      when PutLogs answers 200 (env SLUICE_DURABILITY), as Elasticsearch's translog:
                            request (default): after the write-ahead log is fsynced; survives power loss.
                            async: after the record is written to the WAL file; survives a crash or
@@ -237,6 +238,7 @@ func parseServe(args []string, stdout io.Writer) (app.Config, slog.Level, error)
 	fs.StringVar(&cfg.TLSKey, "tls-key", env("SLUICE_TLS_KEY", ""), "")
 	fs.StringVar(&level, "log-level", env("SLUICE_LOG_LEVEL", "info"), "")
 	fs.DurationVar(&cfg.QueryTimeout, "query-timeout", time.Minute, "")
+	fs.DurationVar(&cfg.AlertTick, "alert-tick", 5*time.Second, "")
 	durability := fs.String("durability", env("SLUICE_DURABILITY", "request"), "")
 	syncInterval := fs.String("sync-interval", env("SLUICE_SYNC_INTERVAL", "1s"), "")
 	fs.StringVar(&cfg.MetricsToken, "metrics-token", env("SLUICE_METRICS_TOKEN", ""), "")

@@ -30,6 +30,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sluicelog/sluice/protocol"
+	"github.com/sluicelog/sluice/server/alert"
 	"github.com/sluicelog/sluice/server/consumer"
 	"github.com/sluicelog/sluice/server/meta"
 	"github.com/sluicelog/sluice/server/store"
@@ -612,6 +613,7 @@ func (a *API) metaErr(err error) error {
 			meta.KindConsumerGroup: protocol.CodeConsumerGroupNotExist,
 			meta.KindSavedSearch:   "SavedSearchNotExist",
 			meta.KindDashboard:     "DashboardNotExist",
+			alert.Kind:             "JobNotExist",
 		}[nf.Kind]
 		if code == "" {
 			return &protocol.Error{HTTPStatus: http.StatusNotFound, Code: "AccessKeyNotExist", Message: nf.Error(), Err: err}
@@ -629,6 +631,7 @@ func (a *API) metaErr(err error) error {
 			meta.KindConsumerGroup: protocol.CodeConsumerGroupAlreadyExist,
 			meta.KindSavedSearch:   "SavedSearchAlreadyExist",
 			meta.KindDashboard:     "DashboardAlreadyExist",
+			alert.Kind:             "JobAlreadyExist",
 		}[ee.Kind]
 		return &protocol.Error{HTTPStatus: http.StatusBadRequest, Code: code, Message: ee.Error(), Err: err}
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/sluicelog/sluice/protocol"
+	"github.com/sluicelog/sluice/server/alert"
 	"github.com/sluicelog/sluice/server/meta"
 )
 
@@ -97,6 +98,10 @@ func (a *API) parseDocument(ctx context.Context, q *request, k docKind, name str
 		}
 	case meta.KindDashboard:
 		if _, err := dashboardCharts(obj); err != nil {
+			return nil, "", err
+		}
+	case alert.Kind:
+		if err := a.checkAlert(ctx, q, obj); err != nil {
 			return nil, "", err
 		}
 	}

@@ -233,6 +233,27 @@ func (a *API) match(method, path string, query url.Values, hasProject bool) (rou
 			}
 		}
 
+	case seg(0) == "jobs":
+		switch {
+		case n == 1 && method == http.MethodGet:
+			return proj("ListAlert", a.listAlerts, R)
+		case n == 1 && method == http.MethodPost:
+			return proj("CreateAlert", a.createDocument(alertKind), W)
+		case n == 2:
+			vars["name"] = seg(1)
+			switch method {
+			case http.MethodGet:
+				return proj("GetAlert", a.getDocument(alertKind), R)
+			case http.MethodPut:
+				return proj("UpdateAlert", a.updateAlert, W)
+			case http.MethodDelete:
+				return proj("DeleteAlert", a.deleteAlert, W)
+			}
+		case n == 3 && seg(2) == "state" && method == http.MethodGet:
+			vars["name"] = seg(1)
+			return proj("GetAlertState", a.alertState, R)
+		}
+
 	case seg(0) == "savedsearches" || seg(0) == "dashboards":
 		k, api := savedSearchKind, "SavedSearch"
 		if seg(0) == "dashboards" {

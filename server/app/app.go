@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -32,6 +33,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/sluicelog/sluice/logconfig"
+	"github.com/sluicelog/sluice/server/alert"
 	"github.com/sluicelog/sluice/server/api"
 	"github.com/sluicelog/sluice/server/auth"
 	"github.com/sluicelog/sluice/server/configserver"
@@ -121,6 +123,10 @@ type Config struct {
 	// Quotas bound projects, logstores and index keys (api defaults when
 	// zero).
 	Quotas api.Quotas
+	// AlertTick is how often due alerts are looked for (5s when 0);
+	// AlertRetryBackoff the first wait before a failed webhook is retried
+	// (1s when 0, doubling; 4 attempts). See server/alert.
+	AlertTick, AlertRetryBackoff time.Duration
 }
 
 // withDefaults fills the zero bounds.
@@ -191,9 +197,14 @@ type Server struct {
 	// console, the rest to the API.
 	handler http.Handler
 	cs      *configserver.Server
-	admin   meta.AccessKey
-	http    *http.Server
-	reg     prometheus.Registerer
+	alerts  *alert.Evaluator
+	// stopAlerts ends the evaluator Start began; alertsDone closes when it
+	// has stopped.
+	stopAlerts context.CancelFunc
+	alertsDone chan struct{}
+	admin      meta.AccessKey
+	http       *http.Server
+	reg        prometheus.Registerer
 
 	mu       sync.Mutex
 	tcp      net.Listener // bound by New, served from Start
@@ -319,6 +330,13 @@ func New(cfg Config, set Settings) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	node := cfg.Node
+	if node == "" {
+		h, _ := os.Hostname()
+		node = h + "-" + strconv.Itoa(os.Getpid())
+	}
+	s.alerts = alert.New(alert.Config{Meta: s.meta, Logs: s.logs, Node: node, Tick: cfg.AlertTick,
+		RetryBackoff: cfg.AlertRetryBackoff, QueryTimeout: cfg.QueryTimeout, Logger: logger.With("component", "alerts")})
 	// The web console calls the API in-process, signed with the key the
 	// user signed in with (server/console); its sessions are kept in the
 	// metadata store, so a restart signs no one out.
@@ -504,6 +522,12 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.ln = ln
 	s.serveErr = make(chan error, 1)
+	actx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopAlerts, s.alertsDone = stop, make(chan struct{})
+	go func() {
+		defer close(s.alertsDone)
+		s.alerts.Run(actx)
+	}()
 	go func() {
 		err := s.http.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -576,6 +600,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 		s.serveErr <- nil // keep Done readable
+		s.stopAlerts()
+		<-s.alertsDone
 	}
 	errs = append(errs, s.close())
 	return errors.Join(errs...)

@@ -73,6 +73,9 @@ var migrations = []string{
 		kind text NOT NULL, name text NOT NULL, raw bytea NOT NULL,
 		create_time timestamptz NOT NULL, last_modify_time timestamptz NOT NULL,
 		PRIMARY KEY (project, kind, name));`,
+	// Leases: one holder at a time for work every node could do (the
+	// alert evaluator, server/alert).
+	`CREATE TABLE meta_leases (name text PRIMARY KEY, holder text NOT NULL, expires timestamptz NOT NULL);`,
 }
 
 // Store is the PostgreSQL metadata store. It is safe for concurrent use,
@@ -680,4 +683,23 @@ func (s *Store) DeleteConsoleSessions(ctx context.Context, ids ...string) error 
 func (s *Store) ListConsoleSessions(ctx context.Context) ([]meta.ConsoleSession, error) {
 	out, err := listBodies[meta.ConsoleSession](ctx, s.pool, `SELECT body FROM meta_console_sessions ORDER BY id COLLATE "C"`)
 	return out, wrap("list console sessions", err)
+}
+
+// TryLease grants the lease name to holder for ttl when it is free,
+// expired or already holder's (renewed). PostgreSQL's clock decides
+// expiry, so the nodes' clocks need not agree.
+func (s *Store) TryLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
+	var got string
+	err := s.pool.QueryRow(ctx, `INSERT INTO meta_leases (name, holder, expires)
+		VALUES ($1, $2, now() + $3 * interval '1 millisecond')
+		ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires = EXCLUDED.expires
+			WHERE meta_leases.holder = EXCLUDED.holder OR meta_leases.expires < now()
+		RETURNING holder`, name, holder, ttl.Milliseconds()).Scan(&got)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("lease %s: %w", name, err)
+	}
+	return got == holder, nil
 }

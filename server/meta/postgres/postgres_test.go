@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -73,4 +74,30 @@ func TestBadAddress(t *testing.T) {
 	require.Error(t, err)
 	_, err = postgres.Open(context.Background(), "::nonsense::")
 	require.ErrorContains(t, err, "postgres://")
+}
+
+// A lease has one holder among nodes: others are refused while it lasts,
+// the holder renews it, and another node takes it once it expires.
+func TestLeaseOneHolder(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	a, b := open(t, dsn), open(t, dsn)
+	defer a.Close()
+	defer b.Close()
+	got, err := a.TryLease(ctx, "alerts", "a", time.Hour)
+	require.NoError(t, err)
+	require.True(t, got)
+	got, err = b.TryLease(ctx, "alerts", "b", time.Hour)
+	require.NoError(t, err)
+	require.False(t, got, "held by a")
+	got, err = a.TryLease(ctx, "alerts", "a", time.Millisecond)
+	require.NoError(t, err)
+	require.True(t, got, "the holder renews")
+	require.Eventually(t, func() bool {
+		got, err := b.TryLease(ctx, "alerts", "b", time.Hour)
+		return err == nil && got
+	}, time.Minute, 10*time.Millisecond, "expired: b takes it")
+	got, err = a.TryLease(ctx, "alerts", "a", time.Hour)
+	require.NoError(t, err)
+	require.False(t, got)
 }
