@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/sluicelog/sluice/server/app"
 	"github.com/sluicelog/sluice/server/app/apptest"
 )
 
@@ -33,7 +34,8 @@ type env struct {
 
 func start(t testing.TB) *env {
 	t.Helper()
-	srv := apptest.Start(t, apptest.Options{})
+	// Alerts are looked for often, so one fires soon after it is made.
+	srv := apptest.Start(t, apptest.Options{Config: app.Config{AlertTick: 100 * time.Millisecond, AlertRetryBackoff: 10 * time.Millisecond}})
 	return &env{Server: srv, t: t, base: srv.URL()}
 }
 

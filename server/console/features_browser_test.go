@@ -1,8 +1,13 @@
 package console_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -406,5 +411,65 @@ func TestBrowserInvestigation(t *testing.T) {
 		d, err = e.SDK(adminID, adminSecret).GetDashboard("web", "web-traffic")
 		require.NoError(t, err)
 		require.Len(t, d.ChartList, 2)
+	})
+
+	t.Run("alerts: create one, see it fire and its webhook fail", func(t *testing.T) {
+		p.tb = t
+		var mu sync.Mutex
+		var got []string
+		hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var v struct{ Status, Value string }
+			_ = json.NewDecoder(r.Body).Decode(&v)
+			mu.Lock()
+			got = append(got, v.Status+" "+v.Value)
+			mu.Unlock()
+		}))
+		defer hook.Close()
+		dead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "nope", http.StatusBadGateway) }))
+		defer dead.Close()
+
+		p.goTo("/p/web/alerts")
+		p.wait("alerts tab", `!!document.querySelector('#create-alert') && document.querySelector('main').innerText.includes('No alerts yet')`)
+		p.setField("#al-title", "Busy site")
+		p.setField("#al-logstore", "access")
+		p.setField("#al-query", "* | select count(*) as c")
+		p.setField("#al-window", "1h")
+		p.setField("#al-condition", "c > 10")
+		p.setField("#al-interval", "1s")
+		p.setField("#al-webhook", hook.URL)
+		p.checkLabels("alert form")
+		p.do("create", chromedp.Click(`#create-alert button[type=submit]`))
+		p.wait("firing", `location.hash === '#/p/web/alerts/busy-site' && document.querySelector('.alert-status [data-status=firing]') && !!document.querySelector('.alert-history tr[data-type=notification][data-status=firing]')`)
+		mu.Lock()
+		require.Len(t, got, 1, "one notification: %v", got)
+		status, value, _ := strings.Cut(got[0], " ")
+		mu.Unlock()
+		require.Equal(t, "firing", status)
+		n, err := strconv.Atoi(value)
+		require.NoError(t, err, "the count is sent: %q", value)
+		require.Greater(t, n, 10)
+		require.Empty(t, p.contrastProblems())
+		p.screenshot("alert", true)
+
+		// Edited: a threshold it no longer crosses, told to a webhook that
+		// fails: resolved, and the failure is shown.
+		p.setField("#al-condition", "c > 100000")
+		p.setField("#al-webhook", dead.URL)
+		p.do("save", chromedp.Click(`#edit-alert button[type=submit]`))
+		p.wait("failing webhook shown", `!!document.querySelector('.alert-status [data-status=resolved], .alert-status [data-status=ok]') && document.querySelector('#webhook-failing')?.innerText.includes('502')`)
+		a, err := e.SDK(adminID, adminSecret).GetAlert("web", "busy-site")
+		require.NoError(t, err)
+		require.Equal(t, "c > 100000", a.Configuration.Condition)
+
+		p.do("disable", chromedp.Click("#alert-toggle"))
+		p.wait("disabled", `!!document.querySelector('.alert-status [data-status=disabled]') && document.querySelector('#alert-toggle')?.innerText === 'Enable'`)
+		p.goTo("/p/web/alerts")
+		p.wait("listed", `document.querySelector('li[data-alert=busy-site] .badge')?.dataset.status === 'disabled'`)
+		p.goTo("/p/web/alerts/busy-site")
+		p.wait("alert page", `!!document.querySelector('#alert-delete')`)
+		p.do("delete", chromedp.Click("#alert-delete"))
+		p.wait("confirm", `document.querySelector('dialog.confirm')?.open`)
+		p.do("confirm", chromedp.Click("#confirm-ok"))
+		p.wait("deleted", `location.hash === '#/p/web/alerts' && document.querySelector('main').innerText.includes('No alerts yet')`)
 	})
 }

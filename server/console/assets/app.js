@@ -6,6 +6,7 @@ import { searchPage } from './search.js';
 import { groupPage, groupsTab } from './groups.js';
 import { configPage, configsTab } from './configs.js';
 import { dashboardsTab, dashboardPage } from './dashboards.js';
+import { alertsTab, alertPage } from './alerts.js';
 import { indexPage, settingsPage, createLogstoreForm } from './logstores.js';
 import { state, go, enc, projectHref, searchHref, indexHref, settingsHref, setCrumbs, canWrite } from './nav.js';
 
@@ -131,7 +132,7 @@ function createProjectForm() {
 
 async function projectPage(project, tab) {
   tab = tab || 'logstores';
-  const labels = { logstores: 'Logstores', dashboards: 'Dashboards', groups: 'Machine groups', configs: 'Configs' };
+  const labels = { logstores: 'Logstores', dashboards: 'Dashboards', alerts: 'Alerts', groups: 'Machine groups', configs: 'Configs' };
   setCrumbs([project, projectHref(project)], [labels[tab] || tab, projectHref(project, tab)]);
   const nav = h('nav', { class: 'tabs', 'aria-label': 'Project sections' },
     Object.entries(labels).map(([t, l]) => h('a', { href: projectHref(project, t), 'aria-current': t === tab ? 'page' : null }, l)));
@@ -140,6 +141,7 @@ async function projectPage(project, tab) {
   if (tab === 'groups') return groupsTab(body, project);
   if (tab === 'configs') return configsTab(body, project);
   if (tab === 'dashboards') return dashboardsTab(body, project);
+  if (tab === 'alerts') return alertsTab(body, project);
   return logstoresTab(body, project);
 }
 
@@ -231,6 +233,7 @@ async function route() {
       else if (seg[2] === 'logstores' && seg[4] === 'index') r = indexPage(main, project, seg[3]);
       else if (seg[2] === 'logstores' && seg[4] === 'settings') r = settingsPage(main, project, seg[3]);
       else if (seg[2] === 'dashboards' && seg.length === 4) r = dashboardPage(main, project, seg[3], params);
+      else if (seg[2] === 'alerts' && seg.length === 4) r = alertPage(main, project, seg[3]);
       else if (seg[2] === 'groups' && seg.length === 4) r = groupPage(main, project, seg[3]);
       else if (seg[2] === 'configs' && seg.length === 4) r = configPage(main, project, seg[3]);
       else r = notFoundPage();
