@@ -62,12 +62,6 @@ func (r *receiver) payloads() []alert.Payload {
 	return append([]alert.Payload(nil), r.got...)
 }
 
-func (r *receiver) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.requests
-}
-
 func testAlert(name, logstore, query, condition, url string) *sls.Alert {
 	return &sls.Alert{Name: name, DisplayName: "Alert " + name,
 		Configuration: &sls.AlertConfiguration{
