@@ -61,17 +61,25 @@ func TestDockerFileNeedsPodMetadata(t *testing.T) {
 	require.ErrorContains(t, err, "pod metadata")
 }
 
-func TestStdoutPipelineEndToEnd(t *testing.T) {
+// stdoutFactory is a factory whose stdout root holds one container log
+// (pod web-0 in namespace prod) with content, and the collector it feeds.
+func stdoutFactory(t *testing.T, container, content string) (*PipelineFactory, *collector) {
+	t.Helper()
 	store, err := checkpoint.New(checkpoint.Config{}, checkpoint.Settings{})
 	require.NoError(t, err)
 	out := &collector{}
 	f := newFactory(t, out, store)
 	root := t.TempDir()
 	f.opts.Container.StdoutRoot = root
-	dir := filepath.Join(root, "prod_web-0_uid-0", "nginx")
+	dir := filepath.Join(root, "prod_web-0_uid-0", container)
 	require.NoError(t, os.MkdirAll(dir, 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "0.log"), []byte(
-		"2024-01-01T00:00:00Z stdout P GET /index\n2024-01-01T00:00:00Z stdout F .html 200\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "0.log"), []byte(content), 0o644))
+	return f, out
+}
+
+func TestStdoutPipelineEndToEnd(t *testing.T) {
+	f, out := stdoutFactory(t, "nginx",
+		"2024-01-01T00:00:00Z stdout P GET /index\n2024-01-01T00:00:00Z stdout F .html 200\n")
 
 	_, p, err := f.Build(stdoutConfigJSON(t, "stdout", map[string]any{}))
 	require.NoError(t, err)
@@ -90,18 +98,10 @@ func TestStdoutPipelineEndToEnd(t *testing.T) {
 // The guides (000, 002) parse container stdout with plugin processors: the
 // events reach the output parsed and filtered, not as collected.
 func TestStdoutPluginProcessorsRun(t *testing.T) {
-	store, err := checkpoint.New(checkpoint.Config{}, checkpoint.Settings{})
-	require.NoError(t, err)
-	out := &collector{}
-	f := newFactory(t, out, store)
-	root := t.TempDir()
-	f.opts.Container.StdoutRoot = root
-	dir := filepath.Join(root, "prod_web-0_uid-0", "app")
-	require.NoError(t, os.MkdirAll(dir, 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "0.log"), []byte(
+	f, out := stdoutFactory(t, "app",
 		`2024-01-01T00:00:00Z stdout F {"level":"info","msg":"started","port":8080}`+"\n"+
 			`2024-01-01T00:00:01Z stdout F {"level":"debug","msg":"noise"}`+"\n"+
-			`2024-01-01T00:00:02Z stdout F not json at all`+"\n"), 0o644))
+			`2024-01-01T00:00:02Z stdout F not json at all`+"\n")
 
 	b, err := json.Marshal(map[string]any{
 		"configName": "stdout-json", "inputType": "plugin",
