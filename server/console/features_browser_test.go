@@ -364,6 +364,35 @@ func TestBrowserInvestigation(t *testing.T) {
 		p.wait("closed", `document.querySelector('#q-suggest').hidden`)
 	})
 
+	t.Run("SQL autocompletion after the pipe: columns, functions, keywords", func(t *testing.T) {
+		p.tb = t
+		p.goTo("/p/web/logstores/access?range=1h")
+		p.wait("results", items+`.length > 0`)
+		opts := `[...document.querySelectorAll('#q-suggest [role=option] span:first-child')].map((o) => o.textContent)`
+		q := `document.querySelector('#q').value`
+		take := func(what, want string) {
+			t.Helper()
+			p.do("take "+what, chromedp.KeyEvent(kb.ArrowDown), chromedp.KeyEvent("\r"))
+			p.wait(what+" taken", q+` === `+jsString(want)+` && document.querySelector('#q-suggest').hidden`)
+		}
+		p.setField("#q", "")
+		p.do("focus", chromedp.Focus("#q"))
+		p.do("type", chromedp.KeyEvent("* | select sta"))
+		p.wait("column suggested", opts+`[0] === 'status' && !`+opts+`.includes('status:')`)
+		take("column", "* | select status")
+		p.do("type", chromedp.KeyEvent(", cou"))
+		p.wait("function suggested", opts+`[0] === 'count()' && document.querySelector('#q-suggest [role=option] .hint').textContent === 'function'`)
+		take("function", "* | select status, count(")
+		p.do("type", chromedp.KeyEvent("*) as n gro"))
+		p.wait("keyword suggested", opts+`.includes('group by')`)
+		take("keyword", "* | select status, count(*) as n group by ")
+		p.do("type", chromedp.KeyEvent("statu"))
+		take("column again", "* | select status, count(*) as n group by status")
+		p.do("run", chromedp.KeyEvent("\r"))
+		p.wait("SQL ran", `!!document.querySelector('#sql-table') && document.querySelector('#sql-table').innerText.includes('500')`)
+		p.checkLabels("sql completion")
+	})
+
 	t.Run("dashboards of saved SQL charts with a shared time range", func(t *testing.T) {
 		p.tb = t
 		p.goTo("/p/web/dashboards")

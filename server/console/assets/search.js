@@ -5,7 +5,7 @@ import { h, clear, announce, errorBox, emptyState, code, fmtTime, fmtCount, loca
 import { sls, paths, checkQuery, tail as tailCall } from './api.js';
 import { setCrumbs, projectHref, searchHref, indexHref, settingsHref, canWrite } from './nav.js';
 import { rangeControl, resolve, relSeconds, relLabel, REFRESH, refreshSeconds } from './timerange.js';
-import { completionAt, quoteValue, rank } from './complete.js';
+import { completionAt, quoteValue, rank, sqlCandidates } from './complete.js';
 import { toCSV, columnsOf, download, fileStamp, history as queryHistory, remember, forget } from './export.js';
 import { histogram, chartPlan, chartKinds, drawChart, KIND_LABELS, timeValue, localTime } from './charts.js';
 import { listDashboards, addChart, dashboardHref } from './dashboards.js';
@@ -260,6 +260,11 @@ export async function searchPage(main, project, ls, params) {
     const at = completionAt(qIn.value, qIn.selectionStart);
     const seq = ++suggest.seq;
     if (!at) { closeSuggest(); return; }
+    if (at.kind === 'sql') {
+      const keys = ['__time__', '__source__', '__topic__', ...knownKeys().filter(sqlable)];
+      showSuggest(sqlCandidates([...new Set(keys)], at.prefix), at);
+      return;
+    }
     if (at.kind === 'key') {
       if (!at.prefix) { closeSuggest(); return; }
       const keyName = (k) => (k.startsWith('__tag__:') ? k : quoteValue(k));
