@@ -193,8 +193,8 @@ func TestAlertEvaluatedOnceByTwoServers(t *testing.T) {
 	cfg.Node = "b"
 	b := apptest.Start(t, apptest.Options{Config: cfg})
 	const project, logstore = "shared-alerts", "web"
-	// Log storage is each server's own here (shared storage is S3), so the
-	// logstore made through a exists in a's store only.
+	// Log storage is each server's own here (shared storage is S3): each
+	// would evaluate over its own logs.
 	setupProject(t, a.AdminSDK(), project, logstore)
 	hook := newReceiver(t, 0)
 	al := testAlert("always", logstore, "* | select count(*) as c", "c >= 0", hook.URL)
@@ -224,8 +224,8 @@ func TestAlertEvaluatedOnceByTwoServers(t *testing.T) {
 		}
 		last = e.Time
 	}
-	// Without the lease b would evaluate too (and fail: the logstore is
-	// not in its store). a renews every 20ms; the lease lasts 15s.
+	// Without the lease b would evaluate too. a renews every 20ms; the
+	// lease lasts 15s.
 	require.Equal(t, map[string]bool{"a": true}, nodes, "only the lease holder evaluates")
 	require.Len(t, hook.payloads(), 1, "one firing notification, not one per server")
 }

@@ -306,6 +306,7 @@ func New(cfg Config, set Settings) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	logs := restoringStore{Store: s.logs, meta: s.meta, log: logger.With("component", "store")}
 	s.api, err = api.New(api.Config{
 		BaseDomain:           cfg.BaseDomain,
 		Region:               cfg.Region,
@@ -318,7 +319,7 @@ func New(cfg Config, set Settings) (_ *Server, err error) {
 		MetricsToken:         cfg.MetricsToken,
 		QueryTimeout:         cfg.QueryTimeout,
 		Meta:                 s.meta,
-		Logs:                 s.logs,
+		Logs:                 logs,
 		Auth:                 authn,
 		ValidateConfig:       ValidateLogtailConfig,
 		Machines:             s.cs,
@@ -335,7 +336,7 @@ func New(cfg Config, set Settings) (_ *Server, err error) {
 		h, _ := os.Hostname()
 		node = h + "-" + strconv.Itoa(os.Getpid())
 	}
-	s.alerts = alert.New(alert.Config{Meta: s.meta, Logs: s.logs, Node: node, Tick: cfg.AlertTick,
+	s.alerts = alert.New(alert.Config{Meta: s.meta, Logs: logs, Node: node, Tick: cfg.AlertTick,
 		RetryBackoff: cfg.AlertRetryBackoff, QueryTimeout: cfg.QueryTimeout, Logger: logger.With("component", "alerts")})
 	// The web console calls the API in-process, signed with the key the
 	// user signed in with (server/console); its sessions are kept in the
@@ -447,16 +448,8 @@ func (s *Server) restoreLogstores(ctx context.Context) error {
 			return err
 		}
 		for _, n := range names {
-			ls, err := s.meta.GetLogstore(ctx, p.Name, n)
-			if err != nil {
+			if err := restoreLogstore(ctx, s.meta, s.logs, p.Name, n); err != nil {
 				return err
-			}
-			spec := storeSpec(ls)
-			if idx, err := s.meta.GetIndex(ctx, p.Name, n); err == nil {
-				spec.Index = &idx
-			}
-			if err := s.logs.EnsureLogstore(ctx, spec); err != nil {
-				return fmt.Errorf("restore logstore %s/%s: %w", p.Name, n, err)
 			}
 		}
 	}

@@ -29,6 +29,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sluicelog/sluice/internal/pgtest"
+	"github.com/sluicelog/sluice/internal/s3test"
 	"github.com/sluicelog/sluice/protocol"
 	"github.com/sluicelog/sluice/server/app"
 	"github.com/sluicelog/sluice/server/app/apptest"
@@ -36,7 +37,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(pgtest.Wrap(m), apptest.IdleConns()...)
+	goleak.VerifyTestMain(pgtest.Wrap(s3test.Wrap(m)), apptest.IdleConns()...)
 }
 
 const (
