@@ -311,7 +311,9 @@
 // records per shard a chunk whose cursors PostgreSQL assigns in the
 // commit's transaction (sharedshards.go; the design is in pgcatalog's
 // documentation). Cursors are the same on every node and survive any
-// node's restart or death.
+// node's restart or death. The maintenance node merges a logstore's shard
+// objects of each past ShardMergeAge window (10 minutes) into one
+// (shardmerge.go), moving the chunks' byte ranges, never their cursors.
 //
 // Not in this mode: --durability (there is no WAL); legacy DuckDB
 // day tables; a write to a logstore dropped and re-created under the same

@@ -44,6 +44,12 @@ type Shared struct {
 	// replaced or expired segment is deleted (default 1m; room for clocks
 	// and for a query that listed the segment just before).
 	GraveDelay time.Duration
+	// ShardMergeAge: shard log objects (one per logstore per commit) are
+	// merged into one per logstore and time window of this length (by
+	// receive time) once the window has been over for this long, so they
+	// are merged between one and two ShardMergeAge after their writes
+	// (default 10m).
+	ShardMergeAge time.Duration
 	// OrphanAge: an object no catalog row names and older than this is
 	// the leftover of an upload whose node died before recording it, and
 	// is removed (default 1h).
@@ -144,6 +150,18 @@ type Catalog interface {
 	// ShardSeek returns the cursor of the first chunk received at or
 	// after t (unix ns), or the shard's end.
 	ShardSeek(ctx context.Context, lsID int64, shard int, t int64) (int64, error)
+	// ShardMergeCandidates returns every chunk of up to maxObjects shard
+	// objects of one logstore whose chunks are not merged yet and were
+	// received in the oldest window [w×window, (w+1)×window) (unix ns)
+	// holding such a chunk received before cutoff, ordered by object and
+	// offset; none when nothing is due.
+	ShardMergeCandidates(ctx context.Context, window, cutoff int64, maxObjects int) ([]ShardChunk, error)
+	// ReplaceShardObjects moves the chunks of the logstore's objects old
+	// to the Object, Off and Len given in chunks (by Shard and First; it
+	// must name every chunk of old, else ErrConflict) and marks them
+	// merged, in one transaction, burying the objects of old no chunk
+	// names any more.
+	ReplaceShardObjects(ctx context.Context, lsID int64, old []int64, chunks []ShardChunk, due time.Time) error
 	// ExpireShards removes the logstore's chunks received before cutoff
 	// (unix ns), burying objects no chunk names any more, and returns
 	// how many chunks.
@@ -183,6 +201,9 @@ func (c *Shared) withDefaults() *Shared {
 	}
 	if out.GraveDelay <= 0 {
 		out.GraveDelay = time.Minute
+	}
+	if out.ShardMergeAge <= 0 {
+		out.ShardMergeAge = 10 * time.Minute
 	}
 	if out.OrphanAge <= 0 {
 		out.OrphanAge = time.Hour
@@ -455,6 +476,11 @@ func (s *Store) forget(recs []SegmentRecord, objs []*shardObject) {
 			keys = append(keys, o.key)
 		}
 	}
+	s.forgetKeys(keys)
+}
+
+// forgetKeys deletes objects that were uploaded but not recorded.
+func (s *Store) forgetKeys(keys []string) {
 	for _, k := range keys {
 		if err := s.sh.Objects.Delete(context.Background(), k); err != nil {
 			s.log.Warn("removing the object of a failed commit failed; the orphan sweep removes it later", "key", k, "err", err)
@@ -619,6 +645,7 @@ func (s *Store) maintainer() {
 		}
 		if ok {
 			s.compactShared(ctx, s.stop)
+			s.mergeShardLogs(ctx, s.stop)
 			if err := s.expireShared(ctx); err != nil {
 				s.log.Error("retention failed", "err", err)
 			}

@@ -847,6 +847,9 @@ type metrics struct {
 	groupCommitSeconds prometheus.Histogram
 	commitFailures     prometheus.Counter
 	orphansRemoved     prometheus.Counter
+	shardMergeSeconds  prometheus.Histogram
+	shardObjsMerged    prometheus.Counter
+	shardMergeFailures prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -873,12 +876,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.002, 2, 14)}),
 		commitFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_group_commit_failures_total", Help: "Shared storage: group commits that failed (object storage or catalog unavailable); their writes were refused with a retryable error."}),
 		orphansRemoved: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_orphans_removed_total", Help: "Shared storage: uploaded segment objects never recorded in the catalog (their node died mid-commit), removed."}),
+		shardMergeSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_store_shard_merge_seconds", Help: "Shared storage: time of one merge of shard log objects into one (fetch, copy, upload, swap in the catalog); its count is the merges done.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14)}),
+		shardObjsMerged:    prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_shard_objects_merged_total", Help: "Shared storage: shard log objects replaced by merges (each deleted once its grave is due)."}),
+		shardMergeFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_shard_merge_failures_total", Help: "Shared storage: merges of shard log objects that failed or found their chunks changed meanwhile (logged; the objects stay as they are)."}),
 
 		queryMetrics: newQueryMetrics(),
 	}
 	if reg != nil {
 		cs := []prometheus.Collector{m.rowsWritten, m.bytesWritten, m.commits, m.overloaded, m.partitionsDropped, m.expiredDropped, m.loadFailed, m.segmentsWritten, m.compactions, m.compactionFailures, m.walSyncSeconds, m.walWrites,
-			m.groupCommitSeconds, m.commitFailures, m.orphansRemoved}
+			m.groupCommitSeconds, m.commitFailures, m.orphansRemoved, m.shardMergeSeconds, m.shardObjsMerged, m.shardMergeFailures}
 		cs = append(cs, m.queryMetrics.collectors()...)
 		cs = append(cs, memguardCollectors()...)
 		for _, c := range cs {

@@ -57,11 +57,38 @@
 // counter row stays, so a shard whose every chunk expired still goes on
 // from its old end, and a cursor before the first retained chunk is out
 // of range (400 InvalidCursor), as the Log Service answers. Compaction
-// merges segments only: chunks and their objects are never rewritten, so
-// a cursor read mid-compaction is unaffected. The cost is one small
-// object per logstore per commit that compaction does not merge (about
-// one per 200 ms per node while a logstore is written); merging old
-// chunk objects is left for when object counts matter.
+// merges segments only; shard objects are merged separately (below).
+//
+// # Merging shard objects
+//
+// Every commit leaves one small shard object per logstore written (about
+// five a second per node), which would pile up until retention: millions
+// of objects per logstore a month. The maintenance node (the same lease
+// as compaction, so one node at a time) merges them: the objects of one
+// logstore whose chunks were received in one time window
+// (Shared.ShardMergeAge, 10 minutes, aligned on the epoch) become one,
+// once the window has been over for ShardMergeAge. Which chunks are not
+// merged yet is a column (store_shard_chunks.merged) with a partial index,
+// so finding them reads only recent rows. The node fetches the objects,
+// copies each chunk's compressed bytes unchanged into one new object
+// (grouped by shard, in cursor order), uploads it, and then, in one
+// transaction, locks the chunks of the old objects, checks they are still
+// exactly the ones it copied (retention, a drop or another node's merge
+// meanwhile voids the merge: duckdb.ErrConflict, the upload is deleted),
+// points them at the new object's byte ranges and buries the old objects
+// as graves. Cursors, group counts and receive times do not change: a
+// cursor a consumer holds reads the same bytes before and after. A reader
+// that listed the old chunks before the swap still finds their objects,
+// deleted only when the grave is due (2×QueryTimeout + GraveDelay), as
+// replaced segments are. A node that dies between the upload and the swap
+// leaves an object no chunk names, removed by the orphan sweep. A window
+// with a single unmerged object (a commit delayed past the window) is
+// only marked merged; one merge takes at most 1,000 objects and 16 MiB,
+// so a busy window may become a few objects. Chunk rows stay one per
+// commit and shard (PostgreSQL rows, not objects, are what retention
+// bounds). Metrics: sluice_store_shard_merge_seconds (its count is the
+// merges), sluice_store_shard_objects_merged_total (objects replaced) and
+// sluice_store_shard_merge_failures_total; figures in docs/benchmarks.md.
 package pgcatalog
 
 import (
@@ -107,6 +134,10 @@ var migrations = []string{
 		obj bigint NOT NULL, off bigint NOT NULL, len bigint NOT NULL,
 		PRIMARY KEY (ls_id, shard, first));
 	CREATE INDEX store_shard_chunks_obj ON store_shard_chunks (obj);`,
+	// Merging shard objects ("Merging shard objects" in the package
+	// documentation): chunks not yet merged, found by receive time.
+	`ALTER TABLE store_shard_chunks ADD COLUMN merged boolean NOT NULL DEFAULT false;
+	CREATE INDEX store_shard_chunks_unmerged ON store_shard_chunks (received) WHERE NOT merged;`,
 }
 
 // Catalog is the PostgreSQL catalog.
@@ -344,6 +375,78 @@ func (c *Catalog) ExpireShards(ctx context.Context, lsID int64, cutoff int64, du
 		return buryShardObjects(ctx, tx, due, lsID, objs)
 	})
 	return n, err
+}
+
+// ShardMergeCandidates implements duckdb.Catalog. The partial index on
+// unmerged chunks keeps both steps small: only chunks younger than about
+// two windows (and stragglers) are not merged.
+func (c *Catalog) ShardMergeCandidates(ctx context.Context, window, cutoff int64, maxObjects int) ([]duckdb.ShardChunk, error) {
+	rows, err := c.pool.Query(ctx, `WITH w AS (
+			SELECT ls_id, received / $1 AS w FROM store_shard_chunks
+			WHERE NOT merged AND received < $2 ORDER BY received LIMIT 1),
+		o AS (
+			SELECT DISTINCT c.obj FROM store_shard_chunks c, w
+			WHERE NOT c.merged AND c.ls_id = w.ls_id AND c.received >= w.w * $1 AND c.received < (w.w + 1) * $1
+			ORDER BY c.obj LIMIT $3)
+		SELECT ls_id, shard, first, groups, received, obj, off, len FROM store_shard_chunks
+		WHERE obj IN (SELECT obj FROM o) ORDER BY obj, off`, window, cutoff, maxObjects)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (duckdb.ShardChunk, error) {
+		var ch duckdb.ShardChunk
+		var shard, groups int32
+		err := r.Scan(&ch.Logstore, &shard, &ch.First, &groups, &ch.Received, &ch.Object, &ch.Off, &ch.Len)
+		ch.Shard, ch.Groups = int(shard), int(groups)
+		return ch, err
+	})
+}
+
+// ReplaceShardObjects implements duckdb.Catalog. Only the chunks' object
+// and byte range change: their cursors, group counts and receive times
+// stay, so a cursor any consumer holds reads the same groups.
+func (c *Catalog) ReplaceShardObjects(ctx context.Context, lsID int64, old []int64, chunks []duckdb.ShardChunk, due time.Time) error {
+	return pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+		// Lock the chunks: retention or a drop waits, or has already
+		// removed some (then this merge is void), as has another merge.
+		rows, err := tx.Query(ctx, "SELECT shard, first FROM store_shard_chunks WHERE ls_id = $1 AND obj = ANY($2) FOR UPDATE", lsID, old)
+		if err != nil {
+			return err
+		}
+		type key struct {
+			shard int32
+			first int64
+		}
+		locked, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (key, error) {
+			var k key
+			err := r.Scan(&k.shard, &k.first)
+			return k, err
+		})
+		if err != nil {
+			return err
+		}
+		if len(locked) != len(chunks) {
+			return duckdb.ErrConflict
+		}
+		n := len(chunks)
+		want := make(map[key]bool, n)
+		shard, first, obj, off, ln := make([]int32, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		for i, ch := range chunks {
+			shard[i], first[i], obj[i], off[i], ln[i] = int32(ch.Shard), ch.First, ch.Object, ch.Off, ch.Len
+			want[key{shard[i], first[i]}] = true
+		}
+		for _, k := range locked {
+			if !want[k] {
+				return duckdb.ErrConflict
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE store_shard_chunks c SET obj = u.obj, off = u.off, len = u.len, merged = true
+			FROM unnest($2::integer[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) AS u (shard, first, obj, off, len)
+			WHERE c.ls_id = $1 AND c.shard = u.shard AND c.first = u.first`, lsID, shard, first, obj, off, ln); err != nil {
+			return err
+		}
+		return buryShardObjects(ctx, tx, due, lsID, old)
+	})
 }
 
 func collectSegments(rows pgx.Rows, err error) ([]duckdb.SegmentRecord, error) {

@@ -2,6 +2,7 @@ package pgcatalog_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -178,4 +179,72 @@ func TestShardChunks(t *testing.T) {
 	graves, err = a.DueGraves(ctx, 10)
 	require.NoError(t, err)
 	require.ElementsMatch(t, []string{duckdb.ShardObjectKey(ls, 1), duckdb.ShardObjectKey(ls, 2)}, graves)
+}
+
+// Merge candidates are the unmerged objects of the oldest window that
+// ended before the cutoff; a swap moves their chunks (cursors unchanged)
+// and buries the old objects; a swap whose chunks changed meanwhile is
+// void.
+func TestShardMergeCatalog(t *testing.T) {
+	ctx := context.Background()
+	a := openCatalog(t, pgtest.DSN(t))
+	ls, err := a.PutLogstore(ctx, duckdb.LogstoreRecord{Project: "p", Logstore: "l", TTLDays: 1, Index: "null", Columns: "[]"})
+	require.NoError(t, err)
+	chunk := func(shard, groups int, recv, obj, off int64) duckdb.ShardChunk {
+		return duckdb.ShardChunk{Logstore: ls, Shard: shard, Groups: groups, Received: recv, Object: obj, Off: off, Len: 10}
+	}
+	require.NoError(t, a.AddSegments(ctx, nil, []duckdb.ShardChunk{chunk(0, 3, 100, 1, 0), chunk(1, 2, 105, 1, 10)}))
+	require.NoError(t, a.AddSegments(ctx, nil, []duckdb.ShardChunk{chunk(0, 4, 150, 2, 0)}))
+	require.NoError(t, a.AddSegments(ctx, nil, []duckdb.ShardChunk{chunk(0, 1, 1500, 3, 0)}))
+
+	got, err := a.ShardMergeCandidates(ctx, 1000, 0, 10)
+	require.NoError(t, err)
+	require.Empty(t, got, "no window over")
+	got, err = a.ShardMergeCandidates(ctx, 1000, 1000, 10)
+	require.NoError(t, err)
+	require.Len(t, got, 3, "objects 1 and 2 (window [0, 1000)), every chunk")
+	require.Equal(t, []int64{1, 1, 2}, []int64{got[0].Object, got[1].Object, got[2].Object})
+	require.Equal(t, []int64{0, 0, 3}, []int64{got[0].First, got[1].First, got[2].First})
+
+	moved := slices.Clone(got)
+	for i := range moved {
+		moved[i].Object, moved[i].Off = 9, int64(i)*10
+	}
+	require.NoError(t, a.ReplaceShardObjects(ctx, ls, []int64{1, 2}, moved, time.Now().Add(-time.Second)))
+	begin, end, chunks, err := a.ShardChunks(ctx, ls, 0, 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, []int64{0, 8}, []int64{begin, end}, "cursors unchanged")
+	require.Len(t, chunks, 3)
+	require.Equal(t, []int64{0, 3, 7}, []int64{chunks[0].First, chunks[1].First, chunks[2].First})
+	require.Equal(t, []int64{9, 9, 3}, []int64{chunks[0].Object, chunks[1].Object, chunks[2].Object})
+	require.Equal(t, []int64{0, 20}, []int64{chunks[0].Off, chunks[1].Off})
+	require.Equal(t, []int{3, 4}, []int{chunks[0].Groups, chunks[1].Groups})
+	require.Equal(t, int64(150), chunks[1].Received, "receive times unchanged")
+	graves, err := a.DueGraves(ctx, 10)
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{duckdb.ShardObjectKey(ls, 1), duckdb.ShardObjectKey(ls, 2)}, graves)
+	known, err := a.Known(ctx, []int64{9})
+	require.NoError(t, err)
+	require.True(t, known[9], "the merged object is named")
+
+	got, err = a.ShardMergeCandidates(ctx, 1000, 1000, 10)
+	require.NoError(t, err)
+	require.Empty(t, got, "merged chunks are not merged again")
+	got, err = a.ShardMergeCandidates(ctx, 1000, 2000, 10)
+	require.NoError(t, err)
+	require.Len(t, got, 1, "the next window once over")
+
+	require.ErrorIs(t, a.ReplaceShardObjects(ctx, ls, []int64{1, 2}, moved, time.Now()), duckdb.ErrConflict,
+		"a second merge of the same objects is void")
+	n, err := a.ExpireShards(ctx, ls, 1000, time.Now())
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+	graves, err = a.DueGraves(ctx, 10)
+	require.NoError(t, err)
+	require.NotContains(t, graves, duckdb.ShardObjectKey(ls, 3))
+	moved3 := slices.Clone(got)
+	moved3[0].Object = 10
+	require.NoError(t, a.ReplaceShardObjects(ctx, ls, []int64{3}, moved3, time.Now()))
+	require.ErrorIs(t, a.ReplaceShardObjects(ctx, ls, []int64{10}, nil, time.Now()), duckdb.ErrConflict,
+		"chunks added or removed meanwhile void the swap")
 }

@@ -51,6 +51,13 @@ type nodeOpts struct {
 	cacheDir    string // default: a new temporary directory
 	graveDelay  time.Duration
 	orphanAge   time.Duration
+	// shardMergeAge sets Shared.ShardMergeAge; catalog and objects, when
+	// set, wrap the node's catalog and bucket; registry gets its metrics.
+	shardMergeAge time.Duration
+	commit        time.Duration
+	catalog       func(duckdb.Catalog) duckdb.Catalog
+	objects       func(duckdb.Objects) duckdb.Objects
+	registry      *prometheus.Registry
 }
 
 // nodeWithCache opens a node whose object cache is dir.
@@ -72,15 +79,27 @@ func (c cluster) node(t testing.TB, o nodeOpts) *duckdb.Store {
 	b, err := objstore.Open(ctx, objstore.Config{URL: c.bucket.URL, Endpoint: c.bucket.Endpoint,
 		AccessKey: c.bucket.AccessKey, SecretKey: c.bucket.SecretKey, CacheDir: o.cacheDir}, objstore.Settings{})
 	require.NoError(t, err)
+	var dcat duckdb.Catalog = cat
+	if o.catalog != nil {
+		dcat = o.catalog(cat)
+	}
+	var objs duckdb.Objects = b
+	if o.objects != nil {
+		objs = o.objects(b)
+	}
 	cfg := duckdb.Config{DataDir: t.TempDir(), Threads: 2, MemoryLimit: "256MB", QueryTimeout: o.queryTO,
-		Shared: &duckdb.Shared{Catalog: cat, Objects: b, MaintenanceInterval: o.maintenance, GraveDelay: o.graveDelay, OrphanAge: o.orphanAge}}
+		Shared: &duckdb.Shared{Catalog: dcat, Objects: objs, MaintenanceInterval: o.maintenance, GraveDelay: o.graveDelay, OrphanAge: o.orphanAge,
+			ShardMergeAge: o.shardMergeAge, CommitInterval: o.commit}}
 	if cfg.Shared.MaintenanceInterval == 0 {
 		cfg.Shared.MaintenanceInterval = time.Hour // tests run maintenance themselves
 	}
 	if o.smallQueue {
 		cfg.QueueBytes = 1 << 20
 	}
-	s, err := duckdb.Open(cfg, duckdb.Settings{Registerer: prometheus.NewRegistry()})
+	if o.registry == nil {
+		o.registry = prometheus.NewRegistry()
+	}
+	s, err := duckdb.Open(cfg, duckdb.Settings{Registerer: o.registry})
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		require.NoError(t, s.Close())
