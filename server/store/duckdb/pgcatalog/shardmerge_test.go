@@ -260,8 +260,10 @@ func TestShardMerge(t *testing.T) {
 		}
 	}()
 
+	// Graves are due 2×5s after the swap: ample for the held reader to
+	// resume on a loaded machine, short for the test.
 	reg := prometheus.NewRegistry()
-	c.node(t, nodeOpts{maintenance: 200 * time.Millisecond, queryTO: 2 * time.Second, graveDelay: time.Millisecond, registry: reg})
+	c.node(t, nodeOpts{maintenance: 200 * time.Millisecond, queryTO: 5 * time.Second, graveDelay: time.Millisecond, registry: reg})
 	require.Eventually(t, func() bool { return metric(t, reg, "sluice_store_shard_objects_merged_total") == 20 },
 		60*time.Second, 50*time.Millisecond, "20 old objects merged")
 	require.Equal(t, 2.0, metric(t, reg, "sluice_store_shard_merge_seconds"), "two merges: one per window")
