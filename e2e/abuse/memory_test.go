@@ -18,7 +18,9 @@ import (
 // all succeed: either at once, or after a 503 ServerBusy with Retry-After
 // (as the SDKs retry), never a 400 that tells the victim its query is too
 // big. Before, an out-of-memory caused by the abuser's queries was
-// answered to the victim as its own query-memory limit (400).
+// answered to the victim as its own query-memory limit (400). And the
+// abuser, whose queries always ran beside the victim's, must get the 400
+// naming query-memory, not only 503s its SDK would retry for ever.
 func TestMemoryPressure(t *testing.T) {
 	s := startServer(t)
 	watch := watchRSS(t, s.proc.Cmd.Process.Pid)
@@ -34,7 +36,7 @@ func TestMemoryPressure(t *testing.T) {
 	const abusers = 4 // --max-queries-per-project
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	var abuserRuns, abuserRefused atomic.Int64
+	var abuserRuns, abuserRefused, abuserTooBig atomic.Int64
 	var abuserUnexpected sync.Map
 	for range abusers {
 		wg.Add(1)
@@ -51,6 +53,9 @@ func TestMemoryPressure(t *testing.T) {
 				switch {
 				case r.err != nil:
 					abuserUnexpected.Store(r.err.Error(), true)
+				case r.status == http.StatusBadRequest && r.code == "QueryLimitExceeded" && strings.Contains(r.message, "query-memory"):
+					abuserRefused.Add(1)
+					abuserTooBig.Add(1)
 				case r.status == http.StatusBadRequest || r.status == http.StatusServiceUnavailable:
 					abuserRefused.Add(1)
 				default:
@@ -97,15 +102,20 @@ func TestMemoryPressure(t *testing.T) {
 	watch.Stop()
 
 	m := metricsText(t, s)
-	t.Logf("victim: %d queries answered, %d retries after 503; abuser: %d memory-hungry queries, %d refused; peak RSS %d MiB",
-		answered, busy, abuserRuns.Load(), abuserRefused.Load(), watch.peak.Load()>>20)
+	t.Logf("victim: %d queries answered, %d retries after 503; abuser: %d memory-hungry queries, %d refused, %d of them 400 query-memory; peak RSS %d MiB",
+		answered, busy, abuserRuns.Load(), abuserRefused.Load(), abuserTooBig.Load(), watch.peak.Load()>>20)
 	for _, l := range strings.Split(m, "\n") {
-		if strings.HasPrefix(l, "sluice_store_query_limit_hits_total") || strings.HasPrefix(l, "sluice_store_queries_rejected_total") {
+		if strings.HasPrefix(l, "sluice_store_query_limit_hits_total") || strings.HasPrefix(l, "sluice_store_queries_rejected_total") ||
+			strings.HasPrefix(l, "sluice_store_query_memory_reruns_total") {
 			t.Log(l)
 		}
 	}
 	abuserUnexpected.Range(func(k, _ any) bool { t.Errorf("abuser got %s", k); return true })
 	require.Positive(t, abuserRefused.Load(), "the abuser's queries never ran out of memory: the probe probed nothing")
+	// The victim queried all along, so each abuser query shared DuckDB with
+	// it; the abuser must still learn that its query is too big (a 503
+	// would have its SDK retry it for ever).
+	require.Positive(t, abuserTooBig.Load(), "the abuser never got the 400 naming query-memory")
 	require.Contains(t, m, `sluice_store_query_limit_hits_total{limit="query-memory"}`)
 	require.Less(t, watch.peak.Load(), int64(maxRSS), "server RSS went past the bound")
 	require.True(t, s.proc.Running(), "server died:\n%s", s.proc.LogTail())

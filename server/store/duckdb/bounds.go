@@ -31,23 +31,44 @@ type admission struct {
 	byProj  map[string]int
 	slots   map[*slot]struct{} // the running queries
 	waiting int
-	freed   chan struct{} // closed (and replaced) when a slot frees
+	freed   chan struct{} // closed (and replaced) when a slot frees or the lane changes
+
+	// lane is the query running again alone after running out of memory
+	// beside other projects' queries (rerunAlone); while it is set no
+	// query is admitted. alone records, per project, its last run in the
+	// lane: a project gets one per memoryRetryEvery.
+	lane  *slot
+	alone map[string]aloneRun
 
 	m *metrics
 }
 
+// aloneRun is a project's last run in the lane: when, and whether its
+// query ran out of memory even alone.
+type aloneRun struct {
+	at     time.Time
+	tooBig bool
+}
+
+// memoryRetryEvery is how often one project's query may run alone (in the
+// lane, every other query held back) after running out of memory beside
+// other projects' queries. It bounds what a tenant sending queries too big
+// for the server can take from the others: one such run, then for this
+// long its out-of-memory errors are answered at once.
+const memoryRetryEvery = time.Minute
+
 func newAdmission(max, perProject, maxQueued int, wait time.Duration, m *metrics) *admission {
 	return &admission{max: max, perProject: perProject, maxQueued: maxQueued, wait: wait,
-		byProj: map[string]int{}, slots: map[*slot]struct{}{}, freed: make(chan struct{}), m: m}
+		byProj: map[string]int{}, slots: map[*slot]struct{}{}, freed: make(chan struct{}),
+		alone: map[string]aloneRun{}, m: m}
 }
 
 // slot is one running query's place. DuckDB's memory (memory_limit and the
-// memory guard) is one pool for every query, so a query that runs out of
-// it may have been starved by others. shared records whether a query of
-// another project ran at any moment alongside this one: an out-of-memory
-// error of a shared query is answered as load (503, retry), not as the
-// query's own size (400), so one tenant's memory-hungry queries never make
-// another tenant's ordinary query fail for good.
+// memory guard) is one pool for every query and keeps no account per
+// query, so a query that runs out of it may have been starved by others.
+// shared records whether a query of another project ran at any moment
+// alongside this one: such a query is run again alone (rerunAlone) before
+// its out-of-memory error is believed.
 type slot struct {
 	project string
 	shared  atomic.Bool
@@ -65,18 +86,8 @@ func (a *admission) acquire(ctx context.Context, project string) (*slot, error) 
 	}()
 	a.mu.Lock()
 	for {
-		if a.running < a.max && a.byProj[project] < a.perProject {
-			a.running++
-			a.byProj[project]++
-			sl := &slot{project: project}
-			for o := range a.slots {
-				if o.project != project {
-					o.shared.Store(true)
-					sl.shared.Store(true)
-				}
-			}
-			a.slots[sl] = struct{}{}
-			a.m.queriesRunning.Set(float64(a.running))
+		if a.lane == nil && a.running < a.max && a.byProj[project] < a.perProject {
+			sl := a.take(project)
 			a.mu.Unlock()
 			return sl, nil
 		}
@@ -116,16 +127,135 @@ func (a *admission) busy(why string) error {
 		why, a.max, a.perProject, a.maxQueued, store.ErrOverloaded)
 }
 
+// take gives project a slot; a.mu is held and there is room.
+func (a *admission) take(project string) *slot {
+	a.running++
+	a.byProj[project]++
+	sl := &slot{project: project}
+	for o := range a.slots {
+		if o.project != project {
+			o.shared.Store(true)
+			sl.shared.Store(true)
+		}
+	}
+	a.slots[sl] = struct{}{}
+	a.m.queriesRunning.Set(float64(a.running))
+	return sl
+}
+
 func (a *admission) release(sl *slot) {
 	a.mu.Lock()
+	a.releaseLocked(sl)
+	a.mu.Unlock()
+}
+
+func (a *admission) releaseLocked(sl *slot) {
 	a.running--
 	if a.byProj[sl.project]--; a.byProj[sl.project] == 0 {
 		delete(a.byProj, sl.project)
 	}
 	delete(a.slots, sl)
+	if a.lane == sl {
+		a.lane = nil
+	}
 	a.m.queriesRunning.Set(float64(a.running))
+	a.wake()
+}
+
+// wake tells the waiting queries that a slot freed or the lane changed.
+func (a *admission) wake() {
 	close(a.freed)
 	a.freed = make(chan struct{})
+}
+
+// errNotAlone is rerunAlone's answer when the query may not, or could
+// not in time, run alone: its out-of-memory error stays ambiguous.
+var errNotAlone = errors.New("not run alone")
+
+// rerunAlone is for a query that ran out of memory while another
+// project's query ran alongside (sl.shared). Whose memory it was cannot be
+// told: DuckDB keeps no account per query. So the query runs again
+// without them: rerunAlone gives up sl, waits for the lane (one such query
+// at a time), holds every new query back from then on, and once the other
+// projects' running queries have finished returns a slot for the query to
+// run again (its own project's queries may still run: their memory is the
+// project's too). If it runs out of memory again (its caller then calls
+// tooBigAlone), it is too big for the server whoever else queries (400),
+// and its project's out-of-memory errors are believed at once for
+// memoryRetryEvery; if it succeeds, the victim of someone else's memory
+// got its answer.
+//
+// A project runs in the lane once per memoryRetryEvery. Within that time,
+// or when the lane and the running queries are not free within a.wait
+// (nor before the deadline), rerunAlone fails: with errQueryMemory when
+// the project's last query in the lane was too big alone, else with
+// errNotAlone (answered as load, 503: a retry gets through once the
+// memory is free). The lane takes nothing from a project's quota of
+// slots: it can only be entered from a slot.
+func (a *admission) rerunAlone(ctx context.Context, sl *slot, deadline time.Time) (*slot, error) {
+	wait := min(a.wait, time.Until(deadline))
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	project := sl.project
+	a.mu.Lock()
+	a.releaseLocked(sl)
+	var mine *slot // the lane, once taken
+	for {
+		if mine == nil {
+			if last, ok := a.alone[project]; ok && time.Since(last.at) < memoryRetryEvery {
+				a.mu.Unlock()
+				if last.tooBig {
+					return nil, errQueryMemory
+				}
+				return nil, errNotAlone
+			}
+			if a.lane == nil {
+				mine = &slot{project: project}
+				a.lane = mine
+			}
+		}
+		if mine != nil && a.running == a.byProj[project] {
+			sl := a.take(project)
+			a.lane = sl
+			now := time.Now()
+			for p, r := range a.alone {
+				if now.Sub(r.at) >= memoryRetryEvery {
+					delete(a.alone, p)
+				}
+			}
+			a.alone[project] = aloneRun{at: now}
+			a.mu.Unlock()
+			return sl, nil
+		}
+		freed := a.freed
+		a.mu.Unlock()
+		var err error
+		select {
+		case <-freed:
+		case <-timer.C:
+			err = errNotAlone
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		a.mu.Lock()
+		if err != nil {
+			if mine != nil && a.lane == mine {
+				a.lane = nil
+				a.wake()
+			}
+			a.mu.Unlock()
+			return nil, err
+		}
+	}
+}
+
+// tooBigAlone records that project's query ran out of memory alone.
+func (a *admission) tooBigAlone(project string) {
+	a.mu.Lock()
+	if r, ok := a.alone[project]; ok {
+		r.tooBig = true
+		a.alone[project] = r
+	}
 	a.mu.Unlock()
 }
 
@@ -142,7 +272,11 @@ func bounded[T any](ctx context.Context, s *Store, project string, fn func(conte
 	if err != nil {
 		return zero, err
 	}
-	defer s.admit.release(sl)
+	defer func() {
+		if sl != nil {
+			s.admit.release(sl)
+		}
+	}()
 	s.closeMu.RLock()
 	if s.closed {
 		s.closeMu.RUnlock()
@@ -164,13 +298,33 @@ func bounded[T any](ctx context.Context, s *Store, project string, fn func(conte
 		return zero, s.timeoutErr()
 	}
 	if errors.Is(err, errQueryMemory) && sl.shared.Load() {
-		// Whose memory it was cannot be told: DuckDB keeps no account per
-		// query. Other projects' queries ran alongside, so this may be
-		// theirs; retried, an ordinary query gets through, and one too big
-		// on its own gets the 400 once it runs without them.
-		s.m.queryLimited.WithLabelValues("query-memory-shared").Inc()
-		return zero, fmt.Errorf("duckdb store: DuckDB's memory (query limit query-memory, %s) was used up while other projects' queries ran alongside this one: %w",
-			s.cfg.MemoryLimit, store.ErrOverloaded)
+		// The memory may have been other projects' queries': run it again
+		// alone (rerunAlone) before answering.
+		memErr := err
+		deadline, _ := qctx.Deadline()
+		sl, err = s.admit.rerunAlone(ctx, sl, deadline)
+		switch {
+		case errors.Is(err, errQueryMemory):
+			s.m.memoryRetries.WithLabelValues("too-big-before").Inc()
+			return zero, memErr
+		case errors.Is(err, errNotAlone):
+			s.m.memoryRetries.WithLabelValues("busy").Inc()
+			return zero, fmt.Errorf("duckdb store: DuckDB's memory (query limit query-memory, %s) was used up while other projects' queries ran alongside this one, and it could not run alone within %s: %w",
+				s.cfg.MemoryLimit, s.cfg.QueueTimeout, store.ErrOverloaded)
+		case err != nil:
+			return zero, err
+		}
+		v, err = fn(qctx)
+		switch {
+		case err != nil && ctx.Err() == nil && errors.Is(qctx.Err(), context.DeadlineExceeded):
+			s.m.queriesTimedOut.Inc()
+			return zero, s.timeoutErr()
+		case errors.Is(err, errQueryMemory):
+			s.admit.tooBigAlone(sl.project)
+			s.m.memoryRetries.WithLabelValues("too-big").Inc()
+		case err == nil:
+			s.m.memoryRetries.WithLabelValues("answered").Inc()
+		}
 	}
 	if err != nil {
 		return zero, err
@@ -280,6 +434,7 @@ type queryMetrics struct {
 	queriesRejected prometheus.Counter
 	queriesTimedOut prometheus.Counter
 	queryLimited    *prometheus.CounterVec
+	memoryRetries   *prometheus.CounterVec
 }
 
 func newQueryMetrics() queryMetrics {
@@ -289,10 +444,12 @@ func newQueryMetrics() queryMetrics {
 		queriesRejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_queries_rejected_total", Help: "Queries refused because every slot stayed taken (answered 503 ServerBusy with Retry-After)."}),
 		queriesTimedOut: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_queries_timed_out_total", Help: "Queries interrupted at the query timeout."}),
 		queryLimited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_store_query_limit_hits_total",
-			Help: "Queries stopped while running by a limit, by limit (query-memory, max-value-bytes; query-memory-shared: of the query-memory ones, those answered 503 because other projects' queries ran alongside)."}, []string{"limit"}),
+			Help: "Queries stopped while running by a limit, by limit (query-memory, max-value-bytes, max-depth); a query run again alone after running out of memory counts each time."}, []string{"limit"}),
+		memoryRetries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_store_query_memory_reruns_total",
+			Help: "Queries that ran out of DuckDB's memory beside other projects' queries, by outcome: answered (run again alone, it succeeded), too-big (it ran out alone too: 400), too-big-before (its project's query ran out alone within the last minute: 400 at once), busy (it could not run alone in time: 503)."}, []string{"outcome"}),
 	}
 }
 
 func (q queryMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{q.queriesRunning, q.queriesWaiting, q.queriesRejected, q.queriesTimedOut, q.queryLimited}
+	return []prometheus.Collector{q.queriesRunning, q.queriesWaiting, q.queriesRejected, q.queriesTimedOut, q.queryLimited, q.memoryRetries}
 }

@@ -211,10 +211,13 @@
 // (MemoryHardLimit, a quarter more), the vectors memory_limit does not
 // see included: an allocation past it fails its query. Spilling is capped
 // at TempDirLimit. Every limit hit is store.ErrQueryLimit naming the limit
-// (400 QueryLimitExceeded), but for one: DuckDB's memory is one pool, so
-// an out-of-memory while another project's query ran alongside is
-// store.ErrOverloaded (503, retried) since the memory may have been theirs
-// (TestMemoryShared, e2e/abuse TestMemoryPressure); DuckDB's messages reach the client without
+// (400 QueryLimitExceeded). DuckDB's memory is one pool with no account
+// per query, so a query that ran out of it while another project's query
+// ran alongside runs again once those have finished, every new query held
+// back meanwhile (the lane, at most once a minute per project): too big
+// even then, it gets the 400, else its answer; if it cannot run alone
+// within QueueTimeout it is store.ErrOverloaded (503, retried)
+// (TestMemoryShared, e2e/abuse TestMemoryPressure). DuckDB's messages reach the client without
 // the statement excerpt (the store's SQL, with file paths), and errors
 // that are not the query's are logged, not shown. An SQL result over
 // MaxResultRows (100,000) or MaxResultBytes (16 MiB) fails asking for a

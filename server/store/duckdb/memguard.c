@@ -66,3 +66,5 @@ long long sluice_memguard_limit(void) { return atomic_load(&sluice_limit); }
 long long sluice_memguard_used(void) { return atomic_load(&sluice_used); }
 long long sluice_memguard_peak(void) { return atomic_load(&sluice_peak); }
 long long sluice_memguard_refused(void) { return atomic_load(&sluice_refused); }
+// Tests only: n more bytes in use (n < 0: fewer), as if held by no query.
+void sluice_memguard_hold(long long n) { atomic_fetch_add(&sluice_used, n); }

@@ -29,6 +29,7 @@ long long sluice_memguard_limit(void);
 long long sluice_memguard_used(void);
 long long sluice_memguard_peak(void);
 long long sluice_memguard_refused(void);
+void sluice_memguard_hold(long long n);
 */
 import "C"
 
@@ -42,6 +43,11 @@ func memguardLimit() int64   { return int64(C.sluice_memguard_limit()) }
 func memguardUsed() int64    { return int64(C.sluice_memguard_used()) }
 func memguardPeak() int64    { return int64(C.sluice_memguard_peak()) }
 func memguardRefused() int64 { return int64(C.sluice_memguard_refused()) }
+
+// memguardHold counts n more bytes in use (fewer when negative), as if
+// something outside the queries held them: tests fill DuckDB's memory
+// with it. (cgo cannot be used from a _test.go file.)
+func memguardHold(n int64) { C.sluice_memguard_hold(C.longlong(n)) }
 
 func memguardCollectors() []prometheus.Collector {
 	return []prometheus.Collector{
