@@ -201,7 +201,8 @@ func (a *admission) rerunAlone(ctx context.Context, sl *slot, deadline time.Time
 	a.releaseLocked(sl)
 	var mine *slot // the lane, once taken
 	for {
-		if mine == nil {
+		// While its project's query runs in the lane, wait for its outcome.
+		if mine == nil && (a.lane == nil || a.lane.project != project) {
 			if last, ok := a.alone[project]; ok && time.Since(last.at) < memoryRetryEvery {
 				a.mu.Unlock()
 				if last.tooBig {
@@ -238,6 +239,14 @@ func (a *admission) rerunAlone(ctx context.Context, sl *slot, deadline time.Time
 			err = ctx.Err()
 		}
 		a.mu.Lock()
+		if errors.Is(err, errNotAlone) && mine == nil && a.lane != nil && a.lane.project == project {
+			// Its project's query is in the lane: its outcome is this
+			// one's too, so wait for it up to the deadline.
+			if left := time.Until(deadline); left > 0 {
+				timer.Reset(left)
+				err = nil
+			}
+		}
 		if err != nil {
 			if mine != nil && a.lane == mine {
 				a.lane = nil
@@ -309,7 +318,7 @@ func bounded[T any](ctx context.Context, s *Store, project string, fn func(conte
 			return zero, memErr
 		case errors.Is(err, errNotAlone):
 			s.m.memoryRetries.WithLabelValues("busy").Inc()
-			return zero, fmt.Errorf("duckdb store: DuckDB's memory (query limit query-memory, %s) was used up while other projects' queries ran alongside this one, and it could not run alone within %s: %w",
+			return zero, fmt.Errorf("duckdb store: DuckDB's memory (query limit query-memory, %s) was used up while other projects' queries ran alongside this one, and it could not run again without them (once a minute per project, within %s): %w",
 				s.cfg.MemoryLimit, s.cfg.QueueTimeout, store.ErrOverloaded)
 		case err != nil:
 			return zero, err
