@@ -102,7 +102,7 @@ Limits (each refusal names its flag; docs/architecture.md "Limits"):
   --max-log-future-skew D  PutLogs refuses (400 InvalidTimestamp) logs more than D ahead of the
                          server clock (default 15m), and logs older than the logstore's ttl
   --max-write-days N     a PutLogs may span at most N distinct days (default 32)
-  --query-memory SIZE    DuckDB memory_limit (default 1GB); everything DuckDB allocates is held to
+  --query-memory SIZE    DuckDB memory_limit (default 768MB); everything DuckDB allocates is held to
                          1.25 x SIZE, past which the query gets 400 QueryLimitExceeded
   --query-threads N      threads one query runs on (default: the cores)
   --max-queries N        queries running at once (default 8); --max-queries-per-project N (default

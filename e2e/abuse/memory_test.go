@@ -102,8 +102,9 @@ func TestMemoryPressure(t *testing.T) {
 	watch.Stop()
 
 	m := metricsText(t, s)
-	t.Logf("victim: %d queries answered, %d retries after 503; abuser: %d memory-hungry queries, %d refused, %d of them 400 query-memory; peak RSS %d MiB",
-		answered, busy, abuserRuns.Load(), abuserRefused.Load(), abuserTooBig.Load(), watch.peak.Load()>>20)
+	t.Logf("victim: %d queries answered, %d retries after 503; abuser: %d memory-hungry queries, %d refused, %d of them 400 query-memory; peak RSS %d MiB (DuckDB's allocations peaked at %.0f MiB of %.0f)",
+		answered, busy, abuserRuns.Load(), abuserRefused.Load(), abuserTooBig.Load(), watch.peak.Load()>>20,
+		metricValue(m, "sluice_store_duckdb_memory_peak_bytes")/(1<<20), metricValue(m, "sluice_store_duckdb_memory_limit_bytes")/(1<<20))
 	for _, l := range strings.Split(m, "\n") {
 		if strings.HasPrefix(l, "sluice_store_query_limit_hits_total") || strings.HasPrefix(l, "sluice_store_queries_rejected_total") ||
 			strings.HasPrefix(l, "sluice_store_query_memory_reruns_total") {

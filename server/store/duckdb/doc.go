@@ -206,7 +206,7 @@
 // call may build (query.MaxBuiltString, 16 KiB; statically from literals,
 // at run time for repeat of a computed value, replace and
 // regexp_replace), which also keeps one vector's uninterruptible work to
-// well under a second. DuckDB's memory_limit (MemoryLimit, 1GB) governs
+// well under a second. DuckDB's memory_limit (MemoryLimit, 768MB) governs
 // its buffer manager; the memory guard caps everything DuckDB allocates
 // (MemoryHardLimit, a quarter more), the vectors memory_limit does not
 // see included: an allocation past it fails its query. Spilling is capped

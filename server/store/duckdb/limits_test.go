@@ -88,7 +88,7 @@ func TestDefaultMemoryLimit(t *testing.T) {
 	defer func() { require.NoError(t, s.Close()) }()
 	var limit string
 	require.NoError(t, s.db.QueryRow("SELECT current_setting('memory_limit')").Scan(&limit))
-	require.Equal(t, "953.6 MiB", limit, "1GB default, not DuckDB's 80% of RAM")
+	require.Equal(t, "732.4 MiB", limit, "768MB default, not DuckDB's 80% of RAM")
 }
 
 // TestMemoryGuard: values DuckDB computes outside memory_limit (here a
