@@ -17,7 +17,10 @@
 // release), so a query never loses a file it is reading; the cache can
 // exceed its bound by what running queries hold. A file being downloaded
 // is written under a temporary name and renamed when complete; concurrent
-// fetches of one key share one download.
+// fetches of one key share one download. ReadRange reads part of an
+// object, from the cache when it holds the object, else with a ranged GET
+// that is not cached (merged shard log objects, of which a read wants a
+// small part).
 //
 // The client is minio-go (Apache-2.0, made for S3-compatible stores, small
 // next to the AWS SDK); path-style addressing, so any S3-compatible server
@@ -349,6 +352,78 @@ func (b *Bucket) Fetch(ctx context.Context, keys []string) (paths []string, rele
 	return paths, release, nil
 }
 
+// ReadRange returns n bytes of key from offset off: from the cached copy
+// when the key is cached (or being fetched), else with one ranged GET
+// whose bytes are not cached. It serves reads of a small part of an
+// object (a shard log chunk, server/store/duckdb), where downloading and
+// caching the whole object would fetch many times the bytes needed.
+func (b *Bucket) ReadRange(ctx context.Context, key string, off, n int64) ([]byte, error) {
+	b.mu.Lock()
+	e := b.entries[key]
+	if e != nil {
+		e.pins++
+		if e.inList {
+			b.lru.remove(e)
+			b.lru.pushBack(e)
+		}
+	}
+	b.mu.Unlock()
+	if e != nil {
+		data, err := b.readCached(ctx, e, off, n)
+		b.mu.Lock()
+		e.pins--
+		b.evictLocked()
+		b.mu.Unlock()
+		if err == nil || ctx.Err() != nil {
+			return data, err
+		}
+		// The download failed or the file is gone: ask the bucket.
+	}
+	b.m.rangeGets.Inc()
+	opts := minio.GetObjectOptions{}
+	if err := opts.SetRange(off, off+n-1); err != nil {
+		return nil, fmt.Errorf("read %s at %d: %w", key, off, err)
+	}
+	t0 := time.Now()
+	obj, err := b.client.GetObject(ctx, b.bucket, b.prefix+key, opts)
+	if err != nil {
+		b.m.errors.WithLabelValues("get").Inc()
+		return nil, fmt.Errorf("read %s at %d: %w", key, off, err)
+	}
+	defer obj.Close()
+	data := make([]byte, n)
+	if _, err := io.ReadFull(obj, data); err != nil {
+		b.m.errors.WithLabelValues("get").Inc()
+		return nil, fmt.Errorf("read %s at %d: %w", key, off, err)
+	}
+	b.m.getSeconds.Observe(time.Since(t0).Seconds())
+	b.m.getBytes.Add(float64(n))
+	return data, nil
+}
+
+// readCached reads from e's cached file once its download is done.
+func (b *Bucket) readCached(ctx context.Context, e *entry, off, n int64) ([]byte, error) {
+	select {
+	case <-e.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if e.err != nil {
+		return nil, e.err
+	}
+	f, err := os.Open(b.localPath(e.key))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data := make([]byte, n)
+	if _, err := f.ReadAt(data, off); err != nil {
+		return nil, fmt.Errorf("read cached %s at %d: %w", e.key, off, err)
+	}
+	b.m.hits.Inc()
+	return data, nil
+}
+
 // download fills e; on failure the entry is dropped so a later Fetch
 // tries again.
 func (b *Bucket) download(ctx context.Context, e *entry) {
@@ -491,6 +566,7 @@ func (l *list) remove(e *entry) {
 
 type metrics struct {
 	hits, misses, evictions prometheus.Counter
+	rangeGets               prometheus.Counter
 	cacheBytes              prometheus.Gauge
 	getBytes, putBytes      prometheus.Counter
 	getSeconds, putSeconds  prometheus.Histogram
@@ -504,6 +580,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		misses:     prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_objstore_cache_misses_total", Help: "Files a query had to download from object storage."}),
 		evictions:  prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_objstore_cache_evictions_total", Help: "Cached files removed to keep the cache within its size."}),
 		cacheBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_objstore_cache_bytes", Help: "Bytes of files in the local cache."}),
+		rangeGets:  prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_objstore_range_gets_total", Help: "Parts of objects read with a ranged GET, not cached (shard log chunks of objects not in the cache)."}),
 		getBytes:   prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_objstore_get_bytes_total", Help: "Bytes downloaded from object storage."}),
 		putBytes:   prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_objstore_put_bytes_total", Help: "Bytes uploaded to object storage."}),
 		getSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_objstore_get_seconds", Help: "Time of one object download.", Buckets: buckets}),
@@ -511,7 +588,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		errors:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_objstore_errors_total", Help: "Failed object storage requests, by operation."}, []string{"op"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.hits, m.misses, m.evictions, m.cacheBytes, m.getBytes, m.putBytes, m.getSeconds, m.putSeconds, m.errors} {
+		for _, c := range []prometheus.Collector{m.hits, m.misses, m.evictions, m.rangeGets, m.cacheBytes, m.getBytes, m.putBytes, m.getSeconds, m.putSeconds, m.errors} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("object storage metrics: %w", err)
 			}

@@ -115,6 +115,38 @@ func TestCacheBoundAndPins(t *testing.T) {
 	rel()
 }
 
+// ReadRange reads a part of an object: from the cached copy on the node
+// that has one, else with a ranged GET that caches nothing.
+func TestReadRange(t *testing.T) {
+	ctx := context.Background()
+	b := s3test.NewBucket(t)
+	a := open(t, b, t.TempDir(), 1<<20)
+	data := make([]byte, 1000)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	src := filepath.Join(t.TempDir(), "f")
+	require.NoError(t, os.WriteFile(src, data, 0o640))
+	_, err := a.Put(ctx, "shardlog/ls1/1.groups", src)
+	require.NoError(t, err)
+
+	other := open(t, b, t.TempDir(), 1<<20)
+	for _, n := range []*objstore.Bucket{a, other} {
+		got, err := n.ReadRange(ctx, "shardlog/ls1/1.groups", 100, 50)
+		require.NoError(t, err)
+		require.Equal(t, data[100:150], got)
+		got, err = n.ReadRange(ctx, "shardlog/ls1/1.groups", 990, 10)
+		require.NoError(t, err)
+		require.Equal(t, data[990:], got)
+		_, err = n.ReadRange(ctx, "shardlog/ls1/1.groups", 990, 20)
+		require.Error(t, err, "past the end")
+	}
+	require.Zero(t, other.CacheSize(), "a ranged read caches nothing")
+	require.NoError(t, a.Delete(ctx, "shardlog/ls1/1.groups"))
+	_, err = other.ReadRange(ctx, "shardlog/ls1/1.groups", 0, 10)
+	require.Error(t, err, "a deleted object")
+}
+
 func TestOpenErrors(t *testing.T) {
 	ctx := context.Background()
 	b := s3test.NewBucket(t)

@@ -65,6 +65,9 @@ type Objects interface {
 	Put(ctx context.Context, key, path string) (int64, error)
 	// Fetch makes local copies of keys in the cache, kept until release.
 	Fetch(ctx context.Context, keys []string) (paths []string, release func(), err error)
+	// ReadRange returns n bytes of key from off, from the cache when it
+	// holds key, else from object storage without caching them.
+	ReadRange(ctx context.Context, key string, off, n int64) ([]byte, error)
 	// Delete removes an object (and its cached copy).
 	Delete(ctx context.Context, key string) error
 	// List calls fn for every object whose key starts with prefix.
@@ -108,6 +111,9 @@ type ShardChunk struct {
 	Received int64 // unix ns, the latest of its writes
 	Object   int64 // id of the object (from NewSegmentIDs)
 	Off, Len int64
+	// Merged (set by Catalog.ShardChunks): Object is a merge of many
+	// commits' objects (shardmerge.go), read by byte range, not whole.
+	Merged bool
 }
 
 // ShardObjectKey names the object holding a commit's shard chunks of one

@@ -219,25 +219,14 @@ func (s *Store) pullShared(ctx context.Context, project, logstore string, shard 
 		n++
 	}
 	chunks = chunks[:n]
-	var keys []string
-	for _, ch := range chunks {
-		if k := ShardObjectKey(ls.id, ch.Object); !slices.Contains(keys, k) {
-			keys = append(keys, k)
-		}
-	}
-	paths, release, err := s.sh.Objects.Fetch(ctx, keys)
+	raw, err := s.readChunks(ctx, ls.id, chunks)
 	if err != nil {
-		return nil, fmt.Errorf("duckdb store: fetch shard log: %w: %w", store.ErrOverloaded, err)
+		return nil, err
 	}
-	defer release()
-	for _, ch := range chunks {
+	for i, ch := range chunks {
 		key := ShardObjectKey(ls.id, ch.Object)
-		p := paths[slices.Index(keys, key)]
-		data, err := readRange(p, ch.Off, ch.Len)
+		data, err := decompressChunk(raw[i])
 		if err != nil {
-			return nil, fmt.Errorf("duckdb store: read shard log: %w", err)
-		}
-		if data, err = decompressChunk(data); err != nil {
 			return nil, fmt.Errorf("duckdb store: shard log object %s at %d: %w", key, ch.Off, err)
 		}
 		for c := ch.First; len(data) > 0; c++ {
@@ -257,6 +246,58 @@ func (s *Store) pullShared(ctx context.Context, project, logstore string, shard 
 		}
 	}
 	return out, nil
+}
+
+// readChunks returns each chunk's bytes. The
+// objects of one commit are fetched whole into the read cache, as
+// segments are: small, and every shard's consumer on the node reads
+// them. Of a merged object (many commits', every shard's) only the
+// chunks are read, one ranged read per run of chunks that lie back to
+// back (a merged object holds a shard's chunks in cursor order, so
+// usually one per pull).
+func (s *Store) readChunks(ctx context.Context, lsID int64, chunks []ShardChunk) ([][]byte, error) {
+	var keys []string
+	for _, ch := range chunks {
+		if k := ShardObjectKey(lsID, ch.Object); !ch.Merged && !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	var paths []string
+	if len(keys) > 0 {
+		var release func()
+		var err error
+		if paths, release, err = s.sh.Objects.Fetch(ctx, keys); err != nil {
+			return nil, fmt.Errorf("duckdb store: fetch shard log: %w: %w", store.ErrOverloaded, err)
+		}
+		defer release()
+	}
+	raw := make([][]byte, len(chunks))
+	for i := 0; i < len(chunks); {
+		ch := chunks[i]
+		key := ShardObjectKey(lsID, ch.Object)
+		if !ch.Merged {
+			var err error
+			if raw[i], err = readRange(paths[slices.Index(keys, key)], ch.Off, ch.Len); err != nil {
+				return nil, fmt.Errorf("duckdb store: read shard log: %w", err)
+			}
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(chunks) && chunks[j].Merged && chunks[j].Object == ch.Object && chunks[j].Off == chunks[j-1].Off+chunks[j-1].Len {
+			j++
+		}
+		data, err := s.sh.Objects.ReadRange(ctx, key, ch.Off, chunks[j-1].Off+chunks[j-1].Len-ch.Off)
+		if err != nil {
+			return nil, fmt.Errorf("duckdb store: read shard log: %w: %w", store.ErrOverloaded, err)
+		}
+		for k := i; k < j; k++ {
+			o := chunks[k].Off - ch.Off
+			raw[k] = data[o : o+chunks[k].Len : o+chunks[k].Len]
+		}
+		i = j
+	}
+	return raw, nil
 }
 
 // decompressChunk decompresses a chunk: its size (uvarint), then a zstd

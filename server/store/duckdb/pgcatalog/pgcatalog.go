@@ -84,7 +84,11 @@
 // leaves an object no chunk names, removed by the orphan sweep. A window
 // with a single unmerged object (a commit delayed past the window) is
 // only marked merged; one merge takes at most 1,000 objects and 16 MiB,
-// so a busy window may become a few objects. Chunk rows stay one per
+// so a busy window may become a few objects. ShardChunks reports which
+// chunks are merged: PullLogs reads those by byte range (a merged object
+// holds every shard's chunks of many commits, far more than one pull
+// needs) and fetches a commit's small object whole into the read cache,
+// as before. Chunk rows stay one per
 // commit and shard (PostgreSQL rows, not objects, are what retention
 // bounds). Metrics: sluice_store_shard_merge_seconds (its count is the
 // merges), sluice_store_shard_objects_merged_total (objects replaced) and
@@ -317,7 +321,7 @@ func (c *Catalog) ShardChunks(ctx context.Context, lsID int64, shard int, from i
 	rows, err := c.pool.Query(ctx, `WITH s AS (SELECT next FROM store_shards WHERE ls_id = $1 AND shard = $2),
 			b AS (SELECT min(first) AS begin FROM store_shard_chunks WHERE ls_id = $1 AND shard = $2),
 			start AS (SELECT max(first) AS first FROM store_shard_chunks WHERE ls_id = $1 AND shard = $2 AND first <= $3)
-		SELECT coalesce(b.begin, s.next), s.next, c.first, c.groups, c.received, c.obj, c.off, c.len
+		SELECT coalesce(b.begin, s.next), s.next, c.first, c.groups, c.received, c.obj, c.off, c.len, c.merged
 		FROM s CROSS JOIN b LEFT JOIN LATERAL (
 			SELECT * FROM store_shard_chunks c WHERE c.ls_id = $1 AND c.shard = $2
 				AND c.first >= (SELECT first FROM start) AND $3 < s.next
@@ -330,14 +334,16 @@ func (c *Catalog) ShardChunks(ctx context.Context, lsID int64, shard int, from i
 		var (
 			ch                     duckdb.ShardChunk
 			cf, cg, cr, co, cn, cl *int64
+			cm                     *bool
 		)
-		if err := rows.Scan(&begin, &end, &cf, &cg, &cr, &co, &cn, &cl); err != nil {
+		if err := rows.Scan(&begin, &end, &cf, &cg, &cr, &co, &cn, &cl, &cm); err != nil {
 			return 0, 0, nil, err
 		}
 		if cf == nil {
 			continue
 		}
 		ch.Logstore, ch.Shard, ch.First, ch.Groups, ch.Received, ch.Object, ch.Off, ch.Len = lsID, shard, *cf, int(*cg), *cr, *co, *cn, *cl
+		ch.Merged = *cm
 		chunks = append(chunks, ch)
 	}
 	return begin, end, chunks, rows.Err()

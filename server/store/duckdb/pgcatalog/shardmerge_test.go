@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -282,12 +283,16 @@ func TestShardMerge(t *testing.T) {
 	}
 	require.Zero(t, metric(t, reg, "sluice_store_shard_merge_failures_total"))
 
-	for _, n := range []*duckdb.Store{a, r, c.node(t, nodeOpts{})} {
+	cacheDir := t.TempDir()
+	for _, n := range []*duckdb.Store{a, r, c.node(t, nodeOpts{cacheDir: cacheDir})} {
 		require.NoError(t, equalSnaps(want, readShards(t, n)), "same cursors, same bytes after the merge (cached or not)")
 		got, err := n.Cursor(ctx, "p", "l", 0, store.CursorAt{Kind: store.CursorTime, Time: seekAt})
 		require.NoError(t, err)
 		require.Equal(t, seek, got, "a cursor by time is unchanged")
 	}
+	cached, err := filepath.Glob(filepath.Join(cacheDir, "shardlog", "*", "*"))
+	require.NoError(t, err)
+	require.Len(t, cached, 3, "a new node caches the 3 recent objects it read whole, not the merged ones (read by range)")
 }
 
 // A maintenance node that dies after uploading a merged object but
