@@ -76,10 +76,13 @@ func TestMemoryPressure(t *testing.T) {
 	// The victim runs its queries one after the other, each retried after
 	// a 503 as the SDKs do, until it answers. Any other answer fails.
 	// It goes on until each abuser's query has run out of memory at least
-	// once, so the victim's queries ran while DuckDB's memory was full.
+	// once, so the victim's queries ran while DuckDB's memory was full,
+	// and until the abuser has had a 400 (a 503 when its query could not
+	// run again without the victim's in time is allowed), or 5 minutes.
 	const victimQueries, maxAttempts = 30, 100
 	busy, answered := 0, 0
-	for i := 0; i < victimQueries || abuserRefused.Load() < abusers; i++ {
+	until := time.Now().Add(5 * time.Minute)
+	for i := 0; (i < victimQueries || abuserRefused.Load() < abusers || abuserTooBig.Load() == 0) && time.Now().Before(until); i++ {
 		answered++
 		for attempt := 1; ; attempt++ {
 			r := s.getLogs("victim-read", victimSecret, "victim", "level: error | select count(*) as n, max(length(msg)) as l")

@@ -138,6 +138,19 @@ func TestMemoryShared(t *testing.T) {
 	reruns := func(outcome string) float64 {
 		return testutil.ToFloat64(s.m.memoryRetries.WithLabelValues(outcome))
 	}
+	// inLane waits until a query has taken the lane (is waiting to run
+	// again without the other projects' queries).
+	inLane := func() {
+		for {
+			s.admit.mu.Lock()
+			l := s.admit.lane
+			s.admit.mu.Unlock()
+			if l != nil {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 	// holdSlot runs a query of project (its slot held) until release.
 	holdSlot := func(project string) (release func()) {
 		sl, err := s.admit.acquire(ctx, project)
@@ -166,7 +179,7 @@ func TestMemoryShared(t *testing.T) {
 	// It ends soon: the query runs again alone and is too big alone too;
 	// a second of its project's queries, beside it, gets the same answer
 	// (run once in the lane, or waiting there for the first one's outcome).
-	go func() { time.Sleep(300 * time.Millisecond); release() }()
+	go func() { inLane(); release() }()
 	errs := make(chan error, 2)
 	for range 2 {
 		go func() { _, err := s.Search(ctx, "p", "l", hungry); errs <- err }()
@@ -196,7 +209,7 @@ func TestMemoryShared(t *testing.T) {
 	held := memguardLimit() - memguardUsed()
 	memguardHold(held)
 	go func() {
-		time.Sleep(300 * time.Millisecond)
+		inLane()
 		memguardHold(-held)
 		release()
 	}()
