@@ -302,8 +302,9 @@
 // that fails if another node removed an input meanwhile; retention
 // removes whole days from the catalog; replaced and expired segments
 // become graves in the catalog, whose objects are deleted once due
-// (2×QueryTimeout + GraveDelay, 1 min, later: a query on any node binds
-// its segment list when it starts). Logstores created, changed or dropped on one node
+// (GraveDelay, 1 min, plus twice the longest QueryTimeout of the nodes
+// registered in the catalog: a query on any node binds its segment list
+// when it starts, and nodes may run with different timeouts). Logstores created, changed or dropped on one node
 // reach the others through the catalog (refreshed every
 // MaintenanceInterval, and at once when a node meets a logstore it does
 // not know, or a query finds none of its segments).

@@ -93,7 +93,7 @@ func (s *Store) mergeShardObjects(ctx context.Context, chunks []ShardChunk) erro
 		}
 	}
 	if len(old) == 1 {
-		return s.sh.Catalog.ReplaceShardObjects(ctx, lsID, old, chunks, s.graveDue())
+		return s.sh.Catalog.ReplaceShardObjects(ctx, lsID, old, chunks, s.hold())
 	}
 	keys := make([]string, len(old))
 	for i, o := range old {
@@ -119,7 +119,7 @@ func (s *Store) mergeShardObjects(ctx context.Context, chunks []ShardChunk) erro
 	if _, err := s.sh.Objects.Put(ctx, key, tmp); err != nil {
 		return err
 	}
-	if err := s.sh.Catalog.ReplaceShardObjects(ctx, lsID, old, moved, s.graveDue()); err != nil {
+	if err := s.sh.Catalog.ReplaceShardObjects(ctx, lsID, old, moved, s.hold()); err != nil {
 		s.forgetKeys([]string{key})
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path"
 	"path/filepath"
@@ -40,9 +41,9 @@ type Shared struct {
 	// maintenance lease and, holding it, compacts, expires and removes
 	// replaced objects (default 5s).
 	MaintenanceInterval time.Duration
-	// GraveDelay is added to twice QueryTimeout before the object of a
-	// replaced or expired segment is deleted (default 1m; room for clocks
-	// and for a query that listed the segment just before).
+	// GraveDelay is added to twice the longest QueryTimeout of the nodes
+	// before the object of a replaced or expired segment is deleted
+	// (default 1m; room for a query that listed the segment just before).
 	GraveDelay time.Duration
 	// ShardMergeAge: shard log objects (one per logstore per commit) are
 	// merged into one per logstore and time window of this length (by
@@ -125,6 +126,24 @@ func ShardObjectKey(lsID, id int64) string {
 // shardObjectsDir is the object key prefix of shard chunks.
 const shardObjectsDir = "shardlog"
 
+// Hold is how long the object of a segment removed from the catalog must
+// be kept: a query on any node lists its segments when it starts and runs
+// for at most that node's QueryTimeout, so the object may be deleted
+// Delay plus twice the longest QueryTimeout of the nodes (this one's and
+// those registered with Catalog.RegisterNode) after the removal.
+type Hold struct {
+	QueryTimeout time.Duration // the removing node's
+	Delay        time.Duration
+}
+
+// NodeRecord is what a node registers in the catalog (RegisterNode).
+type NodeRecord struct {
+	Name         string // one run of a node (renewals use the same)
+	QueryTimeout time.Duration
+	// TTL is how long the registration counts without being renewed.
+	TTL time.Duration
+}
+
 // ErrConflict is returned by Catalog.ReplaceSegments when a segment to
 // replace is gone (another node replaced or expired it meanwhile).
 var ErrConflict = errors.New("catalog changed meanwhile")
@@ -139,8 +158,8 @@ type Catalog interface {
 	// and returns its id.
 	PutLogstore(ctx context.Context, r LogstoreRecord) (int64, error)
 	// DropLogstore removes the logstore and its segments, burying their
-	// objects until due.
-	DropLogstore(ctx context.Context, id int64, due time.Time) error
+	// objects for hold.
+	DropLogstore(ctx context.Context, id int64, hold Hold) error
 	// NewSegmentIDs allocates n segment ids no node has used.
 	NewSegmentIDs(ctx context.Context, n int) ([]int64, error)
 	// AddSegments records segments and shard chunks in one transaction,
@@ -166,12 +185,12 @@ type Catalog interface {
 	// to the Object, Off and Len given in chunks (by Shard and First; it
 	// must name every chunk of old, else ErrConflict) and marks them
 	// merged, in one transaction, burying the objects of old no chunk
-	// names any more.
-	ReplaceShardObjects(ctx context.Context, lsID int64, old []int64, chunks []ShardChunk, due time.Time) error
+	// names any more for hold.
+	ReplaceShardObjects(ctx context.Context, lsID int64, old []int64, chunks []ShardChunk, hold Hold) error
 	// ExpireShards removes the logstore's chunks received before cutoff
 	// (unix ns), burying objects no chunk names any more, and returns
 	// how many chunks.
-	ExpireShards(ctx context.Context, lsID int64, cutoff int64, due time.Time) (int, error)
+	ExpireShards(ctx context.Context, lsID int64, cutoff int64, hold Hold) (int, error)
 	// Segments lists the logstore's segments of days [firstDay, lastDay]
 	// whose time range meets [from, to).
 	Segments(ctx context.Context, lsID int64, firstDay, lastDay int32, from, to int64) ([]SegmentRecord, error)
@@ -181,10 +200,10 @@ type Catalog interface {
 	SmallSegments(ctx context.Context, below int64, min, max int) ([]SegmentRecord, error)
 	// ReplaceSegments swaps old (all of them still present, else
 	// ErrConflict) for seg in one transaction, burying old's objects.
-	ReplaceSegments(ctx context.Context, old []int64, seg SegmentRecord, due time.Time) error
+	ReplaceSegments(ctx context.Context, old []int64, seg SegmentRecord, hold Hold) error
 	// ExpireDays removes the logstore's segments of days before day,
 	// burying their objects, and returns how many.
-	ExpireDays(ctx context.Context, lsID int64, day int32, due time.Time) (int, error)
+	ExpireDays(ctx context.Context, lsID int64, day int32, hold Hold) (int, error)
 	// DueGraves returns up to max buried object keys due by now;
 	// ForgetGraves removes them once the objects are deleted.
 	DueGraves(ctx context.Context, max int) ([]string, error)
@@ -192,6 +211,10 @@ type Catalog interface {
 	// Known returns which of the segment ids have a catalog row or a
 	// grave (for removing objects of uploads that were never recorded).
 	Known(ctx context.Context, ids []int64) (map[int64]bool, error)
+	// RegisterNode records (or renews) a node and its QueryTimeout, which
+	// then counts in every Hold until the registration's TTL runs out. A
+	// node registers before it serves its first query.
+	RegisterNode(ctx context.Context, n NodeRecord) error
 	// TryLease takes or renews the named lease for holder for ttl; it
 	// reports whether holder has it.
 	TryLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
@@ -237,6 +260,10 @@ func (s *Store) openShared(ctx context.Context) error {
 	}
 	if err := s.refreshLogstores(ctx); err != nil {
 		return err
+	}
+	s.instance = s.sh.Node + "#" + strconv.FormatUint(rand.Uint64(), 36)
+	if err := s.sh.Catalog.RegisterNode(ctx, s.nodeRecord()); err != nil {
+		return fmt.Errorf("duckdb store: register node %s in the catalog: %w", s.sh.Node, err)
 	}
 	s.wg.Add(1)
 	go s.maintainer()
@@ -350,17 +377,24 @@ func (s *Store) dropShared(ctx context.Context, project, logstore string) error 
 	if ls == nil {
 		return fmt.Errorf("duckdb store: drop %s/%s: %w", project, logstore, store.ErrLogstoreNotFound)
 	}
-	if err := s.sh.Catalog.DropLogstore(ctx, ls.id, s.graveDue()); err != nil {
+	if err := s.sh.Catalog.DropLogstore(ctx, ls.id, s.hold()); err != nil {
 		return fmt.Errorf("duckdb store: drop %s/%s: %w", project, logstore, err)
 	}
 	return s.refreshLogstores(ctx)
 }
 
-// graveDue is when an object removed from the catalog now may be
-// deleted: a query on any node binds its segment list when it starts and
-// runs for at most QueryTimeout; twice that, and GraveDelay for clocks.
-func (s *Store) graveDue() time.Time {
-	return time.Now().Add(2*s.cfg.QueryTimeout + s.sh.GraveDelay)
+// hold is how long objects this node removes from the catalog are kept.
+// The catalog makes it twice the longest QueryTimeout of any registered
+// node, so nodes may run with different --query-timeout.
+func (s *Store) hold() Hold {
+	return Hold{QueryTimeout: s.cfg.QueryTimeout, Delay: s.sh.GraveDelay}
+}
+
+// nodeRecord is this run's registration: renewed every maintenance
+// interval, counted for an hour (or three intervals) after the last; a
+// restarted node registers anew, and its old run's registration runs out.
+func (s *Store) nodeRecord() NodeRecord {
+	return NodeRecord{Name: s.instance, QueryTimeout: s.cfg.QueryTimeout, TTL: max(time.Hour, 3*s.sh.MaintenanceInterval)}
 }
 
 // commitShared is the group commit: the writes' rows become one segment
@@ -645,6 +679,9 @@ func (s *Store) maintainer() {
 		if err := s.refreshLogstores(ctx); err != nil {
 			s.log.Warn("refreshing logstores from the catalog failed", "err", err)
 		}
+		if err := s.sh.Catalog.RegisterNode(ctx, s.nodeRecord()); err != nil {
+			s.log.Warn("renewing this node's registration in the catalog failed", "err", err)
+		}
 		ok, err := s.sh.Catalog.TryLease(ctx, "maintenance", s.sh.Node, 3*s.sh.MaintenanceInterval)
 		if err != nil {
 			s.log.Warn("taking the maintenance lease failed", "err", err)
@@ -726,7 +763,7 @@ func (s *Store) mergeShared(ctx context.Context, segs []SegmentRecord) (err erro
 	if out.Bytes, err = s.sh.Objects.Put(ctx, out.Key(), tmp); err != nil {
 		return err
 	}
-	if err := s.sh.Catalog.ReplaceSegments(ctx, old, out, s.graveDue()); err != nil {
+	if err := s.sh.Catalog.ReplaceSegments(ctx, old, out, s.hold()); err != nil {
 		s.forget([]SegmentRecord{out}, nil)
 		return err
 	}
@@ -753,12 +790,12 @@ func (s *Store) expireShared(ctx context.Context) error {
 		// The shard log keeps what was received within the ttl, by
 		// receive time, as the embedded store's shard logs do.
 		cutoff := now.Add(-time.Duration(e.ls.ttlDays) * 24 * time.Hour).UnixNano()
-		if n, err := s.sh.Catalog.ExpireShards(ctx, e.ls.id, cutoff, s.graveDue()); err != nil {
+		if n, err := s.sh.Catalog.ExpireShards(ctx, e.ls.id, cutoff, s.hold()); err != nil {
 			return err
 		} else if n > 0 {
 			s.log.Info("dropped expired shard log chunks", "project", e.ls.key.project, "logstore", e.ls.key.logstore, "chunks", n)
 		}
-		n, err := s.sh.Catalog.ExpireDays(ctx, e.ls.id, e.first, s.graveDue())
+		n, err := s.sh.Catalog.ExpireDays(ctx, e.ls.id, e.first, s.hold())
 		if err != nil {
 			return err
 		}

@@ -262,6 +262,10 @@ type Store struct {
 	syncedReqs   []*writeReq      // scratch of synced
 
 	sh *Shared // nil: the embedded store
+	// instance names this run of the node in the catalog's node
+	// registrations: Node plus a random suffix, so that two runs (or two
+	// stores in one process) never overwrite each other's query timeout.
+	instance string
 }
 
 var _ store.Store = (*Store)(nil)

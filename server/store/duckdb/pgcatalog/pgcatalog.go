@@ -9,7 +9,10 @@
 // (removed by the maintenance node's orphan sweep), never a half-visible
 // segment. Removed segments (compaction, retention, a dropped logstore)
 // leave a grave: their object is deleted once the grave is due, after any
-// query that could have listed the segment has ended. Segment ids come
+// query that could have listed the segment has ended — on any node: each
+// node registers its query timeout (store_nodes, renewed while it runs)
+// and a grave waits for twice the longest registered, so nodes need not
+// share --query-timeout. Segment ids come
 // from a sequence, so nodes never collide. Leases use the database's
 // clock (now()), so nodes' clocks need not agree.
 //
@@ -142,7 +145,13 @@ var migrations = []string{
 	// documentation): chunks not yet merged, found by receive time.
 	`ALTER TABLE store_shard_chunks ADD COLUMN merged boolean NOT NULL DEFAULT false;
 	CREATE INDEX store_shard_chunks_unmerged ON store_shard_chunks (received) WHERE NOT merged;`,
+	// Nodes and their query timeouts, for how long graves are kept.
+	`CREATE TABLE store_nodes (node text PRIMARY KEY, query_timeout_ms bigint NOT NULL, expires timestamptz NOT NULL);`,
 }
+
+// nodesLock is the advisory lock between registering a node (exclusive)
+// and burying objects (shared): see graveDue.
+const nodesLock int64 = 0x5e7ce_9a7e5
 
 // Catalog is the PostgreSQL catalog.
 type Catalog struct {
@@ -184,6 +193,46 @@ func (c *Catalog) PutLogstore(ctx context.Context, l duckdb.LogstoreRecord) (int
 	return id, err
 }
 
+// graveDue is when objects buried in tx may be deleted: hold.Delay plus
+// twice the longest query timeout of the removing node and of every node
+// registered, from now (the database's clock). A node that registers
+// while tx runs waits for tx's commit (the advisory lock) before it
+// serves a query, so its queries never list what tx removes; a node
+// registered before is counted here.
+func graveDue(ctx context.Context, tx pgx.Tx, hold duckdb.Hold) (time.Time, error) {
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock_shared($1)", nodesLock); err != nil {
+		return time.Time{}, err
+	}
+	var due time.Time
+	err := tx.QueryRow(ctx, `SELECT clock_timestamp() + ($1 + 2 * greatest($2, max(query_timeout_ms))) * interval '1 millisecond'
+		FROM store_nodes WHERE expires > now()`, hold.Delay.Milliseconds(), hold.QueryTimeout.Milliseconds()).Scan(&due)
+	return due, err
+}
+
+// RegisterNode implements duckdb.Catalog. A renewal with the same timeout
+// only moves the expiry; a new node or timeout takes the nodes lock (see
+// graveDue) and removes expired registrations.
+func (c *Catalog) RegisterNode(ctx context.Context, n duckdb.NodeRecord) error {
+	tag, err := c.pool.Exec(ctx, `UPDATE store_nodes SET expires = now() + $3 * interval '1 millisecond'
+		WHERE node = $1 AND query_timeout_ms = $2`, n.Name, n.QueryTimeout.Milliseconds(), n.TTL.Milliseconds())
+	if err != nil || tag.RowsAffected() > 0 {
+		return err
+	}
+	return pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", nodesLock); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO store_nodes (node, query_timeout_ms, expires)
+			VALUES ($1, $2, now() + $3 * interval '1 millisecond')
+			ON CONFLICT (node) DO UPDATE SET query_timeout_ms = EXCLUDED.query_timeout_ms, expires = EXCLUDED.expires`,
+			n.Name, n.QueryTimeout.Milliseconds(), n.TTL.Milliseconds()); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "DELETE FROM store_nodes WHERE expires < now()")
+		return err
+	})
+}
+
 // bury records graves for the segments selected by where (with args) in
 // tx, to be deleted at due.
 func bury(ctx context.Context, tx pgx.Tx, due time.Time, where string, args ...any) error {
@@ -208,8 +257,12 @@ func buryShardObjects(ctx context.Context, tx pgx.Tx, due time.Time, lsID int64,
 const shardPrefix = "shardlog"
 
 // DropLogstore implements duckdb.Catalog.
-func (c *Catalog) DropLogstore(ctx context.Context, id int64, due time.Time) error {
+func (c *Catalog) DropLogstore(ctx context.Context, id int64, hold duckdb.Hold) error {
 	return pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+		due, err := graveDue(ctx, tx, hold)
+		if err != nil {
+			return err
+		}
 		if err := bury(ctx, tx, due, "ls_id = $2", id); err != nil {
 			return err
 		}
@@ -363,7 +416,7 @@ func (c *Catalog) ShardSeek(ctx context.Context, lsID int64, shard int, t int64)
 
 // ExpireShards implements duckdb.Catalog. The shard's counter stays, so
 // its cursors continue after everything has expired.
-func (c *Catalog) ExpireShards(ctx context.Context, lsID int64, cutoff int64, due time.Time) (int, error) {
+func (c *Catalog) ExpireShards(ctx context.Context, lsID int64, cutoff int64, hold duckdb.Hold) (int, error) {
 	var n int
 	err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, "DELETE FROM store_shard_chunks WHERE ls_id = $1 AND received < $2 RETURNING obj", lsID, cutoff)
@@ -377,6 +430,10 @@ func (c *Catalog) ExpireShards(ctx context.Context, lsID int64, cutoff int64, du
 		n = len(objs)
 		if n == 0 {
 			return nil
+		}
+		due, err := graveDue(ctx, tx, hold)
+		if err != nil {
+			return err
 		}
 		return buryShardObjects(ctx, tx, due, lsID, objs)
 	})
@@ -411,7 +468,7 @@ func (c *Catalog) ShardMergeCandidates(ctx context.Context, window, cutoff int64
 // ReplaceShardObjects implements duckdb.Catalog. Only the chunks' object
 // and byte range change: their cursors, group counts and receive times
 // stay, so a cursor any consumer holds reads the same groups.
-func (c *Catalog) ReplaceShardObjects(ctx context.Context, lsID int64, old []int64, chunks []duckdb.ShardChunk, due time.Time) error {
+func (c *Catalog) ReplaceShardObjects(ctx context.Context, lsID int64, old []int64, chunks []duckdb.ShardChunk, hold duckdb.Hold) error {
 	return pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
 		// Lock the chunks: retention or a drop waits, or has already
 		// removed some (then this merge is void), as has another merge.
@@ -451,6 +508,10 @@ func (c *Catalog) ReplaceShardObjects(ctx context.Context, lsID int64, old []int
 			WHERE c.ls_id = $1 AND c.shard = u.shard AND c.first = u.first`, lsID, shard, first, obj, off, ln); err != nil {
 			return err
 		}
+		due, err := graveDue(ctx, tx, hold)
+		if err != nil {
+			return err
+		}
 		return buryShardObjects(ctx, tx, due, lsID, old)
 	})
 }
@@ -486,8 +547,12 @@ func (c *Catalog) SmallSegments(ctx context.Context, below int64, minN, maxN int
 }
 
 // ReplaceSegments implements duckdb.Catalog.
-func (c *Catalog) ReplaceSegments(ctx context.Context, old []int64, seg duckdb.SegmentRecord, due time.Time) error {
+func (c *Catalog) ReplaceSegments(ctx context.Context, old []int64, seg duckdb.SegmentRecord, hold duckdb.Hold) error {
 	return pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+		due, err := graveDue(ctx, tx, hold)
+		if err != nil {
+			return err
+		}
 		// Lock the inputs: a concurrent retention or drop waits, or has
 		// already removed some (then this merge is void).
 		rows, err := tx.Query(ctx, "SELECT id FROM store_segments WHERE id = ANY($1) FOR UPDATE", old)
@@ -514,9 +579,13 @@ func (c *Catalog) ReplaceSegments(ctx context.Context, old []int64, seg duckdb.S
 }
 
 // ExpireDays implements duckdb.Catalog.
-func (c *Catalog) ExpireDays(ctx context.Context, lsID int64, day int32, due time.Time) (int, error) {
+func (c *Catalog) ExpireDays(ctx context.Context, lsID int64, day int32, hold duckdb.Hold) (int, error) {
 	var n int64
 	err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+		due, err := graveDue(ctx, tx, hold)
+		if err != nil {
+			return err
+		}
 		if err := bury(ctx, tx, due, "ls_id = $2 AND day < $3", lsID, day); err != nil {
 			return err
 		}

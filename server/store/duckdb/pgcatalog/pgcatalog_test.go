@@ -67,7 +67,7 @@ func TestCatalog(t *testing.T) {
 	small, err := a.SmallSegments(ctx, 10, 2, 100)
 	require.NoError(t, err)
 	require.Len(t, small, 2, "day 100 has two small segments with the same columns")
-	due := time.Now().Add(-time.Second) // already due
+	due := duckdb.Hold{} // due at once: no node registered a query timeout
 	merged := seg(more[1], id, 100, 10)
 	require.NoError(t, b.ReplaceSegments(ctx, []int64{ids[0], ids[1]}, merged, due))
 	require.ErrorIs(t, a.ReplaceSegments(ctx, []int64{ids[0], ids[1]}, seg(more[2], id, 100, 10), due), duckdb.ErrConflict,
@@ -87,7 +87,7 @@ func TestCatalog(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, graves)
 
-	n, err := a.ExpireDays(ctx, id, 101, time.Now().Add(time.Hour))
+	n, err := a.ExpireDays(ctx, id, 101, duckdb.Hold{Delay: time.Hour})
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	graves, err = a.DueGraves(ctx, 10)
@@ -159,7 +159,7 @@ func TestShardChunks(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(7), c, "after everything: the end")
 
-	n, err := a.ExpireShards(ctx, ls, 150, time.Now().Add(-time.Second))
+	n, err := a.ExpireShards(ctx, ls, 150, duckdb.Hold{})
 	require.NoError(t, err)
 	require.Equal(t, 2, n)
 	begin, end, _, err = b.ShardChunks(ctx, ls, 0, 0, 10)
@@ -175,7 +175,7 @@ func TestShardChunks(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, map[int64]bool{1: true, 2: true}, known, "buried and live objects are not orphans")
 
-	require.NoError(t, a.DropLogstore(ctx, ls, time.Now().Add(-time.Second)))
+	require.NoError(t, a.DropLogstore(ctx, ls, duckdb.Hold{}))
 	graves, err = a.DueGraves(ctx, 10)
 	require.NoError(t, err)
 	require.ElementsMatch(t, []string{duckdb.ShardObjectKey(ls, 1), duckdb.ShardObjectKey(ls, 2)}, graves)
@@ -210,7 +210,7 @@ func TestShardMergeCatalog(t *testing.T) {
 	for i := range moved {
 		moved[i].Object, moved[i].Off = 9, int64(i)*10
 	}
-	require.NoError(t, a.ReplaceShardObjects(ctx, ls, []int64{1, 2}, moved, time.Now().Add(-time.Second)))
+	require.NoError(t, a.ReplaceShardObjects(ctx, ls, []int64{1, 2}, moved, duckdb.Hold{}))
 	begin, end, chunks, err := a.ShardChunks(ctx, ls, 0, 0, 10)
 	require.NoError(t, err)
 	require.Equal(t, []int64{0, 8}, []int64{begin, end}, "cursors unchanged")
@@ -234,9 +234,9 @@ func TestShardMergeCatalog(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, got, 1, "the next window once over")
 
-	require.ErrorIs(t, a.ReplaceShardObjects(ctx, ls, []int64{1, 2}, moved, time.Now()), duckdb.ErrConflict,
+	require.ErrorIs(t, a.ReplaceShardObjects(ctx, ls, []int64{1, 2}, moved, duckdb.Hold{}), duckdb.ErrConflict,
 		"a second merge of the same objects is void")
-	n, err := a.ExpireShards(ctx, ls, 1000, time.Now())
+	n, err := a.ExpireShards(ctx, ls, 1000, duckdb.Hold{})
 	require.NoError(t, err)
 	require.Equal(t, 3, n)
 	graves, err = a.DueGraves(ctx, 10)
@@ -244,7 +244,99 @@ func TestShardMergeCatalog(t *testing.T) {
 	require.NotContains(t, graves, duckdb.ShardObjectKey(ls, 3))
 	moved3 := slices.Clone(got)
 	moved3[0].Object = 10
-	require.NoError(t, a.ReplaceShardObjects(ctx, ls, []int64{3}, moved3, time.Now()))
-	require.ErrorIs(t, a.ReplaceShardObjects(ctx, ls, []int64{10}, nil, time.Now()), duckdb.ErrConflict,
+	require.NoError(t, a.ReplaceShardObjects(ctx, ls, []int64{3}, moved3, duckdb.Hold{}))
+	require.ErrorIs(t, a.ReplaceShardObjects(ctx, ls, []int64{10}, nil, duckdb.Hold{}), duckdb.ErrConflict,
 		"chunks added or removed meanwhile void the swap")
+}
+
+// Nodes may run with different query timeouts: whichever node removes a
+// segment, its object is kept for twice the longest timeout of the nodes
+// registered (a query on any of them may have listed the segment). A
+// registration whose TTL ran out no longer counts, and a node registering
+// waits for a removal in progress, so a query it starts afterwards can no
+// longer list what the removal took out.
+func TestGravesHeldForTheLongestQueryTimeout(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	a, b := openCatalog(t, dsn), openCatalog(t, dsn)
+	pool, err := pgxpool.New(ctx, dsn)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	id, err := a.PutLogstore(ctx, duckdb.LogstoreRecord{Project: "p", Logstore: "l", TTLDays: 7, Index: "null", Columns: "[]"})
+	require.NoError(t, err)
+	ids, err := a.NewSegmentIDs(ctx, 5)
+	require.NoError(t, err)
+	var segs []duckdb.SegmentRecord
+	for i, sid := range ids {
+		segs = append(segs, seg(sid, id, int32(100+i), 5))
+	}
+	require.NoError(t, a.AddSegments(ctx, segs, nil))
+	// dueIn is how far ahead the grave of segment i is due, by the
+	// database's clock.
+	dueIn := func(i int) time.Duration {
+		var secs float64
+		require.NoError(t, pool.QueryRow(ctx, "SELECT extract(epoch FROM due - now())::float8 FROM store_graves WHERE key = $1",
+			segs[i].Key()).Scan(&secs))
+		return time.Duration(secs * float64(time.Second))
+	}
+
+	require.NoError(t, a.RegisterNode(ctx, duckdb.NodeRecord{Name: "short", QueryTimeout: 100 * time.Millisecond, TTL: time.Hour}))
+	require.NoError(t, b.RegisterNode(ctx, duckdb.NodeRecord{Name: "long", QueryTimeout: time.Hour, TTL: time.Hour}))
+	require.NoError(t, a.RegisterNode(ctx, duckdb.NodeRecord{Name: "short", QueryTimeout: 100 * time.Millisecond, TTL: time.Hour}), "renewal")
+	n, err := a.ExpireDays(ctx, id, 101, duckdb.Hold{QueryTimeout: 100 * time.Millisecond, Delay: time.Millisecond})
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.Greater(t, dueIn(0), 119*time.Minute, "kept for twice the other node's 1h timeout, not the remover's 100ms")
+	graves, err := a.DueGraves(ctx, 10)
+	require.NoError(t, err)
+	require.Empty(t, graves)
+
+	// The long node's registration runs out (it stopped and did not come
+	// back): it no longer holds graves.
+	require.NoError(t, b.RegisterNode(ctx, duckdb.NodeRecord{Name: "long", QueryTimeout: time.Hour, TTL: -time.Second}))
+	_, err = a.ExpireDays(ctx, id, 102, duckdb.Hold{QueryTimeout: 100 * time.Millisecond, Delay: time.Millisecond})
+	require.NoError(t, err)
+	require.Less(t, dueIn(1), time.Minute, "the short node's 100ms counts now")
+	require.Eventually(t, func() bool {
+		graves, err := a.DueGraves(ctx, 10)
+		require.NoError(t, err)
+		return len(graves) == 1 && graves[0] == segs[1].Key()
+	}, 30*time.Second, 50*time.Millisecond)
+
+	// A removal in progress (here waiting for a row another transaction
+	// locked) holds up a node registering until it commits.
+	lock, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = lock.Rollback(ctx) }()
+	_, err = lock.Exec(ctx, "SELECT id FROM store_segments WHERE id = $1 FOR UPDATE", ids[2])
+	require.NoError(t, err)
+	merged, err := a.NewSegmentIDs(ctx, 1)
+	require.NoError(t, err)
+	replaced := make(chan error, 1)
+	go func() {
+		replaced <- a.ReplaceSegments(ctx, []int64{ids[2]}, seg(merged[0], id, 102, 5), duckdb.Hold{QueryTimeout: 100 * time.Millisecond})
+	}()
+	require.Eventually(t, func() bool {
+		var waiting int
+		require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND mode = 'ShareLock' AND granted").Scan(&waiting))
+		return waiting == 1
+	}, 30*time.Second, 10*time.Millisecond, "the replacement holds the nodes lock")
+	registered := make(chan error, 1)
+	go func() {
+		registered <- b.RegisterNode(ctx, duckdb.NodeRecord{Name: "late", QueryTimeout: 3 * time.Hour, TTL: time.Hour})
+	}()
+	select {
+	case err := <-registered:
+		t.Fatalf("a node registered while a removal was in progress (err %v)", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	require.NoError(t, lock.Commit(ctx))
+	require.NoError(t, <-replaced)
+	require.NoError(t, <-registered)
+	got, err := b.Segments(ctx, id, 102, 102, 0, 1<<40)
+	require.NoError(t, err)
+	require.Equal(t, merged[0], got[0].ID, "the late node's queries see the replacement only")
+	_, err = a.ExpireDays(ctx, id, 104, duckdb.Hold{QueryTimeout: 100 * time.Millisecond})
+	require.NoError(t, err)
+	require.Greater(t, dueIn(3), 359*time.Minute, "the late node's 3h timeout counts from its registration on")
 }

@@ -142,13 +142,13 @@ func (h *hookCatalog) ShardChunks(ctx context.Context, lsID int64, shard int, fr
 	return b, e, ch, err
 }
 
-func (h *hookCatalog) ReplaceShardObjects(ctx context.Context, lsID int64, old []int64, chunks []duckdb.ShardChunk, due time.Time) error {
+func (h *hookCatalog) ReplaceShardObjects(ctx context.Context, lsID int64, old []int64, chunks []duckdb.ShardChunk, hold duckdb.Hold) error {
 	if h.replace != nil {
 		if err := h.replace(); err != nil {
 			return err
 		}
 	}
-	return h.Catalog.ReplaceShardObjects(ctx, lsID, old, chunks, due)
+	return h.Catalog.ReplaceShardObjects(ctx, lsID, old, chunks, hold)
 }
 
 func (h *hookCatalog) ShardMergeCandidates(ctx context.Context, window, cutoff int64, maxObjects int) ([]duckdb.ShardChunk, error) {
@@ -190,7 +190,8 @@ func windowStart() time.Time {
 func TestShardMerge(t *testing.T) {
 	ctx := context.Background()
 	c := newCluster(t)
-	a := c.node(t, nodeOpts{})
+	// Every node's query timeout is 5s: graves wait for twice the longest.
+	a := c.node(t, nodeOpts{queryTO: 5 * time.Second})
 	require.NoError(t, a.EnsureLogstore(ctx, spec()))
 	base := windowStart()
 	writeOld(t, a, "a", base.Add(time.Minute), 12)   // window A: 12 objects
@@ -211,7 +212,7 @@ func TestShardMerge(t *testing.T) {
 	// is held there until the merge has swapped them.
 	var armed atomic.Bool
 	listed, resume := make(chan struct{}), make(chan struct{})
-	r := c.node(t, nodeOpts{catalog: func(cat duckdb.Catalog) duckdb.Catalog {
+	r := c.node(t, nodeOpts{queryTO: 5 * time.Second, catalog: func(cat duckdb.Catalog) duckdb.Catalog {
 		return &hookCatalog{Catalog: cat, afterShardChunks: func() {
 			if armed.CompareAndSwap(true, false) {
 				close(listed)
@@ -302,7 +303,8 @@ func TestShardMerge(t *testing.T) {
 func TestShardMergeCrash(t *testing.T) {
 	ctx := context.Background()
 	c := newCluster(t)
-	a := c.node(t, nodeOpts{})
+	// Every node's query timeout is 2s: graves wait for twice the longest.
+	a := c.node(t, nodeOpts{queryTO: 2 * time.Second})
 	require.NoError(t, a.EnsureLogstore(ctx, spec()))
 	writeOld(t, a, "a", windowStart().Add(time.Minute), 10)
 	before := c.shardObjects(t)
@@ -313,7 +315,7 @@ func TestShardMergeCrash(t *testing.T) {
 	var dead atomic.Bool
 	var mu sync.Mutex
 	var uploaded []string
-	c.node(t, nodeOpts{maintenance: 200 * time.Millisecond,
+	c.node(t, nodeOpts{maintenance: 200 * time.Millisecond, queryTO: 2 * time.Second,
 		catalog: func(cat duckdb.Catalog) duckdb.Catalog {
 			return &hookCatalog{Catalog: cat,
 				replace: func() error {
@@ -339,7 +341,7 @@ func TestShardMergeCrash(t *testing.T) {
 	mu.Unlock()
 	require.Contains(t, c.shardObjects(t), orphan, "the merged object was uploaded")
 	require.Len(t, c.shardObjects(t), 11)
-	fresh := c.node(t, nodeOpts{})
+	fresh := c.node(t, nodeOpts{queryTO: 2 * time.Second})
 	require.NoError(t, equalSnaps(want, readShards(t, fresh)), "nothing half-visible: the chunks still name the old objects")
 
 	c.node(t, nodeOpts{maintenance: 200 * time.Millisecond, queryTO: 2 * time.Second, graveDelay: time.Millisecond, orphanAge: time.Second})

@@ -319,7 +319,10 @@ func (c cluster) objects(t *testing.T) []string {
 func TestSharedCompactionAndGraves(t *testing.T) {
 	ctx := context.Background()
 	c := newCluster(t)
-	reader := c.node(t, nodeOpts{})
+	// Graves wait for twice the longest query timeout of the nodes: the
+	// reader's 3s (the maintenance node's 100ms is too short for queries on
+	// a loaded machine).
+	reader := c.node(t, nodeOpts{queryTO: 3 * time.Second})
 	require.NoError(t, reader.EnsureLogstore(ctx, spec()))
 	now := time.Now()
 	const writes, per = 20, 50
@@ -336,9 +339,45 @@ func TestSharedCompactionAndGraves(t *testing.T) {
 		require.Equal(t, writes*per, count(t, reader, "*"), "every line once, during compaction too")
 		return len(c.objects(t)) == 1
 	}, 60*time.Second, 100*time.Millisecond, "the 20 small segments become one and their objects are deleted")
-	_ = maint // its 100ms query timeout (short graves) is too short for queries on a loaded machine
+	_ = maint
 	require.Equal(t, writes*per, count(t, c.node(t, nodeOpts{}), "*"), "a new node (cold cache) reads the merged segment")
 	require.Equal(t, per, count(t, reader, "tag: w7"))
+}
+
+// Nodes may run with different --query-timeout: the maintenance node
+// (100ms) merges the segments at once, but deletes none of the replaced
+// objects while a node that may still be running a one-hour query over
+// them is registered.
+func TestSharedGravesWaitForTheSlowestNode(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t)
+	slow := c.node(t, nodeOpts{queryTO: time.Hour})
+	require.NoError(t, slow.EnsureLogstore(ctx, spec()))
+	now := time.Now()
+	const writes, per = 10, 20
+	for i := range writes {
+		g := group("w"+fmt.Sprint(i), now, per)
+		require.NoError(t, slow.Write(ctx, "p", "l", []protocol.LogGroup{g}, now))
+	}
+	require.Len(t, c.objects(t), writes)
+	pool, err := pgxpool.New(ctx, c.dsn)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+
+	c.node(t, nodeOpts{maintenance: 100 * time.Millisecond, queryTO: 100 * time.Millisecond, graveDelay: time.Millisecond})
+	require.Eventually(t, func() bool {
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM store_segments").Scan(&n))
+		return n == 1
+	}, 60*time.Second, 50*time.Millisecond, "the maintenance node merges the segments")
+	var graves int
+	var dueIn float64
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*), min(extract(epoch FROM due - now()))::float8 FROM store_graves").Scan(&graves, &dueIn))
+	require.Equal(t, writes, graves)
+	require.Greater(t, dueIn, (119 * time.Minute).Seconds(), "graves wait twice the slow node's timeout")
+	time.Sleep(time.Second) // ten maintenance rounds
+	require.Len(t, c.objects(t), writes+1, "the replaced objects are still there for the slow node's queries")
+	require.Equal(t, writes*per, count(t, slow, "*"))
 }
 
 // An object no catalog row names (an upload whose node died before the
