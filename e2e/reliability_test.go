@@ -99,25 +99,40 @@ func crashTest(t *testing.T, mode string) {
 	writeConfig(t, confDir, "app.json", fileConfig("app", logDir, "app.log", nil))
 	opts := agentOpts{configDir: confDir, output: out, checkpoint: filepath.Join(root, "cp.json")}
 
+	seed := uint64(time.Now().UnixNano())
+	if v, err := strconv.ParseUint(os.Getenv("SLUICE_E2E_SEED"), 10, 64); err == nil {
+		seed = v // to replay a failure
+	}
+	t.Logf("seed %d (SLUICE_E2E_SEED replays the kill times)", seed)
+	rng := rand.New(rand.NewPCG(1, seed))
+
+	// The agent's very first start comes before the application's first
+	// line, as in the other crash tests. A file present at an agent's very
+	// first start is read from its last tail_size_kb (Logtail's rule,
+	// docs/agent.md), and this test is not about that rule: started the
+	// other way round, on a loaded machine (load 20-30) the agent's first
+	// pass came after mocklog had written more than a MiB, and lines 1-9,261
+	// were skipped as the rule says. So app.log exists, empty, when the
+	// agent first looks, and mocklog starts once the agent follows it.
+	require.NoError(t, os.WriteFile(filepath.Join(logDir, "app.log"), nil, 0o644))
+	a := startAgent(t, opts)
+	require.Eventually(t, func() bool {
+		n, err := a.Metric("sluice_file_watched_files")
+		return err == nil && n >= 1
+	}, 30*time.Second, 10*time.Millisecond, "the agent does not follow app.log")
 	gen := e2etest.StartGenerator(t, mocklog.Options{
 		Path: filepath.Join(logDir, "app.log"), LogsPerSec: rate,
 		RotateBytes: rotateBytes, RotateMode: mode, RotateKeep: rotateKeep,
 	})
-	rng := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
 	// windows[i] is the byte range of the output run i wrote in its last
 	// `window` before it was killed.
 	var windows [][2]int64
 	for i := range kills {
-		a := startAgent(t, opts)
+		if i > 0 {
+			a = startAgent(t, opts)
+		}
 		stop := make(chan struct{})
 		samples := sampleSize(out, stop)
-		if i == 0 {
-			// A first start without any checkpoint reads big files from
-			// their last MiB (Logtail's tail_size_kb rule): data written
-			// before an agent ever ran is not what this test is about. Let
-			// the first run save positions once.
-			require.Eventually(t, func() bool { _, err := os.Stat(opts.checkpoint); return err == nil }, 10*time.Second, 10*time.Millisecond)
-		}
 		time.Sleep(time.Duration(rng.Int64N(int64(maxRun))))
 		a.Kill()
 		killed := time.Now()
@@ -132,8 +147,9 @@ func crashTest(t *testing.T, mode string) {
 		windows = append(windows, [2]int64{from, s[len(s)-1].size})
 		time.Sleep(time.Duration(rng.Int64N(int64(maxDown))))
 	}
-	a := startAgent(t, opts)
-	if kills == 0 {
+	if kills > 0 {
+		a = startAgent(t, opts)
+	} else {
 		time.Sleep(15 * time.Second)
 	}
 	time.Sleep(time.Second)
