@@ -119,8 +119,9 @@ func warnings(path string) string {
 // directory. Every line must reach the server, and no agent run may re-send
 // a line that the checkpoint file recorded as delivered when it started
 // (rename rotation; see crashLoop); the duplicates a crash causes are
-// logged with their figure. The control run is the same without kills: not
-// a line lost, not one duplicated.
+// logged with their figure. The control runs (rename, copytruncate) are the
+// same without kills: not a line lost, not one duplicated. The filePattern
+// (access.log*) matches the rotated files and copies too.
 func TestCrashLoop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("reliability test: about two minutes")
@@ -129,6 +130,7 @@ func TestCrashLoop(t *testing.T) {
 		t.Run(mode, func(t *testing.T) { crashLoop(t, mode, true) })
 	}
 	t.Run("control", func(t *testing.T) { crashLoop(t, mocklog.RotateRename, false) })
+	t.Run("control-copytruncate", func(t *testing.T) { crashLoop(t, mocklog.RotateCopyTruncate, false) })
 }
 
 func crashLoop(t *testing.T, mode string, kill bool) {
@@ -183,9 +185,11 @@ func crashLoop(t *testing.T, mode string, kill bool) {
 		// asserted holds under any load: no run re-sends what the checkpoint
 		// file recorded when it started (rereads_test.go). With copytruncate
 		// the live file's recorded offset points into content written after
-		// the truncation, so the check applies to rename rotation; copies
-		// under a filePattern that matches them (access.log*) are read from
-		// their start as new files (docs/agent.md).
+		// the truncation, so the check applies to rename rotation. The
+		// copies (access.log.1, matched by access.log*) are new files judged
+		// by their first KiB and read from where the truncated content's
+		// reader had its lines acknowledged (agent/input/file/copies.go):
+		// the control run asserts no duplicates with copytruncate too.
 	} else {
 		t.Logf("control (%s rotation): %d lines at %d/s for %s, no kills: all stored, %d duplicates", mode, last, rate, run, dups)
 		if dups > 0 {

@@ -1,14 +1,19 @@
 package file
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/sluicelog/sluice/agent/checkpoint"
+	"github.com/sluicelog/sluice/agent/pipeline"
+	"github.com/sluicelog/sluice/agent/pipeline/pipelinetest"
 )
 
 // copyTruncate does what logrotate's copytruncate does: copy path to
@@ -60,4 +65,139 @@ func TestCopyTruncateWhileDownResumesInCopy(t *testing.T) {
 	appendFile(t, path, "new after rotation\n")
 	h := start(t, testConfig(dir), store, nil, nil)
 	waitSet(t, h, "two", "three", "new after rotation")
+}
+
+// With a filePattern that matches the copies (app.log*), each copy is a new
+// file to discovery; it must not be read again from its start. Rotations as
+// mocklog and logrotate make them: older copies shifted (app.log.1 →
+// app.log.2), app.log copied to app.log.1 and truncated — at once, and
+// with a pause between copy and truncation (the copy is judged while its
+// source still holds the same content).
+func TestCopyTruncateWithPatternMatchingCopiesReadsEachLineOnce(t *testing.T) {
+	for _, pause := range []time.Duration{0, 700 * time.Millisecond} {
+		t.Run(pause.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := testConfig(dir)
+			cfg.FilePattern = "app.log*"
+			h := start(t, cfg, nil, nil, nil)
+			path := filepath.Join(dir, "app.log")
+			var want []string
+			for r := range 6 {
+				data, lines := numbered(fmt.Sprintf("rotation %d", r), 0, 40)
+				appendFile(t, path, data)
+				want = append(want, lines...)
+				if r%2 == 0 {
+					// Read before the rotation, or not. Lines of the
+					// copy and of the live file may interleave.
+					waitAll(t, h, want)
+				}
+				for i := r; i >= 1; i-- {
+					require.NoError(t, os.Rename(fmt.Sprintf("%s.%d", path, i), fmt.Sprintf("%s.%d", path, i+1)))
+				}
+				data2, err := os.ReadFile(path)
+				require.NoError(t, err)
+				require.NoError(t, os.WriteFile(path+".1", data2, 0o644))
+				time.Sleep(pause)
+				require.NoError(t, os.Truncate(path, 0))
+			}
+			data, lines := numbered("last", 0, 5)
+			appendFile(t, path, data)
+			want = append(want, lines...)
+			waitAll(t, h, want)
+		})
+	}
+}
+
+// A file truncated and refilled while its reader waits on back-pressure,
+// right after an earlier truncation: the reader must know the new content
+// by its first bytes from the moment it starts reading it again, or the
+// bytes read after the wait (the next content, at an old offset) pass for
+// the old content's tail — sent twice, and the old content's real tail,
+// in the copy, skipped.
+func TestCopyTruncateAgainWhileReadBlockedAfterTruncation(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.MaxBatchEvents = 10
+	cfg.MaxInflightBatches = 1
+	cfg.MaxReadBufferSize = 4096
+	path := filepath.Join(dir, "app.log")
+	// Once hold is set, the next batch's acknowledgement is held: with one
+	// batch in flight allowed, the reader then waits in the middle of the
+	// file.
+	rec := &pipelinetest.Recorder{}
+	var mu sync.Mutex
+	var hold bool
+	var held pipeline.Ack
+	holding := pipeline.ConsumerFunc(func(ctx context.Context, b *pipeline.Batch) error {
+		mu.Lock()
+		if hold && held == nil {
+			held = b.Ack
+			b.Ack = pipeline.AckFunc(func(error) {})
+		}
+		mu.Unlock()
+		return rec.Consume(ctx, b)
+	})
+	store, err := checkpoint.New(checkpoint.Config{}, checkpoint.Settings{})
+	require.NoError(t, err)
+	in, err := New(cfg, holding, Settings{Checkpoints: store})
+	require.NoError(t, err)
+	require.NoError(t, in.Start(context.Background()))
+	h := &harness{t: t, in: in, sink: rec, store: store}
+	t.Cleanup(h.stop)
+
+	first, want := numbered("first", 0, 600) // 30 KiB
+	writeFile(t, path, first)
+	waitAll(t, h, want)
+
+	// copytruncate with less written since than was read: a truncation.
+	mu.Lock()
+	hold = true
+	mu.Unlock()
+	second, lines := numbered("second", 0, 300) // 15 KiB: several reads
+	require.NoError(t, os.WriteFile(path+".1", []byte(first), 0o644))
+	rewrite(t, path, second)
+	want = append(want, lines...)
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return held != nil }, 5*time.Second, time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // the reader waits for room in the window
+
+	// Rotated again while the reader waits, with more written than it had
+	// read of the second content.
+	require.NoError(t, os.Rename(path+".1", path+".2"))
+	require.NoError(t, os.WriteFile(path+".1", []byte(second), 0o644))
+	third, lines := numbered("third", 0, 600)
+	rewrite(t, path, third)
+	want = append(want, lines...)
+	mu.Lock()
+	held.Done(nil)
+	mu.Unlock()
+	waitAll(t, h, want)
+}
+
+// rewrite truncates path and writes data into it through one descriptor,
+// as an application logging to a file opened without O_APPEND does after
+// copytruncate.
+func rewrite(t *testing.T, path, data string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	require.NoError(t, err)
+	_, err = f.WriteString(data)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+}
+
+// Only a file named after another (app.log.1 after app.log), as rotations
+// name copies, is judged a copy of it: a new file under another name that
+// starts with the same bytes is a file of its own and is read whole.
+func TestFileStartingLikeAnotherIsNotTakenForItsCopy(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.FilePattern = "*.log"
+	h := start(t, cfg, nil, nil, nil)
+	common, want := numbered("same header", 0, 40) // 2.3 KiB, more than a signature
+	writeFile(t, filepath.Join(dir, "a.log"), common)
+	waitAll(t, h, want)
+	own, lines := numbered("b only", 0, 5)
+	writeFile(t, filepath.Join(dir, "b.log"), common+own)
+	want = append(append(want, want...), lines...)
+	waitAll(t, h, want)
 }

@@ -395,8 +395,10 @@ type tracked struct {
 	// Owned by the worker that has the file busy.
 	init         bool
 	more         bool
-	afterPartial bool  // an unterminated line was flushed at the read offset
-	emitted      int64 // offset after the last event handed on: a copy of the content is read from here
+	afterPartial bool      // an unterminated line was flushed at the read offset
+	judge        bool      // new since start, read from 0: first decide whether it is a copy (judgeCopy)
+	judgeSince   time.Time // when judging started
+	waitLogged   bool      // judgeCopy logged that it waits for the source's truncation
 	sig          checkpoint.Signature
 	splitter     Splitter
 	decoder      Decoder

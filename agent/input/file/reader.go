@@ -124,6 +124,9 @@ func (w *worker) process(f *tracked) {
 	if f.fd == nil && !w.reopen(f) {
 		return
 	}
+	if f.judge && !w.judgeCopy(f) {
+		return
+	}
 	now := time.Now()
 	var size int64
 	if f.z != nil {
@@ -147,13 +150,12 @@ func (w *worker) process(f *tracked) {
 		// copytruncate (or truncation): everything now in the file is new.
 		in.m.rotations.WithLabelValues(rotTruncate).Inc()
 		in.log.Info("file truncated; reading it again from its start", "path", f.tagPath, "size", size, "offset", off)
-		in.adoptCopy(f.tagPath, f.sig, f.emitted)
-		w.rewind(f, 0)
-		f.sig = checkpoint.Signature{}
-		// Signed at once: with no signature readLoop's same-content check
-		// passes, so a read waiting on back-pressure while the file is
-		// truncated and refilled past the offset would take the next
-		// content for this one's tail.
+		if !w.restart(f) {
+			return
+		}
+		// Signed at once: with no signature the reads below could not
+		// tell this content from the next one, should the file be
+		// truncated and refilled past the offset while they wait.
 		w.checkSignature(f, size)
 	case size > 0:
 		// Also when the size did not move: a file rewritten to the same
@@ -161,9 +163,9 @@ func (w *worker) process(f *tracked) {
 		if !w.checkSignature(f, size) {
 			in.m.rotations.WithLabelValues(rotSignature).Inc()
 			in.log.Info("file content changed at its start (rewritten or inode reused); reading it from its start", "path", f.tagPath)
-			in.adoptCopy(f.tagPath, f.sig, f.emitted)
-			w.rewind(f, 0)
-			f.sig = checkpoint.Signature{}
+			if !w.restart(f) {
+				return
+			}
 			w.checkSignature(f, size)
 		}
 	}
@@ -314,11 +316,36 @@ func (w *worker) sameContent(f *tracked) bool {
 	return f.sig.Matches(w.sigBuf[:k])
 }
 
+// restart reads f again from its start: it was truncated or rewritten.
+// The rest of its old content, from where its reader stopped, is in a copy
+// if the rotation made one: the copy is looked for (adoptCopy), and where
+// it stopped is recorded for a copy not judged yet (judgeCopy). That offset
+// is an acknowledged one: restart first waits for the batches in flight, so
+// a crash or a refused batch cannot lose the lines between the last
+// acknowledged batch and the copy's start. The checkpoint moves to 0 first
+// and then forgets the old signature, so a crash at any point repeats lines
+// rather than skipping any. False when the input is stopping.
+func (w *worker) restart(f *tracked) bool {
+	in := w.in
+	for !f.win.empty() && !f.win.isFailed() {
+		select {
+		case <-f.win.wake:
+		case <-w.ctx.Done():
+			return false
+		}
+	}
+	acked, sig := f.win.getCommitted(), f.sig
+	w.rewind(f, 0)
+	f.sig = checkpoint.Signature{}
+	in.adoptCopy(f.tagPath, sig, acked)
+	f.win.update(func(e *checkpoint.Entry) { e.Sig = checkpoint.Signature{} })
+	return true
+}
+
 // rewind makes off the next offset to read, forgetting in-flight batches
 // and the splitter's pending lines; all of it is read again.
 func (w *worker) rewind(f *tracked, off int64) {
 	f.win.abandon(off)
-	f.emitted = off
 	f.readOff.Store(off)
 	f.readEnd.Store(off)
 	f.pendingFlush.Store(false)
@@ -436,7 +463,11 @@ func (in *Input) begin(f *tracked, sigBuf []byte) {
 			break
 		}
 		if !in.firstStart || !f.initial {
-			// Appeared after the config first started: all of it is new.
+			// Appeared after the config first started: all of it is new —
+			// unless it is a copy of content the input knows, which the
+			// reader decides before reading it (judgeCopy).
+			f.judge = f.z == nil
+			f.judgeSince = time.Now()
 			break
 		}
 		// Present at the config's very first start: Logtail's rules for
@@ -462,7 +493,6 @@ func (in *Input) begin(f *tracked, sigBuf []byte) {
 	in.log.Debug("file found", "path", f.tagPath, "size", size, "start", start, "from", how)
 	f.readOff.Store(start)
 	f.readEnd.Store(start)
-	f.emitted = start
 	f.pathTag = f.tagPath
 	if in.hooks.pathTag != nil {
 		f.pathTag = in.hooks.pathTag(f.tagPath)
@@ -673,7 +703,6 @@ func (w *worker) emitEvent(ev Event) {
 	}
 	b.EndEvent()
 	w.end = ev.End
-	w.cur.emitted = ev.End
 	if b.Len() >= w.in.cfg.MaxBatchEvents || b.Size() >= w.in.cfg.MaxBatchBytes {
 		if err := w.send(w.cur); err != nil {
 			w.stop = true
@@ -734,7 +763,6 @@ func (w *worker) emit(event []byte, end int64) {
 	b.AddField(contentKey, event)
 	b.EndEvent()
 	w.end = end
-	w.cur.emitted = end
 	if b.Len() >= w.in.cfg.MaxBatchEvents || b.Size() >= w.in.cfg.MaxBatchBytes {
 		if err := w.send(w.cur); err != nil {
 			w.stop = true

@@ -299,9 +299,10 @@ func (in *Input) adoptGone(path string, s *sibling, resume int64) bool {
 // found when the truncation was noticed: found later, or after a restart
 // among the files changed since, the copy is read from off.
 type copyCheck struct {
-	sig checkpoint.Signature
-	off int64
-	at  time.Time
+	path string // the file truncated
+	sig  checkpoint.Signature
+	off  int64
+	at   time.Time
 }
 
 const maxCopyChecks = 64
@@ -314,7 +315,8 @@ const maxCopyChecks = 64
 // a renamed file, so the lines written between the last read and the copy
 // are not lost (upstream Logtail loses them). A copy no longer than off was
 // read entirely: it is recorded as such, so that a restart does not read it
-// again.
+// again. A copy not found, or found by discovery itself, is recorded in
+// in.copies with off for when it is judged (judgeCopy, or a restart).
 func (in *Input) adoptCopy(path string, sig checkpoint.Signature, off int64) {
 	if sig.Size == 0 || off <= 0 {
 		return
@@ -322,6 +324,16 @@ func (in *Input) adoptCopy(path string, sig checkpoint.Signature, off int64) {
 	found := false
 	in.rotatedSiblings(path, "", nil, func(s *sibling) bool {
 		if !sig.Matches(s.prefix) {
+			s.close()
+			return true
+		}
+		in.mu.Lock()
+		g, known := in.byID[s.id]
+		tracked := known && !g.removed
+		in.mu.Unlock()
+		if tracked {
+			// Found by discovery (a filePattern that matches copies):
+			// judgeCopy starts it at the offset recorded below.
 			s.close()
 			return true
 		}
@@ -344,7 +356,7 @@ func (in *Input) adoptCopy(path string, sig checkpoint.Signature, off int64) {
 	if len(in.copies) >= maxCopyChecks {
 		in.copies = in.copies[1:]
 	}
-	in.copies = append(in.copies, copyCheck{sig: sig, off: off, at: time.Now()})
+	in.copies = append(in.copies, copyCheck{path: path, sig: sig, off: off, at: time.Now()})
 	in.mu.Unlock()
 }
 
