@@ -2,6 +2,7 @@ package file
 
 import (
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,4 +37,29 @@ func TestFirstStartIsDurableBeforeTheFirstPass(t *testing.T) {
 	require.NoError(t, err)
 	in2.beginConfig()
 	require.False(t, in2.firstStart, "a restart after the kill is not a first start: unknown files are read from 0")
+}
+
+// A file created after the agent started is new even when the first
+// discovery pass is what finds it (a pass that comes late, on a loaded
+// machine or in a large tree): it is read from 0, not from its last
+// tail_size_kb. Its birth time tells it from a file that existed before.
+func TestFileCreatedBeforeTheFirstPassReachesItIsReadWhole(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.TailSizeKB = 1
+	data, want := numbered("created after start", 0, 200) // 10 KiB
+	var once sync.Once
+	h := start(t, cfg, nil, nil, nil, func(in *Input) {
+		in.hooks.dirs = func(dst []string) []string {
+			// Asked by every discovery pass, the first one included,
+			// after the start began. The pause is more than the file
+			// system's clock granularity.
+			once.Do(func() {
+				time.Sleep(20 * time.Millisecond)
+				writeFile(t, filepath.Join(dir, "app.log"), data)
+			})
+			return append(dst, dir)
+		}
+	})
+	waitAll(t, h, want)
 }

@@ -167,6 +167,7 @@ type Input struct {
 
 	// Scanner-only state of the config's start and of inotify.
 	firstStart  bool      // the config's very first start: existing files follow the tail rules
+	startedAt   time.Time // when this start began: files born later are new (bornAfterStart)
 	lastWrite   time.Time // when the checkpoint loaded at start was written
 	watcher     *fsnotify.Watcher
 	watched     map[string]watchedDir

@@ -68,6 +68,7 @@ func (in *Input) scanLoop(ctx context.Context) {
 // filePattern, maxDepth or blacklists changed) treats the files it matches
 // now as existing too, as Logtail does for an updated config.
 func (in *Input) beginConfig() {
+	in.startedAt = time.Now()
 	st, ok := in.store.Config(in.cfg.Name)
 	in.firstStart = !ok || (st.Match != "" && st.Match != in.matchKey())
 	in.lastWrite = in.store.LastWrite()
@@ -89,6 +90,23 @@ func (in *Input) beginConfig() {
 		// A failure is logged and counted by the store, which retries.
 		_ = in.store.Flush()
 	}
+}
+
+// bornAfterStart reports whether the file at path was created after this
+// start of the input began (its birth time, where the filesystem keeps one:
+// ext4, xfs, btrfs, tmpfs): such a file is new even when the first discovery
+// pass is what finds it, and the existing-file rules do not apply to it. A
+// first pass that comes late (a loaded machine, a large tree) would
+// otherwise read a file created meanwhile from its last tail_size_kb.
+func (in *Input) bornAfterStart(path string) bool {
+	if !in.firstStart {
+		return false // the rules apply at a first start only
+	}
+	var stx unix.Statx_t
+	if unix.Statx(unix.AT_FDCWD, path, unix.AT_STATX_DONT_SYNC, unix.STATX_BTIME, &stx) != nil || stx.Mask&unix.STATX_BTIME == 0 {
+		return false
+	}
+	return time.Unix(stx.Btime.Sec, int64(stx.Btime.Nsec)).After(in.startedAt)
 }
 
 // endFirstPass records the config as started and writes the checkpoint at
@@ -416,7 +434,7 @@ func (in *Input) observe(path string, st *unix.Stat_t, first bool, now time.Time
 				delete(in.pathGone, path)
 				in.replaced = append(in.replaced, rotCheck{path, since})
 			}
-			f = &tracked{path: path, tagPath: path, id: id, initial: first, resume: -1,
+			f = &tracked{path: path, tagPath: path, id: id, initial: first && !in.bornAfterStart(path), resume: -1,
 				input: in, size: -1, found: st.Size}
 			f.win.prepare()
 			in.byPath[path] = f
