@@ -487,3 +487,27 @@ func TestCopyTruncateDuringBlockedReadReadsRestFromCopy(t *testing.T) {
 	mu.Unlock()
 	waitAll(t, h, want)
 }
+
+// Where inotify cannot watch a directory (the watch limit, NFS), polling
+// is the fallback: files created, grown and rotated there are still read.
+func TestPollingAloneFindsAndFollowsFiles(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.PollInterval = 500 * time.Millisecond // the default
+	h := start(t, cfg, nil, nil, nil, func(in *Input) {
+		in.watchFull = time.Now().Add(time.Hour) // as after ENOSPC: no directory is watched
+	})
+	path := filepath.Join(dir, "app.log")
+	data, want := numbered("before rotation", 0, 50)
+	writeFile(t, path, data)
+	waitAll(t, h, want)
+	require.Zero(t, counter(t, h.in.m.inotifyDirs), "a directory was watched")
+	more, lines := numbered("after", 0, 50)
+	appendFile(t, path, more)
+	want = append(want, lines...)
+	require.NoError(t, os.Rename(path, filepath.Join(dir, "app.log.1")))
+	newer, lines := numbered("new file", 0, 50)
+	writeFile(t, path, newer)
+	want = append(want, lines...)
+	waitAll(t, h, want)
+}
