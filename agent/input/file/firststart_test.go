@@ -1,6 +1,7 @@
 package file
 
 import (
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -61,5 +62,59 @@ func TestFileCreatedBeforeTheFirstPassReachesItIsReadWhole(t *testing.T) {
 			return append(dst, dir)
 		}
 	})
+	waitAll(t, h, want)
+}
+
+// Files rotated (and compressed) after the agent's very first start began
+// but before its first discovery pass looked are not old rotated files:
+// they are read whole, like the file that replaced them.
+func TestFilesRotatedBeforeTheFirstPassAreRead(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.FilePattern = "app.log"
+	path := filepath.Join(dir, "app.log")
+	first, want := numbered("first file", 0, 100)
+	second, lines := numbered("second file", 0, 100)
+	want = append(want, lines...)
+	var once sync.Once
+	h := start(t, cfg, nil, nil, nil, func(in *Input) {
+		in.hooks.dirs = func(dst []string) []string {
+			// The first pass's first step, after the start began: a
+			// rotation storm got there before it.
+			once.Do(func() {
+				time.Sleep(20 * time.Millisecond)
+				writeFile(t, path+".1", first)
+				gzipFile(t, path+".1")
+				writeFile(t, path, second)
+			})
+			return append(dst, dir)
+		}
+	})
+	waitAll(t, h, want)
+}
+
+// A directory that appears after the start with rotated files in it (a
+// pod's log directory, a volume mounted late, a rotation storm quicker
+// than the first look): the compressed rotated file is as new as the live
+// file beside it, and both are read whole.
+func TestRotatedFilesInANewDirectoryAreRead(t *testing.T) {
+	root := t.TempDir()
+	logs := filepath.Join(root, "logs")
+	require.NoError(t, os.Mkdir(logs, 0o755))
+	cfg := testConfig(logs)
+	cfg.FilePattern = "access.log"
+	cfg.MaxDepth = 1
+	h := start(t, cfg, nil, nil, nil)
+	time.Sleep(100 * time.Millisecond) // the first pass is over
+	// Made beside the watched tree and moved in at once: the agent lists
+	// it with both files in it.
+	web := filepath.Join(root, "web")
+	first, want := numbered("rotated", 0, 100)
+	writeFile(t, filepath.Join(web, "access.log.1"), first)
+	gzipFile(t, filepath.Join(web, "access.log.1"))
+	live, lines := numbered("live", 0, 100)
+	writeFile(t, filepath.Join(web, "access.log"), live)
+	want = append(want, lines...)
+	require.NoError(t, os.Rename(web, filepath.Join(logs, "web")))
 	waitAll(t, h, want)
 }

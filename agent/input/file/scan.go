@@ -285,6 +285,11 @@ func (in *Input) walk(dir string, depth int, first bool, now time.Time) {
 	} else {
 		in.visited[did] = in.gen
 	}
+	// A directory that appeared after the start (it was not listed by the
+	// last pass): files rotated in it before it was listed — gzipped and
+	// deleted, or renamed out of the pattern — are as new as the files
+	// found there, and are looked for beside them (adoptRotated).
+	newDir := !first && in.dirCache[dir] == nil
 	// Watched before it is listed: a file created in between is reported.
 	in.watch(dir, depth)
 	entries := in.listDir(d, &dst, dir, now)
@@ -330,6 +335,9 @@ func (in *Input) walk(dir string, depth int, first bool, now time.Time) {
 		}
 		if f := in.observe(full, &st, first, now); f != nil {
 			in.discovered(f, dfd, name)
+			if newDir {
+				in.replaced = append(in.replaced, rotCheck{full, in.startedAt})
+			}
 		}
 	}
 }
@@ -785,7 +793,8 @@ func (in *Input) restartSlack() time.Duration { return 2*in.cfg.PollInterval + 2
 // as lost. Then files beside every checkpointed path that the checkpoint
 // does not know and that changed since it was last written are read from
 // their start: they lived there while the agent was down, or were found by
-// the previous run after its last checkpoint write.
+// the previous run after its last checkpoint write; at a config's very
+// first start, files beside them changed since that start began.
 func (in *Input) reconcile() {
 	entries := in.store.Entries(in.cfg.Name)
 	in.mu.Lock()
@@ -846,10 +855,20 @@ func (in *Input) reconcile() {
 	if !in.lastWrite.IsZero() && (since.IsZero() || in.lastWrite.Before(since)) {
 		since = in.lastWrite
 	}
-	if since.IsZero() {
+	switch {
+	case !since.IsZero():
+		since = since.Add(-in.restartSlack())
+	case in.firstStart:
+		// The very first start: what changed beside the followed paths
+		// since it began was rotated after it (the first pass came late:
+		// a loaded machine, a slow checkpoint write), not a file that
+		// existed before the agent. A storm rotating every 50 ms had
+		// gzipped and deleted its first file (2,548 lines) before the
+		// first pass, which skipped the .gz as an old rotated file.
+		since = in.startedAt
+	default:
 		return
 	}
-	since = since.Add(-in.restartSlack())
 	paths := map[string]bool{}
 	for _, e := range entries {
 		paths[e.Path] = true
