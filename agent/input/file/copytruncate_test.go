@@ -201,3 +201,64 @@ func TestFileStartingLikeAnotherIsNotTakenForItsCopy(t *testing.T) {
 	want = append(append(want, want...), lines...)
 	waitAll(t, h, want)
 }
+
+// A copy that is never followed by a truncation (logrotate's copy option,
+// or someone's cp) is read after copyWait from where its source's lines
+// were acknowledged: the lines only the copy holds arrive, none twice.
+func TestCopyWithoutTruncationIsReadFromTheAcknowledgedOffset(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.FilePattern = "app.log*"
+	h := start(t, cfg, nil, nil, nil)
+	data, want := numbered("line", 0, 40)
+	writeFile(t, filepath.Join(dir, "app.log"), data)
+	waitAll(t, h, want)
+	own, lines := numbered("copy only", 0, 5)
+	writeFile(t, filepath.Join(dir, "app.log.1"), data+own)
+	want = append(want, lines...)
+	time.Sleep(copyWait)
+	waitAll(t, h, want)
+}
+
+// A copy whose source was truncated while the source's reader waits for
+// acknowledgements (a slow server) waits for that reader longer than
+// copyWait: read early, from the last acknowledged offset, it repeated
+// what the reader had handed on meanwhile.
+func TestCopyWaitsForTheTruncatedFilesReader(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.FilePattern = "app.log*"
+	cfg.MaxBatchEvents = 10
+	cfg.MaxInflightBatches = 1
+	cfg.MaxReadBufferSize = 4096
+	path := filepath.Join(dir, "app.log")
+	rec := &pipelinetest.Recorder{}
+	var mu sync.Mutex
+	var held pipeline.Ack
+	holding := pipeline.ConsumerFunc(func(ctx context.Context, b *pipeline.Batch) error {
+		mu.Lock()
+		if held == nil {
+			held = b.Ack
+			b.Ack = pipeline.AckFunc(func(error) {})
+		}
+		mu.Unlock()
+		return rec.Consume(ctx, b)
+	})
+	store, err := checkpoint.New(checkpoint.Config{}, checkpoint.Settings{})
+	require.NoError(t, err)
+	in, err := New(cfg, holding, Settings{Checkpoints: store})
+	require.NoError(t, err)
+	require.NoError(t, in.Start(context.Background()))
+	h := &harness{t: t, in: in, sink: rec, store: store}
+	t.Cleanup(h.stop)
+
+	data, want := numbered("line", 0, 300) // 15 KiB: several reads
+	writeFile(t, path, data)
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return held != nil }, 5*time.Second, time.Millisecond)
+	copyTruncate(t, path)
+	time.Sleep(copyWait + time.Second) // the reader still waits
+	mu.Lock()
+	held.Done(nil)
+	mu.Unlock()
+	waitAll(t, h, want)
+}

@@ -215,8 +215,15 @@ func (w *worker) process(f *tracked) {
 		}
 		pending := leftover > 0 || (f.splitter != nil && f.splitter.Pending()) || (f.decoder != nil && f.decoder.Pending())
 		if pending && idle >= limit && !f.more {
-			w.flushTail(f, leftover)
-			pending = false
+			if w.endsAtRead(f) {
+				w.flushTail(f, leftover)
+				pending = false
+			} else {
+				// Changed while the read waited on back-pressure (its
+				// idle time is then stale): truncated — the line's rest
+				// is in the copy — or grown. Looked at again first.
+				f.more = true
+			}
 		}
 		f.pendingFlush.Store(pending)
 	}
@@ -304,6 +311,19 @@ func (w *worker) checkSignature(f *tracked, size int64) bool {
 		f.win.update(func(e *checkpoint.Entry) { e.Sig = sig })
 	}
 	return true
+}
+
+// endsAtRead reports whether f still holds what was read and nothing
+// more, so that an unterminated last line is the file's last line.
+func (w *worker) endsAtRead(f *tracked) bool {
+	if f.z != nil {
+		return true
+	}
+	var st unix.Stat_t
+	if unix.Fstat(int(f.fd.Fd()), &st) != nil {
+		return false
+	}
+	return st.Size == f.readEnd.Load() && w.sameContent(f)
 }
 
 // sameContent reports whether f still starts with the bytes its
