@@ -9,7 +9,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -127,51 +126,6 @@ func BenchmarkWrite(b *testing.B) {
 	}
 }
 
-// searchFixture returns a store holding n nginx lines, cached under
-// $SLUICE_CACHE, all written through Store.Write: each million over about
-// a day and a half, the next million two days later (10M = 20 day
-// partitions). The benchmarks only read it.
-func searchFixture(b *testing.B, n int) *Store {
-	cache := os.Getenv("SLUICE_CACHE")
-	if cache == "" {
-		cache = filepath.Join("..", "..", "..", ".cache")
-	}
-	dir := filepath.Join(cache, "duckdb-bench", "v4-"+strconv.Itoa(n))
-	done := filepath.Join(dir, "complete")
-	if _, err := os.Stat(done); err != nil {
-		require.NoError(b, os.RemoveAll(dir))
-		b.Logf("building %d-line fixture in %s", n, dir)
-		s, err := Open(Config{DataDir: dir, QueueBytes: 1 << 30}, Settings{})
-		require.NoError(b, err)
-		ctx := context.Background()
-		require.NoError(b, s.EnsureLogstore(ctx, store.LogstoreSpec{Project: "p", Logstore: "l", Index: benchIndex()}))
-		g := protocoltest.NginxLogGroup(1 << 20)
-		per := len(g.Logs)
-		base := min(n, 1_000_000)
-		step := max(1, 130000/(base/per+1)) // spread over ~1.5 days
-		for m := 0; m*base < n; m++ {
-			for written, k := 0, 0; written < base; k++ {
-				c := min(per, base-written)
-				gg := *g
-				gg.Logs = slices.Clone(g.Logs[:c])
-				for i := range gg.Logs {
-					gg.Logs[i].Time = uint32(benchFrom + 2*86400*m + k*step + i*step/per)
-				}
-				require.NoError(b, s.Write(ctx, "p", "l", []protocol.LogGroup{gg}, time.Now()))
-				written += c
-			}
-		}
-		require.NoError(b, s.Close())
-		require.NoError(b, os.WriteFile(done, nil, 0o644))
-	}
-	s, err := Open(Config{DataDir: dir}, Settings{})
-	require.NoError(b, err)
-	b.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
-const benchFrom = 1709596800 // 2024-03-05 00:00 UTC
-
 // cpuTime returns the process's user+system CPU time in nanoseconds.
 func cpuTime() int64 {
 	var ru syscall.Rusage
@@ -192,53 +146,6 @@ func BenchmarkBuildRows(b *testing.B) {
 		buildRows(nil, ls, sch, math.MinInt32, groups, time.Time{})
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(g.Logs)), "ns/line")
-}
-
-func benchLines() int {
-	if os.Getenv("SLUICE_BENCH_10M") != "" {
-		return 10_000_000
-	}
-	return 1_000_000
-}
-
-// BenchmarkSearch runs queries over the cached fixture: 1M lines, or 10M
-// with SLUICE_BENCH_10M=1.
-func BenchmarkSearch(b *testing.B) {
-	n := benchLines()
-	s := searchFixture(b, n)
-	ctx := context.Background()
-	from, to := time.Unix(benchFrom, 0), time.Unix(benchFrom+30*86400, 0)
-	for _, q := range []struct{ name, query string }{
-		{"fulltext-rare", "kube-probe and post"},
-		{"fulltext-nomatch", "nomatchxyz"},
-		{"fulltext-common", "curl"},
-		{"field", "status:404"},
-		{"sql-groupby-status", "* | select status, count(*) group by status"},
-		{"sql-filtered", "curl | select method, count(*) as c, avg(body_bytes_sent) group by method order by c desc"},
-	} {
-		b.Run(q.name, func(b *testing.B) {
-			b.ReportAllocs()
-			cpu0 := cpuTime()
-			for b.Loop() {
-				res, err := s.Search(ctx, "p", "l", store.SearchRequest{From: from, To: to, Query: q.query, Line: 100, Reverse: true})
-				if err != nil {
-					b.Fatal(err)
-				}
-				_ = res
-			}
-			b.ReportMetric(float64(n), "lines")
-			// Wall time on a shared machine waits for other work; CPU time
-			// (all DuckDB threads) does not.
-			b.ReportMetric(float64(cpuTime()-cpu0)/1e6/float64(b.N), "cpu-ms/op")
-		})
-	}
-	b.Run("histogram", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := s.Histogram(ctx, "p", "l", store.HistogramRequest{From: from, To: to, Query: "curl"}); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
 }
 
 // BenchmarkLoad measures the loader alone: rows already built and
