@@ -129,7 +129,7 @@ func BenchmarkBrowserNewestFirst(b *testing.B) {
 type pageLoad struct {
 	Nav, Boot, Logs, Histo, Render float64
 	Rows                           int
-	Error            string
+	Error                          string
 }
 
 const pageLoadJS = `(() => {
