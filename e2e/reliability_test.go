@@ -99,11 +99,7 @@ func crashTest(t *testing.T, mode string) {
 	writeConfig(t, confDir, "app.json", fileConfig("app", logDir, "app.log", nil))
 	opts := agentOpts{configDir: confDir, output: out, checkpoint: filepath.Join(root, "cp.json")}
 
-	seed := uint64(time.Now().UnixNano())
-	if v, err := strconv.ParseUint(os.Getenv("SLUICE_E2E_SEED"), 10, 64); err == nil {
-		seed = v // to replay a failure
-	}
-	t.Logf("seed %d (SLUICE_E2E_SEED replays the kill times)", seed)
+	seed := e2etest.Seed(t) // replays the kill times
 	rng := rand.New(rand.NewPCG(1, seed))
 
 	// The agent's very first start comes before the application's first

@@ -27,19 +27,6 @@ import (
 // tests longer; every random choice comes from one seed, logged, and
 // SLUICE_E2E_SEED replays it.
 
-// seed returns SLUICE_E2E_SEED, or a new seed; it is logged either way.
-func seed(t *testing.T) uint64 {
-	t.Helper()
-	s := uint64(time.Now().UnixNano())
-	if v := os.Getenv("SLUICE_E2E_SEED"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		require.NoError(t, err, "SLUICE_E2E_SEED")
-		s = n
-	}
-	t.Logf("seed %d (replay with SLUICE_E2E_SEED=%d)", s, s)
-	return s
-}
-
 // seqCounts are the server's figures for the stored sequence numbers.
 type seqCounts struct {
 	n, distinct, lo, hi uint64
@@ -139,7 +126,7 @@ func crashLoop(t *testing.T, mode string, kill bool) {
 	if !kill {
 		run = envDuration(t, "SLUICE_E2E_CONTROL_FOR", 10*time.Second)
 	}
-	sd := seed(t)
+	sd := e2etest.Seed(t)
 	rng := rand.New(rand.NewPCG(sd, 11))
 	e := newEnv(t)
 	srv := e.startServer()
@@ -218,7 +205,7 @@ func TestRotationStorm(t *testing.T) {
 	}
 	run := envDuration(t, "SLUICE_E2E_STORM_FOR", 15*time.Second)
 	rate := envInt(t, "SLUICE_E2E_CRASH_RATE", 50_000)
-	sd := seed(t)
+	sd := e2etest.Seed(t)
 	e := newEnv(t)
 	srv := e.startServer()
 	e.provision()

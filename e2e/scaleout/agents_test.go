@@ -48,7 +48,7 @@ import (
 // committed but could not answer is re-sent, so duplicates are allowed
 // (at-least-once), counted and logged; lost lines are not.
 func TestAgentsKillOneOfThree(t *testing.T) {
-	seed := e2eSeed(t)
+	seed := e2etest.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	c := newCluster(t)
 	for i := range 3 {
@@ -160,19 +160,6 @@ func TestAgentsKillOneOfThree(t *testing.T) {
 			require.Equal(t, first, counts, "%s returns other lines than %s", n.name, c.nodes[0].name)
 		}
 	}
-}
-
-// e2eSeed is SLUICE_E2E_SEED or a new seed, logged either way.
-func e2eSeed(t *testing.T) uint64 {
-	t.Helper()
-	s := uint64(time.Now().UnixNano())
-	if v := os.Getenv("SLUICE_E2E_SEED"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		require.NoError(t, err, "SLUICE_E2E_SEED")
-		s = n
-	}
-	t.Logf("seed %d (replay with SLUICE_E2E_SEED=%d)", s, s)
-	return s
 }
 
 // startAgent runs sluice-agent with its own state under dir/name, tailing

@@ -1,19 +1,15 @@
 package file
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/sluicelog/sluice/agent/checkpoint"
-	"github.com/sluicelog/sluice/agent/pipeline"
-	"github.com/sluicelog/sluice/agent/pipeline/pipelinetest"
 )
 
 // copyTruncate does what logrotate's copytruncate does: copy path to
@@ -116,48 +112,20 @@ func TestCopyTruncateWithPatternMatchingCopiesReadsEachLineOnce(t *testing.T) {
 // in the copy, skipped.
 func TestCopyTruncateAgainWhileReadBlockedAfterTruncation(t *testing.T) {
 	dir := t.TempDir()
-	cfg := testConfig(dir)
-	cfg.MaxBatchEvents = 10
-	cfg.MaxInflightBatches = 1
-	cfg.MaxReadBufferSize = 4096
 	path := filepath.Join(dir, "app.log")
-	// Once hold is set, the next batch's acknowledgement is held: with one
-	// batch in flight allowed, the reader then waits in the middle of the
-	// file.
-	rec := &pipelinetest.Recorder{}
-	var mu sync.Mutex
-	var hold bool
-	var held pipeline.Ack
-	holding := pipeline.ConsumerFunc(func(ctx context.Context, b *pipeline.Batch) error {
-		mu.Lock()
-		if hold && held == nil {
-			held = b.Ack
-			b.Ack = pipeline.AckFunc(func(error) {})
-		}
-		mu.Unlock()
-		return rec.Consume(ctx, b)
-	})
-	store, err := checkpoint.New(checkpoint.Config{}, checkpoint.Settings{})
-	require.NoError(t, err)
-	in, err := New(cfg, holding, Settings{Checkpoints: store})
-	require.NoError(t, err)
-	require.NoError(t, in.Start(context.Background()))
-	h := &harness{t: t, in: in, sink: rec, store: store}
-	t.Cleanup(h.stop)
+	h, holder := startHolding(t, testConfig(dir), false)
 
 	first, want := numbered("first", 0, 600) // 30 KiB
 	writeFile(t, path, first)
 	waitAll(t, h, want)
 
 	// copytruncate with less written since than was read: a truncation.
-	mu.Lock()
-	hold = true
-	mu.Unlock()
+	holder.arm()
 	second, lines := numbered("second", 0, 300) // 15 KiB: several reads
 	require.NoError(t, os.WriteFile(path+".1", []byte(first), 0o644))
 	rewrite(t, path, second)
 	want = append(want, lines...)
-	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return held != nil }, 5*time.Second, time.Millisecond)
+	holder.waitHeld(t)
 	time.Sleep(50 * time.Millisecond) // the reader waits for room in the window
 
 	// Rotated again while the reader waits, with more written than it had
@@ -167,9 +135,7 @@ func TestCopyTruncateAgainWhileReadBlockedAfterTruncation(t *testing.T) {
 	third, lines := numbered("third", 0, 600)
 	rewrite(t, path, third)
 	want = append(want, lines...)
-	mu.Lock()
-	held.Done(nil)
-	mu.Unlock()
+	holder.release()
 	waitAll(t, h, want)
 }
 
@@ -228,37 +194,14 @@ func TestCopyWaitsForTheTruncatedFilesReader(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(dir)
 	cfg.FilePattern = "app.log*"
-	cfg.MaxBatchEvents = 10
-	cfg.MaxInflightBatches = 1
-	cfg.MaxReadBufferSize = 4096
 	path := filepath.Join(dir, "app.log")
-	rec := &pipelinetest.Recorder{}
-	var mu sync.Mutex
-	var held pipeline.Ack
-	holding := pipeline.ConsumerFunc(func(ctx context.Context, b *pipeline.Batch) error {
-		mu.Lock()
-		if held == nil {
-			held = b.Ack
-			b.Ack = pipeline.AckFunc(func(error) {})
-		}
-		mu.Unlock()
-		return rec.Consume(ctx, b)
-	})
-	store, err := checkpoint.New(checkpoint.Config{}, checkpoint.Settings{})
-	require.NoError(t, err)
-	in, err := New(cfg, holding, Settings{Checkpoints: store})
-	require.NoError(t, err)
-	require.NoError(t, in.Start(context.Background()))
-	h := &harness{t: t, in: in, sink: rec, store: store}
-	t.Cleanup(h.stop)
+	h, holder := startHolding(t, cfg, true)
 
 	data, want := numbered("line", 0, 300) // 15 KiB: several reads
 	writeFile(t, path, data)
-	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return held != nil }, 5*time.Second, time.Millisecond)
+	holder.waitHeld(t)
 	copyTruncate(t, path)
 	time.Sleep(copyWait + time.Second) // the reader still waits
-	mu.Lock()
-	held.Done(nil)
-	mu.Unlock()
+	holder.release()
 	waitAll(t, h, want)
 }

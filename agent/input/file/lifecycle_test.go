@@ -444,34 +444,13 @@ func TestCopyTruncateDuringBlockedReadReadsRestFromCopy(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(dir)
 	cfg.FilePattern = "app.log"
-	cfg.MaxBatchEvents = 10
-	cfg.MaxInflightBatches = 1
-	cfg.MaxReadBufferSize = 4096
 	path := filepath.Join(dir, "app.log")
-	// The first batch's acknowledgement is held: with one batch in flight
-	// allowed, the reader then waits in the middle of the file.
-	rec := &pipelinetest.Recorder{}
-	var mu sync.Mutex
-	var held pipeline.Ack
-	holding := pipeline.ConsumerFunc(func(ctx context.Context, b *pipeline.Batch) error {
-		mu.Lock()
-		if held == nil {
-			held = b.Ack
-			b.Ack = pipeline.AckFunc(func(error) {})
-		}
-		mu.Unlock()
-		return rec.Consume(ctx, b)
-	})
-	store, err := checkpoint.New(checkpoint.Config{}, checkpoint.Settings{})
-	require.NoError(t, err)
-	in, err := New(cfg, holding, Settings{Checkpoints: store})
-	require.NoError(t, err)
-	require.NoError(t, in.Start(context.Background()))
-	h := &harness{t: t, in: in, sink: rec, store: store}
-	t.Cleanup(h.stop)
+	// The first batch's acknowledgement is held: the reader then waits in
+	// the middle of the file.
+	h, holder := startHolding(t, cfg, true)
 	old, want := numbered("old", 0, 300) // 15 KiB: several reads
 	writeFile(t, path, old)
-	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return held != nil }, 5*time.Second, time.Millisecond)
+	holder.waitHeld(t)
 	time.Sleep(50 * time.Millisecond) // the reader waits for room in the window
 	// copytruncate, and the application writes more than before.
 	require.NoError(t, os.WriteFile(path+".1", []byte(old), 0o644))
@@ -482,9 +461,7 @@ func TestCopyTruncateDuringBlockedReadReadsRestFromCopy(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
 	want = append(want, lines...)
-	mu.Lock()
-	held.Done(nil)
-	mu.Unlock()
+	holder.release()
 	waitAll(t, h, want)
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/sluicelog/sluice/internal/pglease"
 	"github.com/sluicelog/sluice/internal/pgschema"
 	"github.com/sluicelog/sluice/server/index"
 	"github.com/sluicelog/sluice/server/meta"
@@ -686,20 +687,7 @@ func (s *Store) ListConsoleSessions(ctx context.Context) ([]meta.ConsoleSession,
 }
 
 // TryLease grants the lease name to holder for ttl when it is free,
-// expired or already holder's (renewed). PostgreSQL's clock decides
-// expiry, so the nodes' clocks need not agree.
+// expired or already holder's (renewed); see pglease.
 func (s *Store) TryLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
-	var got string
-	err := s.pool.QueryRow(ctx, `INSERT INTO meta_leases (name, holder, expires)
-		VALUES ($1, $2, now() + $3 * interval '1 millisecond')
-		ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires = EXCLUDED.expires
-			WHERE meta_leases.holder = EXCLUDED.holder OR meta_leases.expires < now()
-		RETURNING holder`, name, holder, ttl.Milliseconds()).Scan(&got)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("lease %s: %w", name, err)
-	}
-	return got == holder, nil
+	return pglease.TryLease(ctx, s.pool, "meta_leases", name, holder, ttl)
 }

@@ -110,6 +110,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/sluicelog/sluice/internal/pglease"
 	"github.com/sluicelog/sluice/internal/pgschema"
 	"github.com/sluicelog/sluice/server/store"
 	"github.com/sluicelog/sluice/server/store/duckdb"
@@ -632,14 +633,5 @@ func (c *Catalog) Known(ctx context.Context, ids []int64) (map[int64]bool, error
 
 // TryLease implements duckdb.Catalog.
 func (c *Catalog) TryLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
-	var got string
-	err := c.pool.QueryRow(ctx, `INSERT INTO store_leases (name, holder, expires)
-		VALUES ($1, $2, now() + $3 * interval '1 millisecond')
-		ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires = EXCLUDED.expires
-			WHERE store_leases.holder = EXCLUDED.holder OR store_leases.expires < now()
-		RETURNING holder`, name, holder, ttl.Milliseconds()).Scan(&got)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
-	}
-	return err == nil && got == holder, err
+	return pglease.TryLease(ctx, c.pool, "store_leases", name, holder, ttl)
 }
