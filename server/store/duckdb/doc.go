@@ -317,7 +317,11 @@
 // documentation). Cursors are the same on every node and survive any
 // node's restart or death. The maintenance node merges a logstore's shard
 // objects of each past ShardMergeAge window (10 minutes) into one
-// (shardmerge.go), moving the chunks' byte ranges, never their cursors.
+// (shardmerge.go), and each shard's chunk rows of the window into one per
+// MiB or so, never changing a cursor: a merged row frames every commit's
+// chunk with its group count and receive time, so PullLogs skips to a
+// cursor inside it without decompressing what is before, and GetCursor
+// and GetCursorTime answer as before the merge.
 //
 // Not in this mode: --durability (there is no WAL); legacy DuckDB
 // day tables; a write to a logstore dropped and re-created under the same

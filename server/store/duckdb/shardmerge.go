@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,25 +16,34 @@ import (
 
 // Merging shard log objects (shared storage). Every group commit uploads
 // one small object per logstore written (sharedshards.go), about five a
-// second per node, which compaction (segments only) never touches. The
-// maintenance node merges the objects of each logstore and time window
-// into one once the window is ShardMergeAge past: it copies each chunk's
-// compressed bytes unchanged into a new object (grouped by shard, in
-// cursor order, so a consumer's PullLogs reads neighbouring bytes),
-// uploads it, and then swaps the chunks' object and byte range in one
-// catalog transaction. Cursors, group counts and receive times are not
-// touched, so the cursors consumers hold read the same groups. A reader
-// that listed the old chunks before the swap still finds their objects:
-// they are buried as graves, deleted only when due (as replaced
+// second per node, which compaction (segments only) never touches, and
+// records one chunk row per shard in the catalog. The maintenance node
+// merges the objects of each logstore and time window into one once the
+// window is ShardMergeAge past: it copies each chunk's compressed bytes
+// unchanged into a new object (grouped by shard, in cursor order, so a
+// consumer's PullLogs reads neighbouring bytes), framing each run of a
+// shard's chunks with consecutive cursors (up to shardRowBytes) as one
+// chunk row (chunkPieces), uploads it, and then swaps the old rows for
+// the merged ones in one catalog transaction. Cursors do not change: a
+// merged row covers exactly its chunks' cursors, and its framing keeps
+// each commit's group count and receive time, so the cursors consumers
+// hold read the same groups and a cursor by time is the same as before.
+// A reader that listed the old chunks before the swap still finds their
+// objects: they are buried as graves, deleted only when due (as replaced
 // segments). A node dying between the upload and the swap leaves an
 // object no chunk names, which the orphan sweep removes.
 
 // shardMergeObjects and shardMergeBytes bound one merge: its inputs are
 // fetched into the read cache, and a merged object should stay a size
-// object storage serves in one GET.
+// object storage serves in one GET. shardRowBytes bounds a merged chunk
+// row: PullLogs from a cursor inside one reads it from its start (one
+// ranged GET, skipping the commits before the cursor undecompressed), and
+// GetCursor by time into one reads it whole; at 1 MiB about 30-300
+// commits' chunks become one row.
 const (
 	shardMergeObjects = 1000
 	shardMergeBytes   = 16 << 20
+	shardRowBytes     = 1 << 20
 )
 
 // mergeShardLogs merges due shard objects, window after window, for up
@@ -82,7 +92,7 @@ func capShardMerge(chunks []ShardChunk) []ShardChunk {
 
 // mergeShardObjects replaces the objects of chunks (every chunk of each,
 // one logstore) by one. A lone object is only marked merged: copying it
-// would gain nothing.
+// would gain nothing (it holds one chunk per shard).
 func (s *Store) mergeShardObjects(ctx context.Context, chunks []ShardChunk) error {
 	t0 := time.Now()
 	lsID := chunks[0].Logstore
@@ -93,7 +103,7 @@ func (s *Store) mergeShardObjects(ctx context.Context, chunks []ShardChunk) erro
 		}
 	}
 	if len(old) == 1 {
-		return s.sh.Catalog.ReplaceShardObjects(ctx, lsID, old, chunks, s.hold())
+		return s.sh.Catalog.ReplaceShardObjects(ctx, lsID, old, chunks, chunks, s.hold())
 	}
 	keys := make([]string, len(old))
 	for i, o := range old {
@@ -108,50 +118,89 @@ func (s *Store) mergeShardObjects(ctx context.Context, chunks []ShardChunk) erro
 	if err != nil {
 		return err
 	}
-	moved := slices.Clone(chunks)
-	slices.SortFunc(moved, func(a, b ShardChunk) int { return cmp.Or(cmp.Compare(a.Shard, b.Shard), cmp.Compare(a.First, b.First)) })
+	sorted := slices.Clone(chunks)
+	slices.SortFunc(sorted, func(a, b ShardChunk) int { return cmp.Or(cmp.Compare(a.Shard, b.Shard), cmp.Compare(a.First, b.First)) })
 	tmp := filepath.Join(s.cfg.DataDir, uploadDir, strconv.FormatInt(ids[0], 10)+".groups")
 	defer os.Remove(tmp) // no-op once Put has moved it
-	if err := copyChunks(tmp, moved, func(obj int64) string { return paths[slices.Index(old, obj)] }, ids[0]); err != nil {
+	rows, err := copyChunks(tmp, chunkRuns(sorted, shardRowBytes), func(obj int64) string { return paths[slices.Index(old, obj)] }, ids[0])
+	if err != nil {
 		return err
 	}
 	key := ShardObjectKey(lsID, ids[0])
 	if _, err := s.sh.Objects.Put(ctx, key, tmp); err != nil {
 		return err
 	}
-	if err := s.sh.Catalog.ReplaceShardObjects(ctx, lsID, old, moved, s.hold()); err != nil {
+	if err := s.sh.Catalog.ReplaceShardObjects(ctx, lsID, old, chunks, rows, s.hold()); err != nil {
 		s.forgetKeys([]string{key})
 		return err
 	}
 	s.m.shardMergeSeconds.Observe(time.Since(t0).Seconds())
 	s.m.shardObjsMerged.Add(float64(len(old)))
+	s.m.shardRowsMerged.Add(float64(len(chunks) - len(rows)))
 	return nil
 }
 
-// copyChunks writes the chunks' bytes, in order, to the file at path and
-// points them (Object, Off, Len) at it as object id.
-func copyChunks(path string, chunks []ShardChunk, pathOf func(obj int64) string, id int64) error {
+// chunkRuns splits chunks (ordered by shard and cursor) into the runs
+// that become one chunk row each: chunks of one shard with consecutive
+// cursors, up to maxBytes (a larger chunk is a run of its own) and to a
+// group count the catalog's column holds.
+func chunkRuns(chunks []ShardChunk, maxBytes int64) [][]ShardChunk {
+	var runs [][]ShardChunk
+	start, size, groups := 0, int64(0), 0
+	for i, ch := range chunks {
+		if i > start {
+			prev := chunks[i-1]
+			if ch.Shard != prev.Shard || ch.First != prev.First+int64(prev.Groups) ||
+				size+ch.Len > maxBytes || groups+ch.Groups > math.MaxInt32 {
+				runs = append(runs, chunks[start:i])
+				start, size, groups = i, 0, 0
+			}
+		}
+		size += ch.Len
+		groups += ch.Groups
+	}
+	if start < len(chunks) {
+		runs = append(runs, chunks[start:])
+	}
+	return runs
+}
+
+// copyChunks writes the runs' chunks, in order and framed (appendPiece),
+// to the file at path and returns one merged chunk row per run in object
+// id.
+func copyChunks(path string, runs [][]ShardChunk, pathOf func(obj int64) string, id int64) ([]ShardChunk, error) {
 	f, err := os.Create(path)
 	if err != nil {
-		return fmt.Errorf("write merged shard object: %w", err)
+		return nil, fmt.Errorf("write merged shard object: %w", err)
 	}
 	defer f.Close()
 	w := bufio.NewWriterSize(f, 1<<20)
 	var off int64
-	for i := range chunks {
-		ch := &chunks[i]
-		data, err := readRange(pathOf(ch.Object), ch.Off, ch.Len)
-		if err != nil {
-			return fmt.Errorf("read shard object %d at %d: %w", ch.Object, ch.Off, err)
+	var hdr []byte
+	rows := make([]ShardChunk, 0, len(runs))
+	for _, run := range runs {
+		row := ShardChunk{Logstore: run[0].Logstore, Shard: run[0].Shard, First: run[0].First, Object: id, Off: off, Merged: true}
+		for _, ch := range run {
+			data, err := readRange(pathOf(ch.Object), ch.Off, ch.Len)
+			if err != nil {
+				return nil, fmt.Errorf("read shard object %d at %d: %w", ch.Object, ch.Off, err)
+			}
+			hdr = appendPiece(hdr[:0], ch)
+			if _, err := w.Write(hdr); err != nil {
+				return nil, fmt.Errorf("write merged shard object: %w", err)
+			}
+			if _, err := w.Write(data); err != nil {
+				return nil, fmt.Errorf("write merged shard object: %w", err)
+			}
+			off += int64(len(hdr)) + ch.Len
+			row.Groups += ch.Groups
+			row.Received = max(row.Received, ch.Received)
 		}
-		if _, err := w.Write(data); err != nil {
-			return fmt.Errorf("write merged shard object: %w", err)
-		}
-		ch.Object, ch.Off = id, off
-		off += ch.Len
+		row.Len = off - row.Off
+		rows = append(rows, row)
 	}
 	if err := w.Flush(); err != nil {
-		return fmt.Errorf("write merged shard object: %w", err)
+		return nil, fmt.Errorf("write merged shard object: %w", err)
 	}
-	return f.Close()
+	return rows, f.Close()
 }

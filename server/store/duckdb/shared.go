@@ -103,7 +103,9 @@ func segmentKey(lsID, id int64) string {
 
 // ShardChunk is the groups one group commit wrote to one shard: Groups
 // consecutive cursors from First, stored as LogGroupList entries at
-// [Off, Off+Len) of the commit's shard object (ShardObjectKey).
+// [Off, Off+Len) of the commit's shard object (ShardObjectKey). Once
+// merged (shardmerge.go), one chunk may hold a run of commits' chunks of
+// its shard: Received is then the latest of theirs.
 type ShardChunk struct {
 	Logstore int64
 	Shard    int
@@ -112,8 +114,10 @@ type ShardChunk struct {
 	Received int64 // unix ns, the latest of its writes
 	Object   int64 // id of the object (from NewSegmentIDs)
 	Off, Len int64
-	// Merged (set by Catalog.ShardChunks): Object is a merge of many
-	// commits' objects (shardmerge.go), read by byte range, not whole.
+	// Merged (set by Catalog.ShardChunks and ShardSeek): Object is a
+	// merge of many commits' objects (shardmerge.go), read by byte range,
+	// not whole, and the chunk's bytes are framed commit by commit
+	// (chunkPieces).
 	Merged bool
 }
 
@@ -172,21 +176,22 @@ type Catalog interface {
 	// order from the one holding cursor from (none when from is outside
 	// [begin, end)). A shard never written has 0, 0.
 	ShardChunks(ctx context.Context, lsID int64, shard int, from int64, max int) (begin, end int64, chunks []ShardChunk, err error)
-	// ShardSeek returns the cursor of the first chunk received at or
-	// after t (unix ns), or the shard's end.
-	ShardSeek(ctx context.Context, lsID int64, shard int, t int64) (int64, error)
+	// ShardSeek returns the first chunk (in cursor order) received at or
+	// after t (unix ns); when there is none, a chunk of no groups whose
+	// First is the shard's end.
+	ShardSeek(ctx context.Context, lsID int64, shard int, t int64) (ShardChunk, error)
 	// ShardMergeCandidates returns every chunk of up to maxObjects shard
 	// objects of one logstore whose chunks are not merged yet and were
 	// received in the oldest window [w×window, (w+1)×window) (unix ns)
 	// holding such a chunk received before cutoff, ordered by object and
 	// offset; none when nothing is due.
 	ShardMergeCandidates(ctx context.Context, window, cutoff int64, maxObjects int) ([]ShardChunk, error)
-	// ReplaceShardObjects moves the chunks of the logstore's objects old
-	// to the Object, Off and Len given in chunks (by Shard and First; it
-	// must name every chunk of old, else ErrConflict) and marks them
-	// merged, in one transaction, burying the objects of old no chunk
-	// names any more for hold.
-	ReplaceShardObjects(ctx context.Context, lsID int64, old []int64, chunks []ShardChunk, hold Hold) error
+	// ReplaceShardObjects replaces the chunks of the logstore's objects
+	// old, which must be exactly in (by Shard and First; else
+	// ErrConflict), by the merged chunks out (covering the same cursors),
+	// in one transaction, burying the objects of old no chunk names any
+	// more for hold.
+	ReplaceShardObjects(ctx context.Context, lsID int64, old []int64, in, out []ShardChunk, hold Hold) error
 	// ExpireShards removes the logstore's chunks received before cutoff
 	// (unix ns), burying objects no chunk names any more, and returns
 	// how many chunks.

@@ -130,11 +130,26 @@ func (s *Store) cursorShared(ctx context.Context, project, logstore string, shar
 		return 0, err
 	}
 	if at.Kind == store.CursorTime {
-		c, err := s.sh.Catalog.ShardSeek(ctx, ls.id, shard, at.Time.UnixNano())
+		t := at.Time.UnixNano()
+		ch, err := s.sh.Catalog.ShardSeek(ctx, ls.id, shard, t)
 		if err != nil {
 			return 0, s.unavailableQuery(err)
 		}
-		return c, nil
+		if ch.Groups == 0 {
+			return ch.First, nil // the end
+		}
+		// A merged chunk spans many commits: the first of them received
+		// at or after t, as before the merge.
+		pieces, err := s.readPieces(ctx, ls.id, ch)
+		if err != nil {
+			return 0, err
+		}
+		for _, p := range pieces {
+			if p.received >= t {
+				return p.first, nil
+			}
+		}
+		return ch.First, nil
 	}
 	begin, end, _, err := s.sh.Catalog.ShardChunks(ctx, ls.id, shard, 0, 0)
 	if err != nil {
@@ -172,7 +187,34 @@ func (s *Store) cursorTimeShared(ctx context.Context, project, logstore string, 
 	if len(chunks) == 0 {
 		return time.Time{}, fmt.Errorf("duckdb store: %w: cursor %d expired meanwhile", store.ErrInvalidCursor, cursor)
 	}
+	pieces, err := s.readPieces(ctx, ls.id, chunks[0])
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, p := range pieces {
+		if c < p.first+int64(p.groups) {
+			return time.Unix(0, p.received), nil
+		}
+	}
 	return time.Unix(0, chunks[0].Received), nil
+}
+
+// readPieces returns the commits' chunks a chunk row holds: itself,
+// unless it is a merged row of several groups, which is read (by range)
+// to find them.
+func (s *Store) readPieces(ctx context.Context, lsID int64, ch ShardChunk) ([]chunkPiece, error) {
+	if !ch.Merged || ch.Groups == 1 {
+		return []chunkPiece{{first: ch.First, groups: ch.Groups, received: ch.Received}}, nil
+	}
+	raw, err := s.readChunks(ctx, lsID, []ShardChunk{ch})
+	if err != nil {
+		return nil, err
+	}
+	pieces, err := chunkPieces(ch, raw[0])
+	if err != nil {
+		return nil, fmt.Errorf("duckdb store: shard log object %s at %d: %w", ShardObjectKey(lsID, ch.Object), ch.Off, err)
+	}
+	return pieces, nil
 }
 
 // maxChunkBytes bounds a shard chunk's decompressed size: a commit holds
@@ -225,24 +267,36 @@ func (s *Store) pullShared(ctx context.Context, project, logstore string, shard 
 	}
 	for i, ch := range chunks {
 		key := ShardObjectKey(ls.id, ch.Object)
-		data, err := decompressChunk(raw[i])
+		pieces, err := chunkPieces(ch, raw[i])
 		if err != nil {
 			return nil, fmt.Errorf("duckdb store: shard log object %s at %d: %w", key, ch.Off, err)
 		}
-		for c := ch.First; len(data) > 0; c++ {
-			var e []byte
-			if e, data, err = nextGroupEntry(data); err != nil {
-				return nil, fmt.Errorf("duckdb store: shard log object %s at %d: %w", key, ch.Off, err)
+		for _, p := range pieces {
+			if p.first+int64(p.groups) <= out.Next {
+				continue // before the cursor: skipped undecompressed
 			}
-			if c < out.Next {
-				continue
-			}
-			if c >= stop || out.Groups >= maxGroups || out.Groups > 0 && len(out.Data)+len(e) > maxBytes {
+			if p.first >= stop || out.Groups >= maxGroups {
 				return out, nil
 			}
-			out.Data = append(out.Data, e...)
-			out.Groups++
-			out.Next = c + 1
+			data, err := decompressChunk(p.data)
+			if err != nil {
+				return nil, fmt.Errorf("duckdb store: shard log object %s at %d: %w", key, ch.Off, err)
+			}
+			for c := p.first; len(data) > 0; c++ {
+				var e []byte
+				if e, data, err = nextGroupEntry(data); err != nil {
+					return nil, fmt.Errorf("duckdb store: shard log object %s at %d: %w", key, ch.Off, err)
+				}
+				if c < out.Next {
+					continue
+				}
+				if c >= stop || out.Groups >= maxGroups || out.Groups > 0 && len(out.Data)+len(e) > maxBytes {
+					return out, nil
+				}
+				out.Data = append(out.Data, e...)
+				out.Groups++
+				out.Next = c + 1
+			}
 		}
 	}
 	return out, nil
@@ -298,6 +352,68 @@ func (s *Store) readChunks(ctx context.Context, lsID int64, chunks []ShardChunk)
 		i = j
 	}
 	return raw, nil
+}
+
+// A chunk row of a merged object (shardmerge.go) holds a run of commits'
+// chunks of one shard, consecutive cursors, each framed so that a reader
+// skips to a cursor without decompressing the chunks before it, and
+// finds each commit's receive time (GetCursor by time stays as exact as
+// before the merge):
+//
+//	0x00 | uvarint groups | uvarint received | uvarint length | the commit's chunk
+//
+// A commit's chunk starts with its decompressed size (uvarint), never 0
+// (it holds at least one group), so the leading 0 tells the two apart.
+
+// chunkPiece is one commit's chunk within a chunk row.
+type chunkPiece struct {
+	first    int64
+	groups   int
+	received int64
+	data     []byte // the size, then the zstd frame
+}
+
+// appendPiece appends ch's framing (its data follows).
+func appendPiece(b []byte, ch ShardChunk) []byte {
+	b = append(b, 0)
+	b = binary.AppendUvarint(b, uint64(ch.Groups))
+	b = binary.AppendUvarint(b, uint64(ch.Received))
+	return binary.AppendUvarint(b, uint64(ch.Len))
+}
+
+var errBadPiece = errors.New("malformed merged chunk")
+
+// chunkPieces splits a chunk row's bytes b into its commits' chunks.
+func chunkPieces(ch ShardChunk, b []byte) ([]chunkPiece, error) {
+	if len(b) == 0 || b[0] != 0 {
+		return []chunkPiece{{first: ch.First, groups: ch.Groups, received: ch.Received, data: b}}, nil
+	}
+	var out []chunkPiece
+	first, end := ch.First, ch.First+int64(ch.Groups)
+	for len(b) > 0 {
+		if b[0] != 0 {
+			return nil, errBadPiece
+		}
+		var v [3]uint64
+		b = b[1:]
+		for i := range v {
+			n, k := binary.Uvarint(b)
+			if k <= 0 {
+				return nil, errBadPiece
+			}
+			v[i], b = n, b[k:]
+		}
+		if v[0] == 0 || v[0] > uint64(end-first) || v[2] > uint64(len(b)) {
+			return nil, errBadPiece
+		}
+		out = append(out, chunkPiece{first: first, groups: int(v[0]), received: int64(v[1]), data: b[:v[2]:v[2]]})
+		first += int64(v[0])
+		b = b[v[2]:]
+	}
+	if first != end {
+		return nil, fmt.Errorf("%w: its chunks hold %d groups, its row %d", errBadPiece, first-ch.First, ch.Groups)
+	}
+	return out, nil
 }
 
 // decompressChunk decompresses a chunk: its size (uvarint), then a zstd

@@ -859,6 +859,7 @@ type metrics struct {
 	orphansRemoved     prometheus.Counter
 	shardMergeSeconds  prometheus.Histogram
 	shardObjsMerged    prometheus.Counter
+	shardRowsMerged    prometheus.Counter
 	shardMergeFailures prometheus.Counter
 }
 
@@ -889,13 +890,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		shardMergeSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_store_shard_merge_seconds", Help: "Shared storage: time of one merge of shard log objects into one (fetch, copy, upload, swap in the catalog); its count is the merges done.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14)}),
 		shardObjsMerged:    prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_shard_objects_merged_total", Help: "Shared storage: shard log objects replaced by merges (each deleted once its grave is due)."}),
+		shardRowsMerged:    prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_shard_chunk_rows_merged_total", Help: "Shared storage: shard chunk rows (one per commit and shard) merges removed from the catalog by merging runs of them into one."}),
 		shardMergeFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_shard_merge_failures_total", Help: "Shared storage: merges of shard log objects that failed or found their chunks changed meanwhile (logged; the objects stay as they are)."}),
 
 		queryMetrics: newQueryMetrics(),
 	}
 	if reg != nil {
 		cs := []prometheus.Collector{m.rowsWritten, m.bytesWritten, m.commits, m.overloaded, m.partitionsDropped, m.expiredDropped, m.loadFailed, m.segmentsWritten, m.compactions, m.compactionFailures, m.walSyncSeconds, m.walWrites,
-			m.groupCommitSeconds, m.commitFailures, m.orphansRemoved, m.shardMergeSeconds, m.shardObjsMerged, m.shardMergeFailures}
+			m.groupCommitSeconds, m.commitFailures, m.orphansRemoved, m.shardMergeSeconds, m.shardObjsMerged, m.shardRowsMerged, m.shardMergeFailures}
 		cs = append(cs, m.queryMetrics.collectors()...)
 		cs = append(cs, memguardCollectors()...)
 		for _, c := range cs {

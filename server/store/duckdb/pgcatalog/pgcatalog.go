@@ -65,37 +65,48 @@
 // # Merging shard objects
 //
 // Every commit leaves one small shard object per logstore written (about
-// five a second per node), which would pile up until retention: millions
-// of objects per logstore a month. The maintenance node (the same lease
-// as compaction, so one node at a time) merges them: the objects of one
-// logstore whose chunks were received in one time window
-// (Shared.ShardMergeAge, 10 minutes, aligned on the epoch) become one,
-// once the window has been over for ShardMergeAge. Which chunks are not
-// merged yet is a column (store_shard_chunks.merged) with a partial index,
-// so finding them reads only recent rows. The node fetches the objects,
-// copies each chunk's compressed bytes unchanged into one new object
-// (grouped by shard, in cursor order), uploads it, and then, in one
-// transaction, locks the chunks of the old objects, checks they are still
-// exactly the ones it copied (retention, a drop or another node's merge
-// meanwhile voids the merge: duckdb.ErrConflict, the upload is deleted),
-// points them at the new object's byte ranges and buries the old objects
-// as graves. Cursors, group counts and receive times do not change: a
-// cursor a consumer holds reads the same bytes before and after. A reader
-// that listed the old chunks before the swap still finds their objects,
-// deleted only when the grave is due (2×QueryTimeout + GraveDelay), as
-// replaced segments are. A node that dies between the upload and the swap
-// leaves an object no chunk names, removed by the orphan sweep. A window
-// with a single unmerged object (a commit delayed past the window) is
-// only marked merged; one merge takes at most 1,000 objects and 16 MiB,
-// so a busy window may become a few objects. ShardChunks reports which
-// chunks are merged: PullLogs reads those by byte range (a merged object
-// holds every shard's chunks of many commits, far more than one pull
-// needs) and fetches a commit's small object whole into the read cache,
-// as before. Chunk rows stay one per
-// commit and shard (PostgreSQL rows, not objects, are what retention
-// bounds). Metrics: sluice_store_shard_merge_seconds (its count is the
-// merges), sluice_store_shard_objects_merged_total (objects replaced) and
-// sluice_store_shard_merge_failures_total; figures in docs/benchmarks.md.
+// five a second per node) and one chunk row per shard written, which
+// would pile up until retention: millions of objects per logstore a
+// month, and as many rows per shard, which every ShardSeek scans. The
+// maintenance node (the same lease as compaction, so one node at a time)
+// merges them: the objects of one logstore whose chunks were received in
+// one time window (Shared.ShardMergeAge, 10 minutes, aligned on the
+// epoch) become one, once the window has been over for ShardMergeAge.
+// Which chunks are not merged yet is a column (store_shard_chunks.merged)
+// with a partial index, so finding them reads only recent rows. The node
+// fetches the objects, copies each chunk's compressed bytes unchanged into
+// one new object (grouped by shard, in cursor order), each run of a
+// shard's chunks with consecutive cursors (up to 1 MiB) framed as one
+// merged chunk whose frames keep each commit's group count and receive
+// time, uploads it, and then, in one transaction, deletes the chunks of
+// the old objects, checks they were exactly the ones it copied
+// (retention, a drop or another node's merge meanwhile voids the merge:
+// duckdb.ErrConflict, the upload is deleted), inserts the merged chunks
+// (First the run's first cursor, Groups their sum, Received the latest,
+// Off/Len spanning the run) and buries the old objects as graves. No
+// cursor changes: a merged chunk covers exactly its run's cursors, so a
+// cursor a consumer holds reads the same bytes before and after (PullLogs
+// skips the frames before it undecompressed), and GetCursor by time and
+// GetCursorTime read a merged chunk's frames to answer per commit, as
+// before the merge. Retention goes by a chunk's Received, so a merged
+// chunk is kept until its latest commit expires (up to a window longer).
+// A reader that listed the old chunks before the swap still finds their
+// objects, deleted only when the grave is due (2×QueryTimeout +
+// GraveDelay), as replaced segments are. A node that dies between the
+// upload and the swap leaves an object no chunk names, removed by the
+// orphan sweep. A window with a single unmerged object (a commit delayed
+// past the window) is only marked merged; one merge takes at most 1,000
+// objects and 16 MiB, so a busy window may become a few objects, and a
+// run split by them, by a commit received in another window (cursors not
+// consecutive within the window) or by the 1 MiB bound a few chunks. ShardChunks
+// reports which chunks are merged: PullLogs reads those by byte range (a
+// merged object holds every shard's chunks of many commits, far more
+// than one pull needs) and fetches a commit's small object whole into the
+// read cache, as before. Metrics: sluice_store_shard_merge_seconds (its
+// count is the merges), sluice_store_shard_objects_merged_total (objects
+// replaced), sluice_store_shard_chunk_rows_merged_total (chunk rows
+// removed) and sluice_store_shard_merge_failures_total; figures in
+// docs/benchmarks.md.
 package pgcatalog
 
 import (
@@ -356,16 +367,22 @@ func addChunks(ctx context.Context, tx pgx.Tx, chunks []duckdb.ShardChunk) error
 		}
 		ch.First = next - int64(ch.Groups)
 	}
+	return insertChunks(ctx, tx, chunks)
+}
+
+// insertChunks records chunks (merged as each says).
+func insertChunks(ctx context.Context, tx pgx.Tx, chunks []duckdb.ShardChunk) error {
 	n := len(chunks)
 	ls, shard, first, groups := make([]int64, n), make([]int32, n), make([]int64, n), make([]int32, n)
 	recv, obj, off, ln := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	merged := make([]bool, n)
 	for i, ch := range chunks {
 		ls[i], shard[i], first[i], groups[i] = ch.Logstore, int32(ch.Shard), ch.First, int32(ch.Groups)
-		recv[i], obj[i], off[i], ln[i] = ch.Received, ch.Object, ch.Off, ch.Len
+		recv[i], obj[i], off[i], ln[i], merged[i] = ch.Received, ch.Object, ch.Off, ch.Len, ch.Merged
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO store_shard_chunks (ls_id, shard, first, groups, received, obj, off, len)
-		SELECT * FROM unnest($1::bigint[], $2::integer[], $3::bigint[], $4::integer[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[])`,
-		ls, shard, first, groups, recv, obj, off, ln)
+	_, err := tx.Exec(ctx, `INSERT INTO store_shard_chunks (ls_id, shard, first, groups, received, obj, off, len, merged)
+		SELECT * FROM unnest($1::bigint[], $2::integer[], $3::bigint[], $4::integer[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::boolean[])`,
+		ls, shard, first, groups, recv, obj, off, ln, merged)
 	return err
 }
 
@@ -404,15 +421,25 @@ func (c *Catalog) ShardChunks(ctx context.Context, lsID int64, shard int, from i
 }
 
 // ShardSeek implements duckdb.Catalog.
-func (c *Catalog) ShardSeek(ctx context.Context, lsID int64, shard int, t int64) (int64, error) {
-	var cur *int64
-	err := c.pool.QueryRow(ctx, `SELECT coalesce(
-			(SELECT first FROM store_shard_chunks WHERE ls_id = $1 AND shard = $2 AND received >= $3 ORDER BY first LIMIT 1),
-			(SELECT next FROM store_shards WHERE ls_id = $1 AND shard = $2))`, lsID, shard, t).Scan(&cur)
-	if err != nil || cur == nil {
-		return 0, err
+func (c *Catalog) ShardSeek(ctx context.Context, lsID int64, shard int, t int64) (duckdb.ShardChunk, error) {
+	ch := duckdb.ShardChunk{Logstore: lsID, Shard: shard}
+	var (
+		cf, cg, cr, co, cn, cl *int64
+		cm                     *bool
+	)
+	err := c.pool.QueryRow(ctx, `SELECT s.next, c.first, c.groups, c.received, c.obj, c.off, c.len, c.merged
+		FROM store_shards s LEFT JOIN LATERAL (
+			SELECT * FROM store_shard_chunks c WHERE c.ls_id = $1 AND c.shard = $2 AND c.received >= $3
+			ORDER BY c.first LIMIT 1) c ON true
+		WHERE s.ls_id = $1 AND s.shard = $2`, lsID, shard, t).Scan(&ch.First, &cf, &cg, &cr, &co, &cn, &cl, &cm)
+	if errors.Is(err, pgx.ErrNoRows) || err == nil && cf == nil {
+		return ch, nil // the end (0 for a shard never written)
 	}
-	return *cur, nil
+	if err != nil {
+		return ch, err
+	}
+	ch.First, ch.Groups, ch.Received, ch.Object, ch.Off, ch.Len, ch.Merged = *cf, int(*cg), *cr, *co, *cn, *cl, *cm
+	return ch, nil
 }
 
 // ExpireShards implements duckdb.Catalog. The shard's counter stays, so
@@ -466,14 +493,15 @@ func (c *Catalog) ShardMergeCandidates(ctx context.Context, window, cutoff int64
 	})
 }
 
-// ReplaceShardObjects implements duckdb.Catalog. Only the chunks' object
-// and byte range change: their cursors, group counts and receive times
-// stay, so a cursor any consumer holds reads the same groups.
-func (c *Catalog) ReplaceShardObjects(ctx context.Context, lsID int64, old []int64, chunks []duckdb.ShardChunk, hold duckdb.Hold) error {
+// ReplaceShardObjects implements duckdb.Catalog. The merged chunks cover
+// exactly the cursors of the chunks they replace, so a cursor any
+// consumer holds reads the same groups.
+func (c *Catalog) ReplaceShardObjects(ctx context.Context, lsID int64, old []int64, in, out []duckdb.ShardChunk, hold duckdb.Hold) error {
 	return pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
-		// Lock the chunks: retention or a drop waits, or has already
-		// removed some (then this merge is void), as has another merge.
-		rows, err := tx.Query(ctx, "SELECT shard, first FROM store_shard_chunks WHERE ls_id = $1 AND obj = ANY($2) FOR UPDATE", lsID, old)
+		// Deleting locks the chunks: retention or a drop waits, or has
+		// already removed some (then this merge is void), as has another
+		// merge.
+		rows, err := tx.Query(ctx, "DELETE FROM store_shard_chunks WHERE ls_id = $1 AND obj = ANY($2) RETURNING shard, first", lsID, old)
 		if err != nil {
 			return err
 		}
@@ -481,7 +509,7 @@ func (c *Catalog) ReplaceShardObjects(ctx context.Context, lsID int64, old []int
 			shard int32
 			first int64
 		}
-		locked, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (key, error) {
+		gone, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (key, error) {
 			var k key
 			err := r.Scan(&k.shard, &k.first)
 			return k, err
@@ -489,24 +517,23 @@ func (c *Catalog) ReplaceShardObjects(ctx context.Context, lsID int64, old []int
 		if err != nil {
 			return err
 		}
-		if len(locked) != len(chunks) {
+		if len(gone) != len(in) {
 			return duckdb.ErrConflict
 		}
-		n := len(chunks)
-		want := make(map[key]bool, n)
-		shard, first, obj, off, ln := make([]int32, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
-		for i, ch := range chunks {
-			shard[i], first[i], obj[i], off[i], ln[i] = int32(ch.Shard), ch.First, ch.Object, ch.Off, ch.Len
-			want[key{shard[i], first[i]}] = true
+		want := make(map[key]bool, len(in))
+		for _, ch := range in {
+			want[key{int32(ch.Shard), ch.First}] = true
 		}
-		for _, k := range locked {
+		for _, k := range gone {
 			if !want[k] {
 				return duckdb.ErrConflict
 			}
 		}
-		if _, err := tx.Exec(ctx, `UPDATE store_shard_chunks c SET obj = u.obj, off = u.off, len = u.len, merged = true
-			FROM unnest($2::integer[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) AS u (shard, first, obj, off, len)
-			WHERE c.ls_id = $1 AND c.shard = u.shard AND c.first = u.first`, lsID, shard, first, obj, off, ln); err != nil {
+		merged := slices.Clone(out)
+		for i := range merged {
+			merged[i].Merged = true
+		}
+		if err := insertChunks(ctx, tx, merged); err != nil {
 			return err
 		}
 		due, err := graveDue(ctx, tx, hold)

@@ -154,10 +154,13 @@ func TestShardChunks(t *testing.T) {
 	require.Empty(t, got, "nothing from the end on")
 	c, err := a.ShardSeek(ctx, ls, 0, 150)
 	require.NoError(t, err)
-	require.Equal(t, int64(3), c)
+	require.Equal(t, []int64{3, 4, 2}, []int64{c.First, int64(c.Groups), c.Object}, "the chunk received at or after 150")
 	c, err = a.ShardSeek(ctx, ls, 0, 300)
 	require.NoError(t, err)
-	require.Equal(t, int64(7), c, "after everything: the end")
+	require.Equal(t, []int64{7, 0}, []int64{c.First, int64(c.Groups)}, "after everything: the end")
+	c, err = a.ShardSeek(ctx, ls, 5, 0)
+	require.NoError(t, err)
+	require.Equal(t, []int64{0, 0}, []int64{c.First, int64(c.Groups)}, "a shard never written")
 
 	n, err := a.ExpireShards(ctx, ls, 150, duckdb.Hold{})
 	require.NoError(t, err)
@@ -182,9 +185,9 @@ func TestShardChunks(t *testing.T) {
 }
 
 // Merge candidates are the unmerged objects of the oldest window that
-// ended before the cutoff; a swap moves their chunks (cursors unchanged)
-// and buries the old objects; a swap whose chunks changed meanwhile is
-// void.
+// ended before the cutoff; a swap replaces their chunks by merged ones
+// (fewer rows, cursors unchanged) and buries the old objects; a swap
+// whose chunks changed meanwhile is void.
 func TestShardMergeCatalog(t *testing.T) {
 	ctx := context.Background()
 	a := openCatalog(t, pgtest.DSN(t))
@@ -206,20 +209,33 @@ func TestShardMergeCatalog(t *testing.T) {
 	require.Equal(t, []int64{1, 1, 2}, []int64{got[0].Object, got[1].Object, got[2].Object})
 	require.Equal(t, []int64{0, 0, 3}, []int64{got[0].First, got[1].First, got[2].First})
 
-	moved := slices.Clone(got)
-	for i := range moved {
-		moved[i].Object, moved[i].Off = 9, int64(i)*10
+	// Shard 0's two chunks (cursors 0-2 and 3-6) become one row, shard
+	// 1's one moves.
+	merged := []duckdb.ShardChunk{
+		{Logstore: ls, Shard: 0, First: 0, Groups: 7, Received: 150, Object: 9, Off: 0, Len: 30},
+		{Logstore: ls, Shard: 1, First: 0, Groups: 2, Received: 105, Object: 9, Off: 30, Len: 15},
 	}
-	require.NoError(t, a.ReplaceShardObjects(ctx, ls, []int64{1, 2}, moved, duckdb.Hold{}))
-	begin, end, chunks, err := a.ShardChunks(ctx, ls, 0, 0, 10)
+	require.Equal(t, 4, chunkRows(t, a, ls))
+	require.NoError(t, a.ReplaceShardObjects(ctx, ls, []int64{1, 2}, got, merged, duckdb.Hold{}))
+	require.Equal(t, 3, chunkRows(t, a, ls), "4 rows became 3")
+	begin, end, chunks, err := a.ShardChunks(ctx, ls, 0, 5, 10)
 	require.NoError(t, err)
 	require.Equal(t, []int64{0, 8}, []int64{begin, end}, "cursors unchanged")
-	require.Len(t, chunks, 3)
-	require.Equal(t, []int64{0, 3, 7}, []int64{chunks[0].First, chunks[1].First, chunks[2].First})
-	require.Equal(t, []int64{9, 9, 3}, []int64{chunks[0].Object, chunks[1].Object, chunks[2].Object})
-	require.Equal(t, []int64{0, 20}, []int64{chunks[0].Off, chunks[1].Off})
-	require.Equal(t, []int{3, 4}, []int{chunks[0].Groups, chunks[1].Groups})
-	require.Equal(t, int64(150), chunks[1].Received, "receive times unchanged")
+	require.Len(t, chunks, 2, "cursor 5 is in the merged row")
+	require.Equal(t, []int64{0, 7}, []int64{chunks[0].First, chunks[1].First})
+	require.Equal(t, []int64{9, 3}, []int64{chunks[0].Object, chunks[1].Object})
+	require.Equal(t, []int64{0, 30}, []int64{chunks[0].Off, chunks[0].Len})
+	require.Equal(t, []int{7, 1}, []int{chunks[0].Groups, chunks[1].Groups})
+	require.Equal(t, []bool{true, false}, []bool{chunks[0].Merged, chunks[1].Merged})
+	require.Equal(t, int64(150), chunks[0].Received, "the latest receive time of the merged chunks")
+	_, _, chunks, err = a.ShardChunks(ctx, ls, 1, 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, []duckdb.ShardChunk{{Logstore: ls, Shard: 1, First: 0, Groups: 2, Received: 105, Object: 9, Off: 30, Len: 15, Merged: true}}, chunks)
+	seek, err := a.ShardSeek(ctx, ls, 0, 120)
+	require.NoError(t, err)
+	require.Equal(t, chunks[0].Object, seek.Object)
+	require.Equal(t, []int64{0, 7}, []int64{seek.First, int64(seek.Groups)}, "the merged row holding the chunk received at 150")
+	require.True(t, seek.Merged)
 	graves, err := a.DueGraves(ctx, 10)
 	require.NoError(t, err)
 	require.ElementsMatch(t, []string{duckdb.ShardObjectKey(ls, 1), duckdb.ShardObjectKey(ls, 2)}, graves)
@@ -234,19 +250,37 @@ func TestShardMergeCatalog(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, got, 1, "the next window once over")
 
-	require.ErrorIs(t, a.ReplaceShardObjects(ctx, ls, []int64{1, 2}, moved, duckdb.Hold{}), duckdb.ErrConflict,
+	require.ErrorIs(t, a.ReplaceShardObjects(ctx, ls, []int64{1, 2}, got, merged, duckdb.Hold{}), duckdb.ErrConflict,
 		"a second merge of the same objects is void")
+	require.Equal(t, 3, chunkRows(t, a, ls), "a void merge changes nothing")
 	n, err := a.ExpireShards(ctx, ls, 1000, duckdb.Hold{})
 	require.NoError(t, err)
-	require.Equal(t, 3, n)
+	require.Equal(t, 2, n, "the merged rows")
 	graves, err = a.DueGraves(ctx, 10)
 	require.NoError(t, err)
+	require.Contains(t, graves, duckdb.ShardObjectKey(ls, 9))
 	require.NotContains(t, graves, duckdb.ShardObjectKey(ls, 3))
 	moved3 := slices.Clone(got)
 	moved3[0].Object = 10
-	require.NoError(t, a.ReplaceShardObjects(ctx, ls, []int64{3}, moved3, duckdb.Hold{}))
-	require.ErrorIs(t, a.ReplaceShardObjects(ctx, ls, []int64{10}, nil, duckdb.Hold{}), duckdb.ErrConflict,
+	require.NoError(t, a.ReplaceShardObjects(ctx, ls, []int64{3}, got, moved3, duckdb.Hold{}))
+	require.ErrorIs(t, a.ReplaceShardObjects(ctx, ls, []int64{10}, nil, nil, duckdb.Hold{}), duckdb.ErrConflict,
 		"chunks added or removed meanwhile void the swap")
+	_, _, chunks, err = a.ShardChunks(ctx, ls, 0, 7, 10)
+	require.NoError(t, err)
+	require.Equal(t, []duckdb.ShardChunk{{Logstore: ls, Shard: 0, First: 7, Groups: 1, Received: 1500, Object: 10, Len: 10, Merged: true}}, chunks,
+		"a void swap leaves the chunks as they were")
+}
+
+// chunkRows counts the logstore's chunk rows (every shard).
+func chunkRows(t *testing.T, c *pgcatalog.Catalog, ls int64) int {
+	t.Helper()
+	n := 0
+	for shard := range 2 {
+		_, _, chunks, err := c.ShardChunks(context.Background(), ls, shard, 0, 100)
+		require.NoError(t, err)
+		n += len(chunks)
+	}
+	return n
 }
 
 // Nodes may run with different query timeouts: whichever node removes a

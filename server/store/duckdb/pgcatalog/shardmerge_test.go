@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/minio/minio-go/v7"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
@@ -34,11 +35,25 @@ func (c cluster) shardObjects(t testing.TB) []string {
 	return keys
 }
 
+// chunkRows counts the catalog's shard chunk rows.
+func (c cluster) chunkRows(t testing.TB) int {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), c.dsn)
+	require.NoError(t, err)
+	defer pool.Close()
+	var n int
+	require.NoError(t, pool.QueryRow(context.Background(), "SELECT count(*) FROM store_shard_chunks").Scan(&n))
+	return n
+}
+
 // shardSnap is what a consumer sees of a shard: its bounds and each
-// cursor's group, byte for byte.
+// cursor's group, byte for byte, its receive time (GetCursorTime) and the
+// cursor GetCursor gives for that time.
 type shardSnap struct {
 	begin, end int64
 	groups     [][]byte
+	times      []int64
+	seeks      []int64
 }
 
 // readShard reads every group of the shard on n, one PullLogs per cursor
@@ -63,6 +78,15 @@ func readShard(ctx context.Context, n *duckdb.Store, shard int) (shardSnap, erro
 		}
 		s.groups = append(s.groups, res.Data)
 		all = append(all, res.Data...)
+		at, err := n.CursorTime(ctx, "p", "l", shard, c)
+		if err != nil {
+			return s, fmt.Errorf("time of cursor %d: %w", c, err)
+		}
+		seek, err := n.Cursor(ctx, "p", "l", shard, store.CursorAt{Kind: store.CursorTime, Time: at})
+		if err != nil {
+			return s, fmt.Errorf("cursor by the time of cursor %d: %w", c, err)
+		}
+		s.times, s.seeks = append(s.times, at.UnixNano()), append(s.seeks, seek)
 	}
 	var many []byte
 	for c := s.begin; c < s.end; {
@@ -90,6 +114,12 @@ func equalSnaps(a, b []shardSnap) error {
 		for c := range a[i].groups {
 			if !bytes.Equal(a[i].groups[c], b[i].groups[c]) {
 				return fmt.Errorf("shard %d: cursor %d reads other bytes", i, a[i].begin+int64(c))
+			}
+			if a[i].times[c] != b[i].times[c] {
+				return fmt.Errorf("shard %d: cursor %d's time %d became %d", i, a[i].begin+int64(c), a[i].times[c], b[i].times[c])
+			}
+			if a[i].seeks[c] != b[i].seeks[c] {
+				return fmt.Errorf("shard %d: the cursor by cursor %d's time %d became %d", i, a[i].begin+int64(c), a[i].seeks[c], b[i].seeks[c])
 			}
 		}
 	}
@@ -142,13 +172,13 @@ func (h *hookCatalog) ShardChunks(ctx context.Context, lsID int64, shard int, fr
 	return b, e, ch, err
 }
 
-func (h *hookCatalog) ReplaceShardObjects(ctx context.Context, lsID int64, old []int64, chunks []duckdb.ShardChunk, hold duckdb.Hold) error {
+func (h *hookCatalog) ReplaceShardObjects(ctx context.Context, lsID int64, old []int64, in, out []duckdb.ShardChunk, hold duckdb.Hold) error {
 	if h.replace != nil {
 		if err := h.replace(); err != nil {
 			return err
 		}
 	}
-	return h.Catalog.ReplaceShardObjects(ctx, lsID, old, chunks, hold)
+	return h.Catalog.ReplaceShardObjects(ctx, lsID, old, in, out, hold)
 }
 
 func (h *hookCatalog) ShardMergeCandidates(ctx context.Context, window, cutoff int64, maxObjects int) ([]duckdb.ShardChunk, error) {
@@ -165,13 +195,17 @@ func (h *hookCatalog) TryLease(ctx context.Context, name, holder string, ttl tim
 	return h.Catalog.TryLease(ctx, name, holder, ttl)
 }
 
-// writeOld writes n groups, one commit each, alternating between shards
-// 0 and 1, received from at (second after second).
+// writeOld makes count commits, alternating between shards 0 and 1,
+// received from at (second after second), the i-th of 1+i%3 groups.
 func writeOld(t *testing.T, n *duckdb.Store, tag string, at time.Time, count int) {
 	t.Helper()
 	for i := range count {
 		recv := at.Add(time.Duration(i) * time.Second)
-		require.NoError(t, n.WriteShard(context.Background(), "p", "l", i%2, []protocol.LogGroup{group(fmt.Sprint(tag, i), recv, 3)}, recv))
+		var gs []protocol.LogGroup
+		for k := range 1 + i%3 {
+			gs = append(gs, group(fmt.Sprint(tag, i, "-", k), recv, 3))
+		}
+		require.NoError(t, n.WriteShard(context.Background(), "p", "l", i%2, gs, recv))
 	}
 }
 
@@ -203,7 +237,8 @@ func TestShardMerge(t *testing.T) {
 	recent := slices.DeleteFunc(slices.Clone(before), func(k string) bool { return slices.Contains(old, k) })
 	require.Len(t, recent, 3)
 	want := readShards(t, a)
-	require.Equal(t, []int64{0, 0, 12, 11}, []int64{want[0].begin, want[1].begin, want[0].end, want[1].end})
+	require.Equal(t, []int64{0, 0, 23, 22}, []int64{want[0].begin, want[1].begin, want[0].end, want[1].end})
+	require.Equal(t, 23, c.chunkRows(t), "one chunk row per commit")
 	seekAt := base.Add(11*time.Minute + 2*time.Second)
 	seek, err := a.Cursor(ctx, "p", "l", 0, store.CursorAt{Kind: store.CursorTime, Time: seekAt})
 	require.NoError(t, err)
@@ -269,6 +304,8 @@ func TestShardMerge(t *testing.T) {
 	require.Eventually(t, func() bool { return metric(t, reg, "sluice_store_shard_objects_merged_total") == 20 },
 		60*time.Second, 50*time.Millisecond, "20 old objects merged")
 	require.Equal(t, 2.0, metric(t, reg, "sluice_store_shard_merge_seconds"), "two merges: one per window")
+	require.Equal(t, 7, c.chunkRows(t), "one chunk row per shard and window, and the 3 recent")
+	require.Equal(t, 16.0, metric(t, reg, "sluice_store_shard_chunk_rows_merged_total"))
 	close(resume)
 	require.NoError(t, <-held, "a reader that listed the chunks before the swap reads the old objects (buried, not deleted)")
 
