@@ -108,9 +108,50 @@ func TestMatcherAgreesWithDuckDB(t *testing.T) {
 	t.Logf("seed %d", seed)
 	r := rand.New(rand.NewPCG(uint64(seed), 7))
 	idx := testIndex()
-	words := []string{"error", "Error", "GET", "api", "v1", "orders", "users", "disk", "full", "db", "5432", "alice", "Alice", "bob", "x-y", "a.b", "日志", "login", "ok", ""}
+	logs := randomLogs(r, 200)
+	db, err := sql.Open("duckdb", "")
+	require.NoError(t, err)
+	db.SetMaxOpenConns(1)
+	t.Cleanup(func() { db.Close() })
+	typedTable(t, db, idx, logs)
+	s := TypedColumnsSchema(idx, ColLine, "tags")
+
+	expr := randomSearch(r)
+	checked := 0
+	for range 400 {
+		text := expr(3)
+		q, err := Parse(text)
+		if err != nil {
+			continue
+		}
+		where, cerr := CompileSearch(q.Search, s)
+		m, merr := NewMatcher(q.Search, idx)
+		if cerr != nil {
+			require.Error(t, merr, text)
+			continue
+		}
+		require.NoError(t, merr, text)
+		want := matchIDs(t, db, where)
+		got := []int{}
+		for _, l := range logs {
+			if m.Match(l.matchLog()) {
+				got = append(got, l.id)
+			}
+		}
+		require.Equal(t, want, got, "%s\n%s %v", text, where.SQL, where.Args)
+		checked++
+	}
+	require.Greater(t, checked, 200, "most random searches compile")
+}
+
+// searchWords are the words of random logs and searches ("" last).
+var searchWords = []string{"error", "Error", "GET", "api", "v1", "orders", "users", "disk", "full", "db", "5432", "alice", "Alice", "bob", "x-y", "a.b", "日志", "login", "ok", ""}
+
+// randomLogs returns n random logs over testIndex's keys.
+func randomLogs(r *rand.Rand, n int) []testLog {
+	words := searchWords
 	pick := func(xs []string) string { return xs[r.IntN(len(xs))] }
-	logs := make([]testLog, 200)
+	logs := make([]testLog, n)
 	for i := range logs {
 		l := testLog{id: i, time: 1000 + int64(r.IntN(100)), topic: pick([]string{"web", "sys", ""}), source: pick([]string{"10.0.0.1", "10.0.1.2", "h"}), tags: map[string]string{}}
 		if r.IntN(2) == 0 {
@@ -141,13 +182,14 @@ func TestMatcherAgreesWithDuckDB(t *testing.T) {
 		}
 		logs[i] = l
 	}
-	db, err := sql.Open("duckdb", "")
-	require.NoError(t, err)
-	db.SetMaxOpenConns(1)
-	t.Cleanup(func() { db.Close() })
-	typedTable(t, db, idx, logs)
-	s := TypedColumnsSchema(idx, ColLine, "tags")
+	return logs
+}
 
+// randomSearch returns a generator of random searches (of up to depth
+// levels of and, or, not) over randomLogs' keys and words.
+func randomSearch(r *rand.Rand) func(depth int) string {
+	words := searchWords
+	pick := func(xs []string) string { return xs[r.IntN(len(xs))] }
 	leaf := func() string {
 		w := pick(words[:len(words)-1])
 		switch r.IntN(14) {
@@ -195,29 +237,5 @@ func TestMatcherAgreesWithDuckDB(t *testing.T) {
 		}
 		return expr(depth-1) + " " + expr(depth-1)
 	}
-	checked := 0
-	for range 400 {
-		text := expr(3)
-		q, err := Parse(text)
-		if err != nil {
-			continue
-		}
-		where, cerr := CompileSearch(q.Search, s)
-		m, merr := NewMatcher(q.Search, idx)
-		if cerr != nil {
-			require.Error(t, merr, text)
-			continue
-		}
-		require.NoError(t, merr, text)
-		want := matchIDs(t, db, where)
-		got := []int{}
-		for _, l := range logs {
-			if m.Match(l.matchLog()) {
-				got = append(got, l.id)
-			}
-		}
-		require.Equal(t, want, got, "%s\n%s %v", text, where.SQL, where.Args)
-		checked++
-	}
-	require.Greater(t, checked, 200, "most random searches compile")
+	return expr
 }

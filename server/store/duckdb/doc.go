@@ -284,7 +284,16 @@
 //
 // A query lists from the catalog only the segments whose day and
 // __time__ range meet its range (the catalog's min/max prune before any
-// file is touched), fetches those its local cache lacks, in parallel
+// file is touched), then drops those whose statistics show that no log
+// of theirs can match its search (stats.go): each segment's catalog row
+// carries, per topic, source, tag and text/long/double field, whether any
+// log has a value, up to 32 distinct values and the numbers' range, and
+// query.Pruner tests the search's key conditions against them with the
+// store's own matching (tokens, case, wildcards; `or` when every branch
+// rules the segment out; `not` and full text never prune). So `host:web-7`
+// or `status:503` over a day of many hosts' segments fetches only the
+// segments that hold them (sluice_store_query_segments_total counts
+// searched and pruned). It then fetches those its local cache lacks, in parallel
 // (server/objstore: a bounded LRU cache of whole files, pinned while a
 // query reads them), and DuckDB reads the local copies. A search page
 // (page.go) fetches the segments of each batch of sources as step 1 comes

@@ -295,6 +295,7 @@ func (s *Store) search(ctx context.Context, project, logstore string, req store.
 	if err != nil {
 		return nil, err
 	}
+	s.prune(v, c, project, logstore, req.Topic)
 	var res *store.SearchResult
 	if c.q.HasSQL {
 		res, err = s.runSQL(ctx, v, logstore, req.Topic, c)
@@ -506,6 +507,7 @@ func (s *Store) histogram(ctx context.Context, project, logstore string, req sto
 	if c.q.HasSQL {
 		return nil, fmt.Errorf("%w: histograms take a search query without an analysis (| SQL) part", store.ErrInvalidQuery)
 	}
+	s.prune(v, c, project, logstore, req.Topic)
 	span := v.to - v.from
 	if span <= 0 {
 		return nil, nil

@@ -29,6 +29,7 @@ type segment struct {
 	maxTime int64
 	fields  []fieldColumn // typed columns in the file
 	fkey    string        // fields as JSON: segments with equal fkey can be merged by copying
+	stats   string        // Shared: statistics as JSON (stats.go); "" = none
 }
 
 func segmentPath(dataDir string, lsID, id int64) string {

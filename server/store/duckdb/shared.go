@@ -92,6 +92,9 @@ type SegmentRecord struct {
 	Rows, Bytes      int64
 	MinTime, MaxTime int64  // __time__ range, inclusive
 	Fields           string // JSON of the typed columns in the file
+	// Stats is JSON of the segment's statistics, which queries test to
+	// skip it without fetching it (stats.go); "" = none, always read.
+	Stats string
 }
 
 // Key is the segment's object key.
@@ -449,14 +452,21 @@ func (s *Store) commitShared(ctx context.Context, reqs []*writeReq) error {
 		go func() {
 			defer wg.Done()
 			tmp := filepath.Join(s.cfg.DataDir, uploadDir, strconv.FormatInt(ids[i], 10)+".parquet")
+			// The statistics are gathered while the file is written and
+			// uploaded (the parts are only read meanwhile).
+			stats := make(chan string, 1)
+			go func() { stats <- segmentStats(k.sch, byFile[k]) }()
 			sg, err := writeSegment(tmp, k.sch, byFile[k])
 			if err != nil {
+				<-stats
 				_ = os.Remove(tmp)
 				errs[i] = fmt.Errorf("write segment: %w", err)
 				return
 			}
 			rec := SegmentRecord{ID: ids[i], Logstore: k.ls.id, Day: k.day, Rows: sg.rows, MinTime: sg.minTime, MaxTime: sg.maxTime, Fields: fieldsKey(k.sch.fields)}
-			if rec.Bytes, err = s.sh.Objects.Put(ctx, rec.Key(), tmp); err != nil {
+			rec.Bytes, err = s.sh.Objects.Put(ctx, rec.Key(), tmp)
+			rec.Stats = <-stats
+			if err != nil {
 				_ = os.Remove(tmp)
 				errs[i] = err
 				return
@@ -597,7 +607,7 @@ func (s *Store) sharedView(ctx context.Context, v *view, first, last int32) erro
 		return s.unavailableQuery(err)
 	}
 	for _, r := range recs {
-		sg := &segment{id: r.ID, day: r.Day, rows: r.Rows, bytes: r.Bytes, minTime: r.MinTime, maxTime: r.MaxTime, fkey: r.Fields}
+		sg := &segment{id: r.ID, day: r.Day, rows: r.Rows, bytes: r.Bytes, minTime: r.MinTime, maxTime: r.MaxTime, fkey: r.Fields, stats: r.Stats}
 		if err := json.Unmarshal([]byte(r.Fields), &sg.fields); err != nil {
 			return fmt.Errorf("duckdb store: segment %d columns: %w", r.ID, err)
 		}
@@ -742,9 +752,11 @@ func (s *Store) mergeShared(ctx context.Context, segs []SegmentRecord) (err erro
 	keys := make([]string, len(segs))
 	out := SegmentRecord{Logstore: segs[0].Logstore, Day: segs[0].Day, Fields: segs[0].Fields, MinTime: segs[0].MinTime, MaxTime: segs[0].MaxTime}
 	old := make([]int64, len(segs))
+	stats := make([]string, len(segs))
 	for i, sg := range segs {
 		keys[i] = sg.Key()
 		old[i] = sg.ID
+		stats[i] = sg.Stats
 		out.Rows += sg.Rows
 		out.MinTime, out.MaxTime = min(out.MinTime, sg.MinTime), max(out.MaxTime, sg.MaxTime)
 	}
@@ -758,6 +770,7 @@ func (s *Store) mergeShared(ctx context.Context, segs []SegmentRecord) (err erro
 		return err
 	}
 	out.ID = ids[0]
+	out.Stats = mergeStats(stats)
 	tmp := filepath.Join(s.cfg.DataDir, uploadDir, strconv.FormatInt(out.ID, 10)+".parquet")
 	defer os.Remove(tmp) // no-op once Put has moved it
 	q := "COPY (SELECT * FROM " + readParquet(paths, false) + ") TO " + quoteString(tmp) +

@@ -257,6 +257,7 @@ type Store struct {
 	admit   *admission
 	queries sync.WaitGroup // running queries; Close waits for them
 	pages   pageCache      // keys of recent searches, for their next pages
+	stats   statsCache     // Shared: decoded segment statistics
 
 	shardEntries []shardlog.Entry // scratch of synced (the WAL flusher)
 	syncedReqs   []*writeReq      // scratch of synced
@@ -861,6 +862,7 @@ type metrics struct {
 	shardObjsMerged    prometheus.Counter
 	shardRowsMerged    prometheus.Counter
 	shardMergeFailures prometheus.Counter
+	querySegments      *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -893,11 +895,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		shardRowsMerged:    prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_shard_chunk_rows_merged_total", Help: "Shared storage: shard chunk rows (one per commit and shard) merges removed from the catalog by merging runs of them into one."}),
 		shardMergeFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_shard_merge_failures_total", Help: "Shared storage: merges of shard log objects that failed or found their chunks changed meanwhile (logged; the objects stay as they are)."}),
 
+		querySegments: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_store_query_segments_total", Help: "Shared storage: segments the time ranges of queries selected, by result: searched (fetched into the cache when the query reads them), or pruned (their statistics show no log can match the search: never fetched)."}, []string{"result"}),
+
 		queryMetrics: newQueryMetrics(),
 	}
 	if reg != nil {
 		cs := []prometheus.Collector{m.rowsWritten, m.bytesWritten, m.commits, m.overloaded, m.partitionsDropped, m.expiredDropped, m.loadFailed, m.segmentsWritten, m.compactions, m.compactionFailures, m.walSyncSeconds, m.walWrites,
-			m.groupCommitSeconds, m.commitFailures, m.orphansRemoved, m.shardMergeSeconds, m.shardObjsMerged, m.shardRowsMerged, m.shardMergeFailures}
+			m.groupCommitSeconds, m.commitFailures, m.orphansRemoved, m.shardMergeSeconds, m.shardObjsMerged, m.shardRowsMerged, m.shardMergeFailures, m.querySegments}
 		cs = append(cs, m.queryMetrics.collectors()...)
 		cs = append(cs, memguardCollectors()...)
 		for _, c := range cs {

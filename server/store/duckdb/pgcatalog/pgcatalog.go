@@ -159,6 +159,9 @@ var migrations = []string{
 	CREATE INDEX store_shard_chunks_unmerged ON store_shard_chunks (received) WHERE NOT merged;`,
 	// Nodes and their query timeouts, for how long graves are kept.
 	`CREATE TABLE store_nodes (node text PRIMARY KEY, query_timeout_ms bigint NOT NULL, expires timestamptz NOT NULL);`,
+	// Segment statistics (duckdb.SegmentRecord.Stats): '' for the
+	// segments written before, which queries always read.
+	`ALTER TABLE store_segments ADD COLUMN stats_json text NOT NULL DEFAULT '';`,
 }
 
 // nodesLock is the advisory lock between registering a node (exclusive)
@@ -333,13 +336,14 @@ func addSegments(ctx context.Context, tx pgx.Tx, segs []duckdb.SegmentRecord) er
 	n := len(segs)
 	id, ls, day := make([]int64, n), make([]int64, n), make([]int32, n)
 	rowsN, bytesN, minT, maxT := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
-	fields := make([]string, n)
+	fields, stats := make([]string, n), make([]string, n)
 	for i, s := range segs {
 		id[i], ls[i], day[i], rowsN[i], bytesN[i], minT[i], maxT[i], fields[i] = s.ID, s.Logstore, s.Day, s.Rows, s.Bytes, s.MinTime, s.MaxTime, s.Fields
+		stats[i] = s.Stats
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO store_segments (id, ls_id, day, rows, bytes, min_time, max_time, fields_json)
-		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::integer[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[])`,
-		id, ls, day, rowsN, bytesN, minT, maxT, fields)
+	_, err := tx.Exec(ctx, `INSERT INTO store_segments (`+segmentCols+`)
+		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::integer[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::text[])`,
+		id, ls, day, rowsN, bytesN, minT, maxT, fields, stats)
 	return err
 }
 
@@ -550,12 +554,12 @@ func collectSegments(rows pgx.Rows, err error) ([]duckdb.SegmentRecord, error) {
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (duckdb.SegmentRecord, error) {
 		var s duckdb.SegmentRecord
-		err := r.Scan(&s.ID, &s.Logstore, &s.Day, &s.Rows, &s.Bytes, &s.MinTime, &s.MaxTime, &s.Fields)
+		err := r.Scan(&s.ID, &s.Logstore, &s.Day, &s.Rows, &s.Bytes, &s.MinTime, &s.MaxTime, &s.Fields, &s.Stats)
 		return s, err
 	})
 }
 
-const segmentCols = "id, ls_id, day, rows, bytes, min_time, max_time, fields_json"
+const segmentCols = "id, ls_id, day, rows, bytes, min_time, max_time, fields_json, stats_json"
 
 // Segments implements duckdb.Catalog.
 func (c *Catalog) Segments(ctx context.Context, lsID int64, firstDay, lastDay int32, from, to int64) ([]duckdb.SegmentRecord, error) {
@@ -600,8 +604,8 @@ func (c *Catalog) ReplaceSegments(ctx context.Context, old []int64, seg duckdb.S
 		if _, err := tx.Exec(ctx, "DELETE FROM store_segments WHERE id = ANY($1)", old); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO store_segments (`+segmentCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			seg.ID, seg.Logstore, seg.Day, seg.Rows, seg.Bytes, seg.MinTime, seg.MaxTime, seg.Fields)
+		_, err = tx.Exec(ctx, `INSERT INTO store_segments (`+segmentCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			seg.ID, seg.Logstore, seg.Day, seg.Rows, seg.Bytes, seg.MinTime, seg.MaxTime, seg.Fields, seg.Stats)
 		return err
 	})
 }
