@@ -65,6 +65,9 @@ Serve flags:
                          env SLUICE_CACHE_SIZE; units KiB, MiB, GiB, TiB)
   --commit-interval D    group commit of shared storage: writes arriving within D are uploaded and
                          acknowledged together (default 200ms; env SLUICE_COMMIT_INTERVAL)
+  --resend-window D      shared storage: a group a client sends again with the same __pack_id__ and
+                         content (its first answer was lost) within D of its commit is acknowledged
+                         without being stored twice (default 1h; 0 = off; env SLUICE_RESEND_WINDOW)
   --node NAME            this server's name among several, in leases and logs (default host name;
                          env SLUICE_NODE)
   --admin-key-id ID, --admin-key-secret SECRET
@@ -228,6 +231,7 @@ func parseServe(args []string, stdout io.Writer) (app.Config, slog.Level, error)
 	fs.StringVar(&cfg.Objects.CacheDir, "cache-dir", env("SLUICE_CACHE_DIR", ""), "")
 	cacheSize := fs.String("cache-size", env("SLUICE_CACHE_SIZE", "10GiB"), "")
 	commitInterval := fs.String("commit-interval", env("SLUICE_COMMIT_INTERVAL", "200ms"), "")
+	resendWindow := fs.String("resend-window", env("SLUICE_RESEND_WINDOW", "1h"), "")
 	fs.StringVar(&cfg.Node, "node", env("SLUICE_NODE", ""), "")
 	fs.StringVar(&cfg.BaseDomain, "base-domain", env("SLUICE_BASE_DOMAIN", ""), "")
 	fs.StringVar(&cfg.Region, "region", env("SLUICE_REGION", ""), "")
@@ -304,6 +308,13 @@ func parseServe(args []string, stdout io.Writer) (app.Config, slog.Level, error)
 		return cfg, lv, cli.Usagef("--commit-interval %q: give a duration between 1ms and 1m, such as 200ms", *commitInterval)
 	}
 	cfg.CommitInterval = d
+	if d, err = time.ParseDuration(*resendWindow); err != nil || d < 0 {
+		return cfg, lv, cli.Usagef("--resend-window %q: give a duration such as 1h, or 0 to store every re-sent group again", *resendWindow)
+	}
+	cfg.ResendWindow = d
+	if d == 0 {
+		cfg.ResendWindow = -1
+	}
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return cfg, lv, cli.Usagef("--log-level %q: use debug, info, warn or error", level)
 	}

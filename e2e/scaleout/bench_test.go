@@ -122,7 +122,10 @@ var methods = []string{"GET", "GET", "GET", "POST", "PUT", "DELETE"}
 var statuses = []string{"200", "200", "200", "200", "304", "404", "500"}
 
 func nginxGroup(w, i, n int) *sdk.LogGroup {
-	g := &sdk.LogGroup{Topic: proto.String("nginx"), Source: proto.String("10.0.0." + strconv.Itoa(w))}
+	// Tagged as the agent and the SDK producer tag theirs: the servers
+	// record each group's pack key for re-sends.
+	g := &sdk.LogGroup{Topic: proto.String("nginx"), Source: proto.String("10.0.0." + strconv.Itoa(w)),
+		LogTags: []*sdk.LogTag{{Key: proto.String("__pack_id__"), Value: proto.String(fmt.Sprintf("BE0C%04X-%X", w, i))}}}
 	now := uint32(time.Now().Unix())
 	for j := range n {
 		k := i*n + j

@@ -93,6 +93,10 @@ type Config struct {
 	// CommitInterval is the group commit of shared storage (writes are
 	// acknowledged once uploaded and recorded; default 200ms).
 	CommitInterval time.Duration
+	// ResendWindow: a group sent again (same __pack_id__ and content)
+	// within this long of its commit is not stored twice (shared storage;
+	// default 1h, negative: off).
+	ResendWindow time.Duration
 	// Node names this server among several (default host name and pid).
 	Node string
 	// Store tunes the DuckDB store; DataDir is filled in.
@@ -431,7 +435,7 @@ func (s *Server) openShared(cfg Config, logger *slog.Logger, reg prometheus.Regi
 	if err != nil {
 		return nil, err
 	}
-	return &duckdb.Shared{Catalog: cat, Objects: b, Node: cfg.Node, CommitInterval: cfg.CommitInterval}, nil
+	return &duckdb.Shared{Catalog: cat, Objects: b, Node: cfg.Node, CommitInterval: cfg.CommitInterval, ResendWindow: cfg.ResendWindow}, nil
 }
 
 // restoreLogstores tells the store about every logstore in the metadata

@@ -282,6 +282,29 @@
 // docs/benchmarks.md). A write is also visible on every node once
 // acknowledged: no load step follows.
 //
+// Sent twice: a node killed after its commit but before its answer
+// leaves the client without an acknowledgement, so the client sends the
+// group again, to this node once restarted or to another. Groups carry a
+// __pack_id__ tag (the agent's and the SDK producer's: a per-run prefix
+// and a sequence number); the commit records each group's pack key (the
+// id and a 64-bit xxhash of the group's encoding) in the catalog, in the
+// same transaction as its segments. Before a group commit, the node looks
+// up its writes' keys: a write whose every group is recorded (or is in an
+// earlier write of the same commit) is acknowledged with the commit and
+// not stored again (counted in sluice_store_resent_groups_total and
+// logged). Two nodes committing the same group at once both look it up
+// before either commits: the key's primary key lets one transaction
+// commit, and the other fails as a whole with a retryable error (503),
+// whose clients send again. So every acknowledged group is stored exactly
+// once, while its client re-sends it within ResendWindow (1h; older keys
+// are removed by the maintenance node). The digest makes a reused id on
+// different content (a client that restarted its numbering) a new group:
+// stored, never dropped. A write with one new group is stored whole, so a
+// client that regroups what it sends again gets at-least-once; so does a
+// group without __pack_id__. The embedded store does not look up pack
+// keys: a crash between its WAL sync and the answer stores the re-sent
+// group twice.
+//
 // A query lists from the catalog only the segments whose day and
 // __time__ range meet its range (the catalog's min/max prune before any
 // file is touched), then drops those whose statistics show that no log

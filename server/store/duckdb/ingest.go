@@ -7,8 +7,11 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/cespare/xxhash/v2"
 
 	"github.com/sluicelog/sluice/protocol"
 	"github.com/sluicelog/sluice/server/index"
@@ -39,6 +42,7 @@ type writeReq struct {
 	entries  []byte
 	ls       *logstore
 	received int64
+	packs    []PackKey // of its groups that carry a __pack_id__
 }
 
 // part is the rows of one Write for one day partition, column by
@@ -190,7 +194,11 @@ func (s *Store) accept(ls *logstore, sch *schema, first int32, project, logstore
 		// records its groups in the shard log (sharedshards.go).
 		req.ls, req.received = ls, received.UnixNano()
 		for i := range groups {
+			start := len(req.entries)
 			req.entries = protocol.AppendLogGroupListEntry(req.entries, &groups[i])
+			if id := packID(&groups[i]); id != "" {
+				req.packs = append(req.packs, PackKey{Logstore: ls.id, ID: id, Digest: int64(xxhash.Sum64(req.entries[start:]))})
+			}
 		}
 		s.queuedBytes.Add(int64(len(req.entries)))
 		req.bytes += int64(len(req.entries))
@@ -207,6 +215,21 @@ func (s *Store) accept(ls *logstore, sch *schema, first int32, project, logstore
 		return nil, err
 	}
 	return req, nil
+}
+
+// maxPackID bounds the __pack_id__ values recorded for re-sends (the
+// agent's and the SDK producer's are under 40 bytes); a group with a
+// longer one is stored every time it is sent.
+const maxPackID = 128
+
+// packID returns a copy of the group's __pack_id__ tag, or "".
+func packID(g *protocol.LogGroup) string {
+	for _, t := range g.LogTags {
+		if t.Key == "__pack_id__" && t.Value != "" && len(t.Value) <= maxPackID {
+			return strings.Clone(t.Value) // the group aliases the request's buffer
+		}
+	}
+	return ""
 }
 
 // overloaded counts a write refused because queued bytes are not yet

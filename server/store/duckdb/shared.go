@@ -55,6 +55,21 @@ type Shared struct {
 	// the leftover of an upload whose node died before recording it, and
 	// is removed (default 1h).
 	OrphanAge time.Duration
+	// ResendWindow: a group sent again with the same __pack_id__ and the
+	// same content within this long of its commit is acknowledged without
+	// being stored again (see "Sent twice" in the package documentation;
+	// default 1h, negative: off, every write is stored).
+	ResendWindow time.Duration
+}
+
+// PackKey identifies a group its client may send again: a client that
+// got no answer re-sends the same group with the same __pack_id__ tag.
+// Digest (of the group's encoding) tells a re-send from a different group
+// under a reused id, which must be stored.
+type PackKey struct {
+	Logstore int64
+	ID       string
+	Digest   int64
 }
 
 // Objects is the object storage segments live in, with a local cache
@@ -169,11 +184,18 @@ type Catalog interface {
 	DropLogstore(ctx context.Context, id int64, hold Hold) error
 	// NewSegmentIDs allocates n segment ids no node has used.
 	NewSegmentIDs(ctx context.Context, n int) ([]int64, error)
-	// AddSegments records segments and shard chunks in one transaction,
-	// giving each chunk its shard's next cursors (ShardChunk.First, set
-	// in chunks) in commit order; it fails with store.ErrLogstoreNotFound
-	// when a logstore is gone.
-	AddSegments(ctx context.Context, segs []SegmentRecord, chunks []ShardChunk) error
+	// AddSegments records segments, shard chunks and the pack keys of
+	// their groups in one transaction, giving each chunk its shard's next
+	// cursors (ShardChunk.First, set in chunks) in commit order; it fails
+	// with store.ErrLogstoreNotFound when a logstore is gone, and with
+	// ErrConflict when a pack key is recorded already (committed meanwhile
+	// by another node).
+	AddSegments(ctx context.Context, segs []SegmentRecord, chunks []ShardChunk, packs []PackKey) error
+	// CommittedPacks returns which of keys are recorded.
+	CommittedPacks(ctx context.Context, keys []PackKey) (map[PackKey]bool, error)
+	// ForgetPacks removes up to max pack keys recorded longer than age
+	// ago and returns how many.
+	ForgetPacks(ctx context.Context, age time.Duration, max int) (int, error)
 	// ShardChunks returns the shard's cursor bounds (begin: the first
 	// retained group; end: after the last) and up to max chunks in cursor
 	// order from the one holding cursor from (none when from is outside
@@ -244,6 +266,9 @@ func (c *Shared) withDefaults() *Shared {
 	}
 	if out.OrphanAge <= 0 {
 		out.OrphanAge = time.Hour
+	}
+	if out.ResendWindow == 0 {
+		out.ResendWindow = time.Hour
 	}
 	if out.Node == "" {
 		h, _ := os.Hostname()
@@ -410,7 +435,7 @@ func (s *Store) nodeRecord() NodeRecord {
 // catalog transaction. Only then are the writes acknowledged (by the
 // caller, with the returned error). Objects of a commit that fails are
 // removed (best effort; the orphan sweep removes what is left).
-func (s *Store) commitShared(ctx context.Context, reqs []*writeReq) error {
+func (s *Store) commitShared(ctx context.Context, reqs []*writeReq, packs []PackKey) error {
 	t0 := time.Now()
 	type fileKey struct {
 		ls  *logstore
@@ -483,7 +508,7 @@ func (s *Store) commitShared(ctx context.Context, reqs []*writeReq) error {
 		s.forget(recs, objs)
 		return s.unavailable(err)
 	}
-	if err := s.sh.Catalog.AddSegments(ctx, recs, chunks); err != nil {
+	if err := s.sh.Catalog.AddSegments(ctx, recs, chunks, packs); err != nil {
 		s.forget(recs, objs)
 		if errors.Is(err, store.ErrLogstoreNotFound) {
 			// Dropped on another node: learn it now, so later writes fail
@@ -543,7 +568,9 @@ func (s *Store) forgetKeys(keys []string) {
 	}
 }
 
-// loadShared runs the group commit for reqs and acknowledges them.
+// loadShared runs the group commit for reqs and acknowledges them. Writes
+// whose every group was committed before (sent again by a client that got
+// no answer) are acknowledged with the commit but not stored again.
 func (s *Store) loadShared(ctx context.Context, reqs []*writeReq) {
 	live := reqs[:0:0]
 	for _, r := range reqs {
@@ -553,10 +580,66 @@ func (s *Store) loadShared(ctx context.Context, reqs []*writeReq) {
 		}
 		live = append(live, r)
 	}
-	err := s.commitShared(ctx, live)
+	fresh, packs, err := s.sortResent(ctx, live)
+	if err != nil {
+		err = s.unavailable(fmt.Errorf("look up re-sent groups: %w", err))
+	} else {
+		err = s.commitShared(ctx, fresh, packs)
+	}
+	if err == nil && len(fresh) < len(live) {
+		groups, logs := 0, 0
+		for _, r := range live {
+			if !slices.Contains(fresh, r) {
+				groups += r.ngroups
+				logs += r.nrows
+			}
+		}
+		s.m.resentGroups.Add(float64(groups))
+		s.log.Info("acknowledged groups sent again after their commit without storing them twice", "groups", groups, "logs", logs)
+	}
 	for _, r := range live {
 		r.done <- err
 	}
+}
+
+// sortResent returns the writes to commit, without those whose every
+// group is recorded in the catalog by its pack key or is in an earlier
+// write of the batch, and the pack keys the commit records. A write with
+// one new group is committed whole: a client that regroups what it sends
+// again gets those groups stored twice (at least once), never lost.
+func (s *Store) sortResent(ctx context.Context, reqs []*writeReq) (fresh []*writeReq, packs []PackKey, err error) {
+	if s.sh.ResendWindow < 0 {
+		return reqs, nil, nil
+	}
+	var keys []PackKey
+	for _, r := range reqs {
+		keys = append(keys, r.packs...)
+	}
+	if len(keys) == 0 {
+		return reqs, nil, nil
+	}
+	known, err := s.sh.Catalog.CommittedPacks(ctx, keys)
+	if err != nil {
+		return nil, nil, err
+	}
+	claimed := make(map[PackKey]bool, len(keys))
+	for _, r := range reqs {
+		resent := len(r.packs) == r.ngroups
+		for _, k := range r.packs {
+			resent = resent && (known[k] || claimed[k])
+		}
+		if resent {
+			continue
+		}
+		fresh = append(fresh, r)
+		for _, k := range r.packs {
+			if !known[k] && !claimed[k] {
+				claimed[k] = true
+				packs = append(packs, k)
+			}
+		}
+	}
+	return fresh, packs, nil
 }
 
 // sharedViewOf is view for shared storage: the logstore (looked up in the
@@ -708,6 +791,7 @@ func (s *Store) maintainer() {
 				s.log.Error("retention failed", "err", err)
 			}
 			s.sweepShared(ctx)
+			s.forgetPacks(ctx)
 			if time.Since(lastOrphans) > s.sh.OrphanAge/4 {
 				lastOrphans = time.Now()
 				if err := s.removeOrphans(ctx); err != nil {
@@ -716,6 +800,25 @@ func (s *Store) maintainer() {
 			}
 		}
 		cancel()
+	}
+}
+
+// forgetPacks removes the pack keys recorded longer than ResendWindow
+// ago, in batches, for up to one maintenance interval.
+func (s *Store) forgetPacks(ctx context.Context) {
+	if s.sh.ResendWindow < 0 {
+		return
+	}
+	const batch = 10000
+	for deadline := time.Now().Add(s.sh.MaintenanceInterval); time.Now().Before(deadline); {
+		n, err := s.sh.Catalog.ForgetPacks(ctx, s.sh.ResendWindow, batch)
+		if err != nil {
+			s.log.Warn("removing old pack keys from the catalog failed", "err", err)
+			return
+		}
+		if n < batch {
+			return
+		}
 	}
 }
 

@@ -857,6 +857,7 @@ type metrics struct {
 
 	groupCommitSeconds prometheus.Histogram
 	commitFailures     prometheus.Counter
+	resentGroups       prometheus.Counter
 	orphansRemoved     prometheus.Counter
 	shardMergeSeconds  prometheus.Histogram
 	shardObjsMerged    prometheus.Counter
@@ -887,6 +888,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 
 		groupCommitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_store_group_commit_seconds", Help: "Shared storage: time of one group commit (write segments, upload, record in the catalog), after which its writes are acknowledged.",
 			Buckets: prometheus.ExponentialBuckets(0.002, 2, 14)}),
+		resentGroups:   prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_resent_groups_total", Help: "Shared storage: groups sent again after their commit (same __pack_id__ and content), acknowledged without being stored twice."}),
 		commitFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_group_commit_failures_total", Help: "Shared storage: group commits that failed (object storage or catalog unavailable); their writes were refused with a retryable error."}),
 		orphansRemoved: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_store_orphans_removed_total", Help: "Shared storage: uploaded segment objects never recorded in the catalog (their node died mid-commit), removed."}),
 		shardMergeSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_store_shard_merge_seconds", Help: "Shared storage: time of one merge of shard log objects into one (fetch, copy, upload, swap in the catalog); its count is the merges done.",
@@ -901,7 +903,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	if reg != nil {
 		cs := []prometheus.Collector{m.rowsWritten, m.bytesWritten, m.commits, m.overloaded, m.partitionsDropped, m.expiredDropped, m.loadFailed, m.segmentsWritten, m.compactions, m.compactionFailures, m.walSyncSeconds, m.walWrites,
-			m.groupCommitSeconds, m.commitFailures, m.orphansRemoved, m.shardMergeSeconds, m.shardObjsMerged, m.shardRowsMerged, m.shardMergeFailures, m.querySegments}
+			m.groupCommitSeconds, m.commitFailures, m.resentGroups, m.orphansRemoved, m.shardMergeSeconds, m.shardObjsMerged, m.shardRowsMerged, m.shardMergeFailures, m.querySegments}
 		cs = append(cs, m.queryMetrics.collectors()...)
 		cs = append(cs, memguardCollectors()...)
 		for _, c := range cs {

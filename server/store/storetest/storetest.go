@@ -107,6 +107,20 @@ func nginxIndex() *index.Config {
 // fixture is an nginx group whose logs span [first, first+n) seconds.
 func fixture(minSize int) *protocol.LogGroup { return protocoltest.NginxLogGroup(minSize) }
 
+// sentAs is g under its own __pack_id__ (sequence n), as a client sends
+// each new group: a store may take a group sent again under the same
+// pack id for a re-send and store it once.
+func sentAs(g *protocol.LogGroup, n int) []protocol.LogGroup {
+	c := *g
+	c.LogTags = slices.Clone(g.LogTags)
+	for i, t := range c.LogTags {
+		if t.Key == "__pack_id__" {
+			c.LogTags[i].Value = fmt.Sprintf("5E47A5-%X", n)
+		}
+	}
+	return []protocol.LogGroup{c}
+}
+
 func span(g *protocol.LogGroup) (time.Time, time.Time) {
 	lo, hi := g.Logs[0].Time, g.Logs[0].Time
 	for _, l := range g.Logs {
@@ -511,12 +525,12 @@ func testOverload(t *testing.T, newStore NewFunc) {
 		ok, overloaded int
 		unexpected     []error
 	)
-	for range 16 {
+	for w := range 16 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for range 4 {
-				err := s.Write(ctx, project, logstore, []protocol.LogGroup{*g}, time.Now())
+			for i := range 4 {
+				err := s.Write(ctx, project, logstore, sentAs(g, w*4+i), time.Now())
 				mu.Lock()
 				switch {
 				case err == nil:
@@ -588,12 +602,12 @@ func testConcurrentWrites(t *testing.T, newStore NewFunc) {
 	const writers, each = 8, 10
 	var wg sync.WaitGroup
 	errs := make(chan error, writers*each)
-	for range writers {
+	for w := range writers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for range each {
-				errs <- s.Write(ctx, project, logstore, []protocol.LogGroup{*g}, time.Now())
+			for i := range each {
+				errs <- s.Write(ctx, project, logstore, sentAs(g, w*each+i), time.Now())
 			}
 		}()
 	}

@@ -162,6 +162,12 @@ var migrations = []string{
 	// Segment statistics (duckdb.SegmentRecord.Stats): '' for the
 	// segments written before, which queries always read.
 	`ALTER TABLE store_segments ADD COLUMN stats_json text NOT NULL DEFAULT '';`,
+	// Pack keys of committed groups, for re-sends ("Sent twice").
+	`CREATE TABLE store_packs (
+		ls_id bigint NOT NULL REFERENCES store_logstores (id) ON DELETE CASCADE,
+		pack_id text NOT NULL, digest bigint NOT NULL, committed timestamptz NOT NULL DEFAULT now(),
+		PRIMARY KEY (ls_id, pack_id, digest));
+	CREATE INDEX store_packs_committed ON store_packs (committed);`,
 }
 
 // nodesLock is the advisory lock between registering a node (exclusive)
@@ -312,11 +318,17 @@ func (c *Catalog) NewSegmentIDs(ctx context.Context, n int) ([]int64, error) {
 // node take their cursors one after the other, and a reader (whose
 // snapshot sees whole transactions) never sees a chunk without every
 // chunk before it.
-func (c *Catalog) AddSegments(ctx context.Context, segs []duckdb.SegmentRecord, chunks []duckdb.ShardChunk) error {
-	if len(segs) == 0 && len(chunks) == 0 {
+func (c *Catalog) AddSegments(ctx context.Context, segs []duckdb.SegmentRecord, chunks []duckdb.ShardChunk, packs []duckdb.PackKey) error {
+	if len(segs) == 0 && len(chunks) == 0 && len(packs) == 0 {
 		return nil
 	}
 	err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+		// The pack keys first: a conflict (another node committed one of
+		// these groups meanwhile) then ends the transaction before it
+		// takes the shards' locks.
+		if err := addPacks(ctx, tx, packs); err != nil {
+			return err
+		}
 		if err := addSegments(ctx, tx, segs); err != nil {
 			return err
 		}
@@ -327,6 +339,64 @@ func (c *Catalog) AddSegments(ctx context.Context, segs []duckdb.SegmentRecord, 
 		return fmt.Errorf("record segments: %w (dropped meanwhile)", store.ErrLogstoreNotFound)
 	}
 	return err
+}
+
+// addPacks records the pack keys, failing with duckdb.ErrConflict if one
+// is recorded already.
+func addPacks(ctx context.Context, tx pgx.Tx, packs []duckdb.PackKey) error {
+	if len(packs) == 0 {
+		return nil
+	}
+	ls, id, digest := make([]int64, len(packs)), make([]string, len(packs)), make([]int64, len(packs))
+	for i, p := range packs {
+		ls[i], id[i], digest[i] = p.Logstore, p.ID, p.Digest
+	}
+	tag, err := tx.Exec(ctx, `INSERT INTO store_packs (ls_id, pack_id, digest)
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[]) ON CONFLICT DO NOTHING`, ls, id, digest)
+	if err != nil {
+		return err
+	}
+	if n := tag.RowsAffected(); n != int64(len(packs)) {
+		return fmt.Errorf("record pack keys: %d of %d committed meanwhile by another node: %w", int64(len(packs))-n, len(packs), duckdb.ErrConflict)
+	}
+	return nil
+}
+
+// CommittedPacks implements duckdb.Catalog.
+func (c *Catalog) CommittedPacks(ctx context.Context, keys []duckdb.PackKey) (map[duckdb.PackKey]bool, error) {
+	ls, id, digest := make([]int64, len(keys)), make([]string, len(keys)), make([]int64, len(keys))
+	for i, p := range keys {
+		ls[i], id[i], digest[i] = p.Logstore, p.ID, p.Digest
+	}
+	rows, err := c.pool.Query(ctx, `SELECT p.ls_id, p.pack_id, p.digest
+		FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS k (ls_id, pack_id, digest)
+		JOIN store_packs p USING (ls_id, pack_id, digest)`, ls, id, digest)
+	if err != nil {
+		return nil, err
+	}
+	found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (duckdb.PackKey, error) {
+		var k duckdb.PackKey
+		return k, r.Scan(&k.Logstore, &k.ID, &k.Digest)
+	})
+	if err != nil {
+		return nil, err
+	}
+	known := make(map[duckdb.PackKey]bool, len(found))
+	for _, k := range found {
+		known[k] = true
+	}
+	return known, nil
+}
+
+// ForgetPacks implements duckdb.Catalog.
+func (c *Catalog) ForgetPacks(ctx context.Context, age time.Duration, maxN int) (int, error) {
+	tag, err := c.pool.Exec(ctx, `DELETE FROM store_packs WHERE ctid = ANY (ARRAY (
+		SELECT ctid FROM store_packs WHERE committed < now() - $1 * interval '1 millisecond' LIMIT $2))`,
+		age.Milliseconds(), maxN)
+	if err != nil {
+		return 0, err
+	}
+	return int(tag.RowsAffected()), nil
 }
 
 func addSegments(ctx context.Context, tx pgx.Tx, segs []duckdb.SegmentRecord) error {

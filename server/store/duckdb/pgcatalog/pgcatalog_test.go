@@ -55,8 +55,8 @@ func TestCatalog(t *testing.T) {
 		seen[x] = true
 	}
 
-	require.NoError(t, a.AddSegments(ctx, []duckdb.SegmentRecord{seg(ids[0], id, 100, 5), seg(ids[1], id, 100, 5), seg(ids[2], id, 101, 5)}, nil))
-	require.ErrorIs(t, a.AddSegments(ctx, []duckdb.SegmentRecord{seg(more[0], 9999, 100, 5)}, nil), store.ErrLogstoreNotFound)
+	require.NoError(t, a.AddSegments(ctx, []duckdb.SegmentRecord{seg(ids[0], id, 100, 5), seg(ids[1], id, 100, 5), seg(ids[2], id, 101, 5)}, nil, nil))
+	require.ErrorIs(t, a.AddSegments(ctx, []duckdb.SegmentRecord{seg(more[0], 9999, 100, 5)}, nil, nil), store.ErrLogstoreNotFound)
 	got, err := b.Segments(ctx, id, 100, 100, 0, 1<<40)
 	require.NoError(t, err)
 	require.Len(t, got, 2)
@@ -138,9 +138,9 @@ func TestShardChunks(t *testing.T) {
 		return duckdb.ShardChunk{Logstore: ls, Shard: shard, Groups: groups, Received: recv, Object: obj, Len: 10}
 	}
 	c1 := []duckdb.ShardChunk{chunk(0, 3, 100, 1), chunk(1, 2, 100, 1)}
-	require.NoError(t, a.AddSegments(ctx, nil, c1))
+	require.NoError(t, a.AddSegments(ctx, nil, c1, nil))
 	c2 := []duckdb.ShardChunk{chunk(0, 4, 200, 2)}
-	require.NoError(t, b.AddSegments(ctx, nil, c2))
+	require.NoError(t, b.AddSegments(ctx, nil, c2, nil))
 	require.Equal(t, []int64{0, 0}, []int64{c1[0].First, c1[1].First})
 	require.Equal(t, int64(3), c2[0].First, "the second commit continues the shard")
 
@@ -196,9 +196,9 @@ func TestShardMergeCatalog(t *testing.T) {
 	chunk := func(shard, groups int, recv, obj, off int64) duckdb.ShardChunk {
 		return duckdb.ShardChunk{Logstore: ls, Shard: shard, Groups: groups, Received: recv, Object: obj, Off: off, Len: 10}
 	}
-	require.NoError(t, a.AddSegments(ctx, nil, []duckdb.ShardChunk{chunk(0, 3, 100, 1, 0), chunk(1, 2, 105, 1, 10)}))
-	require.NoError(t, a.AddSegments(ctx, nil, []duckdb.ShardChunk{chunk(0, 4, 150, 2, 0)}))
-	require.NoError(t, a.AddSegments(ctx, nil, []duckdb.ShardChunk{chunk(0, 1, 1500, 3, 0)}))
+	require.NoError(t, a.AddSegments(ctx, nil, []duckdb.ShardChunk{chunk(0, 3, 100, 1, 0), chunk(1, 2, 105, 1, 10)}, nil))
+	require.NoError(t, a.AddSegments(ctx, nil, []duckdb.ShardChunk{chunk(0, 4, 150, 2, 0)}, nil))
+	require.NoError(t, a.AddSegments(ctx, nil, []duckdb.ShardChunk{chunk(0, 1, 1500, 3, 0)}, nil))
 
 	got, err := a.ShardMergeCandidates(ctx, 1000, 0, 10)
 	require.NoError(t, err)
@@ -304,7 +304,7 @@ func TestGravesHeldForTheLongestQueryTimeout(t *testing.T) {
 	for i, sid := range ids {
 		segs = append(segs, seg(sid, id, int32(100+i), 5))
 	}
-	require.NoError(t, a.AddSegments(ctx, segs, nil))
+	require.NoError(t, a.AddSegments(ctx, segs, nil, nil))
 	// dueIn is how far ahead the grave of segment i is due, by the
 	// database's clock.
 	dueIn := func(i int) time.Duration {
