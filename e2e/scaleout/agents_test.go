@@ -2,6 +2,7 @@ package scaleout
 
 import (
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -44,9 +45,11 @@ import (
 //     balancer): its lines wait in its memory queue and disk buffer until
 //     the node is back.
 //
-// A request the victim committed but could not answer is sent again; the
-// servers recognise the group by its __pack_id__ and content and do not
-// store it twice, so every line must be on every node exactly once.
+// A request the victim committed but could not answer is sent again (and
+// the balancer loses every 5th answer of a commit, so re-sends happen in
+// every run); the servers recognise the group by its __pack_id__ and
+// content and do not store it twice, so every line must be on every node
+// exactly once.
 func TestAgentsKillOneOfThree(t *testing.T) {
 	seed := e2etest.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 0))
@@ -134,6 +137,11 @@ func TestAgentsKillOneOfThree(t *testing.T) {
 		require.NoError(t, p.Stop(30*time.Second), "%s: %s", agents[i].name, p.LogTail())
 	}
 
+	lb.mu.Lock()
+	resent, posts := lb.lost, lb.posts
+	lb.mu.Unlock()
+	t.Logf("%d of %d committed PutLogs answered 502 by the balancer (answers lost): their groups were sent again", resent, posts)
+	require.Positive(t, resent, "the run must re-send committed groups")
 	var first []int
 	for _, n := range c.nodes {
 		counts := make([]int, 0, written)
@@ -244,20 +252,29 @@ func waitDelivered(t *testing.T, n *node, last []uint64, perAgent int, agents []
 // goes to the next ready server, round robin; a server is ready while its
 // /healthz answers 200 (probed every 250 ms, as a readiness probe). A
 // request to a server that fails meanwhile is answered 502, as an
-// Ingress answers a POST it cannot forward.
+// Ingress answers a POST it cannot forward. Every loseEvery-th PutLogs
+// a server answered 200 is answered 502 instead: the answer lost after
+// the commit, as when a node dies between the two, so that re-sends of
+// committed groups happen in every run, not only when the kill falls in
+// that window.
 type balancer struct {
-	addr  string
-	nodes []string
-	ready []atomic.Bool
-	next  atomic.Uint64
+	addr      string
+	nodes     []string
+	ready     []atomic.Bool
+	next      atomic.Uint64
+	loseEvery int
 
 	mu      sync.Mutex
 	ok      map[string]int // requests answered 200, by node address
 	pending map[string]int // requests sent on, not answered yet
+	posts   int            // POSTs answered 200 by a server
+	lost    int            // of which answered 502
 }
 
+var errAnswerLost = errors.New("answer lost after the commit (simulated)")
+
 func startBalancer(t *testing.T, nodes []*node) *balancer {
-	b := &balancer{ready: make([]atomic.Bool, len(nodes)), ok: map[string]int{}, pending: map[string]int{}}
+	b := &balancer{ready: make([]atomic.Bool, len(nodes)), ok: map[string]int{}, pending: map[string]int{}, loseEvery: 5}
 	for i, n := range nodes {
 		b.nodes = append(b.nodes, n.listen)
 		b.ready[i].Store(true)
@@ -272,20 +289,30 @@ func startBalancer(t *testing.T, nodes []*node) *balancer {
 			b.pending[to]++
 			b.mu.Unlock()
 		},
-		Transport: transport,
 		ModifyResponse: func(resp *http.Response) error {
 			b.mu.Lock()
 			b.pending[resp.Request.URL.Host]--
 			if resp.StatusCode == http.StatusOK {
 				b.ok[resp.Request.URL.Host]++
+				if resp.Request.Method == http.MethodPost {
+					b.posts++
+				}
+				if resp.Request.Method == http.MethodPost && b.posts%b.loseEvery == 0 {
+					b.lost++
+					b.mu.Unlock()
+					return errAnswerLost
+				}
 			}
 			b.mu.Unlock()
 			return nil
 		},
+		Transport: transport,
 		ErrorHandler: func(w http.ResponseWriter, out *http.Request, err error) {
-			b.mu.Lock()
-			b.pending[out.URL.Host]--
-			b.mu.Unlock()
+			if !errors.Is(err, errAnswerLost) {
+				b.mu.Lock()
+				b.pending[out.URL.Host]--
+				b.mu.Unlock()
+			}
 			http.Error(w, "bad gateway: "+err.Error(), http.StatusBadGateway)
 		},
 	}
