@@ -350,7 +350,7 @@
 // node's restart or death. The maintenance node merges a logstore's shard
 // objects of each past ShardMergeAge window (10 minutes) into one
 // (shardmerge.go), and each shard's chunk rows of the window into one per
-// MiB or so, never changing a cursor: a merged row frames every commit's
+// 256 KiB or so, never changing a cursor: a merged row frames every commit's
 // chunk with its group count and receive time, so PullLogs skips to a
 // cursor inside it without decompressing what is before, and GetCursor
 // and GetCursorTime answer as before the merge.

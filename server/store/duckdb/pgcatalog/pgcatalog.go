@@ -76,7 +76,7 @@
 // with a partial index, so finding them reads only recent rows. The node
 // fetches the objects, copies each chunk's compressed bytes unchanged into
 // one new object (grouped by shard, in cursor order), each run of a
-// shard's chunks with consecutive cursors (up to 1 MiB) framed as one
+// shard's chunks with consecutive cursors (up to 256 KiB) framed as one
 // merged chunk whose frames keep each commit's group count and receive
 // time, uploads it, and then, in one transaction, deletes the chunks of
 // the old objects, checks they were exactly the ones it copied
@@ -98,7 +98,7 @@
 // past the window) is only marked merged; one merge takes at most 1,000
 // objects and 16 MiB, so a busy window may become a few objects, and a
 // run split by them, by a commit received in another window (cursors not
-// consecutive within the window) or by the 1 MiB bound a few chunks. ShardChunks
+// consecutive within the window) or by the 256 KiB bound a few chunks. ShardChunks
 // reports which chunks are merged: PullLogs reads those by byte range (a
 // merged object holds every shard's chunks of many commits, far more
 // than one pull needs) and fetches a commit's small object whole into the
