@@ -17,7 +17,7 @@ func TestChartServerReplicas(t *testing.T) {
 		"replicas": 3,
 		"postgres": map[string]any{"existingSecret": "sluice-pg"},
 		"objectStorage": map[string]any{"url": "s3://logs/prod", "endpoint": "http://seaweedfs-s3.storage:8333",
-			"existingSecret": "sluice-s3", "cacheSize": "20GiB", "commitInterval": "300ms"},
+			"existingSecret": "sluice-s3", "cacheSize": "20GiB", "commitInterval": "300ms", "resendWindow": "30m"},
 	}}
 	objs := chartObjects(t, shared)
 	sts := find(objs, "StatefulSet", "sluice-server")
@@ -28,7 +28,7 @@ func TestChartServerReplicas(t *testing.T) {
 	assert.Equal(t, "Parallel", policy, "pods start and stop independently")
 	c := podSpec(t, sts).Containers[0]
 	for flag, want := range map[string]string{"storage": "s3://logs/prod", "s3-endpoint": "http://seaweedfs-s3.storage:8333",
-		"cache-size": "20GiB", "commit-interval": "300ms"} {
+		"cache-size": "20GiB", "commit-interval": "300ms", "resend-window": "30m"} {
 		got, ok := flagValue(c.Args, flag)
 		assert.True(t, ok, "--%s missing", flag)
 		assert.Equal(t, want, got, "--%s", flag)
