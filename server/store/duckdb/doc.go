@@ -316,7 +316,9 @@
 // rules the segment out; `not` and full text never prune). So `host:web-7`
 // or `status:503` over a day of many hosts' segments fetches only the
 // segments that hold them (sluice_store_query_segments_total counts
-// searched and pruned). It then fetches those its local cache lacks, in parallel
+// searched and pruned). A compacted segment's statistics are the union
+// of its inputs', so it is skipped only for values none of them held; a
+// key with more than 32 values in a segment never skips it. It then fetches those its local cache lacks, in parallel
 // (server/objstore: a bounded LRU cache of whole files, pinned while a
 // query reads them), and DuckDB reads the local copies. A search page
 // (page.go) fetches the segments of each batch of sources as step 1 comes
