@@ -254,6 +254,18 @@ func jsonExtractString(doc, path string) (string, bool) {
 	return string(b), true
 }
 
+// allOrAny is the test that all of fs hold (and) or that any does.
+func allOrAny[T any](fs []func(T) bool, and bool) func(T) bool {
+	return func(x T) bool {
+		for _, f := range fs {
+			if f(x) != and {
+				return !and
+			}
+		}
+		return and
+	}
+}
+
 func (m *Matcher) node(n Node) (func(*matchLog) bool, error) {
 	switch n := n.(type) {
 	case *All:
@@ -274,14 +286,7 @@ func (m *Matcher) node(n Node) (func(*matchLog) bool, error) {
 			}
 			fs[i] = f
 		}
-		return func(l *matchLog) bool {
-			for _, f := range fs {
-				if f(l) != and {
-					return !and
-				}
-			}
-			return and
-		}, nil
+		return allOrAny(fs, and), nil
 	case *Not:
 		f, err := m.node(n.X)
 		if err != nil {

@@ -90,14 +90,7 @@ func (m *Matcher) mayNode(n Node) (mayFunc, bool) {
 		if len(fs) == 0 {
 			return always, false
 		}
-		return func(st func(string) KeyValues) bool {
-			for _, f := range fs {
-				if f(st) != and {
-					return !and
-				}
-			}
-			return and
-		}, true
+		return allOrAny(fs, and), true
 	case *Term:
 		if n.Key == "" {
 			return always, false
