@@ -451,6 +451,13 @@ func (in *Input) begin(f *tracked, sigBuf []byte) {
 	switch {
 	case f.resume >= 0:
 		start, how = min(f.resume, size), "checkpoint (rotated file)"
+		if e, ok := in.staleEntry(f.id); ok && e.Done && !e.Sig.Matches(prefix) {
+			// A rotated file adopted under the inode of a file read to its
+			// end and gone: keep that file's tombstone by content, or a
+			// compressed copy of it found later (kubelet's
+			// 0.log.<time>.gz) would be read again.
+			in.keepTombstone(e)
+		}
 	default:
 		if e, ok := in.store.Find(in.cfg.Name, f.id, p, in.cfg.IgnoreDevice, func(s checkpoint.Signature) bool { return s.Matches(prefix) }); ok {
 			start, how = e.Offset, "checkpoint"
