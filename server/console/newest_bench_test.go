@@ -86,41 +86,30 @@ func BenchmarkBrowserNewestFirst(b *testing.B) {
 	}
 	load("*", 3600, 100) // browser caches warm, the server's first queries done
 
-	for _, q := range []struct{ name, query string }{
-		{"all", "*"},
-		{"keyvalue", "status:404"},
-		{"phrase", `"/api/v1/orders"`},
-	} {
-		for _, r := range []struct {
-			name string
-			span int64
-		}{{"1h", 3600}, {"24h", 86400}} {
-			for _, rows := range []int{100, 1000} {
-				b.Run(q.name+"/"+r.name+"/rows="+strconv.Itoa(rows), func(b *testing.B) {
-					ing0, t0 := ingested.Load(), time.Now()
-					var nav, boot, logs, histo, render []float64
-					got := 0
-					for b.Loop() {
-						l := load(q.query, r.span, rows)
-						nav, boot, logs, histo, render = append(nav, l.Nav), append(boot, l.Boot), append(logs, l.Logs), append(histo, l.Histo), append(render, l.Render)
-						got = l.Rows
-					}
-					if got != rows {
-						b.Fatalf("%d rows shown, want %d", got, rows)
-					}
-					for _, m := range []struct {
-						name string
-						v    []float64
-					}{{"nav-ms", nav}, {"boot-ms", boot}, {"logs-ms", logs}, {"histo-ms", histo}, {"render-ms", render}} {
-						med, worst := medianWorst(m.v)
-						b.ReportMetric(med, "median-"+m.name)
-						b.ReportMetric(worst, "worst-"+m.name)
-					}
-					b.ReportMetric(float64(ingested.Load()-ing0)/time.Since(t0).Seconds(), "ingest-lines/s")
-					b.ReportMetric(loadAverage(b), "load1")
-				})
+	for _, c := range duckdbtest.NewestFirstCases() {
+		b.Run(c.Name, func(b *testing.B) {
+			ing0, t0 := ingested.Load(), time.Now()
+			var nav, boot, logs, histo, render []float64
+			got := 0
+			for b.Loop() {
+				l := load(c.Query, c.Span, c.Rows)
+				nav, boot, logs, histo, render = append(nav, l.Nav), append(boot, l.Boot), append(logs, l.Logs), append(histo, l.Histo), append(render, l.Render)
+				got = l.Rows
 			}
-		}
+			if got != c.Rows {
+				b.Fatalf("%d rows shown, want %d", got, c.Rows)
+			}
+			for _, m := range []struct {
+				name string
+				v    []float64
+			}{{"nav-ms", nav}, {"boot-ms", boot}, {"logs-ms", logs}, {"histo-ms", histo}, {"render-ms", render}} {
+				med, worst := medianWorst(m.v)
+				b.ReportMetric(med, "median-"+m.name)
+				b.ReportMetric(worst, "worst-"+m.name)
+			}
+			b.ReportMetric(float64(ingested.Load()-ing0)/time.Since(t0).Seconds(), "ingest-lines/s")
+			b.ReportMetric(loadAverage(b), "load1")
+		})
 	}
 }
 

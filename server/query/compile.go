@@ -114,11 +114,10 @@ func (c *compiler) node(b *sqlBuf, n Node) error {
 	case *All:
 		b.sql("TRUE")
 	case *And, *Or:
-		items, op := []Node(nil), ""
-		if a, ok := n.(*And); ok {
-			items, op = a.Items, " AND "
-		} else {
-			items, op = n.(*Or).Items, " OR "
+		items, and := junction(n)
+		op := " OR "
+		if and {
+			op = " AND "
 		}
 		b.sql("(")
 		for i, x := range items {

@@ -254,6 +254,14 @@ func jsonExtractString(doc, path string) (string, bool) {
 	return string(b), true
 }
 
+// junction returns the operands of n, an *And (and) or an *Or.
+func junction(n Node) (items []Node, and bool) {
+	if a, ok := n.(*And); ok {
+		return a.Items, true
+	}
+	return n.(*Or).Items, false
+}
+
 // allOrAny is the test that all of fs hold (and) or that any does.
 func allOrAny[T any](fs []func(T) bool, and bool) func(T) bool {
 	return func(x T) bool {
@@ -271,13 +279,7 @@ func (m *Matcher) node(n Node) (func(*matchLog) bool, error) {
 	case *All:
 		return func(*matchLog) bool { return true }, nil
 	case *And, *Or:
-		var items []Node
-		and := false
-		if a, ok := n.(*And); ok {
-			items, and = a.Items, true
-		} else {
-			items = n.(*Or).Items
-		}
+		items, and := junction(n)
 		fs := make([]func(*matchLog) bool, len(items))
 		for i, x := range items {
 			f, err := m.node(x)

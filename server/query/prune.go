@@ -70,13 +70,7 @@ func always(func(string) KeyValues) bool { return true }
 func (m *Matcher) mayNode(n Node) (mayFunc, bool) {
 	switch n := n.(type) {
 	case *And, *Or:
-		var items []Node
-		and := false
-		if a, ok := n.(*And); ok {
-			items, and = a.Items, true
-		} else {
-			items = n.(*Or).Items
-		}
+		items, and := junction(n)
 		var fs []mayFunc
 		for _, x := range items {
 			f, useful := m.mayNode(x)

@@ -131,38 +131,27 @@ func BenchmarkNewestFirst(b *testing.B) {
 	b.Cleanup(func() { close(stop); wg.Wait() })
 	time.Sleep(2 * time.Second) // ingestion under way, fresh segments exist
 
-	for _, q := range []struct{ name, query string }{
-		{"all", "*"},
-		{"keyvalue", "status:404"},
-		{"phrase", `"/api/v1/orders"`},
-	} {
-		for _, r := range []struct {
-			name string
-			span int64
-		}{{"1h", 3600}, {"24h", 86400}} {
-			for _, rows := range []int{100, 1000} {
-				b.Run(q.name+"/"+r.name+"/rows="+strconv.Itoa(rows), func(b *testing.B) {
-					ing0, t0 := ingested.Load(), time.Now()
-					got := 0
-					for b.Loop() {
-						to := now() + 1
-						got = 0
-						for off := 0; off < rows; off += 100 {
-							res, err := s.Search(ctx, "p", "l", store.SearchRequest{From: time.Unix(to-r.span, 0), To: time.Unix(to, 0),
-								Query: q.query, Line: 100, Offset: off, Reverse: true})
-							if err != nil {
-								b.Fatal(err)
-							}
-							got += len(res.Rows)
-							if len(res.Rows) < 100 {
-								break
-							}
-						}
+	for _, c := range duckdbtest.NewestFirstCases() {
+		b.Run(c.Name, func(b *testing.B) {
+			ing0, t0 := ingested.Load(), time.Now()
+			got := 0
+			for b.Loop() {
+				to := now() + 1
+				got = 0
+				for off := 0; off < c.Rows; off += 100 {
+					res, err := s.Search(ctx, "p", "l", store.SearchRequest{From: time.Unix(to-c.Span, 0), To: time.Unix(to, 0),
+						Query: c.Query, Line: 100, Offset: off, Reverse: true})
+					if err != nil {
+						b.Fatal(err)
 					}
-					b.ReportMetric(float64(got), "rows")
-					b.ReportMetric(float64(ingested.Load()-ing0)/time.Since(t0).Seconds(), "ingest-lines/s")
-				})
+					got += len(res.Rows)
+					if len(res.Rows) < 100 {
+						break
+					}
+				}
 			}
-		}
+			b.ReportMetric(float64(got), "rows")
+			b.ReportMetric(float64(ingested.Load()-ing0)/time.Since(t0).Seconds(), "ingest-lines/s")
+		})
 	}
 }

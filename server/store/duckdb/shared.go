@@ -580,19 +580,17 @@ func (s *Store) loadShared(ctx context.Context, reqs []*writeReq) {
 		}
 		live = append(live, r)
 	}
-	fresh, packs, err := s.sortResent(ctx, live)
+	fresh, resent, packs, err := s.sortResent(ctx, live)
 	if err != nil {
 		err = s.unavailable(fmt.Errorf("look up re-sent groups: %w", err))
 	} else {
 		err = s.commitShared(ctx, fresh, packs)
 	}
-	if err == nil && len(fresh) < len(live) {
+	if err == nil && len(resent) > 0 {
 		groups, logs := 0, 0
-		for _, r := range live {
-			if !slices.Contains(fresh, r) {
-				groups += r.ngroups
-				logs += r.nrows
-			}
+		for _, r := range resent {
+			groups += r.ngroups
+			logs += r.nrows
 		}
 		s.m.resentGroups.Add(float64(groups))
 		s.log.Info("acknowledged groups sent again after their commit without storing them twice", "groups", groups, "logs", logs)
@@ -602,33 +600,35 @@ func (s *Store) loadShared(ctx context.Context, reqs []*writeReq) {
 	}
 }
 
-// sortResent returns the writes to commit, without those whose every
+// sortResent splits reqs into the writes to commit and those whose every
 // group is recorded in the catalog by its pack key or is in an earlier
-// write of the batch, and the pack keys the commit records. A write with
+// write of the batch (resent), and returns the pack keys the commit
+// records. A write with
 // one new group is committed whole: a client that regroups what it sends
 // again gets those groups stored twice (at least once), never lost.
-func (s *Store) sortResent(ctx context.Context, reqs []*writeReq) (fresh []*writeReq, packs []PackKey, err error) {
+func (s *Store) sortResent(ctx context.Context, reqs []*writeReq) (fresh, resent []*writeReq, packs []PackKey, err error) {
 	if s.sh.ResendWindow < 0 {
-		return reqs, nil, nil
+		return reqs, nil, nil, nil
 	}
 	var keys []PackKey
 	for _, r := range reqs {
 		keys = append(keys, r.packs...)
 	}
 	if len(keys) == 0 {
-		return reqs, nil, nil
+		return reqs, nil, nil, nil
 	}
 	known, err := s.sh.Catalog.CommittedPacks(ctx, keys)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	claimed := make(map[PackKey]bool, len(keys))
 	for _, r := range reqs {
-		resent := len(r.packs) == r.ngroups
+		again := len(r.packs) == r.ngroups
 		for _, k := range r.packs {
-			resent = resent && (known[k] || claimed[k])
+			again = again && (known[k] || claimed[k])
 		}
-		if resent {
+		if again {
+			resent = append(resent, r)
 			continue
 		}
 		fresh = append(fresh, r)
@@ -639,7 +639,7 @@ func (s *Store) sortResent(ctx context.Context, reqs []*writeReq) (fresh []*writ
 			}
 		}
 	}
-	return fresh, packs, nil
+	return fresh, resent, packs, nil
 }
 
 // sharedViewOf is view for shared storage: the logstore (looked up in the

@@ -43,6 +43,35 @@ func Lines() int {
 	return 1_000_000
 }
 
+// NewestFirstCase is one newest-first search of the benchmarks on the
+// data set: Query over the last Span seconds, Rows rows in pages of 100.
+type NewestFirstCase struct {
+	Name, Query string
+	Span        int64
+	Rows        int
+}
+
+// NewestFirstCases are the searches the store's and the console's
+// newest-first benchmarks run, so that their figures compare.
+func NewestFirstCases() []NewestFirstCase {
+	var out []NewestFirstCase
+	for _, q := range []struct{ name, query string }{
+		{"all", "*"},
+		{"keyvalue", "status:404"},
+		{"phrase", `"/api/v1/orders"`},
+	} {
+		for _, r := range []struct {
+			name string
+			span int64
+		}{{"1h", 3600}, {"24h", 86400}} {
+			for _, rows := range []int{100, 1000} {
+				out = append(out, NewestFirstCase{Name: q.name + "/" + r.name + "/rows=" + strconv.Itoa(rows), Query: q.query, Span: r.span, Rows: rows})
+			}
+		}
+	}
+	return out
+}
+
 // Index is the data set's index: full text, status and body_bytes_sent
 // long, method and request_uri text, all with analytics.
 func Index() *index.Config {
